@@ -1,0 +1,258 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from . import selectors, services
+from .models import FieldMapping, Organization, ProjectMapping
+
+SECRET_FORM_FIELDS = ("remote_token", "remote_handshake_token")
+
+# The six events the partner ticks on their webhook.
+PARTNER_WEBHOOK_EVENTS = (
+    ("Issue", "created", "jira:issue_created"),
+    ("Issue", "updated", "jira:issue_updated"),
+    ("Issue", "deleted", "jira:issue_deleted"),
+    ("Comment", "created", "comment_created"),
+    ("Comment", "updated", "comment_updated"),
+    ("Comment", "deleted", "comment_deleted"),
+)
+
+
+class OrganizationForm(forms.ModelForm):
+    """Stored secrets are never sent to the browser: an empty secret field keeps the value."""
+
+    remote_token = forms.CharField(
+        label=_("Partner Jira API token / PAT"),
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Write-only. Leave empty to keep the stored token."),
+    )
+    remote_handshake_token = forms.CharField(
+        label=_("Partner webhook secret"),
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_(
+            "Write-only. The secret the partner's admin set on their Jira webhook, used to "
+            "check X-Hub-Signature. Leave empty to keep the stored value."
+        ),
+    )
+
+    class Meta:
+        model = Organization
+        fields = (
+            "public_id",
+            "name",
+            "enabled",
+            "remote_base_url",
+            "remote_flavor",
+            "remote_user",
+            "remote_token",
+            "sync_direction",
+            "remote_handshake_token",
+            "require_signature",
+        )
+
+    def service_data(self) -> dict:
+        """The changed fields for the organization services; an empty secret means "keep"."""
+        return {
+            name: self.cleaned_data[name]
+            for name in self.changed_data
+            if name in self.Meta.fields
+            and not (name in SECRET_FORM_FIELDS and not self.cleaned_data[name])
+        }
+
+
+class ProjectMappingInline(admin.TabularInline):
+    model = ProjectMapping
+    extra = 0
+    fields = (
+        "local_project_key",
+        "remote_project_key",
+        "issue_type_map",
+        "push_jql",
+        "create_local_issues",
+    )
+
+
+class FieldMappingInline(admin.TabularInline):
+    model = FieldMapping
+    extra = 0
+    fields = ("local_field", "remote_field", "direction", "value_map")
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    form = OrganizationForm
+    change_form_template = "admin/organizations/organization/change_form.html"
+    list_display = (
+        "name",
+        "public_id",
+        "sync_direction",
+        "handshake_status",
+        "enabled",
+        "last_delivery_at",
+    )
+    list_filter = ("sync_direction", "handshake_status", "enabled", "remote_flavor")
+    search_fields = ("name", "public_id", "remote_base_url")
+    readonly_fields = (
+        "handshake_status",
+        "handshake_activated_at",
+        "last_delivery_at",
+        "secret_rotated_at",
+        "previous_secret_valid_until",
+        "created_at",
+        "updated_at",
+    )
+    inlines = (ProjectMappingInline, FieldMappingInline)
+    actions = ("rotate_secret_action", "enable_two_way_action", "disable_two_way_action")
+    fieldsets = (
+        (None, {"fields": ("public_id", "name", "enabled")}),
+        (
+            _("Partner Jira site"),
+            {"fields": ("remote_base_url", "remote_flavor", "remote_user", "remote_token")},
+        ),
+        (
+            _("Sync"),
+            {
+                "fields": (
+                    "sync_direction",
+                    "remote_handshake_token",
+                    "require_signature",
+                    "handshake_status",
+                    "handshake_activated_at",
+                    "last_delivery_at",
+                    "secret_rotated_at",
+                    "previous_secret_valid_until",
+                )
+            },
+        ),
+        (_("Record"), {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        # The public id is part of the partner's webhook URL: fixed once created.
+        return self.readonly_fields + (("public_id",) if obj else ())
+
+    # --- saving goes through the services -------------------------------------------------
+
+    def save_model(self, request, obj, form, change) -> None:
+        data = form.service_data()
+        if change:
+            saved = services.organization_update(organization=obj, data=data)
+        else:
+            data.pop("name", None)
+            saved = services.organization_create(name=form.cleaned_data["name"], **data)
+        # The admin goes on with `obj` (inlines, messages, redirect): give it the saved state.
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+    # --- the two-way panel -----------------------------------------------------------------
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.is_bidirectional:
+            context["partner_setup"] = self.partner_setup_context(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def partner_setup_context(self, request: HttpRequest, obj: Organization) -> dict:
+        can_see_secret = self.has_change_permission(request, obj)
+        url = obj.incoming_webhook_url
+        return {
+            "can_see_secret": can_see_secret,
+            "webhook_url": f"{url}?secret={obj.incoming_secret}" if can_see_secret else None,
+            "webhook_url_masked": f"{url}?secret=" + "\u2022" * 12,
+            "jql": selectors.organization_partner_jql(organization=obj),
+            "events": PARTNER_WEBHOOK_EVENTS,
+            "flavor": obj.remote_flavor,
+            "handshake_status": obj.handshake_status,
+            "handshake_status_label": obj.get_handshake_status_display(),
+            "handshake_activated_at": obj.handshake_activated_at,
+            "has_signature_secret": bool(obj.remote_handshake_token),
+            "require_signature": obj.require_signature,
+            "previous_secret_valid_until": obj.previous_secret_valid_until,
+            "remote_base_url": obj.remote_base_url.rstrip("/"),
+            "webhook_name": f"Sync to {obj.name}"[:100],
+        }
+
+    # --- buttons on the change form and actions on the list -------------------------------
+
+    def get_urls(self):
+        def view(name, func):
+            return path(
+                f"<int:pk>/{name}/",
+                self.admin_site.admin_view(func),
+                name=f"organizations_organization_{name.replace('-', '_')}",
+            )
+
+        return [
+            view("rotate-secret", self.rotate_secret_view),
+            view("two-way-on", self.two_way_on_view),
+            view("two-way-off", self.two_way_off_view),
+            *super().get_urls(),
+        ]
+
+    def _button_view(self, request, pk, service, message):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = get_object_or_404(Organization, pk=pk)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        service(organization=obj)
+        self.message_user(request, message, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[pk]))
+
+    def rotate_secret_view(self, request, pk):
+        return self._button_view(
+            request,
+            pk,
+            services.organization_rotate_secret,
+            _("New incoming secret generated; the previous one stays valid for the grace period."),
+        )
+
+    def two_way_on_view(self, request, pk):
+        return self._button_view(
+            request, pk, services.organization_enable_two_way, _("Two-way sync is on.")
+        )
+
+    def two_way_off_view(self, request, pk):
+        return self._button_view(
+            request, pk, services.organization_disable_two_way, _("Two-way sync is off.")
+        )
+
+    def _bulk(self, request, queryset, service, message) -> None:
+        for obj in queryset:
+            service(organization=obj)
+        self.message_user(request, message % {"n": queryset.count()}, messages.SUCCESS)
+
+    @admin.action(description=_("Rotate the incoming secret"), permissions=("change",))
+    def rotate_secret_action(self, request, queryset):
+        self._bulk(
+            request,
+            queryset,
+            services.organization_rotate_secret,
+            _("Rotated the incoming secret of %(n)d organization(s)."),
+        )
+
+    @admin.action(description=_("Turn two-way sync on"), permissions=("change",))
+    def enable_two_way_action(self, request, queryset):
+        self._bulk(
+            request,
+            queryset,
+            services.organization_enable_two_way,
+            _("Two-way sync is on for %(n)d organization(s)."),
+        )
+
+    @admin.action(description=_("Turn two-way sync off (push only)"), permissions=("change",))
+    def disable_two_way_action(self, request, queryset):
+        self._bulk(
+            request,
+            queryset,
+            services.organization_disable_two_way,
+            _("Two-way sync is off for %(n)d organization(s)."),
+        )

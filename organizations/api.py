@@ -1,0 +1,178 @@
+"""The config API: thin views that parse input, call one service and shape output."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from . import selectors, services
+from .models import FieldMapping, Organization, ProjectMapping
+from .serializers import (
+    FieldMappingSerializer,
+    OrganizationInputSerializer,
+    OrganizationOutputSerializer,
+    ProjectMappingSerializer,
+)
+
+
+def call_service(serializer: serializers.Serializer, func, **kwargs):
+    """Run a service; its model validation errors come back under the API's field names."""
+    try:
+        return func(**kwargs)
+    except DjangoValidationError as exc:
+        names = {field.source: name for name, field in serializer.fields.items()}
+        if not hasattr(exc, "error_dict"):
+            raise serializers.ValidationError({"nonFieldErrors": exc.messages}) from None
+        raise serializers.ValidationError(
+            {
+                names.get(field, "nonFieldErrors"): messages
+                for field, messages in exc.message_dict.items()
+            }
+        ) from None
+
+
+def _parse(serializer_class, request, *, partial: bool = False, **context):
+    serializer = serializer_class(data=request.data, partial=partial, context=context)
+    serializer.is_valid(raise_exception=True)
+    return serializer
+
+
+class OrganizationBaseApi(GenericAPIView):
+    queryset = Organization.objects.all()
+    serializer_class = OrganizationOutputSerializer
+
+    def get_organization(self) -> Organization:
+        organization = get_object_or_404(Organization, public_id=self.kwargs["org_id"])
+        self.check_object_permissions(self.request, organization)
+        return organization
+
+    def detail(self, organization: Organization, code: int = status.HTTP_200_OK) -> Response:
+        serializer = OrganizationOutputSerializer(organization, context={"show_secrets": True})
+        return Response(serializer.data, status=code)
+
+
+class OrganizationListCreateApi(OrganizationBaseApi):
+    """List organizations (without secrets) or create one."""
+
+    def get(self, request):
+        organizations = selectors.organization_list().prefetch_related(
+            "project_mappings", "field_mappings"
+        )
+        return Response(OrganizationOutputSerializer(organizations, many=True).data)
+
+    @extend_schema(request=OrganizationInputSerializer)
+    def post(self, request):
+        serializer = _parse(OrganizationInputSerializer, request)
+        data = dict(serializer.validated_data)
+        name = data.pop("name")
+        organization = call_service(serializer, services.organization_create, name=name, **data)
+        return self.detail(organization, status.HTTP_201_CREATED)
+
+
+class OrganizationDetailApi(OrganizationBaseApi):
+    """Read (with secrets), partially update or delete one organization."""
+
+    def get(self, request, org_id):
+        return self.detail(self.get_organization())
+
+    @extend_schema(request=OrganizationInputSerializer)
+    def patch(self, request, org_id):
+        organization = self.get_organization()
+        serializer = _parse(OrganizationInputSerializer, request, partial=True)
+        organization = call_service(
+            serializer,
+            services.organization_update,
+            organization=organization,
+            data=dict(serializer.validated_data),
+        )
+        return self.detail(organization)
+
+    def delete(self, request, org_id):
+        services.organization_delete(organization=self.get_organization())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OrganizationRotateSecretApi(OrganizationBaseApi):
+    """A new incoming secret; the previous one stays valid for the grace period."""
+
+    @extend_schema(request=None)
+    def post(self, request, org_id):
+        organization = services.organization_rotate_secret(organization=self.get_organization())
+        return self.detail(organization)
+
+
+class MappingBaseApi(GenericAPIView):
+    """Project or field mappings of one organization (set `queryset`, `serializer_class`)."""
+
+    create_service = None
+    update_service = None
+
+    def get_organization(self) -> Organization:
+        return get_object_or_404(Organization, public_id=self.kwargs["org_id"])
+
+    def get_queryset(self):
+        return self.queryset.filter(organization__public_id=self.kwargs["org_id"])
+
+
+class MappingListCreateApi(MappingBaseApi):
+    def get(self, request, org_id):
+        organization = self.get_organization()
+        mappings = self.get_queryset().filter(organization=organization)
+        return Response(self.serializer_class(mappings, many=True).data)
+
+    def post(self, request, org_id):
+        organization = self.get_organization()
+        serializer = _parse(self.serializer_class, request)
+        mapping = call_service(
+            serializer,
+            type(self).create_service,
+            organization=organization,
+            **serializer.validated_data,
+        )
+        return Response(self.serializer_class(mapping).data, status=status.HTTP_201_CREATED)
+
+
+class MappingDetailApi(MappingBaseApi):
+    def get(self, request, org_id, pk):
+        return Response(self.serializer_class(self.get_object()).data)
+
+    def patch(self, request, org_id, pk):
+        mapping = self.get_object()
+        serializer = _parse(self.serializer_class, request, partial=True)
+        mapping = call_service(
+            serializer,
+            type(self).update_service,
+            mapping=mapping,
+            data=dict(serializer.validated_data),
+        )
+        return Response(self.serializer_class(mapping).data)
+
+    def delete(self, request, org_id, pk):
+        self.get_object().delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectMappingListCreateApi(MappingListCreateApi):
+    queryset = ProjectMapping.objects.all()
+    serializer_class = ProjectMappingSerializer
+    create_service = services.project_mapping_create
+
+
+class ProjectMappingDetailApi(MappingDetailApi):
+    queryset = ProjectMapping.objects.all()
+    serializer_class = ProjectMappingSerializer
+    update_service = services.project_mapping_update
+
+
+class FieldMappingListCreateApi(MappingListCreateApi):
+    queryset = FieldMapping.objects.all()
+    serializer_class = FieldMappingSerializer
+    create_service = services.field_mapping_create
+
+
+class FieldMappingDetailApi(MappingDetailApi):
+    queryset = FieldMapping.objects.all()
+    serializer_class = FieldMappingSerializer
+    update_service = services.field_mapping_update

@@ -1,0 +1,301 @@
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from syncapp.fields import EncryptedTextField
+
+PROJECT_KEY_VALIDATOR = RegexValidator(
+    r"^[A-Z][A-Z0-9_]{0,254}$",
+    _("A Jira project key: capital letters, digits and underscores, starting with a letter."),
+)
+FIELD_ID_VALIDATOR = RegexValidator(
+    r"^(customfield_\d+|[a-z][A-Za-z0-9]*)$",
+    _("A Jira field id such as 'summary', 'priority' or 'customfield_10010'."),
+)
+PUBLIC_ID_VALIDATOR = RegexValidator(
+    r"^[a-z0-9][a-z0-9-]{1,62}$",
+    _("Lower-case letters, digits and hyphens (it is part of a URL), e.g. 'org-123'."),
+)
+
+
+# The standard Jira fields the sync engine knows how to carry; custom fields come as
+# `customfield_<n>`.
+STANDARD_FIELDS = (
+    "summary",
+    "description",
+    "priority",
+    "labels",
+    "duedate",
+    "issuetype",
+    "status",
+    "assignee",
+    "reporter",
+    "components",
+    "comment",
+)
+
+
+def validate_value_map(value, *, reversible: bool) -> None:
+    """A value map is a JSON object of non-empty strings; read backwards it must be too."""
+    if not isinstance(value, dict):
+        raise ValidationError(_('Must be a JSON object such as {"High": "Major"}.'))
+    for key, mapped in value.items():
+        if not key.strip() or not isinstance(mapped, str) or not mapped.strip():
+            raise ValidationError(
+                _("Every key and value must be a non-empty string (%(key)s)."),
+                params={"key": key},
+            )
+    if reversible:
+        seen: dict[str, str] = {}
+        for key, mapped in value.items():
+            if mapped in seen:
+                raise ValidationError(
+                    _(
+                        "'%(a)s' and '%(b)s' both map to '%(v)s', so a partner value could not "
+                        "be mapped back. Use a push-only mapping or distinct values."
+                    ),
+                    params={"a": seen[mapped], "b": key, "v": mapped},
+                )
+            seen[mapped] = key
+
+
+def generate_public_id() -> str:
+    return f"org-{secrets.token_hex(4)}"
+
+
+class JiraFlavor(models.TextChoices):
+    CLOUD = "cloud", _("Jira Cloud (REST v3)")
+    DATACENTER = "datacenter", _("Jira Data Center / Server (REST v2)")
+
+
+class SyncDirection(models.TextChoices):
+    PUSH = "push", _("Push (local -> partner)")
+    BIDIRECTIONAL = "bidirectional", _("Two-way (local <-> partner)")
+
+
+class HandshakeStatus(models.TextChoices):
+    NONE = "none", _("None")
+    PENDING = "pending", _("Pending: waiting for the partner's first webhook")
+    ACTIVE = "active", _("Active: the partner's webhook has been received")
+
+
+class Organization(models.Model):
+    """A partner organization: its Jira site and how we sync with it."""
+
+    public_id = models.CharField(
+        _("id"),
+        max_length=63,
+        unique=True,
+        default=generate_public_id,
+        validators=[PUBLIC_ID_VALIDATOR],
+        help_text=_("Public id, used in the incoming webhook URL."),
+    )
+    name = models.CharField(_("name"), max_length=200)
+    enabled = models.BooleanField(_("enabled"), default=True)
+
+    # The partner's Jira site.
+    remote_base_url = models.URLField(_("partner Jira URL"), blank=True)
+    remote_flavor = models.CharField(
+        _("partner Jira flavor"),
+        max_length=16,
+        choices=JiraFlavor.choices,
+        default=JiraFlavor.CLOUD,
+    )
+    remote_user = models.CharField(
+        _("partner Jira user"),
+        max_length=254,
+        blank=True,
+        help_text=_("E-mail address (Cloud) or user name (Data Center)."),
+    )
+    remote_token = EncryptedTextField(_("partner Jira API token / PAT"), blank=True, default="")
+
+    # Two-way sync.
+    sync_direction = models.CharField(
+        _("sync direction"),
+        max_length=16,
+        choices=SyncDirection.choices,
+        default=SyncDirection.PUSH,
+    )
+    incoming_secret = EncryptedTextField(_("incoming secret"), blank=True, default="")
+    previous_incoming_secret = EncryptedTextField(blank=True, default="")
+    previous_secret_valid_until = models.DateTimeField(null=True, blank=True)
+    secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    handshake_status = models.CharField(
+        _("handshake status"),
+        max_length=16,
+        choices=HandshakeStatus.choices,
+        default=HandshakeStatus.NONE,
+    )
+    handshake_activated_at = models.DateTimeField(null=True, blank=True)
+    remote_handshake_token = EncryptedTextField(
+        _("partner webhook secret"),
+        blank=True,
+        default="",
+        help_text=_(
+            "The secret the partner's Jira admin set on their webhook; it verifies the "
+            "X-Hub-Signature of each delivery."
+        ),
+    )
+    require_signature = models.BooleanField(
+        _("require a signature"),
+        default=False,
+        help_text=_(
+            "Refuse deliveries without a valid X-Hub-Signature (otherwise a signature is "
+            "checked only when present). Needs the partner webhook secret."
+        ),
+    )
+
+    last_delivery_at = models.DateTimeField(_("last delivery"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+        verbose_name = _("organization")
+        verbose_name_plural = _("organizations")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:organizations_organization_change", args=[self.pk])
+
+    def clean(self) -> None:
+        if self.require_signature and not self.remote_handshake_token:
+            raise ValidationError(
+                {
+                    "require_signature": _(
+                        "Store the partner webhook secret first: without it no signature "
+                        "can be checked."
+                    )
+                }
+            )
+
+    @property
+    def is_bidirectional(self) -> bool:
+        return self.sync_direction == SyncDirection.BIDIRECTIONAL
+
+    @property
+    def incoming_webhook_url(self) -> str:
+        path = reverse("webhooks:incoming", kwargs={"org_id": self.public_id})
+        return f"{settings.PUBLIC_BASE_URL}{path}"
+
+
+class ProjectMapping(models.Model):
+    """A local project paired with a partner project."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="project_mappings"
+    )
+    local_project_key = models.CharField(
+        _("local project key"), max_length=255, validators=[PROJECT_KEY_VALIDATOR]
+    )
+    remote_project_key = models.CharField(
+        _("partner project key"), max_length=255, validators=[PROJECT_KEY_VALIDATOR]
+    )
+    issue_type_map = models.JSONField(
+        _("issue type map"),
+        default=dict,
+        blank=True,
+        help_text=_('Local issue type -> partner issue type, e.g. {"Bug": "Defect"}.'),
+    )
+    push_jql = models.TextField(
+        _("local issues to push (JQL)"),
+        blank=True,
+        help_text=_('Empty means every issue of the local project, e.g. labels = "shared".'),
+    )
+    create_local_issues = models.BooleanField(
+        _("create local issues"),
+        default=True,
+        help_text=_("In two-way sync, create a local issue for a new partner issue."),
+    )
+
+    class Meta:
+        verbose_name = _("project mapping")
+        verbose_name_plural = _("project mappings")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("organization", "local_project_key"), name="uniq_local_project_per_org"
+            ),
+            models.UniqueConstraint(
+                fields=("organization", "remote_project_key"),
+                name="uniq_remote_project_per_org",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.local_project_key} <-> {self.remote_project_key}"
+
+    def clean(self) -> None:
+        try:
+            validate_value_map(self.issue_type_map, reversible=True)
+        except ValidationError as exc:
+            raise ValidationError({"issue_type_map": exc.messages}) from None
+
+
+class FieldDirection(models.TextChoices):
+    BOTH = "both", _("Both ways")
+    PUSH = "push", _("Push only (local -> partner)")
+    PULL = "pull", _("Pull only (partner -> local)")
+
+
+class FieldMapping(models.Model):
+    """A local field paired with a partner field, with a direction and a value map."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="field_mappings"
+    )
+    local_field = models.CharField(_("local field"), max_length=64, validators=[FIELD_ID_VALIDATOR])
+    remote_field = models.CharField(
+        _("partner field"), max_length=64, validators=[FIELD_ID_VALIDATOR]
+    )
+    direction = models.CharField(
+        _("direction"), max_length=8, choices=FieldDirection.choices, default=FieldDirection.BOTH
+    )
+    value_map = models.JSONField(
+        _("value map"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Local value -> partner value (status, priority, issue type, users), e.g. "
+            '{"In Progress": "Doing"}. Values not in the map are copied as they are.'
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("field mapping")
+        verbose_name_plural = _("field mappings")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("organization", "local_field"), name="uniq_local_field_per_org"
+            ),
+            models.UniqueConstraint(
+                fields=("organization", "remote_field"), name="uniq_remote_field_per_org"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.local_field} -> {self.remote_field} ({self.direction})"
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        for name in ("local_field", "remote_field"):
+            field_id = getattr(self, name)
+            if field_id and not (
+                field_id in STANDARD_FIELDS or field_id.startswith("customfield_")
+            ):
+                errors[name] = [
+                    _("Unknown field '%(f)s'. Known: %(known)s, or customfield_<id>.")
+                    % {"f": field_id, "known": ", ".join(STANDARD_FIELDS)}
+                ]
+        try:
+            validate_value_map(self.value_map, reversible=self.direction != FieldDirection.PUSH)
+        except ValidationError as exc:
+            errors["value_map"] = exc.messages
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,113 @@
+"""JSON shapes of the config API, with the seed's camelCase names."""
+
+from rest_framework import serializers
+
+from .models import (
+    FieldDirection,
+    FieldMapping,
+    HandshakeStatus,
+    JiraFlavor,
+    Organization,
+    ProjectMapping,
+    SyncDirection,
+)
+
+
+class ProjectMappingSerializer(serializers.ModelSerializer):
+    localProjectKey = serializers.CharField(source="local_project_key", max_length=255)
+    remoteProjectKey = serializers.CharField(source="remote_project_key", max_length=255)
+    issueTypeMap = serializers.JSONField(source="issue_type_map", required=False)
+    pushJql = serializers.CharField(source="push_jql", required=False, allow_blank=True)
+    createLocalIssues = serializers.BooleanField(source="create_local_issues", required=False)
+
+    class Meta:
+        model = ProjectMapping
+        fields = (
+            "id",
+            "localProjectKey",
+            "remoteProjectKey",
+            "issueTypeMap",
+            "pushJql",
+            "createLocalIssues",
+        )
+        read_only_fields = ("id",)
+
+
+class FieldMappingSerializer(serializers.ModelSerializer):
+    localField = serializers.CharField(source="local_field", max_length=64)
+    remoteField = serializers.CharField(source="remote_field", max_length=64)
+    direction = serializers.ChoiceField(choices=FieldDirection.choices, required=False)
+    valueMap = serializers.JSONField(source="value_map", required=False)
+
+    class Meta:
+        model = FieldMapping
+        fields = ("id", "localField", "remoteField", "direction", "valueMap")
+        read_only_fields = ("id",)
+
+
+class OrganizationInputSerializer(serializers.Serializer):
+    """What a client may write. Secrets are write-only here."""
+
+    id = serializers.CharField(source="public_id", max_length=63, required=False)
+    name = serializers.CharField(max_length=200)
+    enabled = serializers.BooleanField(required=False)
+    syncDirection = serializers.ChoiceField(
+        source="sync_direction", choices=SyncDirection.choices, required=False
+    )
+    remoteBaseUrl = serializers.URLField(source="remote_base_url", required=False, allow_blank=True)
+    remoteFlavor = serializers.ChoiceField(
+        source="remote_flavor", choices=JiraFlavor.choices, required=False
+    )
+    remoteUser = serializers.CharField(
+        source="remote_user", max_length=254, required=False, allow_blank=True
+    )
+    remoteToken = serializers.CharField(
+        source="remote_token", required=False, allow_blank=True, write_only=True
+    )
+    remoteHandshakeToken = serializers.CharField(
+        source="remote_handshake_token", required=False, allow_blank=True, write_only=True
+    )
+    requireSignature = serializers.BooleanField(source="require_signature", required=False)
+
+
+class OrganizationOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    name = serializers.CharField()
+    enabled = serializers.BooleanField()
+    syncDirection = serializers.ChoiceField(source="sync_direction", choices=SyncDirection.choices)
+    incomingSecret = serializers.SerializerMethodField()
+    incomingWebhookUrl = serializers.CharField(source="incoming_webhook_url")
+    handshakeStatus = serializers.ChoiceField(
+        source="handshake_status", choices=HandshakeStatus.choices
+    )
+    handshakeActivatedAt = serializers.DateTimeField(source="handshake_activated_at")
+    remoteHandshakeToken = serializers.SerializerMethodField()
+    hasRemoteHandshakeToken = serializers.SerializerMethodField()
+    requireSignature = serializers.BooleanField(source="require_signature")
+    remoteBaseUrl = serializers.CharField(source="remote_base_url")
+    remoteFlavor = serializers.CharField(source="remote_flavor")
+    remoteUser = serializers.CharField(source="remote_user")
+    hasRemoteToken = serializers.SerializerMethodField()
+    secretRotatedAt = serializers.DateTimeField(source="secret_rotated_at")
+    previousSecretValidUntil = serializers.DateTimeField(source="previous_secret_valid_until")
+    lastDeliveryAt = serializers.DateTimeField(source="last_delivery_at")
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+    projectMappings = ProjectMappingSerializer(source="project_mappings", many=True)
+    fieldMappings = FieldMappingSerializer(source="field_mappings", many=True)
+
+    def _show_secrets(self) -> bool:
+        # Secrets appear in the detail view only, never in lists.
+        return bool(self.context.get("show_secrets"))
+
+    def get_incomingSecret(self, obj: Organization) -> str | None:  # noqa: N802
+        return obj.incoming_secret if self._show_secrets() else None
+
+    def get_remoteHandshakeToken(self, obj: Organization) -> str | None:  # noqa: N802
+        return (obj.remote_handshake_token or None) if self._show_secrets() else None
+
+    def get_hasRemoteHandshakeToken(self, obj: Organization) -> bool:  # noqa: N802
+        return bool(obj.remote_handshake_token)
+
+    def get_hasRemoteToken(self, obj: Organization) -> bool:  # noqa: N802
+        return bool(obj.remote_token)

@@ -1,0 +1,167 @@
+"""Writes on organizations and their mappings (the seed's addOrganization/updateOrganization)."""
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from syncapp.crypto import generate_secret
+
+from .models import FieldMapping, HandshakeStatus, Organization, ProjectMapping, SyncDirection
+
+logger = logging.getLogger(__name__)
+
+# Fields a caller may set through organization_create / organization_update.
+ORGANIZATION_FIELDS = (
+    "public_id",
+    "name",
+    "enabled",
+    "remote_base_url",
+    "remote_flavor",
+    "remote_user",
+    "remote_token",
+    "sync_direction",
+    "remote_handshake_token",
+    "require_signature",
+)
+
+
+def _apply_direction(organization: Organization, direction: str) -> None:
+    """Direction changes drive the handshake: two-way waits for the partner's first webhook."""
+    if direction == SyncDirection.BIDIRECTIONAL:
+        if not organization.incoming_secret:
+            organization.incoming_secret = generate_secret()
+        if organization.handshake_status == HandshakeStatus.NONE:
+            organization.handshake_status = HandshakeStatus.PENDING
+    else:
+        organization.handshake_status = HandshakeStatus.NONE
+        organization.handshake_activated_at = None
+    organization.sync_direction = direction
+
+
+@transaction.atomic
+def organization_create(*, name: str, **fields: Any) -> Organization:
+    unknown = set(fields) - set(ORGANIZATION_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown organization fields: {sorted(unknown)}")
+    direction = fields.pop("sync_direction", SyncDirection.PUSH)
+    organization = Organization(name=name, **fields)
+    organization.incoming_secret = generate_secret()
+    _apply_direction(organization, direction)
+    organization.full_clean()
+    organization.save()
+    logger.info(
+        "organization.created",
+        extra={"organization": organization.public_id, "direction": direction},
+    )
+    return organization
+
+
+@transaction.atomic
+def organization_update(*, organization: Organization, data: dict[str, Any]) -> Organization:
+    unknown = set(data) - set(ORGANIZATION_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown organization fields: {sorted(unknown)}")
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    data = dict(data)
+    direction = data.pop("sync_direction", None)
+    for name, value in data.items():
+        setattr(organization, name, value)
+    if direction is not None and direction != organization.sync_direction:
+        _apply_direction(organization, direction)
+        logger.info(
+            "organization.direction_changed",
+            extra={"organization": organization.public_id, "direction": direction},
+        )
+    organization.full_clean()
+    organization.save()
+    return organization
+
+
+def organization_enable_two_way(*, organization: Organization) -> Organization:
+    return organization_update(
+        organization=organization, data={"sync_direction": SyncDirection.BIDIRECTIONAL}
+    )
+
+
+def organization_disable_two_way(*, organization: Organization) -> Organization:
+    return organization_update(organization=organization, data={"sync_direction": "push"})
+
+
+@transaction.atomic
+def organization_rotate_secret(
+    *, organization: Organization, grace_period: timedelta | None = None
+) -> Organization:
+    """A new incoming secret; the old one stays valid for the grace period."""
+    if grace_period is None:
+        grace_period = timedelta(seconds=settings.SECRET_ROTATION_GRACE_SECONDS)
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    now = timezone.now()
+    if organization.incoming_secret and grace_period > timedelta(0):
+        organization.previous_incoming_secret = organization.incoming_secret
+        organization.previous_secret_valid_until = now + grace_period
+    else:
+        organization.previous_incoming_secret = ""
+        organization.previous_secret_valid_until = None
+    organization.incoming_secret = generate_secret()
+    organization.secret_rotated_at = now
+    organization.save()
+    logger.info(
+        "organization.secret_rotated",
+        extra={
+            "organization": organization.public_id,
+            "grace_seconds": int(grace_period.total_seconds()),
+        },
+    )
+    return organization
+
+
+@transaction.atomic
+def organization_record_delivery(*, organization: Organization) -> Organization:
+    """An authenticated partner delivery arrived: note it, and complete a pending handshake."""
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    now = timezone.now()
+    organization.last_delivery_at = now
+    fields = ["last_delivery_at"]
+    if organization.handshake_status == HandshakeStatus.PENDING:
+        organization.handshake_status = HandshakeStatus.ACTIVE
+        organization.handshake_activated_at = now
+        fields += ["handshake_status", "handshake_activated_at"]
+        logger.info("organization.handshake_active", extra={"organization": organization.public_id})
+    organization.save(update_fields=[*fields, "updated_at"])
+    return organization
+
+
+@transaction.atomic
+def organization_delete(*, organization: Organization) -> None:
+    logger.info("organization.deleted", extra={"organization": organization.public_id})
+    organization.delete()
+
+
+def _save_validated(instance):
+    instance.full_clean()
+    instance.save()
+    return instance
+
+
+def project_mapping_create(*, organization: Organization, **fields: Any) -> ProjectMapping:
+    return _save_validated(ProjectMapping(organization=organization, **fields))
+
+
+def project_mapping_update(*, mapping: ProjectMapping, data: dict[str, Any]) -> ProjectMapping:
+    for name, value in data.items():
+        setattr(mapping, name, value)
+    return _save_validated(mapping)
+
+
+def field_mapping_create(*, organization: Organization, **fields: Any) -> FieldMapping:
+    return _save_validated(FieldMapping(organization=organization, **fields))
+
+
+def field_mapping_update(*, mapping: FieldMapping, data: dict[str, Any]) -> FieldMapping:
+    for name, value in data.items():
+        setattr(mapping, name, value)
+    return _save_validated(mapping)

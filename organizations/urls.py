@@ -1,0 +1,35 @@
+from django.urls import path
+
+from . import api
+
+app_name = "organizations"
+
+urlpatterns = [
+    path("organizations/", api.OrganizationListCreateApi.as_view(), name="list"),
+    path("organizations/<str:org_id>/", api.OrganizationDetailApi.as_view(), name="detail"),
+    path(
+        "organizations/<str:org_id>/rotate-secret/",
+        api.OrganizationRotateSecretApi.as_view(),
+        name="rotate-secret",
+    ),
+    path(
+        "organizations/<str:org_id>/project-mappings/",
+        api.ProjectMappingListCreateApi.as_view(),
+        name="project-mappings",
+    ),
+    path(
+        "organizations/<str:org_id>/project-mappings/<int:pk>/",
+        api.ProjectMappingDetailApi.as_view(),
+        name="project-mapping",
+    ),
+    path(
+        "organizations/<str:org_id>/field-mappings/",
+        api.FieldMappingListCreateApi.as_view(),
+        name="field-mappings",
+    ),
+    path(
+        "organizations/<str:org_id>/field-mappings/<int:pk>/",
+        api.FieldMappingDetailApi.as_view(),
+        name="field-mapping",
+    ),
+]

@@ -1,0 +1,31 @@
+"""The Celery application. Configuration comes from Django settings (CELERY_ namespace)."""
+
+import os
+from pathlib import Path
+
+from celery import Celery
+from celery.signals import after_setup_logger
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncapp.settings")
+
+app = Celery("syncapp")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def ensure_broker_folders() -> None:
+    """The filesystem transport needs its folders before the first message."""
+    options = app.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        if options.get(key):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+
+
+@app.on_after_configure.connect
+def _on_after_configure(sender, **kwargs) -> None:
+    ensure_broker_folders()
+
+
+@after_setup_logger.connect
+def _after_setup_logger(logger, **kwargs) -> None:
+    ensure_broker_folders()
