@@ -1,0 +1,147 @@
+"""Static catalogue of a simulated Jira site: issue types, priorities, workflow, fields."""
+
+from __future__ import annotations
+
+CLOUD = "cloud"
+DATACENTER = "datacenter"
+FLAVORS = (CLOUD, DATACENTER)
+
+ISSUE_TYPES = [
+    # id, name, description, subtask, avatarId
+    ("10001", "Story", "Functionality or a feature expressed as a user goal.", False, 10315),
+    ("10002", "Task", "A small, distinct piece of work.", False, 10318),
+    ("10004", "Bug", "A problem or error.", False, 10303),
+    ("10000", "Epic", "A big user story that needs to be broken down.", False, 10307),
+    ("10003", "Sub-task", "A small piece of work that's part of a larger task.", True, 10316),
+]
+
+PRIORITIES = [
+    ("1", "Highest", "highest"),
+    ("2", "High", "high"),
+    ("3", "Medium", "medium"),
+    ("4", "Low", "low"),
+    ("5", "Lowest", "lowest"),
+]
+DEFAULT_PRIORITY = "3"
+
+RESOLUTIONS = [
+    ("10000", "Done", "Work has been completed on this issue."),
+    ("10001", "Won't Do", "This issue won't be actioned."),
+    ("10002", "Duplicate", "The problem is a duplicate of an existing issue."),
+]
+DEFAULT_RESOLUTION = "10000"
+
+STATUS_CATEGORIES = {
+    "new": {"id": 2, "key": "new", "colorName": "blue-gray", "name": "To Do"},
+    "indeterminate": {
+        "id": 4,
+        "key": "indeterminate",
+        "colorName": "yellow",
+        "name": "In Progress",
+    },
+    "done": {"id": 3, "key": "done", "colorName": "green", "name": "Done"},
+}
+
+# Status ids as the fixtures show them for each deployment.
+STATUSES = {
+    CLOUD: [
+        ("10001", "To Do", "new"),
+        ("3", "In Progress", "indeterminate"),
+        ("10002", "Done", "done"),
+    ],
+    DATACENTER: [
+        ("10000", "To Do", "new"),
+        ("3", "In Progress", "indeterminate"),
+        ("10001", "Done", "done"),
+    ],
+}
+
+# Transitions: (id, name, from status names or None for a global transition, to, event type).
+# Cloud's simplified workflow uses global transitions that fire the Generic Event; the Data
+# Center workflow mirrors the classic one (its transitions fire the classic events).
+TRANSITIONS = {
+    CLOUD: [
+        ("11", "To Do", None, "To Do", "issue_generic"),
+        ("21", "In Progress", None, "In Progress", "issue_generic"),
+        ("31", "Done", None, "Done", "issue_generic"),
+    ],
+    DATACENTER: [
+        ("4", "Start Progress", ["To Do", "Done"], "In Progress", "issue_work_started"),
+        ("301", "Stop Progress", ["In Progress"], "To Do", "issue_work_stopped"),
+        ("5", "Resolve Issue", ["To Do", "In Progress"], "Done", "issue_resolved"),
+        ("3", "Reopen Issue", ["Done"], "To Do", "issue_reopened"),
+    ],
+}
+
+# Custom fields: id -> (name, kind, options). kind: text | textarea | number | option | date
+CUSTOM_FIELDS = {
+    "customfield_10010": ("External Reference", "text", None),
+    "customfield_10011": ("Story Points", "number", None),
+    "customfield_10012": (
+        "Severity",
+        "option",
+        [("10020", "Minor"), ("10021", "Major"), ("10022", "Critical")],
+    ),
+    "customfield_10013": ("Notes", "textarea", None),
+    "customfield_10014": ("Target Date", "date", None),
+}
+
+CUSTOM_SCHEMA = {
+    "text": ("string", "com.atlassian.jira.plugin.system.customfieldtypes:textfield"),
+    "textarea": ("string", "com.atlassian.jira.plugin.system.customfieldtypes:textarea"),
+    "number": ("number", "com.atlassian.jira.plugin.system.customfieldtypes:float"),
+    "option": ("option", "com.atlassian.jira.plugin.system.customfieldtypes:select"),
+    "date": ("date", "com.atlassian.jira.plugin.system.customfieldtypes:datepicker"),
+}
+
+# System fields: id -> (name, schema type, orderable, searchable, clause names)
+SYSTEM_FIELDS = {
+    "summary": ("Summary", "string", True, True, ["summary"]),
+    "description": ("Description", "string", True, True, ["description"]),
+    "issuetype": ("Issue Type", "issuetype", True, True, ["issuetype", "type"]),
+    "project": ("Project", "project", False, True, ["project"]),
+    "status": ("Status", "status", False, True, ["status"]),
+    "priority": ("Priority", "priority", True, True, ["priority"]),
+    "labels": ("Labels", "array", True, True, ["labels"]),
+    "assignee": ("Assignee", "user", True, True, ["assignee"]),
+    "reporter": ("Reporter", "user", True, True, ["reporter"]),
+    "creator": ("Creator", "user", False, True, ["creator"]),
+    "duedate": ("Due date", "date", True, True, ["due", "duedate"]),
+    "resolution": ("Resolution", "resolution", True, True, ["resolution"]),
+    "resolutiondate": ("Resolved", "datetime", False, True, ["resolutiondate", "resolved"]),
+    "created": ("Created", "datetime", False, True, ["created", "createdDate"]),
+    "updated": ("Updated", "datetime", False, True, ["updated", "updatedDate"]),
+    "components": ("Components", "array", True, True, ["component"]),
+    "fixVersions": ("Fix versions", "array", True, True, ["fixVersion"]),
+    "versions": ("Affects versions", "array", True, True, ["affectedVersion"]),
+    "environment": ("Environment", "string", True, True, ["environment"]),
+    "parent": ("Parent", "issuelink", True, True, ["parent"]),
+    "subtasks": ("Sub-tasks", "array", False, True, ["subtasks"]),
+    "comment": ("Comment", "comments-page", True, True, ["comment"]),
+    "issuelinks": ("Linked Issues", "array", True, False, ["issueLink"]),
+    "attachment": ("Attachment", "array", True, True, ["attachments"]),
+    "security": ("Security Level", "securitylevel", True, True, ["level"]),
+    "watches": ("Watchers", "watches", False, True, ["watchers"]),
+    "votes": ("Votes", "votes", False, True, ["votes"]),
+    "worklog": ("Log Work", "array", True, False, ["worklogAuthor"]),
+    "timetracking": ("Time tracking", "timetracking", True, False, []),
+    "lastViewed": ("Last Viewed", "datetime", False, True, ["lastViewed"]),
+    "statuscategorychangedate": ("Status Category Changed", "datetime", False, True, []),
+}
+
+# Fields a client may set by create/edit (others answer "cannot be set").
+EDITABLE = {
+    "summary",
+    "description",
+    "issuetype",
+    "priority",
+    "labels",
+    "assignee",
+    "reporter",
+    "duedate",
+    "components",
+    "fixVersions",
+    "versions",
+    "environment",
+    "parent",
+}
