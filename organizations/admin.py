@@ -25,6 +25,9 @@ PARTNER_WEBHOOK_EVENTS = (
 class OrganizationForm(forms.ModelForm):
     """Stored secrets are never sent to the browser: an empty secret field keeps the value."""
 
+    remote_base_url = forms.URLField(
+        label=_("Partner Jira URL"), required=False, assume_scheme="https"
+    )
     remote_token = forms.CharField(
         label=_("Partner Jira API token / PAT"),
         required=False,

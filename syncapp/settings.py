@@ -109,7 +109,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Set STATIC_ROOT (and run collectstatic) in production; without it files come from the apps.
+STATIC_ROOT = env.str("STATIC_ROOT", default=None)
 # Static files come straight from the apps, so no collectstatic step is needed to run.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 STORAGES = {

@@ -1,0 +1,46 @@
+# Set-up and everyday commands. Everything runs from the project's own .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+# `make test` uses PostgreSQL and Redis at their standard local addresses.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/syncapp
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+
+WEB_PORT ?= 8000
+export WEB_PORT
+
+.PHONY: install run test lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the service on its embedded default: SQLite and a filesystem broker, no servers.
+run: install
+	mkdir -p var
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --no-input
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py ensure_admin
+	@echo "Service: http://127.0.0.1:$(WEB_PORT)/admin/   (Ctrl-C stops web, worker and beat)"
+	DEBUG=$${DEBUG:-true} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+## The whole test suite, on PostgreSQL and Redis.
+test: install
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

@@ -1,0 +1,50 @@
+import pytest
+from django.contrib.auth.models import Permission
+from rest_framework.test import APIClient
+
+from organizations import services
+from organizations.models import Organization
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser(username="root", password="root-pass-123")
+
+
+@pytest.fixture
+def api(superuser) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(superuser)
+    return client
+
+
+def grant(user, *codenames: str):
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    # Permissions are cached on the instance.
+    for attr in ("_perm_cache", "_user_perm_cache"):
+        user.__dict__.pop(attr, None)
+    return user
+
+
+@pytest.fixture
+def make_org():
+    def make(**fields) -> Organization:
+        fields.setdefault("name", "Acme")
+        name = fields.pop("name")
+        return services.organization_create(name=name, **fields)
+
+    return make
+
+
+@pytest.fixture
+def two_way_org(make_org) -> Organization:
+    org = make_org(name="Partner", public_id="org-123", sync_direction="bidirectional")
+    services.project_mapping_create(
+        organization=org, local_project_key="LOC", remote_project_key="REMOTE_PROJ"
+    )
+    return org

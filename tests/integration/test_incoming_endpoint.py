@@ -1,0 +1,172 @@
+"""The partner's webhook endpoint: who may post, and what is stored."""
+
+import hashlib
+import hmac
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from organizations import services
+from organizations.models import HandshakeStatus, Organization
+from webhooks.models import WebhookDelivery
+
+pytestmark = pytest.mark.django_db
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "jira-webhooks"
+
+
+def fixture_body(name: str = "webhook-cloud-issue-updated-custom-field.json") -> bytes:
+    path = FIXTURES / "mattermost" / name
+    if path.exists():
+        payload = json.loads(path.read_text())
+    else:  # The shared fixtures sit beside the repository; a minimal body otherwise.
+        payload = {"webhookEvent": "jira:issue_updated", "issue": {"id": "1", "key": "X-1"}}
+    payload.setdefault("issue", {}).setdefault("fields", {})["project"] = {"key": "REMOTE_PROJ"}
+    return json.dumps(payload).encode()
+
+
+def post(client, org: Organization, body: bytes, secret: str | None = None, **headers):
+    secret = org.incoming_secret if secret is None else secret
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    return client.post(
+        f"/webhooks/incoming/{org.public_id}/?secret={secret}",
+        data=body,
+        content_type=headers.pop("content_type", "application/json"),
+        **extra,
+    )
+
+
+def test_an_authenticated_delivery_is_stored_and_completes_the_handshake(client, two_way_org):
+    body = fixture_body()
+    response = post(client, two_way_org, body, **{"X-Atlassian-Webhook-Identifier": "abc-1"})
+    assert response.status_code == 202
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.organization == two_way_org
+    assert delivery.status == "pending"
+    assert delivery.body.encode() == body
+    assert delivery.event_type == "jira:issue_updated"
+    two_way_org.refresh_from_db()
+    assert two_way_org.handshake_status == HandshakeStatus.ACTIVE
+    assert two_way_org.handshake_activated_at is not None
+    assert two_way_org.last_delivery_at is not None
+
+
+def test_a_repeated_delivery_is_stored_once(client, two_way_org):
+    body = fixture_body()
+    first = post(client, two_way_org, body, **{"X-Atlassian-Webhook-Identifier": "same"})
+    again = post(
+        client,
+        two_way_org,
+        body,
+        **{"X-Atlassian-Webhook-Identifier": "same", "X-Atlassian-Webhook-Retry": "1"},
+    )
+    assert first.status_code == 202
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_an_unknown_organization_and_a_wrong_secret_get_the_same_answer(client, two_way_org):
+    wrong = post(client, two_way_org, fixture_body(), secret="wrong")
+    unknown = client.post(
+        "/webhooks/incoming/org-nope/?secret=wrong",
+        data=fixture_body(),
+        content_type="application/json",
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    assert two_way_org.incoming_secret not in wrong.content.decode()
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_a_push_only_organization_refuses_deliveries(client, two_way_org):
+    services.organization_disable_two_way(organization=two_way_org)
+    response = post(client, two_way_org, fixture_body())
+    assert response.status_code == 403
+    assert response.json()["error"] == "two_way_off"
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_the_old_secret_works_inside_the_grace_period_only(client, two_way_org):
+    old = two_way_org.incoming_secret
+    org = services.organization_rotate_secret(organization=two_way_org)
+    assert post(client, org, fixture_body(), secret=old).status_code == 202
+    assert post(client, org, fixture_body() + b" ", secret=org.incoming_secret).status_code == 202
+    Organization.objects.filter(pk=org.pk).update(
+        previous_secret_valid_until=timezone.now() - timedelta(seconds=1)
+    )
+    response = post(client, org, fixture_body() + b"  ", secret=old)
+    assert response.status_code == 401
+    assert WebhookDelivery.objects.count() == 2
+
+
+def test_a_signature_is_checked_when_the_partner_secret_is_stored(client, two_way_org):
+    org = services.organization_update(
+        organization=two_way_org, data={"remote_handshake_token": "hook-secret"}
+    )
+    body = fixture_body()
+    good = "sha256=" + hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
+    bad = post(client, org, body, **{"X-Hub-Signature": "sha256=" + "0" * 64})
+    assert bad.status_code == 401 and bad.json()["error"] == "signature_invalid"
+    assert WebhookDelivery.objects.count() == 0
+    # Without require_signature, an unsigned delivery is accepted.
+    assert post(client, org, body).status_code == 202
+    assert post(client, org, body + b" ", **{"X-Hub-Signature": good}).status_code == 401
+    good2 = "sha256=" + hmac.new(b"hook-secret", body + b" ", hashlib.sha256).hexdigest()
+    assert post(client, org, body + b" ", **{"X-Hub-Signature": good2}).status_code == 202
+
+
+def test_a_required_signature_refuses_unsigned_deliveries(client, two_way_org):
+    org = services.organization_update(
+        organization=two_way_org,
+        data={"remote_handshake_token": "hook-secret", "require_signature": True},
+    )
+    response = post(client, org, fixture_body())
+    assert response.status_code == 401 and response.json()["error"] == "signature_missing"
+    assert WebhookDelivery.objects.count() == 0
+    org.refresh_from_db()
+    assert org.handshake_status == HandshakeStatus.PENDING
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "error"),
+    [
+        (b"{not json", "application/json", 400, "invalid_json"),
+        (b"[1, 2]", "application/json", 400, "invalid_json"),
+        (b"\xff\xfe", "application/json", 400, "invalid_json"),
+        (b"a=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ],
+)
+def test_bad_bodies_are_refused_and_nothing_is_stored(
+    client, two_way_org, body, content_type, status, error
+):
+    response = client.post(
+        f"/webhooks/incoming/{two_way_org.public_id}/?secret={two_way_org.incoming_secret}",
+        data=body,
+        content_type=content_type,
+    )
+    assert response.status_code == status
+    assert response.json()["error"] == error
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_a_huge_body_is_refused(client, two_way_org, settings):
+    settings.WEBHOOK_MAX_BODY_BYTES = 1000
+    body = json.dumps({"webhookEvent": "jira:issue_updated", "pad": "x" * 2000}).encode()
+    response = post(client, two_way_org, body)
+    assert response.status_code == 413
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_unknown_events_and_unmapped_projects_are_recorded_as_ignored(client, two_way_org):
+    unknown = json.dumps({"webhookEvent": "jira:version_released", "version": {}}).encode()
+    assert post(client, two_way_org, unknown).status_code == 202
+    payload = json.loads(fixture_body())
+    payload["issue"]["fields"]["project"] = {"key": "OTHER"}
+    assert post(client, two_way_org, json.dumps(payload).encode()).status_code == 202
+    statuses = list(WebhookDelivery.objects.values_list("status", "last_error"))
+    assert [s for s, _ in statuses] == ["ignored", "ignored"]
+    reasons = " ".join(e for _, e in statuses)
+    assert "not handled" in reasons and "not mapped" in reasons
