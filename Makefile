@@ -9,7 +9,8 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/syncapp
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
 WEB_PORT ?= 8000
-export WEB_PORT
+PUBLIC_BASE_URL ?= http://127.0.0.1:$(WEB_PORT)
+export WEB_PORT PUBLIC_BASE_URL
 
 .PHONY: install run test lint format clean
 
@@ -23,10 +24,10 @@ install: $(STAMP)
 
 ## Run the service on its embedded default: SQLite and a filesystem broker, no servers.
 run: install
-	mkdir -p var
+	mkdir -p "$${VAR_DIR:-var}"
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --no-input
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py ensure_admin
-	@echo "Service: http://127.0.0.1:$(WEB_PORT)/admin/   (Ctrl-C stops web, worker and beat)"
+	@echo "Service: $(PUBLIC_BASE_URL)/admin/   (Ctrl-C stops web, worker and beat)"
 	DEBUG=$${DEBUG:-true} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 ## The whole test suite, on PostgreSQL and Redis.

@@ -9,11 +9,12 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
-
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
     env.read_env(BASE_DIR / ".env")
+
+# Where the embedded default keeps its files (SQLite database, broker folders, beat schedule).
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 # The development default for both keys below is public; `syncapp.checks` warns about it
 # whenever DEBUG is off.
