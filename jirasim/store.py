@@ -900,8 +900,10 @@ class Store:
         history: dict | None = None,
         comment: dict | None = None,
         ts: int | None = None,
+        flow: str = "Primary",
     ) -> None:
         ev = {
+            "flow": flow,
             "webhookEvent": event,
             "issue_event_type_name": type_name,
             "actor": actor["accountId"],
@@ -1223,6 +1225,10 @@ class Store:
         snapshot = copy.deepcopy(issue)
         # render before removal so the payload still knows the project and relations
         self._emit("jira:issue_deleted", "issue_deleted", actor, snapshot, ts=ts)
+        if self.cloud:
+            # Cloud sends the cascade (the issue's comments going away) on the Secondary flow.
+            for c in snapshot["comments"]:
+                self._emit("comment_deleted", None, actor, snapshot, comment=c, ts=ts, flow="Secondary")
         self.issues.pop(issue["id"], None)
         self.keys.pop(issue["key"], None)
 

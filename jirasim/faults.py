@@ -1,0 +1,106 @@
+"""Fault injection settings, changed at run time over ``/_sim/faults``.
+
+Count settings (``*_count``) hit the next N matching calls or deliveries; ratio settings
+(``*_ratio``, 0..1) hit that share at random (seedable with ``seed``). Everything is off by
+default.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # REST side
+    "latency_ms": 0,
+    "rate_limit_count": 0,
+    "rate_limit_ratio": 0.0,
+    "retry_after": 1,
+    "error_count": 0,
+    "error_ratio": 0.0,
+    "error_statuses": [500, 503],
+    "response_lost_count": 0,
+    "response_lost_ratio": 0.0,
+    "path_pattern": None,
+    # webhook side
+    "webhook_drop_count": 0,
+    "webhook_drop_ratio": 0.0,
+    "webhook_duplicate_count": 0,
+    "webhook_duplicate_ratio": 0.0,
+    "webhook_delay_ms": 0,
+    "webhook_reorder_window": 0,
+    "seed": None,
+}
+
+
+class Faults:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.cfg: dict[str, Any] = dict(DEFAULTS)
+        self.rng = random.Random()
+        self.injected: dict[str, int] = {}
+
+    def update(self, changes: dict) -> dict:
+        if not isinstance(changes, dict):
+            raise ValueError("faults must be a JSON object")
+        unknown = sorted(set(changes) - set(DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(unknown)}")
+        with self.lock:
+            for k, v in changes.items():
+                default = DEFAULTS[k]
+                if v is None:
+                    v = default
+                elif isinstance(default, bool) or k in ("path_pattern", "error_statuses", "seed"):
+                    pass
+                elif isinstance(default, int):
+                    v = int(v)
+                elif isinstance(default, float):
+                    v = float(v)
+                    if not 0.0 <= v <= 1.0:
+                        raise ValueError(f"{k} must be between 0 and 1")
+                if k == "path_pattern" and v:
+                    re.compile(v)
+                if k == "error_statuses":
+                    v = [int(x) for x in (v if isinstance(v, list) else [v])]
+                self.cfg[k] = v
+                if k == "seed":
+                    self.rng.seed(v)
+            return dict(self.cfg)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.cfg = dict(DEFAULTS)
+            self.injected = {}
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {**self.cfg, "injected": dict(self.injected)}
+
+    def get(self, key: str) -> Any:
+        with self.lock:
+            return self.cfg[key]
+
+    def applies_to(self, path: str) -> bool:
+        pat = self.get("path_pattern")
+        return not pat or re.search(pat, path) is not None
+
+    def take(self, name: str) -> bool:
+        """Consume one count of ``name`` or roll its ratio; True when the fault fires."""
+        with self.lock:
+            count_key, ratio_key = f"{name}_count", f"{name}_ratio"
+            hit = False
+            if self.cfg.get(count_key, 0) > 0:
+                self.cfg[count_key] -= 1
+                hit = True
+            elif self.cfg.get(ratio_key, 0.0) > 0 and self.rng.random() < self.cfg[ratio_key]:
+                hit = True
+            if hit:
+                self.injected[name] = self.injected.get(name, 0) + 1
+            return hit
+
+    def choice(self, values: list) -> Any:
+        with self.lock:
+            return self.rng.choice(values)
