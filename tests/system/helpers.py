@@ -20,13 +20,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Set by `make test` or the developer's shell, and not there on a fresh machine.
+EMBEDDED_UNSET = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "DJANGO_SETTINGS_MODULE",
+    "DEBUG",
+    "PUBLIC_BASE_URL",
+    "WEB_PORT",
+    "MFLAGS",
+)
+
+
 def embedded_env(var_dir: Path, port: int) -> dict[str, str]:
     """The environment of a fresh machine: no database or broker configured."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "DEBUG")
-        and not k.startswith("PYTEST")
+        if k not in EMBEDDED_UNSET and not k.startswith(("PYTEST", "MAKE"))
     }
     env.update(VAR_DIR=str(var_dir), WEB_PORT=str(port), PYTHONUNBUFFERED="1")
     return env
