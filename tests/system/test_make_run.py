@@ -84,7 +84,7 @@ def test_make_run_serves_the_admin_flow_on_the_embedded_default(tmp_path):
         assert 'id="partner-setup"' in response.text
         url = re.search(r'id="incoming-webhook-url"[^>]*value="([^"]+)"', response.text).group(1)
         assert url.startswith(f"{base}/webhooks/incoming/org-run/?secret=")
-        assert 'project = &quot;REMOTE_PROJ&quot;' in response.text
+        assert "project = &quot;REMOTE_PROJ&quot;" in response.text
 
         delivery = requests.post(
             url.replace("&amp;", "&"),
@@ -95,6 +95,9 @@ def test_make_run_serves_the_admin_flow_on_the_embedded_default(tmp_path):
         assert delivery.status_code == 202
         page = web.get(change_url, timeout=10).text
         assert 'data-status="active"' in page
+        secret = url.split("secret=", 1)[1]
+        assert "/webhooks/incoming/org-run/" in service.output  # the access log saw it ...
+        assert secret not in service.output  # ... without the secret
     finally:
         code = service.interrupt()
     time.sleep(0.5)
