@@ -429,7 +429,9 @@ class Store:
             },
         }
 
-    def issue_fields(self, issue: dict, version: str = "2", webhook: bool = False) -> dict:
+    def issue_fields(
+        self, issue: dict, version: str = "2", webhook: bool = False, comments: bool = False
+    ) -> dict:
         proj = self.project_of(issue)
         comps = {c["id"]: c for c in proj["components"]}
         vers = {v["id"]: v for v in proj["versions"]}
@@ -483,13 +485,13 @@ class Store:
             f["parent"] = self._issue_ref(self.issues[issue["parent"]])
         for fid in CUSTOM_FIELDS:
             f[fid] = self.custom_json(fid, issue["custom"].get(fid), version)
-        if not (webhook and self.cloud):
-            comments = [self.comment_json(issue, c, version) for c in issue["comments"]]
+        if not (webhook and self.cloud) or comments:
+            comments_json = [self.comment_json(issue, c, version) for c in issue["comments"]]
             f["comment"] = {
-                "comments": comments,
+                "comments": comments_json,
                 "self": f"{base}/comment",
-                "maxResults": len(comments),
-                "total": len(comments),
+                "maxResults": len(comments_json),
+                "total": len(comments_json),
                 "startAt": 0,
             }
             f["worklog"] = {"startAt": 0, "maxResults": 20, "total": 0, "worklogs": []}
@@ -854,17 +856,16 @@ class Store:
             pool = proj["components"] if fid == "components" else proj["versions"]
             names = {x["id"]: x["name"] for x in pool}
             label = {"components": "Component", "fixVersions": "Fix Version", "versions": "Version"}
+            removed = [x for x in old if x not in new]
+            added = [x for x in new if x not in old]
             items = []
-            for x in old:
-                if x not in new:
-                    it = self._item(fid, x, names.get(x), None, None)
-                    it["field"] = label[fid]
-                    items.append(it)
-            for x in new:
-                if x not in old:
-                    it = self._item(fid, None, None, x, names.get(x))
-                    it["field"] = label[fid]
-                    items.append(it)
+            # Jira pairs a removed value with an added one in a single item (v1 -> v2).
+            for i in range(max(len(removed), len(added))):
+                r = removed[i] if i < len(removed) else None
+                a = added[i] if i < len(added) else None
+                it = self._item(fid, r, names.get(r), a, names.get(a))
+                it["field"] = label[fid]
+                items.append(it)
             return items
         if fid == "parent":
             ok = self.issues.get(old, {}).get("key") if old else None
@@ -1094,11 +1095,16 @@ class Store:
                 new = None
             items = self._diff_items(issue, "assignee", issue["assignee"], new)
             issue["assignee"] = new
+            ts = now_ms()
             if items:
-                ts = now_ms()
                 issue["updated"] = ts
                 hist = self._record(issue, actor, items, ts)
-                self._emit("jira:issue_updated", "issue_assigned", actor, issue, hist, ts=ts)
+            else:
+                # Assigning the current assignee again still fires issue_assigned, with an
+                # empty changelog (seen on Cloud); nothing is added to the issue's history.
+                hist = {"id": self._next("history"), "author": actor["accountId"], "created": ts,
+                        "items": []}
+            self._emit("jira:issue_updated", "issue_assigned", actor, issue, hist, ts=ts)
 
     def available_transitions(self, issue: dict) -> list[tuple]:
         cur = self.statuses[issue["status"]][1]

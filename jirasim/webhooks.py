@@ -165,9 +165,12 @@ class Dispatcher:
             "id": issue["id"],
             "self": f"{s.base_url}/rest/api/2/issue/{issue['id']}",
             "key": issue["key"],
-            "fields": s.issue_fields(issue, "2", webhook=True),
+            # Cloud leaves comments and work logs out of issue events, except on deletion.
+            "fields": s.issue_fields(
+                issue, "2", webhook=True, comments=name == "jira:issue_deleted"
+            ),
         }
-        if ev.get("history"):
+        if ev.get("history") is not None:
             h = ev["history"]
             out["changelog"] = {"id": h["id"], "items": [s.item_json(i) for i in h["items"]]}
         if ev.get("comment") and ev["issue_event_type_name"] != "issue_comment_deleted":
