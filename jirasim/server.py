@@ -865,6 +865,7 @@ def _page(title: str, body: str) -> str:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "jirasim"
+    wbufsize = 1 << 16  # headers and body leave in one write (no delayed-ACK stalls)
     app: App
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -988,7 +989,8 @@ class JiraSim:
         self.base_url = f"http://{self.host}:{self.port}"
         self.store.base_url = self.base_url
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="jirasim-http", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="jirasim-http",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -87,6 +87,7 @@ class WebhookReceiver:
 
         class _H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 1 << 16
 
             def log_message(self, *a: Any) -> None:
                 pass
@@ -118,7 +119,9 @@ class WebhookReceiver:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hook"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     def __enter__(self) -> WebhookReceiver:
         self._thread.start()
