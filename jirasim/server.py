@@ -86,7 +86,7 @@ class App:
         self.routes.append((method, regex, fn))
 
     def _build_routes(self) -> None:
-        api = r"/rest/api/(?P<v>[23])"
+        api = r"/rest/api/(?P<v>[23]|latest)"
         r = self.route
         r("GET", api + "/serverInfo", self.server_info)
         r("GET", api + "/myself", self.myself)
@@ -189,6 +189,8 @@ class App:
                 return Response(405, {"errorMessages": ["Method Not Allowed"], "errors": {}})
             return Response(404, {"errorMessages": ["null for uri: " + req.path], "errors": {}})
         req.version = req.params.pop("v", "2")
+        if req.version == "latest":
+            req.version = "2"
         req.user = s.authenticate(req.headers.get("Authorization"))
         if req.user is None and handler is not self.server_info:
             return Response(
