@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "syncapp.apps.SyncAppConfig",
+    "syncapp.sync.apps.SyncConfig",
     "organizations.apps.OrganizationsConfig",
     "webhooks.apps.WebhooksConfig",
 ]
@@ -118,6 +119,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Echo locks outlive Jira's late-retry window (a retried webhook may come ~30 minutes late).
+ECHO_LOCK_TTL_SECONDS = env.int("ECHO_LOCK_TTL_SECONDS", default=35 * 60)
 
 # The largest webhook body accepted (Jira's issue payloads are rarely above 100 KB).
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)

@@ -1,0 +1,271 @@
+"""A thin Jira REST client: Cloud (REST v3, ADF) and Data Center (REST v2, wiki markup).
+
+One method per Jira call; authentication, timeouts and error sorting live in `_request`.
+Retrying is the caller's business (Celery tasks retry on `JiraTransientError`), so a worker
+never sleeps on a rate limit.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from .errors import (
+    JiraAuthError,
+    JiraError,
+    JiraNotFound,
+    JiraPermanentError,
+    JiraRateLimited,
+    JiraTransientError,
+)
+
+logger = logging.getLogger(__name__)
+
+CLOUD = "cloud"
+DATACENTER = "datacenter"
+RETRY_STATUSES = {408, 409, 425, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class JiraSite:
+    base_url: str
+    flavor: str
+    user: str
+    token: str
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """`Retry-After` is seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class JiraClient:
+    def __init__(
+        self,
+        site: JiraSite,
+        *,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        session: requests.Session | None = None,
+    ) -> None:
+        self.site = site
+        self.base_url = site.base_url.rstrip("/")
+        self.flavor = site.flavor
+        self.api = "/rest/api/3" if site.flavor == CLOUD else "/rest/api/2"
+        self.timeout = timeout
+        self.calls = 0  # Jira calls made, for the operator's figures and the benchmarks
+        self.session = session or requests.Session()
+        self.session.headers.update({"Accept": "application/json"})
+        if site.flavor == DATACENTER and not site.user:
+            self.session.headers["Authorization"] = f"Bearer {site.token}"
+        else:
+            self.session.auth = (site.user, site.token)
+
+    @property
+    def is_cloud(self) -> bool:
+        return self.flavor == CLOUD
+
+    # --- transport -------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        url = path if path.startswith("http") else f"{self.base_url}{path}"
+        kwargs.setdefault("timeout", self.timeout)
+        self.calls += 1
+        try:
+            response = self.session.request(method, url, **kwargs)
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise JiraTransientError(f"{method} {path}: {type(exc).__name__}") from exc
+        logger.debug(
+            "jira.call", extra={"method": method, "path": path, "status": response.status_code}
+        )
+        if response.status_code < 400:
+            if response.status_code == 204 or not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                return response.text
+        raise self._error(method, path, response)
+
+    def _error(self, method: str, path: str, response: requests.Response) -> JiraError:
+        status = response.status_code
+        messages: list[str] = []
+        errors: dict[str, str] = {}
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            messages = [str(m) for m in body.get("errorMessages") or []]
+            errors = {str(k): str(v) for k, v in (body.get("errors") or {}).items()}
+            if not messages and body.get("message"):
+                messages = [str(body["message"])]
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        text = f"{method} {path} -> {status}"
+        kwargs = {"status": status, "messages": messages, "errors": errors}
+        if status == 429 or (status == 503 and retry_after is not None):
+            return JiraRateLimited(text, retry_after=retry_after, **kwargs)
+        if status in RETRY_STATUSES or status >= 500:
+            return JiraTransientError(text, retry_after=retry_after, **kwargs)
+        if status == 404:
+            return JiraNotFound(text, **kwargs)
+        if status in (401, 403):
+            return JiraAuthError(text, **kwargs)
+        return JiraPermanentError(text, **kwargs)
+
+    # --- issues ----------------------------------------------------------------------------
+
+    def get_issue(
+        self,
+        key: str,
+        *,
+        fields: list[str] | None = None,
+        expand: str | None = None,
+        properties: list[str] | None = None,
+    ) -> dict:
+        params: dict[str, str] = {}
+        if fields:
+            params["fields"] = ",".join(fields)
+        if expand:
+            params["expand"] = expand
+        if properties:
+            params["properties"] = ",".join(properties)
+        return self._request("GET", f"{self.api}/issue/{key}", params=params)
+
+    def create_issue(self, fields: dict, *, properties: dict[str, Any] | None = None) -> dict:
+        body: dict[str, Any] = {"fields": fields}
+        if properties:
+            body["properties"] = [{"key": k, "value": v} for k, v in properties.items()]
+        return self._request("POST", f"{self.api}/issue", json=body)
+
+    def edit_issue(self, key: str, fields: dict) -> None:
+        self._request("PUT", f"{self.api}/issue/{key}", json={"fields": fields})
+
+    def delete_issue(self, key: str) -> None:
+        self._request("DELETE", f"{self.api}/issue/{key}", params={"deleteSubtasks": "true"})
+
+    def get_transitions(self, key: str) -> list[dict]:
+        return self._request("GET", f"{self.api}/issue/{key}/transitions")["transitions"]
+
+    def transition_issue(self, key: str, transition_id: str) -> None:
+        self._request(
+            "POST",
+            f"{self.api}/issue/{key}/transitions",
+            json={"transition": {"id": str(transition_id)}},
+        )
+
+    # --- comments --------------------------------------------------------------------------
+
+    def get_comments(self, key: str) -> list[dict]:
+        comments: list[dict] = []
+        start = 0
+        while True:
+            page = self._request(
+                "GET",
+                f"{self.api}/issue/{key}/comment",
+                params={"startAt": start, "maxResults": 100},
+            )
+            comments += page.get("comments", [])
+            start += len(page.get("comments", []))
+            if not page.get("comments") or start >= page.get("total", 0):
+                return comments
+
+    def add_comment(self, key: str, body: Any) -> dict:
+        return self._request("POST", f"{self.api}/issue/{key}/comment", json={"body": body})
+
+    def edit_comment(self, key: str, comment_id: str, body: Any) -> dict:
+        return self._request(
+            "PUT", f"{self.api}/issue/{key}/comment/{comment_id}", json={"body": body}
+        )
+
+    def delete_comment(self, key: str, comment_id: str) -> None:
+        self._request("DELETE", f"{self.api}/issue/{key}/comment/{comment_id}")
+
+    # --- search ----------------------------------------------------------------------------
+
+    def search(
+        self, jql: str, *, fields: list[str] | None = None, page_size: int = 100
+    ) -> Iterator[dict]:
+        """Every issue matching `jql`, page by page (Cloud: nextPageToken; DC: startAt)."""
+        field_list = fields or ["summary"]
+        if self.is_cloud:
+            token = None
+            while True:
+                body: dict[str, Any] = {"jql": jql, "fields": field_list, "maxResults": page_size}
+                if token:
+                    body["nextPageToken"] = token
+                page = self._request("POST", f"{self.api}/search/jql", json=body)
+                yield from page.get("issues", [])
+                token = page.get("nextPageToken")
+                if not token or page.get("isLast"):
+                    return
+        else:
+            start = 0
+            while True:
+                page = self._request(
+                    "POST",
+                    f"{self.api}/search",
+                    json={
+                        "jql": jql,
+                        "fields": field_list,
+                        "startAt": start,
+                        "maxResults": page_size,
+                    },
+                )
+                issues = page.get("issues", [])
+                yield from issues
+                start += len(issues)
+                if not issues or start >= page.get("total", 0):
+                    return
+
+    # --- entity properties, remote links, users --------------------------------------------
+
+    def get_property(self, key: str, prop: str) -> Any | None:
+        try:
+            return self._request("GET", f"{self.api}/issue/{key}/properties/{prop}")["value"]
+        except JiraNotFound:
+            return None
+
+    def set_property(self, key: str, prop: str, value: Any) -> None:
+        self._request("PUT", f"{self.api}/issue/{key}/properties/{prop}", json=value)
+
+    def add_remote_link(self, key: str, *, url: str, title: str, global_id: str) -> dict:
+        return self._request(
+            "POST",
+            f"{self.api}/issue/{key}/remotelink",
+            json={"globalId": global_id, "object": {"url": url, "title": title}},
+        )
+
+    def find_user(self, query: str) -> dict | None:
+        """The user with this e-mail address (Cloud) or user name / e-mail (Data Center)."""
+        params = {"query": query} if self.is_cloud else {"username": query}
+        users = self._request("GET", f"{self.api}/user/search", params=params) or []
+        for user in users:
+            if query.lower() in (
+                str(user.get("emailAddress", "")).lower(),
+                str(user.get("name", "")).lower(),
+            ):
+                return user
+        return None
+
+    def myself(self) -> dict:
+        return self._request("GET", f"{self.api}/myself")
+
+    def server_info(self) -> dict:
+        return self._request("GET", f"{self.api}/serverInfo")

@@ -1,0 +1,150 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Side(models.TextChoices):
+    LOCAL = "local", _("Local Jira")
+    REMOTE = "remote", _("Partner Jira")
+
+
+class LinkStatus(models.TextChoices):
+    NEW = "new", _("New")
+    CREATING = "creating", _("Creating the other issue")
+    LINKED = "linked", _("Linked")
+    DELETED = "deleted", _("Deleted")
+
+
+class IssueLink(models.Model):
+    """A local issue and its partner issue, with the field values both sides last agreed on.
+
+    `state` is `{"local": {field: value}, "remote": {field: value}}`: per mapped field, the
+    value each side held after the last sync. A side's value that differs from it is a real
+    change; one that equals it is not (nothing to write).
+    """
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="issue_links"
+    )
+    local_issue_id = models.CharField(max_length=32, null=True, blank=True)
+    local_issue_key = models.CharField(max_length=64, blank=True)
+    remote_issue_id = models.CharField(max_length=32, null=True, blank=True)
+    remote_issue_key = models.CharField(max_length=64, blank=True)
+    origin = models.CharField(max_length=8, choices=Side.choices, default=Side.LOCAL)
+    status = models.CharField(max_length=10, choices=LinkStatus.choices, default=LinkStatus.NEW)
+    create_started_at = models.DateTimeField(null=True, blank=True)
+    state = models.JSONField(default=dict, blank=True)
+    # A lease serializes work on one pair across workers (see services.issue_link_lease).
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("issue link")
+        verbose_name_plural = _("issue links")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("organization", "local_issue_id"), name="uniq_link_local_issue"
+            ),
+            models.UniqueConstraint(
+                fields=("organization", "remote_issue_id"), name="uniq_link_remote_issue"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.local_issue_key or '?'} <-> {self.remote_issue_key or '?'}"
+
+    def side_state(self, side: str) -> dict:
+        return self.state.setdefault(side, {})
+
+
+class CommentLink(models.Model):
+    """A comment on one side and its copy on the other, with a hash of each body last synced."""
+
+    issue_link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="comments")
+    local_comment_id = models.CharField(max_length=32, null=True, blank=True)
+    remote_comment_id = models.CharField(max_length=32, null=True, blank=True)
+    origin = models.CharField(max_length=8, choices=Side.choices, default=Side.LOCAL)
+    local_hash = models.CharField(max_length=64, blank=True)
+    remote_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("issue_link", "local_comment_id"), name="uniq_comment_local"
+            ),
+            models.UniqueConstraint(
+                fields=("issue_link", "remote_comment_id"), name="uniq_comment_remote"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"comment {self.local_comment_id} <-> {self.remote_comment_id}"
+
+
+class EchoLock(models.Model):
+    """We wrote `field` = value (by fingerprint) to `side`; its webhook will be our own echo.
+
+    Committed before the write; consumed once when the echo arrives; expires after a TTL
+    longer than Jira's late-retry window. `pending` counts writes of the same value.
+    """
+
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE)
+    side = models.CharField(max_length=8, choices=Side.choices)
+    issue_id = models.CharField(max_length=32)
+    field = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=64)
+    pending = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("organization", "side", "issue_id", "field", "fingerprint"),
+                name="uniq_echo_lock",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"echo {self.side}:{self.issue_id}.{self.field}"
+
+
+class SyncResult(models.TextChoices):
+    WRITTEN = "written", _("Written")
+    NO_CHANGE = "no_change", _("No change")
+    ECHO = "echo", _("Echo suppressed")
+    CONFLICT = "conflict", _("Conflict resolved")
+    ERROR = "error", _("Error")
+    SKIPPED = "skipped", _("Skipped")
+
+
+class SyncEvent(models.Model):
+    """One unit of sync work, for the operator: what moved where, and how it went."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="sync_events"
+    )
+    issue_link = models.ForeignKey(
+        IssueLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    delivery = models.ForeignKey(
+        "webhooks.WebhookDelivery", on_delete=models.SET_NULL, null=True, blank=True
+    )
+    direction = models.CharField(max_length=8)  # "push" or "pull"
+    action = models.CharField(max_length=32)
+    fields = models.JSONField(default=list, blank=True)
+    result = models.CharField(max_length=10, choices=SyncResult.choices)
+    calls = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.action} {self.result}"

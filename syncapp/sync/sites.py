@@ -1,0 +1,50 @@
+"""Jira clients for the local site and each partner site, reused across tasks in a process.
+
+Reuse keeps HTTP connections alive (one `requests.Session` per site and credentials).
+"""
+
+import hashlib
+import threading
+
+from django.conf import settings
+
+from organizations.models import Organization
+from syncapp.jira.client import JiraClient, JiraSite
+
+_clients: dict[str, JiraClient] = {}
+_lock = threading.Lock()
+
+
+def _client_for(site: JiraSite) -> JiraClient:
+    key = hashlib.sha256(repr(site).encode()).hexdigest()
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = JiraClient(site)
+        return client
+
+
+def local_site() -> JiraSite:
+    return JiraSite(
+        base_url=settings.LOCAL_JIRA_URL,
+        flavor=settings.LOCAL_JIRA_FLAVOR,
+        user=settings.LOCAL_JIRA_USER,
+        token=settings.LOCAL_JIRA_TOKEN,
+    )
+
+
+def remote_site(organization: Organization) -> JiraSite:
+    return JiraSite(
+        base_url=organization.remote_base_url,
+        flavor=organization.remote_flavor,
+        user=organization.remote_user,
+        token=organization.remote_token,
+    )
+
+
+def local_client() -> JiraClient:
+    return _client_for(local_site())
+
+
+def remote_client(organization: Organization) -> JiraClient:
+    return _client_for(remote_site(organization))
