@@ -192,7 +192,7 @@ class App:
         if req.version == "latest":
             req.version = "2"
         req.user = s.authenticate(req.headers.get("Authorization"))
-        if req.user is None and handler is not self.server_info:
+        if req.user is None and handler != self.server_info:
             return Response(
                 401,
                 {
