@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import re
 import threading
+import time
 from typing import Any
 
 DEFAULTS: dict[str, Any] = {
@@ -17,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "latency_ms": 0,
     "rate_limit_count": 0,
     "rate_limit_ratio": 0.0,
+    "rate_limit_rps": 0,  # token bucket per user: sustained requests/second (burst = 2x)
     "retry_after": 1,
     "error_count": 0,
     "error_ratio": 0.0,
@@ -24,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "response_lost_count": 0,
     "response_lost_ratio": 0.0,
     "path_pattern": None,
+    # Cloud's search/jql is eventually consistent: issues changed in the last N ms are not
+    # found by a search yet (they are readable by key).
+    "search_lag_ms": 0,
     # webhook side
     "webhook_drop_count": 0,
     "webhook_drop_ratio": 0.0,
@@ -41,6 +46,7 @@ class Faults:
         self.cfg: dict[str, Any] = dict(DEFAULTS)
         self.rng = random.Random()
         self.injected: dict[str, int] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}
 
     def update(self, changes: dict) -> dict:
         if not isinstance(changes, dict):
@@ -74,6 +80,7 @@ class Faults:
         with self.lock:
             self.cfg = dict(DEFAULTS)
             self.injected = {}
+            self._buckets = {}
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -100,6 +107,22 @@ class Faults:
             if hit:
                 self.injected[name] = self.injected.get(name, 0) + 1
             return hit
+
+    def bucket_take(self, who: str) -> bool:
+        """Token bucket for ``rate_limit_rps``; False when ``who`` is over the limit."""
+        with self.lock:
+            rps = self.cfg["rate_limit_rps"]
+            if rps <= 0:
+                return True
+            now = time.monotonic()
+            tokens, last = self._buckets.get(who, (2.0 * rps, now))
+            tokens = min(2.0 * rps, tokens + (now - last) * rps)
+            if tokens < 1.0:
+                self._buckets[who] = (tokens, now)
+                self.injected["rate_limit"] = self.injected.get("rate_limit", 0) + 1
+                return False
+            self._buckets[who] = (tokens - 1.0, now)
+            return True
 
     def choice(self, values: list) -> Any:
         with self.lock:

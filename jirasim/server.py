@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import itertools
 import json
 import os
 import re
@@ -77,6 +78,7 @@ class App:
         self.calls: list[dict] = []
         self.calls_lock = threading.Lock()
         self._call_seq = 0
+        self.save_hook: Callable[[], None] | None = None
         self.routes: list[Route] = []
         self._build_routes()
 
@@ -208,7 +210,9 @@ class App:
             latency = self.faults.get("latency_ms")
             if latency:
                 time.sleep(latency / 1000.0)
-            if self.faults.take("rate_limit"):
+            who = req.user["accountId"] if req.user else "anonymous"
+            limited = self.faults.take("rate_limit") or not self.faults.bucket_take(who)
+            if limited:
                 call["fault"] = "rate_limit"
                 ra = int(self.faults.get("retry_after"))
                 reset = fmt_ts(int((time.time() + ra) * 1000))
@@ -233,9 +237,12 @@ class App:
                     hdrs,
                 )
         try:
-            return handler(req)
+            resp = handler(req)
         except ApiError as e:
             return Response(e.status, e.body())
+        if req.version == "3" and isinstance(resp.body, dict | list):
+            _rewrite_self(resp.body, f"{s.base_url}/rest/api/2/", f"{s.base_url}/rest/api/3/")
+        return resp
 
     # ------------------------------------------------------------------ REST handlers
     def server_info(self, req: Request) -> Response:
@@ -609,7 +616,7 @@ class App:
             except (ValueError, KeyError, TypeError):
                 raise ApiError(400, ["The provided next page token is invalid or expired."]) from None
         with s.lock:
-            hits = s.search(p["jql"], req.user)
+            hits = s.search(p["jql"], req.user, lag_ms=self.faults.get("search_lag_ms"))
             page = hits[offset : offset + size]
             issues = self._render_hits(page, p, req.version, ["id"])
         body: dict[str, Any] = {"issues": issues}
@@ -638,7 +645,7 @@ class App:
         start = max(0, int(p["startAt"] or 0))
         size = max(0, min(int(p["maxResults"] if p["maxResults"] is not None else 50), 1000))
         with s.lock:
-            hits = s.search(p["jql"], req.user)
+            hits = s.search(p["jql"], req.user, lag_ms=self.faults.get("search_lag_ms"))
             issues = self._render_hits(hits[start : start + size], p, "2", ["*navigable"])
         return Response(
             200,
@@ -744,6 +751,11 @@ class App:
             return Response(204)
         if p == "/_sim/state" and m == "GET":
             return Response(200, self.store.dump())
+        if p == "/_sim/save" and m == "POST":
+            if self.save_hook is None:
+                raise ApiError(400, ["No state file configured (start with --state FILE)."])
+            self.save_hook()
+            return Response(204)
         if p == "/_sim/users" and m == "POST":
             body = req.json() or {}
             u = self.store.add_user(
@@ -852,6 +864,19 @@ class App:
             f"<h3>Description</h3><pre>{desc}</pre><h3>Comments</h3>{comments or '<p>none</p>'}"
             f"<h3>History</h3><ul>{history}</ul>",
         )
+
+
+def _rewrite_self(node: Any, old: str, new: str) -> None:
+    """REST v3 answers carry v3 ``self`` links; renderers produce v2 ones."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "self" and isinstance(v, str) and v.startswith(old):
+                node[k] = new + v[len(old) :]
+            elif isinstance(v, dict | list):
+                _rewrite_self(v, old, new)
+    elif isinstance(node, list):
+        for v in node:
+            _rewrite_self(v, old, new)
 
 
 def _page(title: str, body: str) -> str:
@@ -966,11 +991,12 @@ class JiraSim:
             workers=webhook_workers,
         )
         self.app = App(self.store, self.dispatcher, self.faults)
+        if state_file:
+            self.app.save_hook = lambda: self.save_state(state_file)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         if state_file and os.path.exists(state_file):
-            with open(state_file) as fh:
-                self.store.load(json.load(fh))
+            self.load_state(state_file)
 
     @property
     def auth(self) -> tuple[str, str]:
@@ -1002,9 +1028,29 @@ class JiraSim:
         assert self._thread is not None
         self._thread.join()
 
+    def save_state(self, path: str) -> None:
+        """Issues, users, projects and registered webhooks, as JSON."""
+        data = self.store.dump()
+        with self.dispatcher.lock:
+            data["webhooks"] = [dict(w) for w in self.dispatcher.webhooks.values()]
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, path)
+
+    def load_state(self, path: str) -> None:
+        with open(path) as fh:
+            data = json.load(fh)
+        self.store.load(data)
+        with self.dispatcher.lock:
+            for w in data.get("webhooks", []):
+                self.dispatcher.webhooks[w["id"]] = w
+            top = max(self.dispatcher.webhooks, default=0)
+            self.dispatcher._wh_seq = itertools.count(top + 1)
+
     def stop(self) -> None:
         if self.state_file:
-            self.store.save_file(self.state_file)
+            self.save_state(self.state_file)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -1369,7 +1369,7 @@ class Store:
             raise ApiError(404, ["No remote link with the given id."])
 
     # ------------------------------------------------------------------ search
-    def search(self, jql_text: str | None, actor: dict | None) -> list[dict]:
+    def search(self, jql_text: str | None, actor: dict | None, lag_ms: int = 0) -> list[dict]:
         with self.lock:
             try:
                 q = jql.parse(jql_text)
@@ -1378,7 +1378,13 @@ class Store:
             ctx = JqlContext(self, actor)
             ctx.check(q)
             try:
-                hits = [i for i in self.issues.values() if jql.evaluate(q.where, i, ctx)]
+                hidden_after = now_ms() - lag_ms if lag_ms else None
+                hits = [
+                    i
+                    for i in self.issues.values()
+                    if (hidden_after is None or i["updated"] <= hidden_after)
+                    and jql.evaluate(q.where, i, ctx)
+                ]
             except jql.JqlError as e:
                 raise ApiError(400, [str(e)]) from None
             order = q.order or [("key", "desc")]

@@ -169,3 +169,25 @@ def test_reset_clears_issues_webhooks_faults_and_logs(sim, receiver):
     assert sim.dispatcher.webhooks == {}
     assert requests.get(sim.base_url + "/_sim/faults").json()["latency_ms"] == 0
     assert Api(sim).create() == "ENG-1"
+
+
+def test_token_bucket_rate_limit_per_user(sim):
+    api = Api(sim)
+    faults(sim, rate_limit_rps=5)
+    codes = [api.get("/myself").status_code for _ in range(30)]
+    assert codes[:10] == [200] * 10  # the burst allowance
+    assert 429 in codes
+
+
+def test_search_lag_hides_fresh_changes_from_search_only(sim):
+    api = Api(sim)
+    key = api.create()
+    faults(sim, search_lag_ms=300)
+    if sim.flavor == "cloud":
+        search = lambda: api.post("/search/jql", {"jql": "project = ENG", "fields": ["summary"]})  # noqa: E731
+    else:
+        search = lambda: api.get("/search", params={"jql": "project = ENG"})  # noqa: E731
+    assert search().json()["issues"] == []
+    assert api.get(f"/issue/{key}").status_code == 200
+    time.sleep(0.35)
+    assert len(search().json()["issues"]) == 1

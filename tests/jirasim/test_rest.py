@@ -383,3 +383,22 @@ def test_runs_as_a_process_and_starts_fast():
         r = requests.get(url + "/rest/api/2/project/OPS", headers={"Authorization": "Bearer tok"})
         assert r.status_code == 200 and r.json()["name"] == "Operations"
     assert elapsed < 3
+
+
+def test_v3_answers_carry_v3_self_links(cloud):
+    api = Api(cloud, "3")
+    key = api.create()
+    got = api.ok(api.get(f"/issue/{key}"))
+    assert "/rest/api/3/" in got["fields"]["status"]["self"]
+    assert "/rest/api/2/" in Api(cloud).ok(Api(cloud).get(f"/issue/{key}"))["fields"]["status"]["self"]
+
+
+def test_state_file_keeps_webhooks(tmp_path, receiver):
+    path = str(tmp_path / "state.json")
+    with running_sim(flavor="datacenter", projects=["ENG"], state_file=path) as sim:
+        sim.register_webhook(receiver.url, events=["jira:issue_created"])
+        assert requests.post(sim.base_url + "/_sim/save").status_code == 204
+    with running_sim(flavor="datacenter", projects=["ENG"], state_file=path) as sim:
+        Api(sim).create()
+        receiver.wait_for(1)
+        assert sim.register_webhook(receiver.url) == 2
