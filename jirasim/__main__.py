@@ -15,9 +15,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=8101)
     ap.add_argument("--flavor", choices=["cloud", "datacenter"], default="cloud")
     ap.add_argument("--project", action="append", default=[], metavar="KEY[:Name]")
-    ap.add_argument("--user", action="append", default=[], metavar="EMAIL:TOKEN",
-                    help="the first user is the site admin (default admin@example.com:secret-token)")
-    ap.add_argument("--state", default=None, metavar="FILE", help="load from / save to this JSON file")
+    ap.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="EMAIL:TOKEN",
+        help="the first user is the site admin (default admin@example.com:secret-token)",
+    )
+    ap.add_argument(
+        "--state", default=None, metavar="FILE", help="load from / save to this JSON file"
+    )
     ap.add_argument("--webhook-retry-base", type=float, default=1.0, metavar="SECONDS")
     ap.add_argument("--webhook-max-retries", type=int, default=5)
     ap.add_argument("--webhook-timeout", type=float, default=5.0, metavar="SECONDS")

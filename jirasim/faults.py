@@ -44,7 +44,7 @@ class Faults:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.cfg: dict[str, Any] = dict(DEFAULTS)
-        self.rng = random.Random()
+        self.rng = random.Random()  # noqa: S311 - fault dice, not crypto
         self.injected: dict[str, int] = {}
         self._buckets: dict[str, tuple[float, float]] = {}
 

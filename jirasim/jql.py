@@ -241,10 +241,10 @@ def parse_date(value: Any, now: dt.datetime) -> dt.datetime:
             else now + dt.timedelta(seconds=secs)
         )
     if s.isdigit() and len(s) > 8:
-        return dt.datetime.fromtimestamp(int(s) / 1000, tz=dt.timezone.utc)
+        return dt.datetime.fromtimestamp(int(s) / 1000, tz=dt.UTC)
     for fmt in ("%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y-%m-%d", "%Y/%m/%d"):
         try:
-            return dt.datetime.strptime(s, fmt).replace(tzinfo=dt.timezone.utc)
+            return dt.datetime.strptime(s, fmt).replace(tzinfo=dt.UTC)
         except ValueError:
             continue
     raise JqlError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html
 import itertools
@@ -13,8 +14,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import adf
@@ -27,8 +29,13 @@ WRITE_METHODS = {"POST", "PUT", "DELETE"}
 
 
 class Response:
-    def __init__(self, status: int = 200, body: Any = None, headers: dict | None = None,
-                 content_type: str = "application/json;charset=UTF-8"):
+    def __init__(
+        self,
+        status: int = 200,
+        body: Any = None,
+        headers: dict | None = None,
+        content_type: str = "application/json;charset=UTF-8",
+    ):
         self.status = status
         self.body = body
         self.headers = headers or {}
@@ -147,7 +154,12 @@ class App:
             except ApiError as e:
                 return Response(e.status, e.body()), False
         started = time.monotonic()
-        call = {"method": method, "path": path, "query": parts.query, "at": fmt_ts(int(time.time() * 1000))}
+        call = {
+            "method": method,
+            "path": path,
+            "query": parts.query,
+            "at": fmt_ts(int(time.time() * 1000)),
+        }
         lost = False
         resp = self._rest(req, call)
         if (
@@ -230,7 +242,11 @@ class App:
             if self.faults.take("error"):
                 status = self.faults.choice(self.faults.get("error_statuses"))
                 call["fault"] = f"error_{status}"
-                hdrs = {"Retry-After": str(int(self.faults.get("retry_after")))} if status == 503 else {}
+                hdrs = (
+                    {"Retry-After": str(int(self.faults.get("retry_after")))}
+                    if status == 503
+                    else {}
+                )
                 return Response(
                     status,
                     {"errorMessages": ["Internal server error"], "errors": {}},
@@ -482,9 +498,7 @@ class App:
         s = self.store
         with s.lock:
             issue = s.get_issue(req.params["key"])
-            keys = [
-                {"self": f"{s.base_url}{req.path}/{k}", "key": k} for k in issue["properties"]
-            ]
+            keys = [{"self": f"{s.base_url}{req.path}/{k}", "key": k} for k in issue["properties"]]
         return Response(200, {"keys": keys})
 
     def prop_get(self, req: Request) -> Response:
@@ -606,7 +620,7 @@ class App:
         size = int(p["maxResults"] or 50)
         size = max(1, min(size, 5000 if p["fields"] in (None, ["id"]) else 100))
         offset = 0
-        digest = hashlib.sha1((p["jql"] or "").encode()).hexdigest()[:10]
+        digest = hashlib.sha256((p["jql"] or "").encode()).hexdigest()[:10]
         if p["nextPageToken"]:
             try:
                 tok = json.loads(base64.urlsafe_b64decode(p["nextPageToken"].encode()))
@@ -614,7 +628,9 @@ class App:
                 if tok["q"] != digest:
                     raise ValueError
             except (ValueError, KeyError, TypeError):
-                raise ApiError(400, ["The provided next page token is invalid or expired."]) from None
+                raise ApiError(
+                    400, ["The provided next page token is invalid or expired."]
+                ) from None
         with s.lock:
             hits = s.search(p["jql"], req.user, lag_ms=self.faults.get("search_lag_ms"))
             page = hits[offset : offset + size]
@@ -727,7 +743,9 @@ class App:
                 for c in calls:
                     k = f"{c['method']} {c['path']}"
                     by[k] = by.get(k, 0) + 1
-                return Response(200, {"count": len(calls), "total": total, "by": by, "calls": calls})
+                return Response(
+                    200, {"count": len(calls), "total": total, "by": by, "calls": calls}
+                )
             if m == "DELETE":
                 with self.calls_lock:
                     self.calls.clear()
@@ -905,13 +923,14 @@ class Handler(BaseHTTPRequestHandler):
         try:
             resp, lost = self.server.app.handle(self.command, self.path, self.headers, raw)
         except Exception as e:  # pragma: no cover - a bug in the simulator
-            resp, lost = Response(500, {"errorMessages": [f"jirasim bug: {e!r}"], "errors": {}}), False
+            resp, lost = (
+                Response(500, {"errorMessages": [f"jirasim bug: {e!r}"], "errors": {}}),
+                False,
+            )
         if lost:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         if resp.body is None:
             payload = b""
@@ -1017,7 +1036,9 @@ class JiraSim:
         self.base_url = f"http://{self.host}:{self.port}"
         self.store.base_url = self.base_url
         self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="jirasim-http",
+            target=self._server.serve_forever,
+            args=(0.05,),
+            name="jirasim-http",
             daemon=True,
         )
         self._thread.start()

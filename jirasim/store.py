@@ -59,18 +59,17 @@ def now_ms() -> int:
 def fmt_ts(ms: int | None) -> str | None:
     if ms is None:
         return None
-    d = dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
+    d = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+0000"
 
 
 def ms_to_dt(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
 
 def _account_id(email: str) -> str:
-    return "712020:" + hashlib.sha1(email.lower().encode()).hexdigest()[:8] + "-" + (
-        hashlib.sha1(email.lower().encode()).hexdigest()[8:36]
-    )
+    digest = hashlib.sha256(email.lower().encode()).hexdigest()
+    return f"712020:{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
 class Store:
@@ -230,7 +229,12 @@ class Store:
             return None
         s = str(ident).lower()
         for u in self.users.values():
-            if s in (u["accountId"].lower(), u["name"].lower(), u["email"].lower(), u["key"].lower()):
+            if s in (
+                u["accountId"].lower(),
+                u["name"].lower(),
+                u["email"].lower(),
+                u["key"].lower(),
+            ):
                 return u
         return None
 
@@ -258,7 +262,7 @@ class Store:
         u = self.users.get(acct)
         if u is None:
             return None
-        avatar = "https://avatar.example/" + hashlib.md5(u["email"].encode()).hexdigest()
+        avatar = "https://avatar.example/" + hashlib.sha256(u["email"].encode()).hexdigest()[:32]
         avatars = {s: f"{avatar}?s={s.split('x')[0]}" for s in ("48x48", "24x24", "16x16", "32x32")}
         if self.cloud:
             return {
@@ -472,7 +476,9 @@ class Store:
             "summary": issue["summary"],
             "creator": self.user_json(issue["creator"]),
             "subtasks": [
-                self._issue_ref(self.issues[s]) for s in self._subtask_ids(issue) if s in self.issues
+                self._issue_ref(self.issues[s])
+                for s in self._subtask_ids(issue)
+                if s in self.issues
             ],
             "reporter": self.user_json(issue["reporter"]),
             "aggregateprogress": {"progress": 0, "total": 0},
@@ -510,7 +516,8 @@ class Store:
     ) -> dict:
         all_fields = self.issue_fields(issue, version)
         out: dict[str, Any] = {
-            "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+            "expand": "renderedFields,names,schema,operations,editmeta,changelog,"
+            "versionedRepresentations",
             "id": issue["id"],
             "self": f"{self.base_url}/rest/api/{version}/issue/{issue['id']}",
             "key": issue["key"],
@@ -669,9 +676,7 @@ class Store:
         if fid in ("description", "environment"):
             return self._text_in(value, fid, version)
         if fid == "issuetype":
-            return self._named_ref(
-                value, fid, ISSUE_TYPES, "The issue type selected is invalid."
-            )
+            return self._named_ref(value, fid, ISSUE_TYPES, "The issue type selected is invalid.")
         if fid == "priority":
             if value is None:
                 return DEFAULT_PRIORITY
@@ -681,8 +686,10 @@ class Store:
                 raise ApiError(400, errors={fid: "data was not an array"})
             for lab in value:
                 if " " in lab:
-                    raise ApiError(400, errors={fid: "The label '" + lab + "' contains spaces "
-                                                "which is invalid."})
+                    raise ApiError(
+                        400,
+                        errors={fid: "The label '" + lab + "' contains spaces which is invalid."},
+                    )
             return sorted(set(value), key=value.index)
         if fid in ("assignee", "reporter"):
             if fid == "reporter" and value is None:
@@ -718,8 +725,13 @@ class Store:
                 if not isinstance(value, str):
                     raise ApiError(400, errors={fid: "Operation value must be a string"})
                 if len(value) > 255:
-                    raise ApiError(400, errors={fid: "The entered text is too long. It exceeds "
-                                                "the allowed limit of 255 characters."})
+                    raise ApiError(
+                        400,
+                        errors={
+                            fid: "The entered text is too long. It exceeds "
+                            "the allowed limit of 255 characters."
+                        },
+                    )
                 return value
             if kind == "textarea":
                 return self._text_in(value, fid, version)
@@ -731,17 +743,17 @@ class Store:
                 try:
                     dt.date.fromisoformat(str(value))
                 except ValueError:
-                    raise ApiError(400, errors={fid: f"Error parsing date string: {value}"}) from None
+                    raise ApiError(
+                        400, errors={fid: f"Error parsing date string: {value}"}
+                    ) from None
                 return str(value)
             if kind == "option":
                 if isinstance(value, dict):
                     for oid, label in options:
                         if str(value.get("id")) == oid or value.get("value") == label:
                             return oid
-                raise ApiError(
-                    400,
-                    errors={fid: f"Option value '{value.get('value') if isinstance(value, dict) else value}' is not valid"},
-                )
+                shown = value.get("value") if isinstance(value, dict) else value
+                raise ApiError(400, errors={fid: f"Option value '{shown}' is not valid"})
         raise ApiError(400, errors={fid: _CANNOT_SET.format(fid)})
 
     def _apply_update_ops(self, issue: dict | None, update: dict, version: str, proj: dict) -> dict:
@@ -791,7 +803,12 @@ class Store:
                         ]
                         if fid != "labels":
                             # names in the remove request must resolve to ids first
-                            ids = self._list_refs([val], fid, proj["components"] if fid == "components" else proj["versions"], "Item")
+                            ids = self._list_refs(
+                                [val],
+                                fid,
+                                proj["components"] if fid == "components" else proj["versions"],
+                                "Item",
+                            )
                             current = [x for x in current if str(x.get("id")) not in ids]
                 else:
                     raise ApiError(
@@ -876,19 +893,26 @@ class Store:
             if kind == "option":
                 opts = dict(CUSTOM_FIELDS[fid][2])
                 return [self._item(fid, old, opts.get(old), new, opts.get(new))]
+
             def s(v):
                 if v is None:
                     return None
                 if isinstance(v, float) and v.is_integer():
                     return str(int(v))
                 return str(v)
+
             return [self._item(fid, None, s(old), None, s(new))]
         return [self._item(fid, None, str(old), None, str(new))]
 
     def _record(self, issue: dict, actor: dict, items: list[dict], ts: int) -> dict | None:
         if not items:
             return None
-        h = {"id": self._next("history"), "author": actor["accountId"], "created": ts, "items": items}
+        h = {
+            "id": self._next("history"),
+            "author": actor["accountId"],
+            "created": ts,
+            "items": items,
+        }
         issue["history"].append(h)
         return h
 
@@ -1018,7 +1042,12 @@ class Store:
                 if fid in issue["custom"]:
                     items += self._diff_items(issue, fid, None, issue["custom"][fid])
             hist = (
-                {"id": self._next("history"), "author": actor["accountId"], "created": ts, "items": items}
+                {
+                    "id": self._next("history"),
+                    "author": actor["accountId"],
+                    "created": ts,
+                    "items": items,
+                }
                 if self.cloud
                 else None
             )
@@ -1102,8 +1131,12 @@ class Store:
             else:
                 # Assigning the current assignee again still fires issue_assigned, with an
                 # empty changelog (seen on Cloud); nothing is added to the issue's history.
-                hist = {"id": self._next("history"), "author": actor["accountId"], "created": ts,
-                        "items": []}
+                hist = {
+                    "id": self._next("history"),
+                    "author": actor["accountId"],
+                    "created": ts,
+                    "items": [],
+                }
             self._emit("jira:issue_updated", "issue_assigned", actor, issue, hist, ts=ts)
 
     def available_transitions(self, issue: dict) -> list[tuple]:
@@ -1158,7 +1191,9 @@ class Store:
                 if t[0] == tid or (not tid and tname and t[1].lower() == str(tname).lower()):
                     chosen = t
             if chosen is None:
-                raise ApiError(400, [f"Transition id '{tid or tname}' is not valid for this issue."])
+                raise ApiError(
+                    400, [f"Transition id '{tid or tname}' is not valid for this issue."]
+                )
             _, _, _, to_name, type_name = chosen
             new_sid = self.status_id(to_name)
             fields = dict(body.get("fields") or {})
@@ -1234,7 +1269,9 @@ class Store:
         if self.cloud:
             # Cloud sends the cascade (the issue's comments going away) on the Secondary flow.
             for c in snapshot["comments"]:
-                self._emit("comment_deleted", None, actor, snapshot, comment=c, ts=ts, flow="Secondary")
+                self._emit(
+                    "comment_deleted", None, actor, snapshot, comment=c, ts=ts, flow="Secondary"
+                )
         self.issues.pop(issue["id"], None)
         self.keys.pop(issue["key"], None)
 
@@ -1311,7 +1348,9 @@ class Store:
             ts = now_ms()
             issue["updated"] = ts
             self._emit("comment_deleted", None, actor, issue, comment=c, ts=ts)
-            self._emit("jira:issue_updated", "issue_comment_deleted", actor, issue, comment=c, ts=ts)
+            self._emit(
+                "jira:issue_updated", "issue_comment_deleted", actor, issue, comment=c, ts=ts
+            )
 
     # ------------------------------------------------------------------ properties / links
     def set_property(self, key: str, prop: str, value: Any) -> bool:
@@ -1462,7 +1501,7 @@ class JqlContext:
         self.store = store
         self.actor = actor
         self.lenient = lenient
-        self._now = dt.datetime.now(tz=dt.timezone.utc)
+        self._now = dt.datetime.now(tz=dt.UTC)
 
     def now(self) -> dt.datetime:
         return self._now
@@ -1550,7 +1589,7 @@ class JqlContext:
             if not issue["duedate"]:
                 return "date", []
             d = dt.date.fromisoformat(issue["duedate"])
-            return "date", [dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc)]
+            return "date", [dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)]
         if f == "parent":
             par = s.issues.get(issue.get("parent") or "")
             return "text", [par["key"].lower(), par["id"]] if par else []

@@ -45,7 +45,7 @@ def sim_process(
 ) -> Iterator[str]:
     """``python -m jirasim`` as a subprocess; yields its base URL once it is listening."""
     cmd = [sys.executable, "-m", "jirasim", "--port", str(port), "--flavor", flavor, *(args or [])]
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ)
     )
     try:
@@ -153,9 +153,7 @@ class WebhookReceiver:
 
     def matching(self, **match: Any) -> list[dict]:
         return [
-            r
-            for r in self.requests
-            if all((r["json"] or {}).get(k) == v for k, v in match.items())
+            r for r in self.requests if all((r["json"] or {}).get(k) == v for k, v in match.items())
         ]
 
     def clear(self) -> None:

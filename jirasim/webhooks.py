@@ -56,7 +56,9 @@ class Dispatcher:
         self._tick = itertools.count()
         self._held: list[dict] = []
         self._held_since = 0.0
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="jirasim-wh")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, workers), thread_name_prefix="jirasim-wh"
+        )
         self._session = requests.Session()
         self._stop = False
         self._inflight = 0
@@ -92,7 +94,9 @@ class Dispatcher:
         events = body.get("events") or []
         if not isinstance(events, list) or not all(e in EVENTS for e in events):
             errors["events"] = "Unknown event: " + ", ".join(
-                str(e) for e in (events if isinstance(events, list) else [events]) if e not in EVENTS
+                str(e)
+                for e in (events if isinstance(events, list) else [events])
+                if e not in EVENTS
             )
         filters = body.get("filters") or {}
         jql_text = filters.get("issue-related-events-section") if isinstance(filters, dict) else ""
@@ -319,7 +323,10 @@ class Dispatcher:
         retry = False
         try:
             resp = self._session.post(
-                d["url"], data=d["raw"], headers=headers, timeout=self.timeout,
+                d["url"],
+                data=d["raw"],
+                headers=headers,
+                timeout=self.timeout,
                 allow_redirects=False,
             )
             rec["status"] = resp.status_code
@@ -343,7 +350,7 @@ class Dispatcher:
                 d["status"] = "delivered"
             elif retry and n < self.max_retries:
                 d["status"] = "retrying"
-                backoff = self.retry_base * (2**n) * random.uniform(0.9, 1.1)
+                backoff = self.retry_base * (2**n) * random.uniform(0.9, 1.1)  # noqa: S311
                 self._schedule(d, backoff)
             else:
                 d["status"] = "failed"

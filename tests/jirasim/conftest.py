@@ -31,15 +31,20 @@ def sim(flavor):
 
 @pytest.fixture
 def cloud():
-    with running_sim(flavor="cloud", projects=["ENG:Engineering"], webhook_retry_base=0.05,
-                     webhook_timeout=1.0) as s:
+    with running_sim(
+        flavor="cloud", projects=["ENG:Engineering"], webhook_retry_base=0.05, webhook_timeout=1.0
+    ) as s:
         yield s
 
 
 @pytest.fixture
 def dc():
-    with running_sim(flavor="datacenter", projects=["ENG:Engineering"], webhook_retry_base=0.05,
-                     webhook_timeout=1.0) as s:
+    with running_sim(
+        flavor="datacenter",
+        projects=["ENG:Engineering"],
+        webhook_retry_base=0.05,
+        webhook_timeout=1.0,
+    ) as s:
         yield s
 
 

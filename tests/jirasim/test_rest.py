@@ -109,7 +109,9 @@ def test_get_with_fields_filter_and_changelog(sim):
     api = Api(sim)
     key = api.create(**full_fields(api))
     api.ok(api.put(f"/issue/{key}", {"fields": {"priority": {"name": "Low"}}}), 204)
-    got = api.ok(api.get(f"/issue/{key}", params={"fields": "summary,priority", "expand": "changelog"}))
+    got = api.ok(
+        api.get(f"/issue/{key}", params={"fields": "summary,priority", "expand": "changelog"})
+    )
     assert set(got["fields"]) == {"summary", "priority"}
     hist = got["changelog"]["histories"]
     assert hist[-1]["items"][0]["field"] == "priority"
@@ -129,7 +131,10 @@ def test_transitions_list_reachable_ones_and_ids_differ_by_flavor(sim):
     targets = sorted(t["to"]["name"] for t in ts)
     assert targets == ["Done", "In Progress"]
     ids = {t["to"]["name"]: t["id"] for t in ts}
-    expected = {"cloud": {"In Progress": "21", "Done": "31"}, "datacenter": {"In Progress": "4", "Done": "5"}}
+    expected = {
+        "cloud": {"In Progress": "21", "Done": "31"},
+        "datacenter": {"In Progress": "4", "Done": "5"},
+    }
     assert ids == expected[sim.flavor]
     r = api.post(f"/issue/{key}/transitions", {"transition": {"id": "999"}})
     assert r.status_code == 400 and r.json()["errorMessages"]
@@ -244,7 +249,10 @@ def _search(sim, jql, **params):
         ("issuetype = Bug", ["ENG-1"]),
         ('status = "In Progress"', ["ENG-3"]),
         ("status in ('To Do', Done) AND project = ENG ORDER BY key ASC", ["ENG-1", "ENG-2"]),
-        ("project = OPS OR (project = ENG AND issuetype = Bug) ORDER BY key ASC", ["ENG-1", "OPS-1"]),
+        (
+            "project = OPS OR (project = ENG AND issuetype = Bug) ORDER BY key ASC",
+            ["ENG-1", "OPS-1"],
+        ),
         ("updated >= -5m AND project = OPS", ["OPS-1"]),
         ('updated >= "2000-01-01 00:00" AND project = OPS', ["OPS-1"]),
         ("updated < -1d AND project = ENG", []),
@@ -295,7 +303,12 @@ def test_datacenter_search_pages_with_start_at(dc):
     api = Api(dc)
     for n in range(5):
         api.create(summary=f"s{n}")
-    page = api.ok(api.get("/search", params={"jql": "project = ENG ORDER BY key ASC", "startAt": 2, "maxResults": 2}))
+    page = api.ok(
+        api.get(
+            "/search",
+            params={"jql": "project = ENG ORDER BY key ASC", "startAt": 2, "maxResults": 2},
+        )
+    )
     assert page["total"] == 5 and page["startAt"] == 2 and page["maxResults"] == 2
     assert [i["key"] for i in page["issues"]] == ["ENG-3", "ENG-4"]
 
@@ -367,7 +380,8 @@ def test_state_saves_and_loads(tmp_path):
     path = str(tmp_path / "state.json")
     with running_sim(flavor="cloud", projects=["ENG"], state_file=path) as sim:
         Api(sim).create(summary="persisted")
-    assert json.loads(open(path).read())["issues"]
+    with open(path) as fh:
+        assert json.load(fh)["issues"]
     with running_sim(flavor="cloud", projects=["ENG"], state_file=path) as sim:
         api = Api(sim)
         assert api.ok(api.get("/issue/ENG-1"))["fields"]["summary"] == "persisted"
@@ -390,7 +404,9 @@ def test_v3_answers_carry_v3_self_links(cloud):
     key = api.create()
     got = api.ok(api.get(f"/issue/{key}"))
     assert "/rest/api/3/" in got["fields"]["status"]["self"]
-    assert "/rest/api/2/" in Api(cloud).ok(Api(cloud).get(f"/issue/{key}"))["fields"]["status"]["self"]
+    assert (
+        "/rest/api/2/" in Api(cloud).ok(Api(cloud).get(f"/issue/{key}"))["fields"]["status"]["self"]
+    )
 
 
 def test_state_file_keeps_webhooks(tmp_path, receiver):
