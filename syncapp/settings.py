@@ -131,8 +131,12 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 # process, with nothing to install. Production uses Redis or RabbitMQ.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_DIR = Path(env.str("CELERY_BROKER_DIR", default=str(VAR_DIR / "broker")))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis: a message taken by a worker that died is delivered again after this long.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600),
+}
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
@@ -146,7 +150,38 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_TASK_ACKS_LATE = False  # set per task, only on idempotent ones
+# Publishing must not hang a web request when the broker is down: the inbox row is already
+# committed and the sweeper sends it later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+SYNC_SWEEP_SECONDS = env.float("SYNC_SWEEP_SECONDS", default=30.0)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-deliveries": {
+        "task": "syncapp.sync.tasks.sweep_deliveries_task",
+        "schedule": SYNC_SWEEP_SECONDS,
+    },
+}
+
+# Sync retries: attempts per delivery, and the backoff between them.
+SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=8)
+SYNC_RETRY_BASE_SECONDS = env.float("SYNC_RETRY_BASE_SECONDS", default=2.0)
+SYNC_RETRY_MAX_SECONDS = env.float("SYNC_RETRY_MAX_SECONDS", default=300.0)
+# A delivery still pending (never sent) or processing (its worker died) after this long is
+# sent again by the sweeper.
+SYNC_PENDING_STALE_SECONDS = env.int("SYNC_PENDING_STALE_SECONDS", default=30)
+SYNC_PROCESSING_STALE_SECONDS = env.int("SYNC_PROCESSING_STALE_SECONDS", default=300)
+# How long one worker may hold an issue pair before another may take it over.
+SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=120)
+# After a create got no answer, wait this long (Jira's search index lag) before looking for
+# the issue it may have made.
+SYNC_CREATE_SETTLE_SECONDS = env.float("SYNC_CREATE_SETTLE_SECONDS", default=15.0)
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {

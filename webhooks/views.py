@@ -3,6 +3,7 @@
 No outbound call happens here: a delivery is checked, stored and answered.
 """
 
+import hmac
 import logging
 
 from django.conf import settings
@@ -17,9 +18,10 @@ from rest_framework.views import APIView
 from organizations import selectors as org_selectors
 from organizations import services as org_services
 from organizations.models import Organization
+from syncapp.sync.tasks import delivery_enqueue
 
 from . import auth, services
-from .models import DeliverySource
+from .models import DeliverySource, DeliveryStatus
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +126,45 @@ class WebhookBaseView(APIView):
             {"delivery": delivery.pk, "status": delivery.status, "duplicate": not created},
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
         )
+
+
+class LocalWebhookApi(WebhookBaseView):
+    """`POST /webhooks/local/?secret=...`: our own Jira's webhook (the push direction).
+
+    The secret is `LOCAL_WEBHOOK_SECRET`, given as `?secret=` or as the key of an
+    `X-Hub-Signature` HMAC over the body.
+    """
+
+    endpoint_name = "local"
+
+    def authenticate(self, request: Request, body: bytes) -> None:
+        secret = settings.LOCAL_WEBHOOK_SECRET
+        if not secret:
+            raise Refused(
+                status.HTTP_403_FORBIDDEN,
+                "not_configured",
+                "LOCAL_WEBHOOK_SECRET is not set; local deliveries are refused.",
+            )
+        given = request.query_params.get("secret", "")
+        if given and hmac.compare_digest(given.encode(), secret.encode()):
+            return
+        if request.headers.get(auth.SIGNATURE_HEADER):
+            self.check_signature(request, body, secret=secret, required=True)
+            return
+        raise Refused(status.HTTP_401_UNAUTHORIZED, "unauthorized", "Wrong or missing secret.")
+
+    def accept(self, request, body, payload, context) -> Response:
+        with transaction.atomic():
+            delivery, created = services.delivery_store(
+                source=DeliverySource.LOCAL,
+                organization=None,
+                body=body,
+                payload=payload,
+                headers=dict(request.headers),
+            )
+            if created and delivery.status == DeliveryStatus.PENDING:
+                delivery_enqueue(delivery.pk)
+        return self.answer(delivery, created)
 
 
 class IncomingWebhookApi(WebhookBaseView):

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -19,8 +20,6 @@ from django.utils import timezone
 from organizations.models import Organization
 
 from .models import IssueLink, Side
-
-LEASE = timedelta(minutes=2)
 
 
 class LeaseBusy(Exception):
@@ -34,7 +33,7 @@ def issue_link_lease(link: IssueLink) -> Iterator[IssueLink]:
     taken = (
         IssueLink.objects.filter(pk=link.pk)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_owner=owner, lease_until=now + LEASE)
+        .update(lease_owner=owner, lease_until=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS))
     )
     if not taken:
         raise LeaseBusy(f"issue link {link.pk} is busy")

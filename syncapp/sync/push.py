@@ -14,13 +14,15 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from organizations.models import Organization, ProjectMapping
 from syncapp.jira.client import JiraClient
-from syncapp.jira.errors import JiraNotFound, JiraPermanentError
+from syncapp.jira.errors import JiraNotFound, JiraPermanentError, JiraTransientError
 
 from . import echo, mapping
 from .leases import issue_link_get_or_create, issue_link_lease
@@ -35,6 +37,10 @@ COMMENT_EVENTS = frozenset({"comment_created", "comment_updated", "comment_delet
 COMMENT_EVENT_TYPES = frozenset(
     {"issue_commented", "issue_comment_edited", "issue_comment_deleted"}
 )
+
+
+class CreateUnsettled(JiraTransientError):
+    """A create whose answer was lost cannot be checked yet; retry after `retry_after`."""
 
 
 @dataclass
@@ -209,7 +215,7 @@ class PushContext:
 
 def find_created_remote(ctx: PushContext, link: IssueLink) -> dict | None:
     """A partner issue an earlier attempt created (its response lost): found by our tag."""
-    since = link.create_started_at - timezone.timedelta(minutes=2)
+    since = link.create_started_at - timedelta(minutes=2)
     jql = (
         f'project = "{ctx.project_mapping.remote_project_key}" '
         f'AND updated >= "{since.strftime("%Y-%m-%d %H:%M")}" ORDER BY created DESC'
@@ -240,6 +246,15 @@ def _create(ctx: PushContext, link: IssueLink, pairs: list[FieldPair], change: C
         return
     found = None
     if link.status == LinkStatus.CREATING and link.create_started_at:
+        # An earlier create got no answer: it may have happened. Jira's search catches up
+        # with new issues after a moment, so look only once that moment has passed.
+        settle = timedelta(seconds=settings.SYNC_CREATE_SETTLE_SECONDS)
+        waited = timezone.now() - link.create_started_at
+        if waited < settle:
+            raise CreateUnsettled(
+                f"create of {ctx.issue_key} unconfirmed; checking after the search settles",
+                retry_after=(settle - waited).total_seconds(),
+            )
         found = find_created_remote(ctx, link)
     if found is None:
         link.status = LinkStatus.CREATING
@@ -253,7 +268,13 @@ def _create(ctx: PushContext, link: IssueLink, pairs: list[FieldPair], change: C
             fields[name] = mapping.write_value(name, value, ctx.target.flavor)
         fields.setdefault("issuetype", {"name": "Task"})
         tag = {"linkId": link.pk, "localId": ctx.issue_id, "localKey": ctx.issue_key}
-        found = ctx.target.create_issue(fields, properties={LINK_PROPERTY: tag})
+        try:
+            found = ctx.target.create_issue(fields, properties={LINK_PROPERTY: tag})
+        except JiraPermanentError:
+            # Refused for sure: nothing was created.
+            link.status = LinkStatus.NEW
+            link.save(update_fields=["status", "updated_at"])
+            raise
     link.remote_issue_id = str(found["id"])
     link.remote_issue_key = found["key"]
     link.status = LinkStatus.LINKED

@@ -1,0 +1,144 @@
+"""Celery tasks: thin wrappers that claim a delivery, run its sync and record the outcome.
+
+Retries go through Celery (a worker never sleeps on a rate limit): at least `Retry-After`
+for 429/503, exponential backoff with jitter otherwise, capped, then `dead`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from syncapp.jira.errors import JiraError
+from webhooks.models import DeliveryStatus, WebhookDelivery
+
+from . import echo
+from .leases import LeaseBusy
+from .services import delivery_process
+
+logger = logging.getLogger(__name__)
+
+FINAL = (DeliveryStatus.DONE, DeliveryStatus.IGNORED, DeliveryStatus.ECHO, DeliveryStatus.DEAD)
+
+
+def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, never sooner than Retry-After."""
+    base = settings.SYNC_RETRY_BASE_SECONDS * (2 ** max(0, attempt - 1))
+    delay = random.uniform(base / 2, base)  # noqa: S311 - jitter, not cryptography
+    delay = min(delay, settings.SYNC_RETRY_MAX_SECONDS)
+    if retry_after is not None:
+        delay = max(delay, retry_after + random.uniform(0, 0.5))  # noqa: S311
+    return delay
+
+
+def claim(delivery_id: int) -> WebhookDelivery | None:
+    """Take a delivery for processing, unless it is finished or another worker has it."""
+    stale = timezone.now() - timedelta(seconds=settings.SYNC_PROCESSING_STALE_SECONDS)
+    with transaction.atomic():
+        claimed = (
+            WebhookDelivery.objects.filter(pk=delivery_id)
+            .filter(
+                Q(status__in=(DeliveryStatus.PENDING, DeliveryStatus.FAILED))
+                | Q(status=DeliveryStatus.PROCESSING, updated_at__lt=stale)
+            )
+            .update(status=DeliveryStatus.PROCESSING, updated_at=timezone.now())
+        )
+    if not claimed:
+        return None
+    return WebhookDelivery.objects.get(pk=delivery_id)
+
+
+def _finish(delivery: WebhookDelivery, status: str, error: str = "", *, attempt: bool) -> None:
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=status,
+        last_error=error[:4000],
+        updated_at=timezone.now(),
+        attempts=F("attempts") + (1 if attempt else 0),
+    )
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
+def process_delivery_task(self, delivery_id: int) -> None:
+    delivery = claim(delivery_id)
+    if delivery is None:
+        return
+    try:
+        status = delivery_process(delivery=delivery)
+    except LeaseBusy:
+        # Another worker is on this issue pair: come back shortly, no attempt spent.
+        _finish(delivery, DeliveryStatus.PENDING, attempt=False)
+        raise self.retry(countdown=0.5 + random.uniform(0, 1.0)) from None  # noqa: S311
+    except JiraError as exc:
+        attempts = delivery.attempts + 1
+        message = f"{exc} — {exc.jira_message}" if exc.jira_message != str(exc) else str(exc)
+        if not exc.retryable or attempts >= settings.SYNC_MAX_ATTEMPTS:
+            _finish(delivery, DeliveryStatus.DEAD, message, attempt=True)
+            logger.warning("delivery.dead", extra={"delivery": delivery.pk, "error": message})
+            return
+        _finish(delivery, DeliveryStatus.FAILED, message, attempt=True)
+        countdown = backoff_seconds(attempts, exc.retry_after)
+        logger.info(
+            "delivery.retry",
+            extra={"delivery": delivery.pk, "attempt": attempts, "countdown": round(countdown, 2)},
+        )
+        raise self.retry(countdown=countdown) from None
+    except Exception as exc:
+        attempts = delivery.attempts + 1
+        message = f"{type(exc).__name__}: {exc}"
+        logger.exception("delivery.error", extra={"delivery": delivery.pk})
+        if attempts >= settings.SYNC_MAX_ATTEMPTS:
+            _finish(delivery, DeliveryStatus.DEAD, message, attempt=True)
+            return
+        _finish(delivery, DeliveryStatus.FAILED, message, attempt=True)
+        raise self.retry(countdown=backoff_seconds(attempts)) from None
+    _finish(
+        delivery,
+        status,
+        delivery.last_error if status == DeliveryStatus.IGNORED else "",
+        attempt=True,
+    )
+
+
+def delivery_enqueue(delivery_id: int) -> None:
+    """Hand a stored delivery to a worker once the transaction that stored it commits."""
+
+    def send() -> None:
+        try:
+            process_delivery_task.delay(delivery_id)
+        except Exception:  # The broker is down: the row is safe, the sweeper will send it.
+            logger.warning("delivery.enqueue_failed", extra={"delivery": delivery_id})
+
+    transaction.on_commit(send)
+
+
+@shared_task(ignore_result=True)
+def sweep_deliveries_task() -> int:
+    """Re-send deliveries left behind: never sent (broker down), or their worker died."""
+    now = timezone.now()
+    pending_before = now - timedelta(seconds=settings.SYNC_PENDING_STALE_SECONDS)
+    processing_before = now - timedelta(seconds=settings.SYNC_PROCESSING_STALE_SECONDS)
+    failed_before = now - timedelta(seconds=settings.SYNC_RETRY_MAX_SECONDS * 2)
+    ids = list(
+        WebhookDelivery.objects.filter(
+            Q(status=DeliveryStatus.PENDING, updated_at__lt=pending_before)
+            | Q(status=DeliveryStatus.PROCESSING, updated_at__lt=processing_before)
+            | Q(status=DeliveryStatus.FAILED, updated_at__lt=failed_before)
+        )
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    # Touch them, so a long queue is not sent again on every sweep.
+    WebhookDelivery.objects.filter(pk__in=ids).update(updated_at=now)
+    for delivery_id in ids:
+        process_delivery_task.delay(delivery_id)
+    purged = echo.echo_purge_expired()
+    if ids or purged:
+        logger.info("sweeper.run", extra={"resent": len(ids), "echo_locks_purged": purged})
+    return len(ids)
