@@ -34,7 +34,10 @@ DEFAULTS: dict[str, Any] = {
     "webhook_drop_ratio": 0.0,
     "webhook_duplicate_count": 0,
     "webhook_duplicate_ratio": 0.0,
-    "webhook_delay_ms": 0,
+    "webhook_delay_ms": 0,  # added to every delivery
+    "webhook_late_count": 0,  # these deliveries get webhook_late_ms more
+    "webhook_late_ratio": 0.0,
+    "webhook_late_ms": 2000,
     "webhook_reorder_window": 0,
     "seed": None,
 }

@@ -1116,6 +1116,13 @@ class JiraSim:
             body["secret"] = secret
         return self.dispatcher.register(body, admin)["id"]
 
+    def user(self, email: str) -> dict:
+        """The simulated user (accountId, name, key, email, displayName, token)."""
+        u = self.store.find_user(email)
+        if u is None:
+            raise KeyError(email)
+        return dict(u)
+
     def deliveries(self) -> list[dict]:
         return self.dispatcher.log()
 

@@ -248,6 +248,8 @@ class Dispatcher:
                 self._by_id[dup["id"]] = dup
             copies.append(dup)
         delay = self.faults.get("webhook_delay_ms") / 1000.0
+        if self.faults.take("webhook_late"):
+            delay += self.faults.get("webhook_late_ms") / 1000.0
         window = self.faults.get("webhook_reorder_window")
         with self.lock:
             for c in copies:

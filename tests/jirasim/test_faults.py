@@ -191,3 +191,13 @@ def test_search_lag_hides_fresh_changes_from_search_only(sim):
     assert api.get(f"/issue/{key}").status_code == 200
     time.sleep(0.35)
     assert len(search().json()["issues"]) == 1
+
+
+def test_webhook_late_delivery_for_a_count_only(sim, receiver):
+    sim.register_webhook(receiver.url, events=["jira:issue_created"])
+    faults(sim, webhook_late_ms=500, webhook_late_count=1)
+    api = Api(sim)
+    api.create(summary="late")
+    api.create(summary="on time")
+    got = receiver.wait_for(2)
+    assert [r["json"]["issue"]["fields"]["summary"] for r in got] == ["on time", "late"]
