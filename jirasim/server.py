@@ -57,6 +57,17 @@ class Request:
         vals = self.query.get(name)
         return vals[0] if vals else default
 
+    def qint(self, name: str, default: int) -> int:
+        raw = self.q(name)
+        if raw in (None, ""):
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ApiError(
+                400, [f"The value '{raw}' is invalid for the '{name}' parameter."]
+            ) from None
+
     def qlist(self, name: str) -> list[str] | None:
         vals = self.query.get(name)
         if not vals:
@@ -153,6 +164,10 @@ class App:
                 return self.control(req), False
             except ApiError as e:
                 return Response(e.status, e.body()), False
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                return Response(
+                    400, {"errorMessages": [f"bad request: {e!r}"], "errors": {}}
+                ), False
         started = time.monotonic()
         call = {
             "method": method,
@@ -360,7 +375,7 @@ class App:
                     hay.append(u["accountId"].lower())
                 if term in ("", ".", "%") or any(h.startswith(term) or term in h for h in hay):
                     out.append(s.user_json(u["accountId"]))
-        return Response(200, out[: int(req.q("maxResults", "50"))])
+        return Response(200, out[: req.qint("maxResults", 50)])
 
     def issue_create(self, req: Request) -> Response:
         s = self.store
@@ -414,8 +429,8 @@ class App:
         with s.lock:
             issue = s.get_issue(req.params["key"])
             hist = [s.history_json(h) for h in issue["history"]]
-        start = int(req.q("startAt", "0"))
-        size = int(req.q("maxResults", "100"))
+        start = req.qint("startAt", 0)
+        size = req.qint("maxResults", 100)
         page = hist[start : start + size]
         return Response(
             200,
@@ -452,8 +467,8 @@ class App:
             comments = [s.comment_json(issue, c, req.version) for c in issue["comments"]]
         if req.q("orderBy", "created").startswith("-"):
             comments.reverse()
-        start = int(req.q("startAt", "0"))
-        size = min(int(req.q("maxResults", "5000")), 5000)
+        start = req.qint("startAt", 0)
+        size = min(req.qint("maxResults", 5000), 5000)
         return Response(
             200,
             {
@@ -617,7 +632,7 @@ class App:
                     "restriction to your query."
                 ],
             )
-        size = int(p["maxResults"] or 50)
+        size = _int(p["maxResults"], 50, "maxResults")
         size = max(1, min(size, 5000 if p["fields"] in (None, ["id"]) else 100))
         offset = 0
         digest = hashlib.sha256((p["jql"] or "").encode()).hexdigest()[:10]
@@ -658,8 +673,8 @@ class App:
                 },
             )
         p = self._search_params(req)
-        start = max(0, int(p["startAt"] or 0))
-        size = max(0, min(int(p["maxResults"] if p["maxResults"] is not None else 50), 1000))
+        start = max(0, _int(p["startAt"], 0, "startAt"))
+        size = max(0, min(_int(p["maxResults"], 50, "maxResults"), 1000))
         with s.lock:
             hits = s.search(p["jql"], req.user, lag_ms=self.faults.get("search_lag_ms"))
             issues = self._render_hits(hits[start : start + size], p, "2", ["*navigable"])
@@ -735,7 +750,7 @@ class App:
                 return Response(200, self.faults.snapshot())
         if p == "/_sim/calls":
             if m == "GET":
-                since = int(req.q("since", "0"))
+                since = req.qint("since", 0)
                 with self.calls_lock:
                     calls = [c for c in self.calls if c["seq"] > since]
                     total = self._call_seq
@@ -752,7 +767,7 @@ class App:
                 return Response(204)
         if p == "/_sim/deliveries":
             if m == "GET":
-                since = int(req.q("since", "0"))
+                since = req.qint("since", 0)
                 with_body = req.q("body", "true") != "false"
                 log = self.dispatcher.log(since, with_body)
                 return Response(200, {"count": len(log), "deliveries": log})
@@ -882,6 +897,17 @@ class App:
             f"<h3>Description</h3><pre>{desc}</pre><h3>Comments</h3>{comments or '<p>none</p>'}"
             f"<h3>History</h3><ul>{history}</ul>",
         )
+
+
+def _int(value: Any, default: int, name: str) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApiError(
+            400, [f"The value '{value}' is invalid for the '{name}' parameter."]
+        ) from None
 
 
 def _rewrite_self(node: Any, old: str, new: str) -> None:
