@@ -122,6 +122,7 @@ class App:
         r("GET", api + "/user/search", self.user_search)
         r("GET", api + "/user/assignable/search", self.user_search)
         r("POST", api + "/issue", self.issue_create)
+        r("POST", api + "/issue/bulk", self.issue_bulk_create)
         r("GET", api + "/issue/{key}", self.issue_get)
         r("PUT", api + "/issue/{key}", self.issue_edit)
         r("DELETE", api + "/issue/{key}", self.issue_delete)
@@ -388,6 +389,35 @@ class App:
                 "self": f"{s.base_url}/rest/api/{req.version}/issue/{issue['id']}",
             },
         )
+
+    def issue_bulk_create(self, req: Request) -> Response:
+        s = self.store
+        body = req.json()
+        if not isinstance(body, dict) or not isinstance(body.get("issueUpdates"), list):
+            raise ApiError(400, ["Issue updates must be provided"])
+        if len(body["issueUpdates"]) > 50:
+            raise ApiError(400, ["Bulk create is limited to 50 issues."])
+        issues, errors = [], []
+        for n, one in enumerate(body["issueUpdates"]):
+            try:
+                issue = s.create_issue(actor=req.user, body=one, version=req.version)
+            except ApiError as e:
+                errors.append(
+                    {
+                        "status": e.status,
+                        "elementErrors": e.body(),
+                        "failedElementNumber": n,
+                    }
+                )
+                continue
+            issues.append(
+                {
+                    "id": issue["id"],
+                    "key": issue["key"],
+                    "self": f"{s.base_url}/rest/api/{req.version}/issue/{issue['id']}",
+                }
+            )
+        return Response(201 if issues else 400, {"issues": issues, "errors": errors})
 
     def issue_get(self, req: Request) -> Response:
         s = self.store

@@ -89,3 +89,19 @@ def test_client_assigns_by_account_id_or_name(client, sim):
     ident = dev["accountId"] if sim.flavor == "cloud" else dev["name"]
     client.assign_issue(issue, ident)
     assert client.issue(issue.key).fields.assignee.displayName == dev["displayName"]
+
+
+def test_bulk_create_reports_failures_per_element(client):
+    made = client.create_issues(
+        [
+            {"project": {"key": "ENG"}, "summary": "a", "issuetype": {"name": "Task"}},
+            {
+                "project": {"key": "ENG"},
+                "summary": "b",
+                "issuetype": {"name": "Task"},
+                "priority": {"name": "Nope"},
+            },
+        ]
+    )
+    assert made[0]["status"] == "Success" and made[0]["issue"].key == "ENG-1"
+    assert made[1]["status"] == "Error" and "priority" in str(made[1]["error"])
