@@ -134,8 +134,9 @@ def sweep_deliveries_task() -> int:
         .order_by("received_at")
         .values_list("pk", flat=True)[:1000]
     )
-    # Touch them, so a long queue is not sent again on every sweep.
-    WebhookDelivery.objects.filter(pk__in=ids).update(updated_at=now)
+    # Back to pending (a dead worker's claim is void), and touched, so that a long queue is
+    # not sent again on every sweep.
+    WebhookDelivery.objects.filter(pk__in=ids).update(status=DeliveryStatus.PENDING, updated_at=now)
     for delivery_id in ids:
         process_delivery_task.delay(delivery_id)
     purged = echo.echo_purge_expired()

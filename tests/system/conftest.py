@@ -3,6 +3,7 @@ Celery worker processes on Redis, all on the test database."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -121,12 +122,14 @@ class Worker:
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool children at once (no clean shutdown)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.popen.wait(10)
         self.log.close()
+
+    def replace_with(self, other: Worker) -> None:
+        """Become `other` (a restarted worker), so the session's fixture stays usable."""
+        self.__dict__.update(other.__dict__)
 
     def stop(self) -> None:
         if self.popen.poll() is None:
