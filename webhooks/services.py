@@ -114,3 +114,18 @@ def payload_parse(body: bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ValueError("the body is not a JSON object")
     return payload
+
+
+def delivery_retry(*, deliveries) -> int:
+    """Send failed, dead or stuck deliveries to a worker again, with a fresh attempt count."""
+    from syncapp.sync.tasks import delivery_enqueue  # noqa: PLC0415 - tasks import services
+
+    ids = list(deliveries.values_list("pk", flat=True))
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(pk__in=ids).update(
+            status=DeliveryStatus.PENDING, attempts=0, last_error=""
+        )
+        for delivery_id in ids:
+            delivery_enqueue(delivery_id)
+    logger.info("delivery.retry_requested", extra={"count": len(ids)})
+    return len(ids)

@@ -1,0 +1,88 @@
+from django.conf import settings
+from django.contrib import admin
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from .models import CommentLink, IssueLink, SyncEvent
+
+
+def _issue_link(base_url: str, key: str):
+    if not key:
+        return "—"
+    if not base_url:
+        return key
+    return format_html('<a href="{}/browse/{}" target="_blank">{}</a>', base_url, key, key)
+
+
+class CommentLinkInline(admin.TabularInline):
+    model = CommentLink
+    extra = 0
+    can_delete = False
+    fields = ("local_comment_id", "remote_comment_id", "origin", "updated_at")
+    readonly_fields = fields
+
+
+@admin.register(IssueLink)
+class IssueLinkAdmin(admin.ModelAdmin):
+    list_display = (
+        "organization",
+        "local_issue",
+        "remote_issue",
+        "status",
+        "origin",
+        "updated_at",
+        "last_error",
+    )
+    list_filter = ("organization", "status", "origin")
+    search_fields = ("local_issue_key", "remote_issue_key", "local_issue_id", "remote_issue_id")
+    readonly_fields = (
+        "organization",
+        "local_issue",
+        "remote_issue",
+        "local_issue_id",
+        "remote_issue_id",
+        "origin",
+        "status",
+        "create_started_at",
+        "state",
+        "lease_until",
+        "last_error",
+        "created_at",
+        "updated_at",
+    )
+    exclude = ("local_issue_key", "remote_issue_key", "lease_owner")
+    inlines = (CommentLinkInline,)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description=_("local issue"), ordering="local_issue_key")
+    def local_issue(self, obj: IssueLink):
+        return _issue_link(settings.LOCAL_JIRA_URL.rstrip("/"), obj.local_issue_key)
+
+    @admin.display(description=_("partner issue"), ordering="remote_issue_key")
+    def remote_issue(self, obj: IssueLink):
+        return _issue_link(obj.organization.remote_base_url.rstrip("/"), obj.remote_issue_key)
+
+
+@admin.register(SyncEvent)
+class SyncEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "organization",
+        "direction",
+        "action",
+        "issue_link",
+        "fields",
+        "result",
+        "calls",
+        "latency_ms",
+    )
+    list_filter = ("organization", "direction", "result", "action")
+    readonly_fields = [f.name for f in SyncEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
