@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "error_statuses": [500, 503],
     "response_lost_count": 0,
     "response_lost_ratio": 0.0,
+    "slow_response_count": 0,  # the call is processed, then the answer waits slow_response_ms
+    "slow_response_ratio": 0.0,
+    "slow_response_ms": 5000,
     "path_pattern": None,
     # Cloud's search/jql is eventually consistent: issues changed in the last N ms are not
     # found by a search yet (they are readable by key).

@@ -188,6 +188,14 @@ class App:
         ):
             lost = True
             call["fault"] = "response_lost"
+        elif (
+            call.get("fault") is None
+            and path.startswith("/rest/")
+            and self.faults.applies_to(path)
+            and self.faults.take("slow_response")
+        ):
+            call["fault"] = "slow_response"
+            time.sleep(self.faults.get("slow_response_ms") / 1000.0)
         call["status"] = resp.status
         call["duration_ms"] = int((time.monotonic() - started) * 1000)
         call["user"] = req.user["email"] if req.user else None

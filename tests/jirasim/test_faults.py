@@ -201,3 +201,15 @@ def test_webhook_late_delivery_for_a_count_only(sim, receiver):
     api.create(summary="on time")
     got = receiver.wait_for(2)
     assert [r["json"]["issue"]["fields"]["summary"] for r in got] == ["on time", "late"]
+
+
+def test_slow_response_after_the_write(sim):
+    api = Api(sim)
+    faults(sim, slow_response_count=1, slow_response_ms=1500)
+    with pytest.raises(requests.Timeout):
+        api.post(
+            "/issue",
+            {"fields": {"project": {"key": "ENG"}, "issuetype": {"name": "Task"}, "summary": "x"}},
+            timeout=0.3,
+        )
+    assert Api(sim).get("/issue/ENG-1").status_code == 200
