@@ -604,12 +604,21 @@ class Store:
             return None
         if not isinstance(value, dict):
             raise ApiError(400, errors={fid: "data was not an object"})
-        ident = value.get("accountId") or value.get("id") if self.cloud else None
-        if ident is None:
-            ident = value.get("name") or value.get("key") or value.get("accountId")
+        # Cloud identifies people by accountId only (names were removed for GDPR); Data
+        # Center by username (or user key).
+        if self.cloud:
+            ident = value.get("accountId") or value.get("id")
+            if ident is None and (value.get("name") or value.get("emailAddress")):
+                raise ApiError(400, errors={fid: "Specify the user by accountId."})
+        else:
+            ident = value.get("name") or value.get("key")
         if ident in (None, "", "-1") and fid == "assignee":
             return None
         u = self.find_user(ident)
+        if u is not None and self.cloud and u["accountId"] != ident:
+            u = None
+        if u is not None and not self.cloud and ident not in (u["name"], u["key"]):
+            u = None
         if u is None:
             msg = (
                 "Specified user does not exist or you do not have required permissions"
