@@ -175,6 +175,7 @@ class App:
             "path": path,
             "query": parts.query,
             "at": fmt_ts(int(time.time() * 1000)),
+            "ts": time.time(),
         }
         lost = False
         resp = self._rest(req, call)
