@@ -28,8 +28,9 @@ from .server import JiraSim
 @contextlib.contextmanager
 def running_sim(flavor: str = "cloud", **kwargs: Any) -> Iterator[JiraSim]:
     """An in-process simulator on a free port, stopped afterwards."""
+    port = kwargs.pop("port", 0)
     sim = JiraSim(flavor=flavor, **kwargs)
-    sim.start(port=kwargs.pop("port", 0) if "port" in kwargs else 0)
+    sim.start(port=port)
     try:
         yield sim
     finally:
