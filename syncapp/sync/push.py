@@ -22,7 +22,12 @@ from django.utils import timezone
 
 from organizations.models import Organization, ProjectMapping
 from syncapp.jira.client import JiraClient
-from syncapp.jira.errors import JiraNotFound, JiraPermanentError, JiraTransientError
+from syncapp.jira.errors import (
+    JiraNotFound,
+    JiraPermanentError,
+    JiraRateLimited,
+    JiraTransientError,
+)
 
 from . import echo, mapping
 from .leases import issue_link_get_or_create, issue_link_lease
@@ -270,8 +275,8 @@ def _create(ctx: PushContext, link: IssueLink, pairs: list[FieldPair], change: C
         tag = {"linkId": link.pk, "localId": ctx.issue_id, "localKey": ctx.issue_key}
         try:
             found = ctx.target.create_issue(fields, properties={LINK_PROPERTY: tag})
-        except JiraPermanentError:
-            # Refused for sure: nothing was created.
+        except (JiraPermanentError, JiraRateLimited):
+            # Refused for sure (a 4xx, or a 429 before any work): nothing was created.
             link.status = LinkStatus.NEW
             link.save(update_fields=["status", "updated_at"])
             raise
@@ -419,6 +424,35 @@ def _delete(ctx: PushContext, link: IssueLink, change: Change) -> None:
     link.save(update_fields=["status", "updated_at"])
 
 
+def _apply(ctx: PushContext, link: IssueLink, change: Change) -> None:
+    pairs = push_fields(ctx.organization)
+    if ctx.issue is None:
+        _delete(ctx, link, change)
+    elif link.status == LinkStatus.DELETED:
+        change.action = "none"
+    elif not link.remote_issue_id:
+        _create(ctx, link, pairs, change)
+        if not ctx.dry_run:
+            sync_comments(link=link, source=ctx.source, target=ctx.target, change=change)
+    else:
+        _update(ctx, link, pairs, change)
+        if ctx.comments_changed:
+            sync_comments(
+                link=link, source=ctx.source, target=ctx.target, change=change, dry_run=ctx.dry_run
+            )
+
+
+def push_plan(ctx: PushContext) -> Change:
+    """What `push_issue` would do, without writing anything anywhere."""
+    ctx.dry_run = True
+    change = Change()
+    link = IssueLink.objects.filter(
+        organization=ctx.organization, local_issue_id=ctx.issue_id
+    ).first() or IssueLink(organization=ctx.organization, local_issue_id=ctx.issue_id)
+    _apply(ctx, link, change)
+    return change
+
+
 def push_issue(ctx: PushContext, *, delivery=None, started: float | None = None) -> Change:
     """Bring one partner issue in step with the local issue `ctx.issue`."""
     change = Change()
@@ -430,45 +464,26 @@ def push_issue(ctx: PushContext, *, delivery=None, started: float | None = None)
         issue_key=ctx.issue_key,
     )
     with issue_link_lease(link) as link:
-        pairs = push_fields(ctx.organization)
-        if ctx.issue is None:
-            _delete(ctx, link, change)
-        elif link.status == LinkStatus.DELETED:
-            change.action = "none"
-        elif not link.remote_issue_id:
-            _create(ctx, link, pairs, change)
-            if not ctx.dry_run:
-                sync_comments(link=link, source=ctx.source, target=ctx.target, change=change)
-        else:
-            _update(ctx, link, pairs, change)
-            if ctx.comments_changed:
-                sync_comments(
-                    link=link,
-                    source=ctx.source,
-                    target=ctx.target,
-                    change=change,
-                    dry_run=ctx.dry_run,
-                )
+        _apply(ctx, link, change)
         change.calls = ctx.target.calls - calls_before
-        if not ctx.dry_run:
-            link.last_error = "; ".join(change.errors)
-            link.save(update_fields=["last_error", "updated_at"])
-            SyncEvent.objects.create(
-                organization=ctx.organization,
-                issue_link=link,
-                delivery=delivery,
-                direction="push",
-                action=change.action,
-                fields=change.fields + [f"comment {c}" for c in change.comments],
-                result=(
-                    SyncResult.ERROR
-                    if change.errors
-                    else SyncResult.WRITTEN
-                    if change.wrote
-                    else SyncResult.NO_CHANGE
-                ),
-                calls=change.calls,
-                latency_ms=int((time.time() - started) * 1000) if started else None,
-                message="; ".join(change.errors),
-            )
+        link.last_error = "; ".join(change.errors)
+        link.save(update_fields=["last_error", "updated_at"])
+        SyncEvent.objects.create(
+            organization=ctx.organization,
+            issue_link=link,
+            delivery=delivery,
+            direction="push",
+            action=change.action,
+            fields=change.fields + [f"comment {c}" for c in change.comments],
+            result=(
+                SyncResult.ERROR
+                if change.errors
+                else SyncResult.WRITTEN
+                if change.wrote
+                else SyncResult.NO_CHANGE
+            ),
+            calls=change.calls,
+            latency_ms=int((time.time() - started) * 1000) if started else None,
+            message="; ".join(change.errors),
+        )
     return change

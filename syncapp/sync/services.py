@@ -51,7 +51,7 @@ def delivery_process(*, delivery: WebhookDelivery) -> str:
     return pull.pull_delivery(delivery=delivery, payload=payload)
 
 
-def push_delivery(*, delivery: WebhookDelivery, payload: dict, dry_run: bool = False) -> str:
+def push_delivery(*, delivery: WebhookDelivery, payload: dict) -> str:
     started = payload.get("timestamp")
     started = (
         started / 1000 if isinstance(started, int | float) else delivery.received_at.timestamp()
@@ -102,7 +102,6 @@ def push_delivery(*, delivery: WebhookDelivery, payload: dict, dry_run: bool = F
             issue_id=issue_id,
             issue_key=issue_key,
             comments_changed=comments_changed,
-            dry_run=dry_run,
         )
         push.push_issue(ctx, delivery=delivery, started=started)
     return DeliveryStatus.DONE
