@@ -418,3 +418,36 @@ def test_state_file_keeps_webhooks(tmp_path, receiver):
         Api(sim).create()
         receiver.wait_for(1)
         assert sim.register_webhook(receiver.url) == 2
+
+
+def test_process_saves_state_on_sigterm(tmp_path):
+    path = tmp_path / "site.json"
+    with sim_process(flavor="cloud", args=["--project", "ENG", "--state", str(path)]) as url:
+        r = requests.post(
+            url + "/rest/api/2/issue",
+            json={
+                "fields": {"project": {"key": "ENG"}, "issuetype": {"name": "Task"}, "summary": "k"}
+            },
+            auth=("admin@example.com", "secret-token"),
+        )
+        assert r.status_code == 201
+    with sim_process(flavor="cloud", args=["--project", "ENG", "--state", str(path)]) as url:
+        r = requests.get(
+            url + "/rest/api/2/issue/ENG-1", auth=("admin@example.com", "secret-token")
+        )
+        assert r.json()["fields"]["summary"] == "k"
+
+
+def test_concurrent_writers_get_distinct_keys_and_every_webhook(sim, receiver):
+    from concurrent.futures import ThreadPoolExecutor
+
+    sim.register_webhook(receiver.url, events=["jira:issue_created"])
+
+    def make(n):
+        return Api(sim).create(summary=f"c{n}")
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(make, range(40)))
+    assert len(set(keys)) == 40
+    got = receiver.wait_for(40)
+    assert {r["json"]["issue"]["key"] for r in got} == set(keys)
