@@ -676,3 +676,17 @@ def test_sim_sends_its_custom_fields(cloud):
     items = {i["fieldId"]: i for i in got["changelog"]["items"]}
     assert items["customfield_10010"]["fieldtype"] == "custom"
     assert items["customfield_10010"]["field"] == "External Reference"
+
+
+def test_comparison_names_the_path_of_a_missing_key():
+    real = {"issue": {"fields": {"status": {"statusCategory": {"key": "new"}}}}, "user": {"a": 1}}
+    sim = {"issue": {"fields": {"status": {}}}, "user": {"a": "x"}}
+    problems: list[str] = []
+    compare(real, sim, "", {}, problems)
+    assert problems == [
+        "issue.fields.status.statusCategory: missing in the simulator's payload",
+        "user.a: real is number, simulator sent string",
+    ]
+    problems = []
+    compare({"items": [{"to": "1"}]}, {"items": []}, "", {}, problems)
+    assert problems == ["items[]: real list has items, the simulator's is empty"]
