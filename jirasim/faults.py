@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "rate_limit_count": 0,
     "rate_limit_ratio": 0.0,
     "rate_limit_rps": 0,  # token bucket per user: sustained requests/second (burst = 2x)
+    "issue_write_rps": 0,  # token bucket per issue for writes (Cloud's per-issue write limit)
     "retry_after": 1,
     "error_count": 0,
     "error_ratio": 0.0,
@@ -114,10 +115,11 @@ class Faults:
                 self.injected[name] = self.injected.get(name, 0) + 1
             return hit
 
-    def bucket_take(self, who: str) -> bool:
-        """Token bucket for ``rate_limit_rps``; False when ``who`` is over the limit."""
+    def bucket_take(self, who: str, setting: str = "rate_limit_rps") -> bool:
+        """Token bucket for ``setting`` (requests/second); False when ``who`` is over it."""
         with self.lock:
-            rps = self.cfg["rate_limit_rps"]
+            rps = self.cfg[setting]
+            who = f"{setting}:{who}"
             if rps <= 0:
                 return True
             now = time.monotonic()

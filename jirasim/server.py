@@ -248,7 +248,17 @@ class App:
             if latency:
                 time.sleep(latency / 1000.0)
             who = req.user["accountId"] if req.user else "anonymous"
+            reason = "jira-quota-tenant-based"
             limited = self.faults.take("rate_limit") or not self.faults.bucket_take(who)
+            issue_key = req.params.get("key")
+            if (
+                not limited
+                and issue_key
+                and req.method in WRITE_METHODS
+                and "/issue/" in req.path
+                and not self.faults.bucket_take(issue_key.upper(), "issue_write_rps")
+            ):
+                limited, reason = True, "jira-per-issue-on-write"
             if limited:
                 call["fault"] = "rate_limit"
                 ra = int(self.faults.get("retry_after"))
@@ -261,7 +271,7 @@ class App:
                         "X-RateLimit-Limit": "100",
                         "X-RateLimit-Remaining": "0",
                         "X-RateLimit-Reset": reset,
-                        "RateLimit-Reason": "jira-quota-tenant-based",
+                        "RateLimit-Reason": reason,
                     },
                 )
             if self.faults.take("error"):

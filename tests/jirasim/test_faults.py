@@ -213,3 +213,14 @@ def test_slow_response_after_the_write(sim):
             timeout=0.3,
         )
     assert Api(sim).get("/issue/ENG-1").status_code == 200
+
+
+def test_per_issue_write_limit(sim):
+    api = Api(sim)
+    a, b = api.create(), api.create()
+    faults(sim, issue_write_rps=1)
+    codes = [api.put(f"/issue/{a}", {"fields": {"summary": f"s{n}"}}) for n in range(4)]
+    limited = [r for r in codes if r.status_code == 429]
+    assert limited and limited[0].headers["RateLimit-Reason"] == "jira-per-issue-on-write"
+    assert api.put(f"/issue/{b}", {"fields": {"summary": "other issue"}}).status_code == 204
+    assert api.get(f"/issue/{a}").status_code == 200  # reads are not limited
