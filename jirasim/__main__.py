@@ -12,6 +12,9 @@ from .server import JiraSim
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="jirasim", description="A stateful fake Jira site.")
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument(
+        "--public-url", default=None, help="base URL for self links (default http://HOST:PORT)"
+    )
     ap.add_argument("--port", type=int, default=8101)
     ap.add_argument("--flavor", choices=["cloud", "datacenter"], default="cloud")
     ap.add_argument("--project", action="append", default=[], metavar="KEY[:Name]")
@@ -35,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         projects=args.project or None,
         users=args.user or None,
         host=args.host,
+        public_url=args.public_url,
         state_file=args.state,
         webhook_retry_base=args.webhook_retry_base,
         webhook_max_retries=args.webhook_max_retries,

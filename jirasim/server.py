@@ -1061,6 +1061,7 @@ class JiraSim:
         users: list | None = None,
         *,
         host: str = "127.0.0.1",
+        public_url: str | None = None,
         state_file: str | None = None,
         webhook_retry_base: float = 1.0,
         webhook_max_retries: int = 5,
@@ -1073,6 +1074,7 @@ class JiraSim:
         self.users = _parse_pairs(users) or [("admin@example.com", "secret-token")]
         self.flavor = flavor
         self.host = host
+        self.public_url = public_url.rstrip("/") if public_url else None
         self.state_file = state_file
         self.store = Store(flavor=flavor, projects=projs, users=self.users)
         self.faults = Faults()
@@ -1108,7 +1110,7 @@ class JiraSim:
     def start(self, port: int = 0) -> JiraSim:
         self._server = _Server((self.host, port), Handler, self.app)
         self.port = self._server.server_address[1]
-        self.base_url = f"http://{self.host}:{self.port}"
+        self.base_url = self.public_url or f"http://{self.host}:{self.port}"
         self.store.base_url = self.base_url
         self._thread = threading.Thread(
             target=self._server.serve_forever,
