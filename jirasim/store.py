@@ -532,6 +532,29 @@ class Store:
                 "total": len(hist),
                 "histories": hist,
             }
+        if "transitions" in expands:
+            out["transitions"] = self.transitions_json(issue)["transitions"]
+        if "renderedFields" in expands:
+            import html as _html
+
+            def render(text):
+                if not text:
+                    return text
+                paras = re.split(r"\n\s*\n", text)
+                return "".join(
+                    "<p>" + _html.escape(p).replace("\n", "<br/>\n") + "</p>" for p in paras
+                )
+
+            out["renderedFields"] = {
+                "description": render(issue["description"]),
+                "environment": render(issue["environment"]),
+                "comment": {
+                    "comments": [
+                        {**self.comment_json(issue, c, "2"), "body": render(c["body"])}
+                        for c in issue["comments"]
+                    ]
+                },
+            }
         if "names" in expands:
             out["names"] = {k: self.field_name(k) for k in out["fields"]}
         if properties:

@@ -451,3 +451,11 @@ def test_concurrent_writers_get_distinct_keys_and_every_webhook(sim, receiver):
     assert len(set(keys)) == 40
     got = receiver.wait_for(40)
     assert {r["json"]["issue"]["key"] for r in got} == set(keys)
+
+
+def test_issue_expand_transitions_and_rendered_fields(sim):
+    api = Api(sim)
+    key = api.create(description="a <b>\n\nsecond")
+    got = api.ok(api.get(f"/issue/{key}", params={"expand": "transitions,renderedFields"}))
+    assert {t["to"]["name"] for t in got["transitions"]} == {"In Progress", "Done"}
+    assert got["renderedFields"]["description"] == "<p>a &lt;b&gt;</p><p>second</p>"
