@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import html
 import json
 import re
 import threading
@@ -535,14 +536,13 @@ class Store:
         if "transitions" in expands:
             out["transitions"] = self.transitions_json(issue)["transitions"]
         if "renderedFields" in expands:
-            import html as _html
 
             def render(text):
                 if not text:
                     return text
                 paras = re.split(r"\n\s*\n", text)
                 return "".join(
-                    "<p>" + _html.escape(p).replace("\n", "<br/>\n") + "</p>" for p in paras
+                    "<p>" + html.escape(p).replace("\n", "<br/>\n") + "</p>" for p in paras
                 )
 
             out["renderedFields"] = {
