@@ -59,6 +59,9 @@ class OrganizationForm(forms.ModelForm):
             "sync_direction",
             "remote_handshake_token",
             "require_signature",
+            "conflict_policy",
+            "remote_delete_policy",
+            "remote_delete_status",
         )
 
     def service_data(self) -> dict:
@@ -127,6 +130,9 @@ class OrganizationAdmin(admin.ModelAdmin):
                     "sync_direction",
                     "remote_handshake_token",
                     "require_signature",
+                    "conflict_policy",
+                    "remote_delete_policy",
+                    "remote_delete_status",
                     "handshake_status",
                     "handshake_activated_at",
                     "last_delivery_at",

@@ -84,6 +84,18 @@ class HandshakeStatus(models.TextChoices):
     ACTIVE = "active", _("Active: the partner's webhook has been received")
 
 
+class ConflictPolicy(models.TextChoices):
+    LATER_WINS = "later_wins", _("The later change wins (by Jira's 'updated')")
+    LOCAL_WINS = "local_wins", _("Our side wins")
+    REMOTE_WINS = "remote_wins", _("The partner's side wins")
+
+
+class DeletePolicy(models.TextChoices):
+    COMMENT = "comment", _("Add a comment to our issue")
+    TRANSITION = "transition", _("Move our issue to a status")
+    DELETE = "delete", _("Delete our issue")
+
+
 class Organization(models.Model):
     """A partner organization: its Jira site and how we sync with it."""
 
@@ -150,6 +162,26 @@ class Organization(models.Model):
         ),
     )
 
+    conflict_policy = models.CharField(
+        _("conflict policy"),
+        max_length=16,
+        choices=ConflictPolicy.choices,
+        default=ConflictPolicy.LATER_WINS,
+        help_text=_("When one field was changed on both sides before either synced."),
+    )
+    remote_delete_policy = models.CharField(
+        _("when the partner deletes an issue"),
+        max_length=16,
+        choices=DeletePolicy.choices,
+        default=DeletePolicy.COMMENT,
+    )
+    remote_delete_status = models.CharField(
+        _("status for deleted partner issues"),
+        max_length=64,
+        blank=True,
+        help_text=_("With the 'move to a status' policy, e.g. 'Done'."),
+    )
+
     last_delivery_at = models.DateTimeField(_("last delivery"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -166,6 +198,10 @@ class Organization(models.Model):
         return reverse("admin:organizations_organization_change", args=[self.pk])
 
     def clean(self) -> None:
+        if self.remote_delete_policy == DeletePolicy.TRANSITION and not self.remote_delete_status:
+            raise ValidationError(
+                {"remote_delete_status": _("Name the status to move deleted partner issues to.")}
+            )
         if self.require_signature and not self.remote_handshake_token:
             raise ValidationError(
                 {

@@ -3,6 +3,8 @@
 from rest_framework import serializers
 
 from .models import (
+    ConflictPolicy,
+    DeletePolicy,
     FieldDirection,
     FieldMapping,
     HandshakeStatus,
@@ -68,6 +70,15 @@ class OrganizationInputSerializer(serializers.Serializer):
         source="remote_handshake_token", required=False, allow_blank=True, write_only=True
     )
     requireSignature = serializers.BooleanField(source="require_signature", required=False)
+    conflictPolicy = serializers.ChoiceField(
+        source="conflict_policy", choices=ConflictPolicy.choices, required=False
+    )
+    remoteDeletePolicy = serializers.ChoiceField(
+        source="remote_delete_policy", choices=DeletePolicy.choices, required=False
+    )
+    remoteDeleteStatus = serializers.CharField(
+        source="remote_delete_status", max_length=64, required=False, allow_blank=True
+    )
 
 
 class OrganizationOutputSerializer(serializers.Serializer):
@@ -84,6 +95,9 @@ class OrganizationOutputSerializer(serializers.Serializer):
     remoteHandshakeToken = serializers.SerializerMethodField()
     hasRemoteHandshakeToken = serializers.SerializerMethodField()
     requireSignature = serializers.BooleanField(source="require_signature")
+    conflictPolicy = serializers.CharField(source="conflict_policy")
+    remoteDeletePolicy = serializers.CharField(source="remote_delete_policy")
+    remoteDeleteStatus = serializers.CharField(source="remote_delete_status")
     remoteBaseUrl = serializers.CharField(source="remote_base_url")
     remoteFlavor = serializers.CharField(source="remote_flavor")
     remoteUser = serializers.CharField(source="remote_user")

@@ -26,6 +26,9 @@ ORGANIZATION_FIELDS = (
     "sync_direction",
     "remote_handshake_token",
     "require_signature",
+    "conflict_policy",
+    "remote_delete_policy",
+    "remote_delete_status",
 )
 
 

@@ -1,23 +1,28 @@
-"""Processing a stored delivery: what it is about, and which sync runs for it."""
+"""Processing a stored delivery: which issue it is about, whether it is our own echo, and
+which syncs it calls for."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+from typing import Any
 
-from django.db.models import Q
-
-from organizations.models import ProjectMapping
+from organizations.models import Organization, ProjectMapping
+from syncapp.jira.client import JiraClient
 from syncapp.jira.errors import JiraNotFound
 from webhooks.models import DeliverySource, DeliveryStatus, WebhookDelivery
 
-from . import push
+from . import echo, engine, mapping
+from .mapping import PULL, PUSH
+from .models import CommentLink, IssueLink, LinkStatus
 from .sites import local_client, remote_client
 
 logger = logging.getLogger(__name__)
 
 _COMMENT_SELF = re.compile(r"/issue/(\d+)/comment/")
+# Changelog `field` names (older payloads carry no `fieldId`) -> field ids.
+_FIELD_IDS = {"due date": "duedate", "issue type": "issuetype", "key": "key"}
 
 
 def delivery_issue_ref(payload: dict) -> tuple[str, str, str]:
@@ -28,30 +33,141 @@ def delivery_issue_ref(payload: dict) -> tuple[str, str, str]:
     if not issue_id:
         match = _COMMENT_SELF.search(str((payload.get("comment") or {}).get("self", "")))
         issue_id = match.group(1) if match else ""
-    return (
-        issue_id,
-        str(issue.get("key") or ""),
-        str((fields.get("project") or {}).get("key") or ""),
-    )
+    project = str((fields.get("project") or {}).get("key") or "")
+    return issue_id, str(issue.get("key") or ""), project
 
 
-def is_comment_event(payload: dict) -> bool:
-    return payload.get("webhookEvent") in push.COMMENT_EVENTS or (
-        payload.get("issue_event_type_name") in push.COMMENT_EVENT_TYPES
-    )
+def comment_part(payload: dict) -> tuple[str, dict] | None:
+    """("created"|"updated"|"deleted", comment) when the event is about a comment."""
+    comment = payload.get("comment")
+    event = payload.get("webhookEvent")
+    kinds = {
+        "comment_created": "created",
+        "comment_updated": "updated",
+        "comment_deleted": "deleted",
+        "issue_commented": "created",
+        "issue_comment_edited": "updated",
+        "issue_comment_deleted": "deleted",
+    }
+    kind = kinds.get(event) or kinds.get(payload.get("issue_event_type_name") or "")
+    if kind and isinstance(comment, dict):
+        return kind, comment
+    return None
+
+
+def changed_fields(payload: dict, source_names: set[str]) -> tuple[dict[str, Any], bool]:
+    """The mapped fields the event's changelog names, with their new values.
+
+    The bool is False when the changelog names a field we cannot identify (a custom field
+    without `fieldId` in an older payload): such an event is never taken for an echo.
+    """
+    fields = (payload.get("issue") or {}).get("fields") or {}
+    changed: dict[str, Any] = {}
+    known = True
+    for item in (payload.get("changelog") or {}).get("items") or []:
+        name = item.get("fieldId") or _FIELD_IDS.get(
+            str(item.get("field", "")).lower(), str(item.get("field", "")).lower()
+        )
+        if item.get("fieldtype") == "custom" and not item.get("fieldId"):
+            known = False
+            continue
+        if name in source_names:
+            changed[name] = mapping.read_value(name, fields)
+    return changed, known
+
+
+# --- the pre-check: our own echoes cost no Jira call ---------------------------------------
+
+
+def precheck(
+    *, organization: Organization, way: str, issue_id: str, payload: dict, client: JiraClient
+) -> str | None:
+    """Why nothing needs doing for this organization (echo / no mapped change), or None."""
+    source_side = engine.SIDES[way][0]
+    event = payload.get("webhookEvent")
+    link = IssueLink.objects.filter(
+        organization=organization, **{f"{source_side}_issue_id": issue_id}
+    ).first()
+    if event == "jira:issue_deleted":
+        if link is None or link.status == LinkStatus.DELETED:
+            return "echo: the issue is not linked (or its link is already closed)"
+        return None
+    if event == "jira:issue_created":
+        if link is not None and link.status != LinkStatus.NEW:
+            return "echo: we created this issue, or it is already linked"
+        if IssueLink.objects.filter(organization=organization, status=LinkStatus.CREATING).exists():
+            tag = client.get_property(issue_id, engine.LINK_PROPERTY)
+            if isinstance(tag, dict) and tag.get("origin") and tag.get("origin") != source_side:
+                return "echo: this issue carries our tag (we are creating it)"
+        return None
+    if link is None or link.status != LinkStatus.LINKED:
+        return None  # unknown so far: sync it (it may have just entered the shared scope)
+    source_names = {p.source(way) for p in mapping.field_pairs(organization, way)}
+    changed, identifiable = changed_fields(payload, source_names)
+    genuine = set(changed)
+    if changed:
+        genuine -= echo.echo_consume(
+            organization=organization, side=source_side, issue_id=issue_id, values=changed
+        )
+    comment = comment_part(payload)
+    comment_genuine = False
+    if comment is not None:
+        kind, body = comment
+        cid = str(body.get("id") or "")
+        linked = CommentLink.objects.filter(
+            issue_link=link, **{f"{source_side}_comment_id": cid}
+        ).exists()
+        if kind == "deleted":
+            comment_genuine = linked
+        else:
+            comment_genuine = not echo.echo_consume(
+                organization=organization,
+                side=source_side,
+                issue_id=issue_id,
+                values={"comment": body.get("body")},
+            )
+    if genuine or comment_genuine or not identifiable:
+        return None
+    if changed or comment is not None:
+        return "echo: every change in the event is our own write coming back"
+    return "no mapped field changed"
+
+
+# --- processing a delivery ------------------------------------------------------------------
 
 
 def delivery_process(*, delivery: WebhookDelivery) -> str:
-    """Run the sync a delivery calls for; returns the delivery's final status."""
+    """Run the syncs a delivery calls for; returns the delivery's final status."""
     payload = json.loads(delivery.body)
     if delivery.source == DeliverySource.LOCAL:
-        return push_delivery(delivery=delivery, payload=payload)
-    from . import pull  # noqa: PLC0415  (the reverse direction)
+        return sync_delivery(delivery=delivery, payload=payload, way=PUSH)
+    organization = delivery.organization
+    if organization is None or not (organization.enabled and organization.is_bidirectional):
+        delivery.last_error = "two-way sync is off for this organization"
+        return DeliveryStatus.IGNORED
+    return sync_delivery(delivery=delivery, payload=payload, way=PULL)
 
-    return pull.pull_delivery(delivery=delivery, payload=payload)
+
+def _mappings(
+    *, delivery: WebhookDelivery, way: str, project_key: str, issue_id: str
+) -> list[ProjectMapping]:
+    """The project mappings (one per organization) that cover the delivery's issue."""
+    queryset = ProjectMapping.objects.select_related("organization").filter(
+        organization__enabled=True
+    )
+    if way == PULL:
+        queryset = queryset.filter(organization=delivery.organization)
+    if project_key:
+        field = "local_project_key" if way == PUSH else "remote_project_key"
+        queryset = queryset.filter(**{field: project_key})
+    else:  # server comment events name only the issue id: go by its link
+        side = engine.SIDES[way][0]
+        queryset = queryset.filter(**{f"organization__issue_links__{side}_issue_id": issue_id})
+    found = {m.organization_id: m for m in queryset.exclude(organization__remote_base_url="")}
+    return list(found.values())
 
 
-def push_delivery(*, delivery: WebhookDelivery, payload: dict) -> str:
+def sync_delivery(*, delivery: WebhookDelivery, payload: dict, way: str) -> str:
     started = payload.get("timestamp")
     started = (
         started / 1000 if isinstance(started, int | float) else delivery.received_at.timestamp()
@@ -60,57 +176,70 @@ def push_delivery(*, delivery: WebhookDelivery, payload: dict) -> str:
     if not issue_id:
         delivery.last_error = "the delivery names no issue"
         return DeliveryStatus.IGNORED
-    source = local_client()
-    deleted = payload.get("webhookEvent") == "jira:issue_deleted"
-    issue = None
-    if not deleted:
-        try:
-            issue = source.get_issue(issue_id)
-        except JiraNotFound:
-            deleted = True  # gone since the event: treat as deleted
-    if issue is not None:
-        issue_key = issue["key"]
-        project_key = issue["fields"]["project"]["key"]
-    mappings = ProjectMapping.objects.select_related("organization").filter(
-        Q(local_project_key=project_key) if project_key else Q(pk__in=[]),
-        organization__enabled=True,
-    )
-    if deleted and not project_key:
-        mappings = ProjectMapping.objects.select_related("organization").filter(
-            organization__enabled=True,
-            organization__issue_links__local_issue_id=issue_id,
-        )
-    mappings = list(mappings.exclude(organization__remote_base_url=""))
+    mappings = _mappings(delivery=delivery, way=way, project_key=project_key, issue_id=issue_id)
     if not mappings:
-        delivery.last_error = f"local project {project_key or '?'} is not mapped to any partner"
+        side = "local" if way == PUSH else "partner"
+        delivery.last_error = f"{side} project {project_key or '?'} is not mapped"
         return DeliveryStatus.IGNORED
-    comments_changed = is_comment_event(payload)
+    deleted = payload.get("webhookEvent") == "jira:issue_deleted"
+    issue: dict | None = None
+    read = False
+    echoes = 0
     for project_mapping in mappings:
         organization = project_mapping.organization
-        if (
-            project_mapping.push_jql
-            and issue is not None
-            and not _matches(source, project_mapping.push_jql, issue_key, organization, issue_id)
-        ):
-            continue
-        ctx = push.PushContext(
+        source = local_client() if way == PUSH else remote_client(organization)
+        target = remote_client(organization) if way == PUSH else local_client()
+        reason = precheck(
+            organization=organization, way=way, issue_id=issue_id, payload=payload, client=source
+        )
+        job = engine.Job(
             organization=organization,
             project_mapping=project_mapping,
+            way=way,
             source=source,
-            target=remote_client(organization),
-            issue=issue,
+            target=target,
             issue_id=issue_id,
-            issue_key=issue_key,
-            comments_changed=comments_changed,
+            issue_key=issue_key or issue_id,
+            comments_changed=comment_part(payload) is not None,
         )
-        push.push_issue(ctx, delivery=delivery, started=started)
+        if reason is not None:
+            echoes += reason.startswith("echo")
+            change = engine.Change(action="echo" if reason.startswith("echo") else "none")
+            engine.record(job, None, change, delivery=delivery, started=started)
+            logger.info(
+                "delivery.echo_suppressed" if reason.startswith("echo") else "delivery.no_change",
+                extra={
+                    "delivery": delivery.pk,
+                    "organization": organization.public_id,
+                    "issue": issue_key or issue_id,
+                    "reason": reason,
+                },
+            )
+            continue
+        if not read and not deleted:
+            read = True
+            try:
+                issue = source.get_issue(issue_id)
+            except JiraNotFound:
+                deleted = True  # gone since the event: treat as deleted
+        if issue is not None:
+            job.issue_key = issue["key"]
+        job.issue = None if deleted else issue
+        in_scope = not (way == PUSH and project_mapping.push_jql and issue is not None)
+        if not in_scope and not _in_push_scope(source, project_mapping, job):
+            continue
+        engine.sync_issue(job, delivery=delivery, started=started)
+    if echoes == len(mappings):
+        return DeliveryStatus.ECHO
     return DeliveryStatus.DONE
 
 
-def _matches(source, jql: str, issue_key: str, organization, issue_id: str) -> bool:
+def _in_push_scope(source: JiraClient, project_mapping: ProjectMapping, job: engine.Job) -> bool:
     """An issue already linked stays linked; a new one must match the mapping's JQL."""
-    linked = organization.issue_links.filter(local_issue_id=issue_id).exclude(remote_issue_id=None)
+    linked = IssueLink.objects.filter(
+        organization=project_mapping.organization, local_issue_id=job.issue_id
+    ).exclude(remote_issue_id=None)
     if linked.exists():
         return True
-    found = list(source.search(f"({jql}) AND key = {issue_key}", fields=["summary"], page_size=1))
-    return bool(found)
+    jql = f"({project_mapping.push_jql}) AND key = {job.issue_key}"
+    return bool(list(source.search(jql, fields=["summary"], page_size=1)))

@@ -43,6 +43,10 @@ def embedded_env(var_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Process:
     """A process group whose output is collected, stopped with Ctrl-C (SIGINT)."""
 
@@ -55,6 +59,8 @@ class Process:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            # A job started in the background inherits "ignore SIGINT"; a terminal's does not.
+            preexec_fn=_default_sigint,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

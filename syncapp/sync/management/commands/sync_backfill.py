@@ -11,8 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from organizations.models import Organization
 from syncapp.jira.errors import JiraError, JiraRateLimited
-from syncapp.sync import push
+from syncapp.sync import engine
 from syncapp.sync.leases import LeaseBusy
+from syncapp.sync.mapping import PUSH
 from syncapp.sync.sites import local_client, remote_client
 
 
@@ -56,8 +57,9 @@ class Command(BaseCommand):
         for attempt in range(1, max_tries + 1):
             try:
                 issue = source.get_issue(key)
-                ctx = push.PushContext(
+                job = engine.Job(
                     organization=org,
+                    way=PUSH,
                     project_mapping=mappings[issue["fields"]["project"]["key"]],
                     source=source,
                     target=target,
@@ -66,7 +68,7 @@ class Command(BaseCommand):
                     issue_key=key,
                     comments_changed=True,
                 )
-                change = push.push_plan(ctx) if dry_run else push.push_issue(ctx)
+                change = engine.plan(job) if dry_run else engine.sync_issue(job)
             except JiraRateLimited as exc:
                 time.sleep(max(exc.retry_after or 1.0, 0.5))  # the partner asked us to wait
                 continue
