@@ -93,8 +93,10 @@ def precheck(
             return "echo: the issue is not linked (or its link is already closed)"
         return None
     if event == "jira:issue_created":
-        if link is not None and link.status != LinkStatus.NEW:
-            return "echo: we created this issue, or it is already linked"
+        if link is not None and link.origin != source_side:
+            return "echo: we created this issue"
+        if link is not None and link.status == LinkStatus.LINKED:
+            return "the issue is already linked (a repeated create event)"
         if IssueLink.objects.filter(organization=organization, status=LinkStatus.CREATING).exists():
             tag = client.get_property(issue_id, engine.LINK_PROPERTY)
             if isinstance(tag, dict) and tag.get("origin") and tag.get("origin") != source_side:
