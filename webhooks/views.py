@@ -216,4 +216,6 @@ class IncomingWebhookApi(WebhookBaseView):
                 headers=dict(request.headers),
             )
             org_services.organization_record_delivery(organization=organization)
+            if created and delivery.status == DeliveryStatus.PENDING:
+                delivery_enqueue(delivery.pk)
         return self.answer(delivery, created)

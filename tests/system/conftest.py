@@ -212,4 +212,16 @@ def wait_until(check: Callable[[], object], timeout: float = 20, interval: float
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+    raise AssertionError(
+        f"condition not met within {timeout}s (last: {last!r}); deliveries: {_deliveries()}"
+    )
+
+
+def _deliveries() -> list:
+    from webhooks.models import WebhookDelivery
+
+    return list(
+        WebhookDelivery.objects.order_by("pk").values_list(
+            "source", "event_type", "issue_key", "status", "last_error"
+        )
+    )
