@@ -51,31 +51,66 @@ def echo_ttl() -> timedelta:
 
 
 def echo_expect(
-    *, organization: Organization, side: str, issue_id: str, values: dict[str, Any]
+    *,
+    organization: Organization,
+    side: str,
+    issue_id: str,
+    values: dict[str, Any],
+    previous: dict[str, Any] | None = None,
 ) -> None:
-    """Commit a lock per field about to be written to `side` (before the write)."""
-    expires = timezone.now() + echo_ttl()
+    """Commit a lock per field about to be written to `side` (before the write).
+
+    `previous` holds the values the fields had on that side before the write, as far as
+    we know them (the link's agreed state).
+    """
+    previous = previous or {}
+    now = timezone.now()
+    expires = now + echo_ttl()
     with transaction.atomic():
         for name, value in values.items():
-            lock, created = EchoLock.objects.get_or_create(
+            before = fingerprint(name, previous[name]) if name in previous else ""
+            lock, created = EchoLock.objects.select_for_update().get_or_create(
                 organization=organization,
                 side=side,
                 issue_id=str(issue_id),
                 field=name,
                 fingerprint=fingerprint(name, value),
-                defaults={"expires_at": expires},
+                defaults={"expires_at": expires, "previous": before},
             )
             if not created:
-                EchoLock.objects.filter(pk=lock.pk).update(
-                    pending=F("pending") + 1 if lock.expires_at > timezone.now() else 1,
-                    expires_at=expires,
-                )
+                lock.pending = lock.pending + 1 if lock.expires_at > now else 1
+                lock.expires_at = expires
+                lock.previous = before
+                lock.save(update_fields=["pending", "expires_at", "previous"])
+
+
+def is_echo(
+    lock: EchoLock, name: str, value: Any, *, agreed: Any = None, changed_from: Any = None
+) -> bool:
+    """Is a change to `value` (matching `lock`) our own write coming back?
+
+    Certain when the side now agrees with us (`agreed`). Otherwise it is either a late echo
+    of an older write of ours (its changelog starts from the value the lock recorded as
+    `previous`) or a person setting that value again (it starts from something else).
+    """
+    if fingerprint(name, value) == fingerprint(name, agreed):
+        return True
+    return bool(lock.previous) and fingerprint(name, changed_from) == lock.previous
 
 
 def echo_consume(
-    *, organization: Organization, side: str, issue_id: str, values: dict[str, Any]
+    *,
+    organization: Organization,
+    side: str,
+    issue_id: str,
+    values: dict[str, Any],
+    agreed: dict[str, Any] | None = None,
+    changed_from: dict[str, Any] | None = None,
 ) -> set[str]:
-    """The fields among `values` (name -> new value) that are echoes; each lock used once."""
+    """The fields among `values` (name -> new value) that are echoes; each lock used once.
+
+    Without `agreed` (comments), a matching live lock is enough.
+    """
     now = timezone.now()
     echoes: set[str] = set()
     for name, value in values.items():
@@ -94,6 +129,14 @@ def echo_consume(
                 .first()
             )
             if lock is None:
+                continue
+            if agreed is not None and not is_echo(
+                lock,
+                name,
+                value,
+                agreed=agreed.get(name),
+                changed_from=(changed_from or {}).get(name),
+            ):
                 continue
             if lock.pending > 1:
                 EchoLock.objects.filter(pk=lock.pk).update(pending=F("pending") - 1)

@@ -206,6 +206,7 @@ def _expect(job: Job, link: IssueLink, values: dict[str, Any]) -> None:
         side=job.target_side,
         issue_id=side_id(link, job.target_side),
         values=values,
+        previous=link.side_state(job.target_side),
     )
 
 

@@ -97,6 +97,9 @@ class EchoLock(models.Model):
     issue_id = models.CharField(max_length=32)
     field = models.CharField(max_length=64)
     fingerprint = models.CharField(max_length=64)
+    # The fingerprint of the value the field held before our write: a late echo's changelog
+    # says it changed *from* this, which tells it apart from a person setting the value again.
+    previous = models.CharField(max_length=64, blank=True)
     pending = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)

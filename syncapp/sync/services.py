@@ -55,25 +55,39 @@ def comment_part(payload: dict) -> tuple[str, dict] | None:
     return None
 
 
-def changed_fields(payload: dict, source_names: set[str]) -> tuple[dict[str, Any], bool]:
-    """The mapped fields the event's changelog names, with their new values.
+def _changelog_from(name: str, item: dict) -> Any:
+    """The value a changelog item says the field had before, in canonical form."""
+    if name in ("assignee", "reporter"):
+        return {"id": item["from"]} if item.get("from") else None
+    if name == "duedate":
+        return item.get("from")
+    if name == "labels":
+        return sorted((item.get("fromString") or "").split())
+    return item.get("fromString")
+
+
+def changed_fields(
+    payload: dict, source_names: set[str]
+) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """The mapped fields the event's changelog names: their new values, their old values.
 
     The bool is False when the changelog names a field we cannot identify (a custom field
     without `fieldId` in an older payload): such an event is never taken for an echo.
     """
     fields = (payload.get("issue") or {}).get("fields") or {}
     changed: dict[str, Any] = {}
+    before: dict[str, Any] = {}
     known = True
     for item in (payload.get("changelog") or {}).get("items") or []:
-        name = item.get("fieldId") or _FIELD_IDS.get(
-            str(item.get("field", "")).lower(), str(item.get("field", "")).lower()
-        )
+        field = str(item.get("field", ""))
+        name = item.get("fieldId") or _FIELD_IDS.get(field.lower(), field.lower())
         if item.get("fieldtype") == "custom" and not item.get("fieldId"):
             known = False
             continue
         if name in source_names:
             changed[name] = mapping.read_value(name, fields)
-    return changed, known
+            before[name] = _changelog_from(name, item)
+    return changed, before, known
 
 
 # --- the pre-check: our own echoes cost no Jira call ---------------------------------------
@@ -105,11 +119,16 @@ def precheck(
     if link is None or link.status != LinkStatus.LINKED:
         return None  # unknown so far: sync it (it may have just entered the shared scope)
     source_names = {p.source(way) for p in mapping.field_pairs(organization, way)}
-    changed, identifiable = changed_fields(payload, source_names)
+    changed, before, identifiable = changed_fields(payload, source_names)
     genuine = set(changed)
     if changed:
         genuine -= echo.echo_consume(
-            organization=organization, side=source_side, issue_id=issue_id, values=changed
+            organization=organization,
+            side=source_side,
+            issue_id=issue_id,
+            values=changed,
+            agreed=link.side_state(source_side),
+            changed_from=before,
         )
     comment = comment_part(payload)
     comment_genuine = False

@@ -245,10 +245,11 @@ def run_rounds(local, partner, rounds: int, seed: int):
             )
         genuine += 1
         expected = snapshot(issue(sim, this_key))
-        wait_until(lambda: snapshot(issue(other, other_key)) == expected, timeout=30)
+        wait_until(lambda o=other, k=other_key, e=expected: snapshot(issue(o, k)) == e, timeout=30)
         if op == "comment":
             wait_until(
-                lambda: any(f"round {n}" in c for c in comments(other, other_key)), timeout=30
+                lambda o=other, k=other_key, n=n: any(f"round {n}" in c for c in comments(o, k)),
+                timeout=30,
             )
     wait_until(lambda: settled(local, partner), timeout=30)
     return key, remote_key, genuine
