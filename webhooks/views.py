@@ -124,7 +124,12 @@ class WebhookBaseView(APIView):
     def answer(delivery, created: bool) -> Response:
         return Response(
             {"delivery": delivery.pk, "status": delivery.status, "duplicate": not created},
-            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+            # 202: stored and queued; 200: a repeat, or recorded as ignored.
+            status=(
+                status.HTTP_202_ACCEPTED
+                if created and delivery.status == DeliveryStatus.PENDING
+                else status.HTTP_200_OK
+            ),
         )
 
 

@@ -162,11 +162,44 @@ def test_a_huge_body_is_refused(client, two_way_org, settings):
 
 def test_unknown_events_and_unmapped_projects_are_recorded_as_ignored(client, two_way_org):
     unknown = json.dumps({"webhookEvent": "jira:version_released", "version": {}}).encode()
-    assert post(client, two_way_org, unknown).status_code == 202
+    assert post(client, two_way_org, unknown).status_code == 200
     payload = json.loads(fixture_body())
     payload["issue"]["fields"]["project"] = {"key": "OTHER"}
-    assert post(client, two_way_org, json.dumps(payload).encode()).status_code == 202
+    assert post(client, two_way_org, json.dumps(payload).encode()).status_code == 200
     statuses = list(WebhookDelivery.objects.values_list("status", "last_error"))
     assert [s for s, _ in statuses] == ["ignored", "ignored"]
     reasons = " ".join(e for _, e in statuses)
     assert "not handled" in reasons and "not mapped" in reasons
+
+
+def test_a_disabled_organization_refuses_deliveries(client, two_way_org):
+    org = services.organization_update(organization=two_way_org, data={"enabled": False})
+    response = post(client, org, fixture_body())
+    assert response.status_code == 403
+    assert response.json()["error"] == "organization_disabled"
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_refusals_never_echo_a_secret(client, two_way_org):
+    org = services.organization_update(
+        organization=two_way_org, data={"remote_handshake_token": "hook-secret"}
+    )
+    answers = [
+        post(client, org, fixture_body(), secret="wrong-secret"),
+        post(client, org, fixture_body(), **{"X-Hub-Signature": "sha256=00"}),
+        post(client, org, b"{bad"),
+    ]
+    for answer in answers:
+        text = answer.content.decode()
+        assert answer.status_code in (400, 401)
+        for secret in (org.incoming_secret, "hook-secret", "wrong-secret"):
+            assert secret not in text
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_an_accepted_delivery_is_enqueued_after_commit(
+    client, two_way_org, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert post(client, two_way_org, fixture_body()).status_code == 202
+    assert len(callbacks) == 1
