@@ -183,3 +183,58 @@ def test_list_actions(admin_session, make_org):
     assert Organization.objects.get(pk=a.pk).incoming_secret != old
     admin_session.post(changelist, {"action": "disable_two_way_action", "_selected_action": [a.pk]})
     assert Organization.objects.get(pk=a.pk).sync_direction == "push"
+
+
+def test_the_change_page_shows_sync_activity(admin_session, two_way_org):
+    from syncapp.sync.models import SyncEvent
+
+    SyncEvent.objects.create(
+        organization=two_way_org,
+        direction="pull",
+        action="update",
+        fields=["summary"],
+        result="written",
+        calls=3,
+    )
+    SyncEvent.objects.create(
+        organization=two_way_org, direction="push", action="echo", result="echo"
+    )
+    SyncEvent.objects.create(
+        organization=two_way_org,
+        direction="pull",
+        action="update",
+        fields=["priority"],
+        result="conflict",
+        message="priority: remote side's value kept",
+    )
+    page = admin_session.get(change_url(two_way_org)).content.decode()
+    assert 'id="activity-written">1<' in page
+    assert 'id="activity-echo">1<' in page
+    assert 'id="activity-conflict">1<' in page
+    assert "priority: remote side&#x27;s value kept" in page
+
+
+def test_deliveries_can_be_retried_from_the_admin(
+    admin_session, two_way_org, django_capture_on_commit_callbacks
+):
+    from webhooks.models import WebhookDelivery
+
+    delivery = WebhookDelivery.objects.create(
+        source="partner",
+        organization=two_way_org,
+        dedupe_key="x",
+        body="{}",
+        status="dead",
+        attempts=8,
+        last_error="PUT ... -> 400 priority: invalid",
+    )
+    changelist = reverse("admin:webhooks_webhookdelivery_changelist")
+    page = admin_session.get(changelist).content.decode()
+    assert "priority: invalid" in page
+    with django_capture_on_commit_callbacks() as callbacks:
+        admin_session.post(
+            changelist, {"action": "retry_action", "_selected_action": [delivery.pk]}
+        )
+    delivery.refresh_from_db()
+    assert delivery.status == "pending" and delivery.attempts == 0
+    assert len(callbacks) == 1
