@@ -116,6 +116,8 @@ def precheck(
             if isinstance(tag, dict) and tag.get("origin") and tag.get("origin") != source_side:
                 return "echo: this issue carries our tag (we are creating it)"
         return None
+    if link is not None and link.status == LinkStatus.DELETED:
+        return "the pair is no longer synced (one of its issues was deleted)"
     if link is None or link.status != LinkStatus.LINKED:
         return None  # unknown so far: sync it (it may have just entered the shared scope)
     source_names = {p.source(way) for p in mapping.field_pairs(organization, way)}
