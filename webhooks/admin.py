@@ -18,6 +18,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "issue_key",
         "status",
         "attempts",
+        "calls",
         "short_error",
     )
     list_filter = ("status", "source", "event_type", "organization")
@@ -33,6 +34,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "issue_key",
         "status",
         "attempts",
+        "calls",
         "last_error",
         "received_at",
         "updated_at",

@@ -42,6 +42,8 @@ class WebhookDelivery(models.Model):
         db_index=True,
     )
     attempts = models.PositiveIntegerField(default=0)
+    # Jira calls spent processing it (all attempts): the cost of a change, or of an echo (0).
+    calls = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -13,7 +13,7 @@ from syncapp.jira.client import JiraClient
 from syncapp.jira.errors import JiraNotFound
 from webhooks.models import DeliverySource, DeliveryStatus, WebhookDelivery
 
-from . import echo, engine, mapping
+from . import echo, engine, mapping, sites
 from .mapping import PULL, PUSH
 from .models import CommentLink, IssueLink, LinkStatus
 from .sites import local_client, remote_client
@@ -160,7 +160,18 @@ def precheck(
 
 
 def delivery_process(*, delivery: WebhookDelivery) -> str:
-    """Run the syncs a delivery calls for; returns the delivery's final status."""
+    """Run the syncs a delivery calls for; returns the delivery's final status.
+
+    The Jira calls it made are left in `delivery.calls` (added to earlier attempts').
+    """
+    before = sites.calls_made()
+    try:
+        return _process(delivery)
+    finally:
+        delivery.calls += sites.calls_made() - before
+
+
+def _process(delivery: WebhookDelivery) -> str:
     payload = json.loads(delivery.body)
     if delivery.source == DeliverySource.LOCAL:
         return sync_delivery(delivery=delivery, payload=payload, way=PUSH)

@@ -61,6 +61,7 @@ def _finish(delivery: WebhookDelivery, status: str, error: str = "", *, attempt:
         last_error=error[:4000],
         updated_at=timezone.now(),
         attempts=F("attempts") + (1 if attempt else 0),
+        calls=delivery.calls,
     )
 
 

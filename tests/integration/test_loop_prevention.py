@@ -115,7 +115,7 @@ class World:
         if not created:
             return "duplicate"
         status = delivery_process(delivery=delivery)
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=status)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=status, calls=delivery.calls)
         return status
 
     def feed_all(self, side: str) -> list[str]:
@@ -189,6 +189,7 @@ def test_an_echo_inside_the_ttl_costs_no_call(world, way):
 
     assert world.feed_all(OTHER[edited]) == ["echo"]
     assert world.total_calls() == 0
+    assert WebhookDelivery.objects.filter(status="echo").latest("pk").calls == 0
     assert not EchoLock.objects.exists()  # consumed once
     assert SyncEvent.objects.filter(result="echo").count() == echoes + 1
 
