@@ -12,7 +12,7 @@ WEB_PORT ?= 8000
 PUBLIC_BASE_URL ?= http://127.0.0.1:$(WEB_PORT)
 export WEB_PORT PUBLIC_BASE_URL
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ run: install
 test: install
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Benchmarks on the deployment configuration (gunicorn, PostgreSQL, Redis, Celery, simulators).
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-quick: install
+	$(BIN)/python bench/run.py --quick
 
 lint: install
 	$(BIN)/ruff check .

@@ -23,12 +23,14 @@ from syncapp.jira import adf
 from .models import EchoLock
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+# ADF on one side, wiki markup (or webhook text) on the other: compared by their words.
+RICH_TEXT = frozenset({"description", "comment", "environment"})
 
 
 def _text_of(name: str, value: Any) -> str:
     if value is None or value == "" or value == []:
         return ""
-    if name == "description" or (isinstance(value, dict) and value.get("type") == "doc"):
+    if name in RICH_TEXT or (isinstance(value, dict) and value.get("type") == "doc"):
         text = adf.adf_to_wiki(value) if isinstance(value, dict) else str(value)
         # Markup renders differently on each side; the words are what identify a value.
         return _NON_WORD.sub(" ", text).strip().lower()

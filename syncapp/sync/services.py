@@ -133,26 +133,34 @@ def precheck(
             changed_from=before,
         )
     comment = comment_part(payload)
-    comment_genuine = False
+    comment_state = None  # "genuine" | "echo" | "in step"
     if comment is not None:
         kind, body = comment
         cid = str(body.get("id") or "")
-        linked = CommentLink.objects.filter(
+        known = CommentLink.objects.filter(
             issue_link=link, **{f"{source_side}_comment_id": cid}
-        ).exists()
+        ).first()
         if kind == "deleted":
-            comment_genuine = linked
+            comment_state = "genuine" if known is not None else "echo"
+        elif known is not None and getattr(known, f"{source_side}_hash") == (
+            engine.comment_text_hash(body.get("body"))
+        ):
+            comment_state = "in step"  # e.g. the second event Jira sends for one comment
+        elif echo.echo_consume(
+            organization=organization,
+            side=source_side,
+            issue_id=issue_id,
+            values={"comment": body.get("body")},
+        ):
+            comment_state = "echo"
         else:
-            comment_genuine = not echo.echo_consume(
-                organization=organization,
-                side=source_side,
-                issue_id=issue_id,
-                values={"comment": body.get("body")},
-            )
-    if genuine or comment_genuine or not identifiable:
+            comment_state = "genuine"
+    if genuine or comment_state == "genuine" or not identifiable:
         return None
-    if changed or comment is not None:
+    if changed or comment_state == "echo":
         return "echo: every change in the event is our own write coming back"
+    if comment_state == "in step":
+        return "the comment is already in step"
     return "no mapped field changed"
 
 
