@@ -48,21 +48,7 @@ class OrganizationForm(forms.ModelForm):
 
     class Meta:
         model = Organization
-        fields = (
-            "public_id",
-            "name",
-            "enabled",
-            "remote_base_url",
-            "remote_flavor",
-            "remote_user",
-            "remote_token",
-            "sync_direction",
-            "remote_handshake_token",
-            "require_signature",
-            "conflict_policy",
-            "remote_delete_policy",
-            "remote_delete_status",
-        )
+        fields = services.ORGANIZATION_FIELDS
 
     def service_data(self) -> dict:
         """The changed fields for the organization services; an empty secret means "keep"."""

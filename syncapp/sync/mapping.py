@@ -9,21 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from organizations.models import FieldDirection, FieldMapping, Organization, ProjectMapping
+from organizations.models import (
+    STANDARD_FIELDS,
+    FieldDirection,
+    FieldMapping,
+    Organization,
+    ProjectMapping,
+)
 from syncapp.jira import adf
 from syncapp.jira.client import CLOUD, JiraClient
 
-# Synced unless a field mapping says otherwise. Status moves by transition, not by edit.
-DEFAULT_FIELDS = (
-    "summary",
-    "description",
-    "priority",
-    "labels",
-    "duedate",
-    "issuetype",
-    "status",
-    "assignee",
-)
+# Synced unless a field mapping says otherwise (reporter and components only when mapped;
+# comments always, by their own path). Status moves by transition, not by edit.
+DEFAULT_FIELDS = tuple(f for f in STANDARD_FIELDS if f not in ("reporter", "components", "comment"))
 NOT_EDITABLE = frozenset({"status"})
 PUSH, PULL = "push", "pull"
 
