@@ -142,10 +142,6 @@ def precheck(
         ).first()
         if kind == "deleted":
             comment_state = "genuine" if known is not None else "echo"
-        elif known is not None and getattr(known, f"{source_side}_hash") == (
-            engine.comment_text_hash(body.get("body"))
-        ):
-            comment_state = "in step"  # e.g. the second event Jira sends for one comment
         elif echo.echo_consume(
             organization=organization,
             side=source_side,
@@ -153,6 +149,10 @@ def precheck(
             values={"comment": body.get("body")},
         ):
             comment_state = "echo"
+        elif known is not None and getattr(known, f"{source_side}_hash") == (
+            engine.comment_text_hash(body.get("body"))
+        ):
+            comment_state = "in step"  # e.g. the second event Jira sends for one comment
         else:
             comment_state = "genuine"
     if genuine or comment_state == "genuine" or not identifiable:
