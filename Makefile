@@ -12,7 +12,7 @@ WEB_PORT ?= 8000
 PUBLIC_BASE_URL ?= http://127.0.0.1:$(WEB_PORT)
 export WEB_PORT PUBLIC_BASE_URL
 
-.PHONY: install run test lint format clean bench bench-quick
+.PHONY: install run demo test lint format clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ run: install
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py ensure_admin
 	@echo "Service: $(PUBLIC_BASE_URL)/admin/   (Ctrl-C stops web, worker and beat)"
 	DEBUG=$${DEBUG:-true} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+## Two simulated Jira sites, the service, a worker and beat, and a guided scenario.
+demo: install
+	$(BIN)/python -m syncapp.demo
 
 ## The whole test suite, on PostgreSQL and Redis.
 test: install

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         sim.stop()
+        sys.stdout.flush()
+        # Webhook deliveries still in flight (a retry to a receiver that is gone) must not
+        # hold the process: the state is saved, so leave now.
+        os._exit(0)
     return 0
 
 

@@ -15,15 +15,11 @@ from webhooks.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "jira-webhooks"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jira-webhooks"
 
 
 def fixture_body(name: str = "webhook-cloud-issue-updated-custom-field.json") -> bytes:
-    path = FIXTURES / "mattermost" / name
-    if path.exists():
-        payload = json.loads(path.read_text())
-    else:  # The shared fixtures sit beside the repository; a minimal body otherwise.
-        payload = {"webhookEvent": "jira:issue_updated", "issue": {"id": "1", "key": "X-1"}}
+    payload = json.loads((FIXTURES / "mattermost" / name).read_text())
     payload.setdefault("issue", {}).setdefault("fields", {})["project"] = {"key": "REMOTE_PROJ"}
     return json.dumps(payload).encode()
 

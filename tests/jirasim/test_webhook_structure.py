@@ -29,7 +29,7 @@ from .helpers import Api, full_fields
 FIXTURES = Path(
     os.environ.get(
         "JIRA_WEBHOOK_FIXTURES",
-        Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "jira-webhooks",
+        Path(__file__).resolve().parents[1] / "fixtures" / "jira-webhooks",
     )
 )
 
@@ -606,7 +606,7 @@ def _fixture_files():
 def test_every_fixture_has_a_scenario():
     files = _fixture_files()
     if not files:
-        pytest.skip(f"no fixtures at {FIXTURES}")
+        pytest.fail(f"no fixtures at {FIXTURES}")
     assert sorted(SCENARIOS) == files
 
 
@@ -635,7 +635,7 @@ def sims():
 def test_payload_structure_matches_real_jira(fixture_name, sims):
     path = FIXTURES / "mattermost" / fixture_name
     if not path.exists():
-        pytest.skip(f"fixture missing: {path}")
+        pytest.fail(f"fixture missing: {path}")
     real = json.loads(path.read_text())
     flavor, action, event, type_name, _note = SCENARIOS[fixture_name]
     sim = sims[flavor]

@@ -1,0 +1,415 @@
+"""`make demo`: the whole product on one machine, with nothing but Python.
+
+Starts two simulated Jira sites (local: Cloud; partner: Data Center), the service on its
+embedded default (SQLite and the filesystem broker) with a web server, a worker and beat;
+creates an admin user and a two-way organization; registers both webhooks as the two Jira
+admins would; runs a short guided scenario, printing each step as it syncs; then keeps
+running until Ctrl-C and stops every process it started.
+
+Ports: DEMO_PORT (8000), DEMO_LOCAL_JIRA_PORT (8101), DEMO_PARTNER_JIRA_PORT (8102).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+LOCAL_SYNC = ("sync@local.example", "local-token")
+PARTNER_SYNC = ("sync@partner.example", "partner-token")
+ALICE = ("alice@example.com", "alice-token")
+ADMIN_PASSWORD = "demo-admin-password"  # noqa: S105 - a throwaway demo site on localhost
+EVENTS = [
+    "jira:issue_created",
+    "jira:issue_updated",
+    "jira:issue_deleted",
+    "comment_created",
+    "comment_updated",
+    "comment_deleted",
+]
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+class Demo:
+    def __init__(self) -> None:
+        self.port = int(os.environ.get("DEMO_PORT", "8000"))
+        self.local_port = int(os.environ.get("DEMO_LOCAL_JIRA_PORT", "8101"))
+        self.partner_port = int(os.environ.get("DEMO_PARTNER_JIRA_PORT", "8102"))
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.local = f"http://127.0.0.1:{self.local_port}"
+        self.partner = f"http://127.0.0.1:{self.partner_port}"
+        self.var = Path(os.environ.get("DEMO_VAR_DIR", REPO / "var" / "demo"))
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.stopping = False
+
+    # --- processes ---------------------------------------------------------------------------
+
+    def spawn(self, name: str, args: list[str], env: dict | None = None) -> None:
+        if self.stopping:
+            raise RuntimeError("stopping")
+        log = open(self.var / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the process
+        proc = subprocess.Popen(  # noqa: S603
+            args,
+            cwd=REPO,
+            env=env or os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # stopped by us, in order, not by the terminal's Ctrl-C
+        )
+        self.procs.append((name, proc))
+
+    def stop(self, *_args) -> None:
+        """Stop every process started so far; safe to call again (and from a signal)."""
+        if not self.stopping:
+            self.stopping = True
+            say("\nStopping ...")
+        # The Jira sites first (they send webhooks), then the web server, beat, the worker.
+        order = ("jira-local", "jira-partner", "web", "beat", "worker")
+        running = sorted(
+            ((n, p) for n, p in self.procs if p.poll() is None), key=lambda np: order.index(np[0])
+        )
+        for _name, proc in running:
+            # The main process only: a Celery worker stops its own pool.
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+        deadline = time.monotonic() + 15
+        for name, proc in running:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                say(f"  {name} did not stop in time: killed")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        if running:
+            say("Stopped every process the demo started.")
+
+    def wait_http(self, url: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                requests.get(url, timeout=2)
+                return
+            except requests.ConnectionError:
+                for name, proc in self.procs:
+                    if proc.poll() is not None:
+                        log = self.var / f"{name}.log"
+                        raise RuntimeError(f"{name} exited; see {log}") from None
+                time.sleep(0.2)
+        raise RuntimeError(f"{url} did not answer")
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        shutil.rmtree(self.var, ignore_errors=True)
+        self.var.mkdir(parents=True)
+        for name, port, flavor, project, user in (
+            ("jira-local", self.local_port, "cloud", "LOC:Our product", LOCAL_SYNC),
+            ("jira-partner", self.partner_port, "datacenter", "REM:Partner project", PARTNER_SYNC),
+        ):
+            self.spawn(
+                name,
+                [
+                    PYTHON,
+                    "-m",
+                    "jirasim",
+                    "--port",
+                    str(port),
+                    "--flavor",
+                    flavor,
+                    "--project",
+                    project,
+                    "--user",
+                    ":".join(user),
+                    "--user",
+                    ":".join(ALICE),
+                    "--webhook-retry-base",
+                    "0.5",
+                ],
+            )
+        local_secret = secrets.token_urlsafe(24)
+        env = {
+            **os.environ,
+            "VAR_DIR": str(self.var),
+            "DEBUG": "true",
+            "PUBLIC_BASE_URL": self.base,
+            "LOCAL_JIRA_URL": self.local,
+            "LOCAL_JIRA_FLAVOR": "cloud",
+            "LOCAL_JIRA_USER": LOCAL_SYNC[0],
+            "LOCAL_JIRA_TOKEN": LOCAL_SYNC[1],
+            "LOCAL_WEBHOOK_SECRET": local_secret,
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "SYNC_SWEEP_SECONDS": "5",
+            "PYTHONUNBUFFERED": "1",
+        }
+        for key in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"):
+            env.pop(key, None)
+        os.environ.update(env)
+        for key in ("DATABASE_URL", "CELERY_BROKER_URL"):
+            os.environ.pop(key, None)
+        subprocess.run(  # noqa: S603
+            [PYTHON, "manage.py", "migrate", "--no-input", "-v0"], cwd=REPO, env=env, check=True
+        )
+        subprocess.run(  # noqa: S603
+            [PYTHON, "manage.py", "ensure_admin"],
+            cwd=REPO,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        self.spawn(
+            "web", [PYTHON, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"], env
+        )
+        self.spawn(
+            "worker",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "syncapp",
+                "worker",
+                "-l",
+                "INFO",
+                "--concurrency=2",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env,
+        )
+        self.spawn(
+            "beat",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "syncapp",
+                "beat",
+                "-l",
+                "INFO",
+                "--schedule",
+                str(self.var / "beat-schedule"),
+            ],
+            env,
+        )
+        for url in (
+            f"{self.local}/_sim/health",
+            f"{self.partner}/_sim/health",
+            f"{self.base}/healthz",
+        ):
+            self.wait_http(url)
+        self.wait_for_worker()
+
+        import django
+
+        os.environ["DJANGO_SETTINGS_MODULE"] = "syncapp.settings"
+        os.environ["LOG_LEVEL"] = "WARNING"  # this process prints the story, not log lines
+        django.setup()
+        from organizations import services
+
+        self.org = services.organization_create(
+            name="Partner Co",
+            public_id="org-partner",
+            remote_base_url=self.partner,
+            remote_flavor="datacenter",
+            remote_user=PARTNER_SYNC[0],
+            remote_token=PARTNER_SYNC[1],
+        )
+        services.project_mapping_create(
+            organization=self.org, local_project_key="LOC", remote_project_key="REM"
+        )
+        self.org = services.organization_enable_two_way(organization=self.org)
+        # Our Jira admin's webhook, and the partner admin's, as the admin page tells them.
+        self.register(
+            self.local,
+            LOCAL_SYNC,
+            f"{self.base}/webhooks/local/?secret={local_secret}",
+            'project = "LOC"',
+        )
+        self.register(
+            self.partner,
+            PARTNER_SYNC,
+            f"{self.org.incoming_webhook_url}?secret={self.org.incoming_secret}",
+            'project = "REM"',
+        )
+
+    def wait_for_worker(self, timeout: float = 60) -> None:
+        log = self.var / "worker.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if log.exists() and " ready." in log.read_text():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the worker did not start; see {log}")
+
+    def register(self, site: str, admin: tuple[str, str], url: str, jql: str) -> None:
+        body = {
+            "name": "Jira sync",
+            "url": url,
+            "events": EVENTS,
+            "filters": {"issue-related-events-section": jql},
+            "excludeBody": False,
+        }
+        response = requests.post(
+            f"{site}/rest/webhooks/1.0/webhook", json=body, auth=admin, timeout=10
+        )
+        response.raise_for_status()
+
+    # --- the guided scenario -------------------------------------------------------------------
+
+    def api(self, site: str, method: str, path: str, **kwargs):
+        version = "3" if site == self.local else "2"
+        response = requests.request(
+            method, f"{site}/rest/api/{version}{path}", auth=ALICE, timeout=10, **kwargs
+        )
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def until(self, check, timeout: float = 30) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout and not self.stopping:
+            try:
+                if check():
+                    return time.monotonic() - started
+            except (requests.RequestException, KeyError, IndexError, TypeError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("stopping" if self.stopping else "the change did not sync in time")
+
+    def scenario(self) -> None:
+        say("Guided scenario (Alice works on both sites; watch the changes cross):")
+        doc = {
+            "type": "doc",
+            "version": 1,
+            "content": [
+                {
+                    "type": "paragraph",
+                    "content": [
+                        {"type": "text", "text": "The printer in room 4 is "},
+                        {"type": "text", "text": "on fire", "marks": [{"type": "strong"}]},
+                    ],
+                }
+            ],
+        }
+        local_key = self.api(
+            self.local,
+            "POST",
+            "/issue",
+            json={
+                "fields": {
+                    "project": {"key": "LOC"},
+                    "issuetype": {"name": "Bug"},
+                    "summary": "Printer on fire",
+                    "description": doc,
+                    "priority": {"name": "High"},
+                }
+            },
+        )["key"]
+        remote = {}
+
+        def created():
+            found = self.api(self.partner, "GET", "/search", params={"jql": "project = REM"})
+            remote["key"] = found["issues"][0]["key"]
+            return True
+
+        took = self.until(created)
+        fields = self.api(self.partner, "GET", f"/issue/{remote['key']}")["fields"]
+        say(
+            f"  1. Created {local_key} locally          -> partner {remote['key']} in {took:.2f} s"
+            f" (description as wiki: {fields['description']!r})"
+        )
+
+        self.api(
+            self.partner,
+            "PUT",
+            f"/issue/{remote['key']}",
+            json={"fields": {"summary": "Printer on fire (partner: extinguisher sent)"}},
+        )
+        took = self.until(
+            lambda: self.api(self.local, "GET", f"/issue/{local_key}")["fields"][
+                "summary"
+            ].endswith("extinguisher sent)")
+        )
+        say(f"  2. Edited the summary at the partner -> {local_key} updated in {took:.2f} s")
+
+        self.api(
+            self.partner,
+            "POST",
+            f"/issue/{remote['key']}/comment",
+            json={"body": "Technician arrives at *10:00*."},
+        )
+        took = self.until(
+            lambda: self.api(self.local, "GET", f"/issue/{local_key}/comment")["total"] > 0
+        )
+        say(f"  3. Commented at the partner           -> comment on {local_key} in {took:.2f} s")
+
+        transitions = self.api(self.local, "GET", f"/issue/{local_key}/transitions")["transitions"]
+        target = next(t for t in transitions if t["to"]["name"] == "In Progress")
+        self.api(
+            self.local,
+            "POST",
+            f"/issue/{local_key}/transitions",
+            json={"transition": {"id": target["id"]}},
+        )
+        took = self.until(
+            lambda: (
+                self.api(self.partner, "GET", f"/issue/{remote['key']}")["fields"]["status"]["name"]
+                == "In Progress"
+            )
+        )
+        say(f"  4. Moved {local_key} to In Progress      -> partner status in {took:.2f} s")
+        time.sleep(1.5)  # let the echoes come back
+        from webhooks.models import WebhookDelivery
+
+        echoes = WebhookDelivery.objects.filter(status="echo").count()
+        say(f"  Our own writes came back as {echoes} webhooks: recognised as echoes, 0 Jira calls.")
+
+    def banner(self) -> None:
+        say()
+        say("Jira sync demo is running.")
+        say(f"  Admin:          {self.base}/admin/   user 'admin', password '{ADMIN_PASSWORD}'")
+        say(f"  Organization:   {self.base}/admin/organizations/organization/{self.org.pk}/change/")
+        say(f"  Local Jira:     {self.local}/   (Cloud; issues at {self.local}/browse/LOC-1)")
+        say(f"  Partner Jira:   {self.partner}/   (Data Center; {self.partner}/browse/REM-1)")
+        say(f"  Logs:           {self.var}/")
+        say("Press Ctrl-C to stop.")
+
+
+def main() -> int:
+    demo = Demo()
+    signal.signal(signal.SIGINT, demo.stop)
+    signal.signal(signal.SIGTERM, demo.stop)
+    try:
+        say("Starting two Jira simulators, the web server, a worker and beat ...")
+        demo.start()
+        demo.banner()
+        demo.scenario()
+        say("Demo ready. Press Ctrl-C to stop.")
+        while not demo.stopping:
+            time.sleep(0.5)
+    except Exception as exc:
+        if not demo.stopping:
+            say(f"Demo failed: {exc}")
+            demo.stop()
+            return 1
+    finally:
+        demo.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

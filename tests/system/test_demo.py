@@ -1,0 +1,55 @@
+"""`make demo` on the embedded default: the guided scenario syncs both ways, Ctrl-C stops all."""
+
+import re
+import subprocess
+import time
+
+import pytest
+
+from .helpers import Process, embedded_env, free_port
+
+pytestmark = pytest.mark.system
+
+
+def test_make_demo_runs_the_scenario_and_stops_cleanly_on_ctrl_c(tmp_path):
+    ports = [free_port() for _ in range(3)]
+    env = embedded_env(tmp_path, ports[0])
+    env.update(
+        DEMO_PORT=str(ports[0]),
+        DEMO_LOCAL_JIRA_PORT=str(ports[1]),
+        DEMO_PARTNER_JIRA_PORT=str(ports[2]),
+        DEMO_VAR_DIR=str(tmp_path / "demo"),
+    )
+    demo = Process(["make", "--no-print-directory", "demo"], env)
+    try:
+        demo.wait_for(r"Demo ready\. Press Ctrl-C to stop\.", timeout=180)
+    finally:
+        code = demo.interrupt(timeout=60)
+    output = demo.output
+    assert f"http://127.0.0.1:{ports[0]}/admin/" in output
+    assert "password 'demo-admin-password'" in output
+    for step in (
+        r"1\. Created LOC-1 locally\s+-> partner REM-1 in [\d.]+ s",
+        r"2\. Edited the summary at the partner -> LOC-1 updated in [\d.]+ s",
+        r"3\. Commented at the partner\s+-> comment on LOC-1 in [\d.]+ s",
+        r"4\. Moved LOC-1 to In Progress\s+-> partner status in [\d.]+ s",
+    ):
+        assert re.search(step, output), output
+    assert re.search(r"came back as [1-9]\d* webhooks: recognised as echoes, 0 Jira calls", output)
+    assert "Stopped every process the demo started." in output
+    assert code is not None
+    time.sleep(1)
+    assert not demo.group_alive()
+    for port in ports:
+        leftover = subprocess.run(  # noqa: S603
+            ["pgrep", "-f", f"{port}"],
+            capture_output=True,
+            text=True,  # noqa: S607
+        ).stdout.split()
+        assert leftover == [], f"processes left behind on port {port}: {leftover}"
+    leftover = subprocess.run(  # noqa: S603
+        ["pgrep", "-f", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,  # noqa: S607
+    ).stdout.split()
+    assert leftover == []
