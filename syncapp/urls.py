@@ -3,11 +3,19 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
+from . import dashboard
 from .health import healthz
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/dashboard/", dashboard.dashboard_view, name="sync-dashboard"),
+    path(
+        "admin/dashboard/retry/<int:delivery_id>/",
+        dashboard.dashboard_retry_view,
+        name="sync-dashboard-retry",
+    ),
     path("admin/", admin.site.urls),
+    path("api/status/", dashboard.SyncStatusApi.as_view(), name="sync-status"),
     path("api/", include("organizations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("webhooks/", include("webhooks.urls")),

@@ -1,0 +1,119 @@
+"""Reads for the operator: the health of sync, overall or for one organization."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from organizations.models import Organization
+from webhooks.models import DeliveryStatus, WebhookDelivery
+
+from .models import SyncEvent
+
+PROBLEMS = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
+
+
+def sync_status(*, organization: Organization | None = None, hours: int = 24) -> dict:
+    """Deliveries per status (total and per hour), sync results, problems, organizations."""
+    now = timezone.now()
+    since = now - timedelta(hours=hours)
+    deliveries = WebhookDelivery.objects.all()
+    events = SyncEvent.objects.all()
+    organizations = Organization.objects.all()
+    if organization is not None:
+        deliveries = deliveries.filter(organization=organization)
+        events = events.filter(organization=organization)
+        organizations = organizations.filter(pk=organization.pk)
+    recent = deliveries.filter(received_at__gte=since)
+    by_status = dict(
+        recent.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    hourly: dict = {}
+    for hour, status, n in (
+        recent.annotate(hour=TruncHour("received_at"))
+        .values_list("hour", "status")
+        .annotate(n=Count("id"))
+        .values_list("hour", "status", "n")
+    ):
+        hourly.setdefault(hour, {})[status] = n
+    start = since.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    series = [
+        {"hour": start + timedelta(hours=i), "counts": hourly.get(start + timedelta(hours=i), {})}
+        for i in range(hours)
+    ]
+    results = dict(
+        events.filter(created_at__gte=since)
+        .values_list("result")
+        .annotate(n=Count("id"))
+        .values_list("result", "n")
+    )
+    per_org = organizations.annotate(
+        delivery_count=Count(
+            "deliveries", filter=Q(deliveries__received_at__gte=since), distinct=True
+        ),
+        problems=Count("deliveries", filter=Q(deliveries__status__in=PROBLEMS), distinct=True),
+        conflicts=Count(
+            "sync_events",
+            filter=Q(sync_events__result="conflict", sync_events__created_at__gte=since),
+            distinct=True,
+        ),
+    ).order_by("name")
+    return {
+        "generated_at": now,
+        "hours": hours,
+        "deliveries": {s: by_status.get(s, 0) for s in DeliveryStatus.values},
+        "backlog": deliveries.filter(
+            status__in=(DeliveryStatus.PENDING, DeliveryStatus.PROCESSING)
+        ).count(),
+        "results": results,
+        "series": series,
+        "problems": list(
+            deliveries.filter(status__in=PROBLEMS).select_related("organization")[:50]
+        ),
+        "conflicts": list(
+            events.filter(result="conflict").select_related("issue_link", "organization")[:20]
+        ),
+        "recent_events": list(events.select_related("issue_link", "organization")[:30]),
+        "organizations": list(per_org),
+    }
+
+
+def sync_status_json(status: dict) -> dict:
+    """The same status in JSON for monitoring."""
+    return {
+        "generatedAt": status["generated_at"].isoformat(),
+        "hours": status["hours"],
+        "healthy": not status["problems"],
+        "backlog": status["backlog"],
+        "deliveries": status["deliveries"],
+        "results": status["results"],
+        "problems": [
+            {
+                "delivery": d.pk,
+                "organization": d.organization.public_id if d.organization else None,
+                "status": d.status,
+                "event": d.event_type,
+                "issue": d.issue_key,
+                "attempts": d.attempts,
+                "error": d.last_error,
+            }
+            for d in status["problems"]
+        ],
+        "organizations": [
+            {
+                "id": o.public_id,
+                "name": o.name,
+                "enabled": o.enabled,
+                "syncDirection": o.sync_direction,
+                "handshakeStatus": o.handshake_status,
+                "lastDeliveryAt": o.last_delivery_at.isoformat() if o.last_delivery_at else None,
+                "deliveries": o.delivery_count,
+                "problems": o.problems,
+                "conflicts": o.conflicts,
+            }
+            for o in status["organizations"]
+        ],
+    }
