@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -163,11 +165,15 @@ class OrganizationAdmin(admin.ModelAdmin):
     def partner_setup_context(self, request: HttpRequest, obj: Organization) -> dict:
         can_see_secret = self.has_change_permission(request, obj)
         url = obj.incoming_webhook_url
+        full_url = f"{url}?secret={obj.incoming_secret}" if can_see_secret else None
+        masked_url = f"{url}?secret=" + "\u2022" * 12
+        jql = selectors.organization_partner_jql(organization=obj)
+        name = f"Sync to {obj.name}"[:100]
         return {
             "can_see_secret": can_see_secret,
-            "webhook_url": f"{url}?secret={obj.incoming_secret}" if can_see_secret else None,
-            "webhook_url_masked": f"{url}?secret=" + "\u2022" * 12,
-            "jql": selectors.organization_partner_jql(organization=obj),
+            "webhook_url": full_url,
+            "webhook_url_masked": masked_url,
+            "jql": jql,
             "events": PARTNER_WEBHOOK_EVENTS,
             "flavor": obj.remote_flavor,
             "handshake_status": obj.handshake_status,
@@ -177,7 +183,18 @@ class OrganizationAdmin(admin.ModelAdmin):
             "require_signature": obj.require_signature,
             "previous_secret_valid_until": obj.previous_secret_valid_until,
             "remote_base_url": obj.remote_base_url.rstrip("/"),
-            "webhook_name": f"Sync to {obj.name}"[:100],
+            "webhook_name": name,
+            # The body of Jira's admin webhook API call, for the REST alternative.
+            "rest_body": json.dumps(
+                {
+                    "name": name,
+                    "url": full_url or masked_url,
+                    "events": [event for _, _, event in PARTNER_WEBHOOK_EVENTS],
+                    "filters": {"issue-related-events-section": jql},
+                    "excludeBody": False,
+                    "secret": "YOUR_WEBHOOK_SECRET",
+                }
+            ),
         }
 
     # --- buttons on the change form and actions on the list -------------------------------
