@@ -24,12 +24,16 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import load  # noqa: E402  (bench/load.py)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -151,6 +155,7 @@ class Stack:
             "LOG_LEVEL": "WARNING",
             "CONN_MAX_AGE": "60",
             "VAR_DIR": str(RESULTS / "var"),
+            "BENCH_ENDPOINTS": "true",
         }
         os.environ.update(self.env)
         subprocess.run(  # noqa: S603
@@ -175,23 +180,7 @@ class Stack:
             ],
             self.env,
         )
-        self.spawn(
-            "worker",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "syncapp",
-                "worker",
-                "-l",
-                "WARNING",
-                f"--concurrency={self.workers}",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            self.env,
-        )
+        self.start_worker(self.workers)
         self.spawn(
             "beat",
             [
@@ -209,6 +198,47 @@ class Stack:
             self.env,
         )
         wait_http(f"{self.base}/healthz")
+
+    def start_worker(self, concurrency: int) -> None:
+        log = f"worker-{concurrency}-{len(self.procs)}"
+        self.worker = self.spawn(
+            log,
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "syncapp",
+                "worker",
+                "-l",
+                "WARNING",
+                f"--concurrency={concurrency}",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            self.env,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ping = subprocess.run(  # noqa: S603
+                [PYTHON, "-m", "celery", "-A", "syncapp", "inspect", "ping", "--timeout", "1"],
+                cwd=REPO,
+                env=self.env,
+                capture_output=True,
+            )
+            if ping.returncode == 0:
+                return
+            if self.worker.poll() is not None:
+                break
+        raise RuntimeError(f"the worker did not start; see {self.logs / log}.log")
+
+    def stop_worker(self) -> None:
+        self.worker.terminate()  # the main process: it stops its own pool
+        try:
+            self.worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.worker.pid, signal.SIGKILL)
+            self.worker.wait(5)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -452,12 +482,226 @@ class Bench:
             else None,
         }
 
+    # --- ingest -------------------------------------------------------------------------------
+
+    def linked_issues(self, n: int) -> list[tuple[str, str]]:
+        """n linked issue pairs (created locally, pushed); their partner (id, key)."""
+        from syncapp.sync.models import IssueLink
+
+        keys = [self.create(self.stack.local, "LOC", f"Load target {i}") for i in range(n)]
+        self.settle(300)
+        return list(
+            IssueLink.objects.filter(local_issue_key__in=keys).values_list(
+                "remote_issue_id", "remote_issue_key"
+            )
+        )
+
+    def incoming_url(self) -> str:
+        return f"{self.org.incoming_webhook_url}?secret={self.org.incoming_secret}"
+
+    def ingest(self, seconds: float, rate_seconds: float) -> dict:
+        from webhooks.models import WebhookDelivery
+
+        issue_id, issue_key = self.linked_issues(1)[0]
+        body = json.dumps(load.partner_payload(issue_id, issue_key, "Load target 0")).encode()
+        headers = {"Content-Type": "application/json"}
+        self.settle()
+        load.suspend(self.stack.worker.pid, True)  # measure the endpoint, not the sync
+        try:
+            real = load.wrk(self.incoming_url(), body, headers, seconds)
+            baseline = load.wrk(f"{self.stack.base}/bench/baseline/", body, headers, seconds)
+
+            def make(n):
+                return body, {
+                    **headers,
+                    "X-Atlassian-Webhook-Identifier": f"rate-{n}-{time.time()}",
+                }
+
+            fixed = load.fixed_rate(self.incoming_url(), make, 200, rate_seconds)
+            fixed_baseline = load.fixed_rate(
+                f"{self.stack.base}/bench/baseline/", make, 200, rate_seconds
+            )
+        finally:
+            # The flood was for the endpoint only: drop it before the worker wakes up.
+            WebhookDelivery.objects.filter(
+                status="pending", event_type="jira:issue_updated", issue_key=issue_key
+            ).update(status="ignored")
+            import redis
+
+            redis.Redis.from_url(self.stack.broker).delete("celery")
+            load.suspend(self.stack.worker.pid, False)
+        return {
+            "endpoint_rps": real["rps"],
+            "baseline_rps": baseline["rps"],
+            "ratio": round(real["rps"] / baseline["rps"], 3),
+            "endpoint_non_2xx": real["non_2xx"],
+            "at_200_per_s": {"endpoint": fixed, "baseline": fixed_baseline},
+        }
+
+    # --- burst and scaling ------------------------------------------------------------------
+
+    def post_deliveries(self, targets: list[tuple[str, str]], count: int, tag: str) -> list[int]:
+        bodies = []
+        for n in range(count):
+            issue_id, issue_key = targets[n % len(targets)]
+            body = json.dumps(load.partner_payload(issue_id, issue_key, f"{tag} {n}")).encode()
+            bodies.append(
+                (
+                    body,
+                    {
+                        "Content-Type": "application/json",
+                        "X-Atlassian-Webhook-Identifier": f"{tag}-{n}",
+                    },
+                )
+            )
+        return load.post_many(self.incoming_url(), bodies)
+
+    def drain(self, first_pk: int, count: int, timeout: float = 900) -> tuple[float, int, list]:
+        """Seconds until every delivery after `first_pk` is final; peak worker memory."""
+        from webhooks.models import WebhookDelivery
+
+        start = time.monotonic()
+        peak = 0
+        backlog = []
+        while time.monotonic() - start < timeout:
+            peak = max(peak, load.rss_kib(self.stack.worker.pid))
+            left = WebhookDelivery.objects.filter(
+                pk__gt=first_pk, status__in=["pending", "processing", "failed"]
+            ).count()
+            backlog.append((round(time.monotonic() - start, 2), left))
+            if left == 0:
+                break
+            time.sleep(0.2)
+        return time.monotonic() - start, peak, backlog
+
+    def burst(self, count: int, targets: list[tuple[str, str]]) -> dict:
+        from django.db.models import Count
+
+        from syncapp.sync.models import SyncEvent
+        from webhooks.models import WebhookDelivery
+
+        self.settle()
+        first = WebhookDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        started = time.monotonic()
+        statuses = self.post_deliveries(targets, count, f"burst-{uuid.uuid4().hex[:6]}")
+        post_seconds = time.monotonic() - started
+        drain_seconds, peak_kib, backlog = self.drain(first, count)
+        stored = WebhookDelivery.objects.filter(pk__gt=first)
+        final = stored.filter(status__in=["done", "echo", "ignored"]).count()
+        twice = (
+            SyncEvent.objects.filter(delivery__pk__gt=first)
+            .values("delivery")
+            .annotate(n=Count("id"))
+            .filter(n__gt=1)
+            .count()
+        )
+        accepted = sum(1 for s in statuses if s in (200, 202))
+        return {
+            "posted": count,
+            "accepted": accepted,
+            "refused_or_failed": count - accepted,
+            "stored": stored.count(),
+            "processed": final,
+            "lost": accepted - final,
+            "duplicated": twice,
+            "post_seconds": round(post_seconds, 2),
+            "drain_seconds": round(post_seconds + drain_seconds, 2),
+            "peak_worker_rss_mib": round(peak_kib / 1024, 1),
+            "backlog": backlog,
+        }
+
+    def scaling(self, counts: list[int], deliveries: int, targets) -> list[dict]:
+        from webhooks.models import WebhookDelivery
+
+        rows = []
+        for workers in counts:
+            self.settle()
+            self.stack.stop_worker()
+            first = (
+                WebhookDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+            )
+            self.post_deliveries(targets, deliveries, f"scale{workers}-{uuid.uuid4().hex[:6]}")
+            self.stack.start_worker(workers)
+            seconds, peak, _ = self.drain(first, deliveries)
+            rows.append(
+                {
+                    "workers": workers,
+                    "deliveries": deliveries,
+                    "seconds": round(seconds, 2),
+                    "per_second": round(deliveries / seconds, 1),
+                    "peak_worker_rss_mib": round(peak / 1024, 1),
+                }
+            )
+        self.stack.stop_worker()
+        self.stack.start_worker(self.stack.workers)
+        return rows
+
+    # --- profiles ----------------------------------------------------------------------------
+
+    def profile(self, count: int, targets) -> dict:
+        """pyinstrument on the two hot paths, in this process: the endpoint and the sync."""
+        from django.test import Client
+        from pyinstrument import Profiler
+
+        from syncapp.sync.services import delivery_process
+        from webhooks.models import WebhookDelivery
+
+        self.settle()
+        client = Client(SERVER_NAME="localhost")
+        url = self.incoming_url().replace(self.stack.base, "")
+        first = WebhookDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        load.suspend(self.stack.worker.pid, True)
+        try:
+            ingest = Profiler(interval=0.0005)
+            ingest.start()
+            for n in range(count):
+                issue_id, issue_key = targets[n % len(targets)]
+                body = json.dumps(load.partner_payload(issue_id, issue_key, f"profile {n}"))
+                client.post(
+                    url,
+                    data=body,
+                    content_type="application/json",
+                    HTTP_X_ATLASSIAN_WEBHOOK_IDENTIFIER=f"profile-{uuid.uuid4().hex}",
+                )
+            ingest.stop()
+            sync = Profiler(interval=0.0005)
+            sync.start()
+            for delivery in WebhookDelivery.objects.filter(pk__gt=first, status="pending"):
+                delivery.status = delivery_process(delivery=delivery)
+                delivery.save(update_fields=["status", "calls"])
+            sync.stop()
+        finally:
+            import redis
+
+            redis.Redis.from_url(self.stack.broker).delete("celery")
+            load.suspend(self.stack.worker.pid, False)
+        out = {}
+        for name, profiler in (("ingest", ingest), ("sync", sync)):
+            text = profiler.output_text(unicode=False, color=False, show_all=False)
+            (RESULTS / f"profile-{name}.txt").write_text(text)
+            out[name] = {"file": f"bench/results/profile-{name}.txt", "requests": count}
+        return out
+
 
 def markdown(results: dict) -> str:
+    ing = results["ingest"]
     lines = [
         f"# Benchmark results ({results['when']})",
         "",
         f"Machine: {results['machine']}. Mode: {results['mode']}.",
+        "",
+        "## Ingest: the partner webhook endpoint (wrk, 2 threads, 16 connections, loopback)",
+        "",
+        "| endpoint | req/s | p50 ms at 200/s | p99 ms at 200/s |",
+        "|---|---|---|---|",
+        f"| incoming webhook (auth, HMAC-free secret check, dedupe, store, enqueue) | "
+        f"{ing['endpoint_rps']} | {ing['at_200_per_s']['endpoint']['p50_ms']} | "
+        f"{ing['at_200_per_s']['endpoint']['p99_ms']} |",
+        f"| baseline (insert one row) | {ing['baseline_rps']} | "
+        f"{ing['at_200_per_s']['baseline']['p50_ms']} | "
+        f"{ing['at_200_per_s']['baseline']['p99_ms']} |",
+        "",
+        f"Endpoint throughput = **{ing['ratio']:.0%}** of the baseline's (target: at least 70%).",
         "",
         "## Jira calls per change",
         "",
@@ -482,40 +726,117 @@ def markdown(results: dict) -> str:
             f"| {row['direction']} | {row['rate_per_s']} | {row['changes']} | {row['synced']} | "
             f"{row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | {row['within_1s']} |"
         )
+    b = results["burst"]
+    lines += [
+        "",
+        f"## Burst: {b['posted']} deliveries posted as fast as possible (32 clients)",
+        "",
+        "| accepted | stored | processed | lost | duplicated | posting s | drain s "
+        "| peak worker RSS MiB |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {b['accepted']} | {b['stored']} | {b['processed']} | {b['lost']} | "
+        f"{b['duplicated']} | {b['post_seconds']} | {b['drain_seconds']} | "
+        f"{b['peak_worker_rss_mib']} |",
+        "",
+        "## Scaling: drain rate per worker process count",
+        "",
+        "| worker processes | deliveries | seconds | deliveries/s | vs 1 process | peak RSS MiB |",
+        "|---|---|---|---|---|---|",
+    ]
+    base = results["scaling"][0]["per_second"] if results["scaling"] else 1
+    for row in results["scaling"]:
+        lines.append(
+            f"| {row['workers']} | {row['deliveries']} | {row['seconds']} | "
+            f"{row['per_second']} | {row['per_second'] / base:.2f}x | "
+            f"{row['peak_worker_rss_mib']} |"
+        )
+    lines += [
+        "",
+        "Profiles of the two hot paths: `bench/results/profile-ingest.txt`, "
+        "`bench/results/profile-sync.txt`. Plots: `bench/results/*.png`.",
+    ]
     return "\n".join(lines) + "\n"
+
+
+def plots(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    xs = [p[0] for p in results["burst"]["backlog"]]
+    ys = [p[1] for p in results["burst"]["backlog"]]
+    ax.plot(xs, ys)
+    ax.set_xlabel("seconds after the burst was posted")
+    ax.set_ylabel("deliveries not yet final")
+    ax.set_title(f"Burst of {results['burst']['posted']}: backlog draining")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "burst-drain.png", dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    rows = results["scaling"]
+    ax.bar([str(r["workers"]) for r in rows], [r["per_second"] for r in rows])
+    ax.set_xlabel("worker processes")
+    ax.set_ylabel("deliveries drained per second")
+    ax.set_title(f"Drain rate ({os.cpu_count()} cores)")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "scaling.png", dpi=100)
+    plt.close(fig)
+
+    ing = results["ingest"]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.bar(["incoming webhook", "baseline insert"], [ing["endpoint_rps"], ing["baseline_rps"]])
+    ax.set_ylabel("requests per second")
+    ax.set_title(f"Ingest: {ing['ratio']:.0%} of the baseline")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "ingest.png", dpi=100)
+    plt.close(fig)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small rates, short runs (CI)")
-    parser.add_argument("--rates", default="1,20")
+    parser.add_argument("--quick", action="store_true", help="small sizes, short runs (CI)")
+    parser.add_argument("--rates", default="1,20,100")
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--burst", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scaling", default="1,2,4")
     args = parser.parse_args()
-    rates = [2.0] if args.quick else [float(r) for r in args.rates.split(",")]
-    seconds = 5.0 if args.quick else args.seconds
+    quick = args.quick
+    rates = [2.0] if quick else [float(r) for r in args.rates.split(",")]
+    seconds = 4.0 if quick else args.seconds
+    burst = 200 if quick else args.burst
+    scale = [1, 2] if quick else [int(w) for w in args.scaling.split(",")]
     stack = Stack(workers=args.workers)
     try:
         stack.start()
         bench = Bench(stack)
+        targets = bench.linked_issues(5 if quick else 50)
         results = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "mode": "quick" if args.quick else "full",
+            "mode": "quick" if quick else "full",
             "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}",
+            "ingest": bench.ingest(2 if quick else 10, 2 if quick else 10),
             "calls_per_change": bench.calls_per_change(),
             "latency": [
                 bench.latency(way, rate, seconds) for rate in rates for way in ("push", "pull")
             ],
+            "burst": bench.burst(burst, targets),
+            "scaling": bench.scaling(scale, 100 if quick else 1000, targets),
+            "profile": bench.profile(30 if quick else 300, targets),
         }
     finally:
         stack.stop()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS / "latest.md").write_text(markdown(results))
+    plots(results)
     print(markdown(results))
-    missing = [r for r in results["latency"] if r["synced"] < r["changes"] * 0.5]
-    return 1 if missing else 0
+    broken = [r for r in results["latency"] if r["synced"] < r["changes"] * 0.5]
+    return 1 if broken or results["burst"]["lost"] else 0
 
 
 if __name__ == "__main__":

@@ -3,20 +3,31 @@
 import hmac
 from datetime import timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from syncapp.sync.models import SyncEvent
 
-from .models import Organization
+from .models import Organization, ProjectMapping
 
 
 def organization_list() -> QuerySet[Organization]:
     return Organization.objects.all()
 
 
-def organization_get(*, public_id: str) -> Organization | None:
-    return Organization.objects.filter(public_id=public_id).first()
+def organization_get(*, public_id: str, project_key: str = "") -> Organization | None:
+    """One organization; with `project_key`, also whether it maps that partner project
+    (`maps_project`), in the same query."""
+    queryset = Organization.objects.filter(public_id=public_id)
+    if project_key:
+        queryset = queryset.annotate(
+            maps_project=Exists(
+                ProjectMapping.objects.filter(
+                    organization=OuterRef("pk"), remote_project_key=project_key
+                )
+            )
+        )
+    return queryset.first()
 
 
 def _same(a: str, b: str) -> bool:

@@ -123,6 +123,9 @@ STORAGES = {
 # Echo locks outlive Jira's late-retry window (a retried webhook may come ~30 minutes late).
 ECHO_LOCK_TTL_SECONDS = env.int("ECHO_LOCK_TTL_SECONDS", default=35 * 60)
 
+# Mount the benchmark's baseline endpoint (bench/ only; never in production).
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
+
 # The largest webhook body accepted (Jira's issue payloads are rarely above 100 KB).
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -21,3 +22,8 @@ urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
     path("healthz", healthz, name="healthz"),
 ]
+
+if settings.BENCH_ENDPOINTS:
+    from .benchviews import baseline_insert
+
+    urlpatterns.append(path("bench/baseline/", baseline_insert, name="bench-baseline"))

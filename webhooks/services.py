@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+from contextlib import nullcontext
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -45,7 +46,9 @@ def _ignored_reason(*, event_type: str, project_key: str, organization: Organiza
     if event_type not in HANDLED_EVENTS:
         return f"event type {event_type or '(none)'!r} is not handled"
     if organization is not None and project_key:
-        mapped = organization.project_mappings.filter(remote_project_key=project_key).exists()
+        mapped = getattr(organization, "maps_project", None)  # from organization_get
+        if mapped is None:
+            mapped = organization.project_mappings.filter(remote_project_key=project_key).exists()
         if not mapped:
             return f"partner project {project_key!r} is not mapped"
     return ""
@@ -73,8 +76,11 @@ def delivery_store(
     reason = _ignored_reason(
         event_type=event_type, project_key=project_key, organization=organization
     )
+    # A savepoint only when a transaction is open (a refused duplicate must not abort it);
+    # on its own the INSERT is one round trip.
+    guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
     try:
-        with transaction.atomic():
+        with guard:
             delivery = WebhookDelivery.objects.create(
                 source=source,
                 organization=organization,
@@ -106,6 +112,11 @@ def delivery_store(
         },
     )
     return delivery, True
+
+
+def payload_project_key(payload: dict | None) -> str:
+    """The project key a delivery's issue names, if any."""
+    return _issue_of(payload or {})[2]
 
 
 def payload_parse(body: bytes) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import transaction
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -49,9 +48,16 @@ class WebhookBaseView(APIView):
     def post(self, request: Request, **kwargs) -> Response:
         try:
             body = self.read_body(request)
-            context = self.authenticate(request, body, **kwargs)
+            # Parsed once, early (authentication may look at it); an error in it is only
+            # reported after the checks that come first.
+            try:
+                payload, bad_json = self.parse(body), None
+            except Refused as exc:
+                payload, bad_json = None, exc
+            context = self.authenticate(request, body, payload, **kwargs)
             self.check_content_type(request)
-            payload = self.parse(body)
+            if bad_json is not None:
+                raise bad_json
         except Refused as exc:
             logger.warning(
                 "delivery.refused",
@@ -114,7 +120,7 @@ class WebhookBaseView(APIView):
                 f"The {auth.SIGNATURE_HEADER} header does not match the body.",
             )
 
-    def authenticate(self, request: Request, body: bytes, **kwargs):
+    def authenticate(self, request: Request, body: bytes, payload: dict | None, **kwargs):
         raise NotImplementedError
 
     def accept(self, request: Request, body: bytes, payload: dict, context) -> Response:
@@ -142,7 +148,7 @@ class LocalWebhookApi(WebhookBaseView):
 
     endpoint_name = "local"
 
-    def authenticate(self, request: Request, body: bytes) -> None:
+    def authenticate(self, request: Request, body: bytes, payload: dict | None) -> None:
         secret = settings.LOCAL_WEBHOOK_SECRET
         if not secret:
             raise Refused(
@@ -159,16 +165,15 @@ class LocalWebhookApi(WebhookBaseView):
         raise Refused(status.HTTP_401_UNAUTHORIZED, "unauthorized", "Wrong or missing secret.")
 
     def accept(self, request, body, payload, context) -> Response:
-        with transaction.atomic():
-            delivery, created = services.delivery_store(
-                source=DeliverySource.LOCAL,
-                organization=None,
-                body=body,
-                payload=payload,
-                headers=dict(request.headers),
-            )
-            if created and delivery.status == DeliveryStatus.PENDING:
-                delivery_enqueue(delivery.pk)
+        delivery, created = services.delivery_store(
+            source=DeliverySource.LOCAL,
+            organization=None,
+            body=body,
+            payload=payload,
+            headers=dict(request.headers),
+        )
+        if created and delivery.status == DeliveryStatus.PENDING:
+            delivery_enqueue(delivery.pk)
         return self.answer(delivery, created)
 
 
@@ -179,9 +184,13 @@ class IncomingWebhookApi(WebhookBaseView):
     # The same answer for an unknown organization and a wrong secret: ids cannot be probed.
     _unknown = (status.HTTP_401_UNAUTHORIZED, "unauthorized", "Unknown organization or secret.")
 
-    def authenticate(self, request: Request, body: bytes, *, org_id: str) -> Organization:
+    def authenticate(
+        self, request: Request, body: bytes, payload: dict | None, *, org_id: str
+    ) -> Organization:
         secret = request.query_params.get("secret", "")
-        organization = org_selectors.organization_get(public_id=org_id)
+        organization = org_selectors.organization_get(
+            public_id=org_id, project_key=services.payload_project_key(payload)
+        )
         if organization is None:
             # Spend the same comparison an existing organization would.
             org_selectors.organization_secret_matches(
@@ -212,15 +221,15 @@ class IncomingWebhookApi(WebhookBaseView):
         return organization
 
     def accept(self, request, body, payload, organization: Organization) -> Response:
-        with transaction.atomic():
-            delivery, created = services.delivery_store(
-                source=DeliverySource.PARTNER,
-                organization=organization,
-                body=body,
-                payload=payload,
-                headers=dict(request.headers),
-            )
-            org_services.organization_record_delivery(organization=organization)
-            if created and delivery.status == DeliveryStatus.PENDING:
-                delivery_enqueue(delivery.pk)
+        # The row commits on its own (delivery_store); the task is sent right after.
+        delivery, created = services.delivery_store(
+            source=DeliverySource.PARTNER,
+            organization=organization,
+            body=body,
+            payload=payload,
+            headers=dict(request.headers),
+        )
+        if created and delivery.status == DeliveryStatus.PENDING:
+            delivery_enqueue(delivery.pk)
+        org_services.organization_record_delivery(organization=organization)
         return self.answer(delivery, created)

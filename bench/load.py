@@ -1,0 +1,185 @@
+"""Load scenarios: ingest throughput (wrk) and latency at a fixed rate, the 5,000-delivery
+burst, drain rate per worker count, and in-process profiles of the hottest paths."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+WRK_SCRIPT = """
+local counter = 0
+local thread_id = 0
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+function init(args)
+  thread_id = tid
+end
+request = function()
+  counter = counter + 1
+  local id = string.format("%s-%d-%d", PREFIX, thread_id, counter)
+  wrk.headers["X-Atlassian-Webhook-Identifier"] = id
+  return wrk.format("POST", nil, wrk.headers, BODY)
+end
+"""
+
+
+def partner_payload(issue_id: str, issue_key: str, summary: str) -> dict:
+    """A partner's `jira:issue_updated` webhook body, in Jira's shape."""
+    return {
+        "timestamp": int(time.time() * 1000),
+        "webhookEvent": "jira:issue_updated",
+        "issue_event_type_name": "issue_updated",
+        "user": {"accountId": "bench", "displayName": "Bench"},
+        "issue": {
+            "id": issue_id,
+            "key": issue_key,
+            "fields": {"project": {"key": "REM"}, "summary": summary, "labels": []},
+        },
+        "changelog": {
+            "id": "1",
+            "items": [
+                {
+                    "field": "labels",
+                    "fieldtype": "jira",
+                    "fieldId": "labels",
+                    "from": None,
+                    "fromString": "",
+                    "to": None,
+                    "toString": "",
+                }
+            ],
+        },
+    }
+
+
+def signed(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def wrk(url: str, body: bytes, headers: dict, seconds: float, connections: int = 16) -> dict:
+    """Requests per second from wrk (2 threads) posting `body` with unique identifiers."""
+    lua = WRK_SCRIPT.replace("PREFIX", json.dumps(uuid.uuid4().hex[:8])).replace(
+        "BODY", json.dumps(body.decode())
+    )
+    for name, value in headers.items():
+        lua = f'wrk.headers["{name}"] = {json.dumps(value)}\n' + lua
+    lua = 'wrk.method = "POST"\n' + lua
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(lua)
+    out = subprocess.run(  # noqa: S603 - wrk from the system's packages
+        [
+            "/usr/bin/wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{max(1, int(seconds))}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "non_2xx": int(errors.group(1)) if errors else 0, "raw": out}
+
+
+def fixed_rate(url: str, make_request, rate: float, seconds: float) -> dict:
+    """Open-loop load at `rate`/s; latency from the scheduled send time (no coordinated
+    omission), so a slow server shows as latency, not as a lower rate."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    local = threading.local()
+    start = time.monotonic() + 0.2
+
+    def one(n: int) -> None:
+        nonlocal errors
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        scheduled = start + n / rate
+        delay = scheduled - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        data, headers = make_request(n)
+        try:
+            ok = session.post(url, data=data, headers=headers, timeout=10).status_code < 300
+        except requests.RequestException:
+            ok = False
+        with lock:
+            latencies.append((time.monotonic() - scheduled) * 1000)
+            errors += not ok
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(one, range(total)))
+    latencies.sort()
+    return {
+        "rate_per_s": rate,
+        "requests": total,
+        "errors": errors,
+        "p50_ms": round(latencies[len(latencies) // 2], 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+        "mean_ms": round(statistics.fmean(latencies), 1),
+    }
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process and its children (a Celery worker and its pool)."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(match.group(1)) if match else 0
+    return total
+
+
+def post_many(url: str, bodies: list[tuple[bytes, dict]], threads: int = 32) -> list[int]:
+    local = threading.local()
+
+    def one(item):
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        body, headers = item
+        try:
+            return session.post(url, data=body, headers=headers, timeout=30).status_code
+        except requests.RequestException:
+            return 0
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(one, bodies))
+
+
+def suspend(pid: int, stop: bool) -> None:
+    """Pause (SIGSTOP) or resume (SIGCONT) a worker and its pool."""
+    sig = signal.SIGSTOP if stop else signal.SIGCONT
+    os.killpg(os.getpgid(pid), sig)
