@@ -805,6 +805,9 @@ def main() -> int:
     parser.add_argument("--scaling", default="1,2,4")
     args = parser.parse_args()
     quick = args.quick
+    if quick:  # CI's smoke run keeps its own files; the full run's figures stay put
+        global RESULTS
+        RESULTS = RESULTS / "quick"
     rates = [2.0] if quick else [float(r) for r in args.rates.split(",")]
     seconds = 4.0 if quick else args.seconds
     burst = 200 if quick else args.burst
