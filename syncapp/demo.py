@@ -23,6 +23,8 @@ from pathlib import Path
 
 import requests
 
+from syncapp.processes import beat_command, jirasim_command, worker_command
+
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 LOCAL_SYNC = ("sync@local.example", "local-token")
@@ -122,23 +124,9 @@ class Demo:
         ):
             self.spawn(
                 name,
-                [
-                    PYTHON,
-                    "-m",
-                    "jirasim",
-                    "--port",
-                    str(port),
-                    "--flavor",
-                    flavor,
-                    "--project",
-                    project,
-                    "--user",
-                    ":".join(user),
-                    "--user",
-                    ":".join(ALICE),
-                    "--webhook-retry-base",
-                    "0.5",
-                ],
+                jirasim_command(
+                    port=port, flavor=flavor, project=project, users=[user, ALICE], retry_base=0.5
+                ),
             )
         local_secret = secrets.token_urlsafe(24)
         env = {
@@ -173,39 +161,8 @@ class Demo:
         self.spawn(
             "web", [PYTHON, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"], env
         )
-        self.spawn(
-            "worker",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "syncapp",
-                "worker",
-                "-l",
-                "INFO",
-                "--concurrency=2",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            env,
-        )
-        self.spawn(
-            "beat",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "syncapp",
-                "beat",
-                "-l",
-                "INFO",
-                "--schedule",
-                str(self.var / "beat-schedule"),
-            ],
-            env,
-        )
+        self.spawn("worker", worker_command(concurrency=2), env)
+        self.spawn("beat", beat_command(schedule=str(self.var / "beat-schedule")), env)
         for url in (
             f"{self.local}/_sim/health",
             f"{self.partner}/_sim/health",

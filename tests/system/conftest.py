@@ -7,7 +7,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 
@@ -17,6 +16,7 @@ from django.db import connection
 
 from jirasim import JiraSim
 from syncapp.celery import app as celery_app
+from syncapp.processes import worker_command
 
 from .helpers import REPO
 
@@ -82,16 +82,7 @@ class Worker:
 
     def __init__(self, env: dict[str, str], *, beat: bool = True, concurrency: int = 2) -> None:
         args = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "syncapp",
-            "worker",
-            "--loglevel=INFO",
-            f"--concurrency={concurrency}",
-            "--without-gossip",
-            "--without-mingle",
+            *worker_command(concurrency=concurrency),
             "--hostname",
             f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
         ]
