@@ -131,3 +131,53 @@ def test_a_partner_delete_follows_the_policy(world, policy):
     world.reset_calls()
     world.feed_all("local")  # our own writes coming back: the pair is closed, nothing to do
     assert world.total_calls() == 0
+
+
+def _add_user(world, side: str, email: str) -> str:
+    response = requests.post(
+        f"{world.sims[side].base_url}/_sim/users", json={"email": email, "token": "t"}, timeout=5
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["accountId"]
+
+
+def test_assignees_follow_by_email_or_by_the_user_map_and_unknown_ones_unassign(world):
+    alice = world.api("local", "GET", "/myself", who=("alice@example.com", "alice-token"))
+    world.edit("local", assignee={"accountId": alice["accountId"]})
+    world.feed_all("local")
+    partner_assignee = world.fields("partner")["assignee"]
+    assert partner_assignee and partner_assignee["displayName"] == alice["displayName"]
+    world.feed_all("partner")
+
+    carol = _add_user(world, "local", "carol@local.example")  # unknown at the partner
+    world.edit("local", assignee={"accountId": carol})
+    world.feed_all("local")
+    assert world.fields("partner")["assignee"] is None
+    world.feed_all("partner")
+
+    bob = _add_user(world, "partner", "bob@partner.example")
+    org_services.field_mapping_create(
+        organization=world.org,
+        local_field="assignee",
+        remote_field="assignee",
+        direction="push",
+        value_map={carol: bob},
+    )
+    world.edit("local", assignee={"accountId": alice["accountId"]})
+    world.feed_all("local")
+    world.edit("local", assignee={"accountId": carol})
+    world.feed_all("local")
+    assert world.fields("partner")["assignee"]["accountId"] == bob
+
+
+def test_a_configured_custom_field_syncs(world):
+    org_services.field_mapping_create(
+        organization=world.org, local_field="customfield_10010", remote_field="customfield_10010"
+    )
+    world.edit("local", customfield_10010="EXT-42")
+    world.feed_all("local")
+    assert world.fields("partner")["customfield_10010"] == "EXT-42"
+    assert set(world.feed_all("partner")) == {"echo"}
+    world.edit("partner", customfield_10010="EXT-43")
+    world.feed_all("partner")
+    assert world.fields("local")["customfield_10010"] == "EXT-43"
