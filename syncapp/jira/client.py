@@ -11,7 +11,7 @@ import email.utils
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -37,7 +37,8 @@ class JiraSite:
     base_url: str
     flavor: str
     user: str
-    token: str
+    token: str = field(repr=False)  # never in logs or error texts
+    name: str = "Jira"
 
 
 def parse_retry_after(value: str | None) -> float | None:

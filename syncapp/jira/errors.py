@@ -48,3 +48,7 @@ class JiraNotFound(JiraPermanentError):
 
 class JiraAuthError(JiraPermanentError):
     """401/403: credentials are wrong or lack a permission."""
+
+
+class JiraNotConfigured(JiraPermanentError):
+    """A site's URL or credentials are missing from the configuration."""

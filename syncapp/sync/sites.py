@@ -10,13 +10,19 @@ from django.conf import settings
 
 from organizations.models import Organization
 from syncapp.jira.client import JiraClient, JiraSite
+from syncapp.jira.errors import JiraNotConfigured
 
 _clients: dict[str, JiraClient] = {}
 _lock = threading.Lock()
 
 
 def _client_for(site: JiraSite) -> JiraClient:
-    key = hashlib.sha256(repr(site).encode()).hexdigest()
+    if not site.base_url:
+        raise JiraNotConfigured(f"no URL is configured for the {site.name} Jira site")
+    # Keyed by every credential, so a changed token gets a new client.
+    key = hashlib.sha256(
+        "\0".join((site.base_url, site.flavor, site.user, site.token)).encode()
+    ).hexdigest()
     with _lock:
         client = _clients.get(key)
         if client is None:
@@ -26,6 +32,7 @@ def _client_for(site: JiraSite) -> JiraClient:
 
 def local_site() -> JiraSite:
     return JiraSite(
+        name="local (LOCAL_JIRA_URL)",
         base_url=settings.LOCAL_JIRA_URL,
         flavor=settings.LOCAL_JIRA_FLAVOR,
         user=settings.LOCAL_JIRA_USER,
@@ -35,6 +42,7 @@ def local_site() -> JiraSite:
 
 def remote_site(organization: Organization) -> JiraSite:
     return JiraSite(
+        name=f"partner ({organization.public_id})",
         base_url=organization.remote_base_url,
         flavor=organization.remote_flavor,
         user=organization.remote_user,

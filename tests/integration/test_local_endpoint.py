@@ -80,3 +80,22 @@ def test_an_unknown_event_is_stored_as_ignored_and_not_enqueued(
         assert post(client, body=body).status_code == 200
     assert WebhookDelivery.objects.get().status == "ignored"
     assert callbacks == []
+
+
+def test_a_local_delivery_without_a_configured_local_jira_is_dead_with_a_clear_error(
+    client, settings, make_org
+):
+    from organizations import services as org_services
+    from syncapp.sync.tasks import process_delivery_task
+
+    settings.LOCAL_JIRA_URL = ""
+    org = make_org(remote_base_url="https://partner.example")
+    org_services.project_mapping_create(
+        organization=org, local_project_key="LOC", remote_project_key="REM"
+    )
+    assert post(client).status_code == 202
+    delivery = WebhookDelivery.objects.get()
+    process_delivery_task.apply(args=[delivery.pk])
+    delivery.refresh_from_db()
+    assert delivery.status == "dead"
+    assert "no URL is configured for the local (LOCAL_JIRA_URL) Jira site" in delivery.last_error

@@ -129,3 +129,7 @@ def test_retry_after_in_seconds_or_as_a_date():
     assert parse_retry_after(None) is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0
     assert parse_retry_after("garbage") is None
+
+
+def test_a_site_never_shows_its_token():
+    assert "tok" not in repr(JiraSite("https://x.example", "cloud", "u", "tok"))
