@@ -37,7 +37,7 @@ from syncapp.jira.errors import (
 )
 
 from . import echo, mapping
-from .leases import issue_link_get_or_create, issue_link_lease
+from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease_renew
 from .mapping import PULL, PUSH, FieldPair
 from .models import CommentLink, IssueLink, LinkStatus, Side, SyncEvent, SyncResult
 
@@ -201,6 +201,9 @@ def plain_comment(text: str, client: JiraClient) -> Any:
 
 
 def _expect(job: Job, link: IssueLink, values: dict[str, Any]) -> None:
+    """Before a write: keep the pair's lease, and commit the echo locks of what we write."""
+    if link.lease_owner:
+        issue_link_lease_renew(link)
     echo.echo_expect(
         organization=job.organization,
         side=job.target_side,

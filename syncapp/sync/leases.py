@@ -45,6 +45,16 @@ def issue_link_lease(link: IssueLink) -> Iterator[IssueLink]:
         )
 
 
+def issue_link_lease_renew(link: IssueLink) -> None:
+    """Extend our lease before a write; if another worker has taken the pair, stop here."""
+    now = timezone.now()
+    kept = IssueLink.objects.filter(pk=link.pk, lease_owner=link.lease_owner).update(
+        lease_until=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+    )
+    if not kept:
+        raise LeaseBusy(f"issue link {link.pk}: lease lost to another worker")
+
+
 def issue_link_get_or_create(
     *, organization: Organization, side: str, issue_id: str, issue_key: str
 ) -> IssueLink:

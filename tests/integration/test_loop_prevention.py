@@ -325,3 +325,33 @@ def test_simultaneous_edits_are_resolved_by_the_later_update_and_recorded(world)
     assert world.fields("local")["summary"] == world.fields("partner")["summary"] == "partner says"
     conflict = SyncEvent.objects.filter(result="conflict").first()
     assert conflict is not None and "summary" in conflict.message
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing_more(world):
+    from syncapp.sync.leases import LeaseBusy, issue_link_lease
+
+    world.edit("local", summary="W")
+    (hook,) = world.take("local")
+    link = IssueLink.objects.get()
+    with issue_link_lease(link) as held:
+        # Another worker took the pair over (our lease ran out while we were slow).
+        IssueLink.objects.filter(pk=held.pk).update(lease_owner="someone-else")
+        from syncapp.sync import engine
+
+        with pytest.raises(LeaseBusy):
+            engine._expect(
+                engine.Job(
+                    organization=world.org,
+                    project_mapping=world.org.project_mappings.get(),
+                    way="push",
+                    source=None,
+                    target=None,
+                    issue_id=held.local_issue_id,
+                    issue_key=held.local_issue_key,
+                ),
+                held,
+                {"summary": "W"},
+            )
+    assert not EchoLock.objects.filter(field="summary").exists()
+    assert world.fields("partner")["summary"] == "A"
+    assert hook  # the event itself is still there to be processed by the new holder
