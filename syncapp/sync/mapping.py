@@ -66,10 +66,6 @@ def field_pairs(organization: Organization, way: str) -> list[FieldPair]:
     return [p for p in pairs if p.syncs(way) and p.local != "comment"]
 
 
-def fields_to_read(pairs: list[FieldPair], way: str) -> list[str]:
-    return sorted({p.source(way) for p in pairs} | {"project", "updated", "issuetype", "summary"})
-
-
 # --- reading ------------------------------------------------------------------------------
 
 
