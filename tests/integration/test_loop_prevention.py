@@ -355,3 +355,30 @@ def test_a_worker_that_lost_its_lease_writes_nothing_more(world):
     assert not EchoLock.objects.filter(field="summary").exists()
     assert world.fields("partner")["summary"] == "A"
     assert hook  # the event itself is still there to be processed by the new holder
+
+
+def test_a_partner_that_keeps_failing_makes_the_delivery_dead_after_the_cap(world, settings):
+    from syncapp.sync.tasks import process_delivery_task
+
+    settings.SYNC_MAX_ATTEMPTS = 3
+    settings.SYNC_RETRY_BASE_SECONDS = 0.01
+    settings.SYNC_RETRY_MAX_SECONDS = 0.01
+    requests.post(
+        f"{world.sims['partner'].base_url}/_sim/faults",
+        json={"error_ratio": 1.0, "error_statuses": [500]},
+        timeout=5,
+    )
+    world.edit("local", summary="never arrives")
+    (hook,) = world.take("local")
+    delivery, _ = delivery_store(
+        source=DeliverySource.LOCAL,
+        organization=None,
+        body=hook["raw"],
+        payload=json.loads(hook["raw"]),
+        headers=hook["headers"],
+    )
+    process_delivery_task.apply(args=[delivery.pk])  # eager: each retry runs at once
+    delivery.refresh_from_db()
+    assert delivery.status == "dead"
+    assert delivery.attempts == 3
+    assert "500" in delivery.last_error
