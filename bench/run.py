@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "bench"), str(REPO)]
 import load  # noqa: E402  (bench/load.py)
 
+from syncapp.jira.events import WEBHOOK_EVENTS  # noqa: E402
 from syncapp.processes import beat_command, jirasim_command, worker_command  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -45,14 +46,7 @@ SYNC_PARTNER = ("sync@partner.example", "partner-token")
 ALICE = ("alice@example.com", "alice-token")
 WEBHOOK_SECRET = "bench-local-webhook-secret"
 PARTNER_HOOK_SECRET = "bench-partner-webhook-secret"  # signs the partner's deliveries
-EVENTS = [
-    "jira:issue_created",
-    "jira:issue_updated",
-    "jira:issue_deleted",
-    "comment_created",
-    "comment_updated",
-    "comment_deleted",
-]
+EVENTS = list(WEBHOOK_EVENTS)
 
 
 def free_port() -> int:

@@ -8,19 +8,22 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from syncapp.jira.events import WEBHOOK_EVENTS
+
 from . import selectors, services
 from .models import FieldMapping, Organization, ProjectMapping
 
 SECRET_FORM_FIELDS = ("remote_token", "remote_handshake_token")
 
 # The six events the partner ticks on their webhook.
-PARTNER_WEBHOOK_EVENTS = (
-    ("Issue", "created", "jira:issue_created"),
-    ("Issue", "updated", "jira:issue_updated"),
-    ("Issue", "deleted", "jira:issue_deleted"),
-    ("Comment", "created", "comment_created"),
-    ("Comment", "updated", "comment_updated"),
-    ("Comment", "deleted", "comment_deleted"),
+# (group, what, event) as Jira's webhook form shows them, e.g. "Issue", "created".
+PARTNER_WEBHOOK_EVENTS = tuple(
+    (
+        "Comment" if event.startswith("comment") else "Issue",
+        event.rsplit("_", 1)[-1],
+        event,
+    )
+    for event in WEBHOOK_EVENTS
 )
 
 
@@ -189,7 +192,7 @@ class OrganizationAdmin(admin.ModelAdmin):
                 {
                     "name": name,
                     "url": full_url or masked_url,
-                    "events": [event for _, _, event in PARTNER_WEBHOOK_EVENTS],
+                    "events": list(WEBHOOK_EVENTS),
                     "filters": {"issue-related-events-section": jql},
                     "excludeBody": False,
                     "secret": "YOUR_WEBHOOK_SECRET",

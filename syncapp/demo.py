@@ -23,6 +23,7 @@ from pathlib import Path
 
 import requests
 
+from syncapp.jira.events import WEBHOOK_EVENTS
 from syncapp.processes import beat_command, jirasim_command, worker_command
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,14 +32,7 @@ LOCAL_SYNC = ("sync@local.example", "local-token")
 PARTNER_SYNC = ("sync@partner.example", "partner-token")
 ALICE = ("alice@example.com", "alice-token")
 ADMIN_PASSWORD = "demo-admin-password"  # noqa: S105 - a throwaway demo site on localhost
-EVENTS = [
-    "jira:issue_created",
-    "jira:issue_updated",
-    "jira:issue_deleted",
-    "comment_created",
-    "comment_updated",
-    "comment_deleted",
-]
+EVENTS = list(WEBHOOK_EVENTS)
 
 
 def say(text: str = "") -> None:

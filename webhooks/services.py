@@ -9,22 +9,14 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from organizations.models import Organization
+from syncapp.jira.events import WEBHOOK_EVENTS
 
 from .models import DeliveryStatus, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
 # The event types the sync engine handles; anything else is stored as ignored.
-HANDLED_EVENTS = frozenset(
-    {
-        "jira:issue_created",
-        "jira:issue_updated",
-        "jira:issue_deleted",
-        "comment_created",
-        "comment_updated",
-        "comment_deleted",
-    }
-)
+HANDLED_EVENTS = frozenset(WEBHOOK_EVENTS)
 # Headers kept with a delivery (for deduplication, ordering and the operator's view).
 KEPT_HEADERS = (
     "X-Atlassian-Webhook-Identifier",

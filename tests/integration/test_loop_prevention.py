@@ -18,6 +18,7 @@ from django.utils import timezone
 from jirasim import JiraSim
 from jirasim.testing import WebhookReceiver
 from organizations import services as org_services
+from syncapp.jira.events import WEBHOOK_EVENTS
 from syncapp.sync import echo
 from syncapp.sync.models import EchoLock, IssueLink, SyncEvent
 from syncapp.sync.services import delivery_process
@@ -31,14 +32,7 @@ SYNC = {
     "partner": ("sync@partner.example", "p-tok"),
 }
 ALICE = ("alice@example.com", "alice-token")
-EVENTS = [
-    "jira:issue_created",
-    "jira:issue_updated",
-    "jira:issue_deleted",
-    "comment_created",
-    "comment_updated",
-    "comment_deleted",
-]
+EVENTS = list(WEBHOOK_EVENTS)
 
 
 class World:

@@ -16,6 +16,7 @@ from django.db import connection
 
 from jirasim import JiraSim
 from syncapp.celery import app as celery_app
+from syncapp.jira.events import WEBHOOK_EVENTS
 from syncapp.processes import worker_command
 
 from .helpers import REPO
@@ -23,14 +24,7 @@ from .helpers import REPO
 LOCAL_USER = ("sync@local.example", "local-token")
 PARTNER_USER = ("sync@partner.example", "partner-token")
 WEBHOOK_SECRET = "local-webhook-secret-for-tests"
-SIX_EVENTS = [
-    "jira:issue_created",
-    "jira:issue_updated",
-    "jira:issue_deleted",
-    "comment_created",
-    "comment_updated",
-    "comment_deleted",
-]
+SIX_EVENTS = list(WEBHOOK_EVENTS)
 
 
 def start_sim(flavor: str, project: str, user: tuple[str, str]) -> JiraSim:
