@@ -32,7 +32,7 @@ run: install
 
 ## Two simulated Jira sites, the service, a worker and beat, and a guided scenario.
 demo: install
-	$(BIN)/python -m syncapp.demo
+	$(BIN)/python -m devtools.demo
 
 ## The whole test suite, on PostgreSQL and Redis.
 test: install

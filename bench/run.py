@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "bench"), str(REPO)]
 import load  # noqa: E402  (bench/load.py)
 
-from syncapp.jira.events import WEBHOOK_EVENTS  # noqa: E402
-from syncapp.processes import beat_command, jirasim_command, worker_command  # noqa: E402
+from devtools.processes import beat_command, jirasim_command, worker_command  # noqa: E402
+from jiraapi.events import WEBHOOK_EVENTS  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 PYTHON = sys.executable
@@ -315,7 +315,7 @@ class Bench:
     # --- Jira calls per change ----------------------------------------------------------
 
     def calls_per_change(self) -> list[dict]:
-        from syncapp.sync.models import IssueLink
+        from sync.models import IssueLink
         from webhooks.models import WebhookDelivery
 
         local, partner = self.stack.local, self.stack.partner
@@ -387,7 +387,7 @@ class Bench:
     # --- latency ---------------------------------------------------------------------------
 
     def latency(self, way: str, rate: float, seconds: float, issues: int = 20) -> dict:
-        from syncapp.sync.models import IssueLink, SyncEvent
+        from sync.models import IssueLink, SyncEvent
 
         self.settle()
         local, partner = self.stack.local, self.stack.partner
@@ -446,7 +446,7 @@ class Bench:
 
     def linked_issues(self, n: int) -> list[tuple[str, str]]:
         """n linked issue pairs (created locally, pushed); their partner (id, key)."""
-        from syncapp.sync.models import IssueLink
+        from sync.models import IssueLink
 
         keys = [self.create(self.stack.local, "LOC", f"Load target {i}") for i in range(n)]
         self.settle(300)
@@ -554,7 +554,7 @@ class Bench:
     def burst(self, count: int, targets: list[tuple[str, str]]) -> dict:
         from django.db.models import Count
 
-        from syncapp.sync.models import SyncEvent
+        from sync.models import SyncEvent
         from webhooks.models import WebhookDelivery
 
         self.settle()
@@ -620,7 +620,7 @@ class Bench:
         from django.test import Client
         from pyinstrument import Profiler
 
-        from syncapp.sync.services import delivery_process
+        from sync.services import delivery_process
         from webhooks.models import WebhookDelivery
 
         self.settle()

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from syncapp.jira.events import WEBHOOK_EVENTS
+from jiraapi.events import WEBHOOK_EVENTS
 
 from . import selectors, services
 from .models import FieldMapping, Organization, ProjectMapping

@@ -7,7 +7,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from syncapp.fields import EncryptedTextField
+from core.fields import EncryptedTextField
 
 PROJECT_KEY_VALIDATOR = RegexValidator(
     r"^[A-Z][A-Z0-9_]{0,254}$",

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from syncapp.sync.models import SyncEvent
+from sync.models import SyncEvent
 
 from .models import Organization, ProjectMapping
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from syncapp.crypto import generate_secret
+from core.crypto import generate_secret
 
 from .models import FieldMapping, HandshakeStatus, Organization, ProjectMapping, SyncDirection
 

@@ -16,7 +16,7 @@ if (BASE_DIR / ".env").exists():
 # Where the embedded default keeps its files (SQLite database, broker folders, beat schedule).
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
-# The development default for both keys below is public; `syncapp.checks` warns about it
+# The development default for both keys below is public; `ops.checks` warns about it
 # whenever DEBUG is off.
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 DEV_ENCRYPTION_KEY = "dev-insecure-field-encryption-key-change-me"
@@ -51,10 +51,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
-    "syncapp.apps.SyncAppConfig",
-    "syncapp.sync.apps.SyncConfig",
     "organizations.apps.OrganizationsConfig",
+    "sync.apps.SyncConfig",
     "webhooks.apps.WebhooksConfig",
+    "ops.apps.OpsConfig",
 ]
 
 MIDDLEWARE = [
@@ -168,7 +168,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 SYNC_SWEEP_SECONDS = env.float("SYNC_SWEEP_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {
-        "task": "syncapp.sync.tasks.sweep_deliveries_task",
+        "task": "webhooks.sweep_deliveries",
         "schedule": SYNC_SWEEP_SECONDS,
     },
 }
@@ -195,9 +195,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.BasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["syncapp.permissions.IsStaffWithModelPermissions"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.IsStaffWithModelPermissions"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "syncapp.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "core.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -215,7 +215,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "event": {"()": "syncapp.logging.EventFormatter"},
+        "event": {"()": "core.logging.EventFormatter"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "event"},

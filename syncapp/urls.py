@@ -4,8 +4,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
-from . import dashboard
-from .health import healthz
+from ops import dashboard
+from ops.health import healthz
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -24,6 +24,6 @@ urlpatterns = [
 ]
 
 if settings.BENCH_ENDPOINTS:
-    from .benchviews import baseline_insert
+    from devtools.benchviews import baseline_insert
 
     urlpatterns.append(path("bench/baseline/", baseline_insert, name="bench-baseline"))

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from jiraapi.events import WEBHOOK_EVENTS
 from organizations.models import Organization
-from syncapp.jira.events import WEBHOOK_EVENTS
 
 from .models import DeliveryStatus, WebhookDelivery
 
@@ -121,7 +121,7 @@ def payload_parse(body: bytes) -> dict[str, Any]:
 
 def delivery_retry(*, deliveries) -> int:
     """Send failed, dead or stuck deliveries to a worker again, with a fresh attempt count."""
-    from syncapp.sync.tasks import delivery_enqueue  # noqa: PLC0415 - tasks import services
+    from webhooks.tasks import delivery_enqueue  # noqa: PLC0415 - tasks import services
 
     ids = list(deliveries.values_list("pk", flat=True))
     with transaction.atomic():

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from organizations import selectors as org_selectors
 from organizations import services as org_services
 from organizations.models import Organization
-from syncapp.sync.tasks import delivery_enqueue
+from webhooks.tasks import delivery_enqueue
 
 from . import auth, services
 from .models import DeliverySource, DeliveryStatus

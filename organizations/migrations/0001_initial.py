@@ -4,8 +4,8 @@ import django.core.validators
 import django.db.models.deletion
 from django.db import migrations, models
 
+import core.fields
 import organizations.models
-import syncapp.fields
 
 
 class Migration(migrations.Migration):
@@ -65,7 +65,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "remote_token",
-                    syncapp.fields.EncryptedTextField(
+                    core.fields.EncryptedTextField(
                         blank=True, default="", verbose_name="partner Jira API token / PAT"
                     ),
                 ),
@@ -83,13 +83,13 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "incoming_secret",
-                    syncapp.fields.EncryptedTextField(
+                    core.fields.EncryptedTextField(
                         blank=True, default="", verbose_name="incoming secret"
                     ),
                 ),
                 (
                     "previous_incoming_secret",
-                    syncapp.fields.EncryptedTextField(blank=True, default=""),
+                    core.fields.EncryptedTextField(blank=True, default=""),
                 ),
                 ("previous_secret_valid_until", models.DateTimeField(blank=True, null=True)),
                 ("secret_rotated_at", models.DateTimeField(blank=True, null=True)),
@@ -109,7 +109,7 @@ class Migration(migrations.Migration):
                 ("handshake_activated_at", models.DateTimeField(blank=True, null=True)),
                 (
                     "remote_handshake_token",
-                    syncapp.fields.EncryptedTextField(
+                    core.fields.EncryptedTextField(
                         blank=True,
                         default="",
                         help_text="The secret the partner's Jira admin set on their webhook; it verifies the X-Hub-Signature of each delivery.",

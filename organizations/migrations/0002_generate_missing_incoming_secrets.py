@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from syncapp.crypto import generate_secret
+from core.crypto import generate_secret
 
 
 def generate_missing_secrets(apps, schema_editor):

@@ -186,7 +186,7 @@ def test_list_actions(admin_session, make_org):
 
 
 def test_the_change_page_shows_sync_activity(admin_session, two_way_org):
-    from syncapp.sync.models import SyncEvent
+    from sync.models import SyncEvent
 
     SyncEvent.objects.create(
         organization=two_way_org,

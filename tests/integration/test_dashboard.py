@@ -1,7 +1,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from syncapp.sync.models import SyncEvent
+from sync.models import SyncEvent
 from webhooks.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db

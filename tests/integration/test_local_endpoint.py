@@ -86,7 +86,7 @@ def test_a_local_delivery_without_a_configured_local_jira_is_dead_with_a_clear_e
     client, settings, make_org
 ):
     from organizations import services as org_services
-    from syncapp.sync.tasks import process_delivery_task
+    from webhooks.tasks import process_delivery_task
 
     settings.LOCAL_JIRA_URL = ""
     org = make_org(remote_base_url="https://partner.example")

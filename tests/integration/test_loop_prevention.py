@@ -15,13 +15,13 @@ import pytest
 import requests
 from django.utils import timezone
 
+from jiraapi.events import WEBHOOK_EVENTS
 from jirasim import JiraSim
 from jirasim.testing import WebhookReceiver
 from organizations import services as org_services
-from syncapp.jira.events import WEBHOOK_EVENTS
-from syncapp.sync import echo
-from syncapp.sync.models import EchoLock, IssueLink, SyncEvent
-from syncapp.sync.services import delivery_process
+from sync import echo
+from sync.models import EchoLock, IssueLink, SyncEvent
+from sync.services import delivery_process
 from webhooks.models import DeliverySource, WebhookDelivery
 from webhooks.services import delivery_store
 
@@ -322,7 +322,7 @@ def test_simultaneous_edits_are_resolved_by_the_later_update_and_recorded(world)
 
 
 def test_a_worker_that_lost_its_lease_writes_nothing_more(world):
-    from syncapp.sync.leases import LeaseBusy, issue_link_lease
+    from sync.leases import LeaseBusy, issue_link_lease
 
     world.edit("local", summary="W")
     (hook,) = world.take("local")
@@ -330,7 +330,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing_more(world):
     with issue_link_lease(link) as held:
         # Another worker took the pair over (our lease ran out while we were slow).
         IssueLink.objects.filter(pk=held.pk).update(lease_owner="someone-else")
-        from syncapp.sync import engine
+        from sync import engine
 
         with pytest.raises(LeaseBusy):
             engine._expect(
@@ -352,7 +352,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing_more(world):
 
 
 def test_a_partner_that_keeps_failing_makes_the_delivery_dead_after_the_cap(world, settings):
-    from syncapp.sync.tasks import process_delivery_task
+    from webhooks.tasks import process_delivery_task
 
     settings.SYNC_MAX_ATTEMPTS = 3
     settings.SYNC_RETRY_BASE_SECONDS = 0.01

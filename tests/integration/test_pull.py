@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
+from jiraapi.adf import adf_to_wiki
 from organizations import services as org_services
-from syncapp.jira.adf import adf_to_wiki
-from syncapp.sync.models import IssueLink
+from sync.models import IssueLink
 
 from .test_loop_prevention import World
 

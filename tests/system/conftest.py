@@ -14,10 +14,10 @@ import pytest
 import requests
 from django.db import connection
 
+from devtools.processes import worker_command
+from jiraapi.events import WEBHOOK_EVENTS
 from jirasim import JiraSim
 from syncapp.celery import app as celery_app
-from syncapp.jira.events import WEBHOOK_EVENTS
-from syncapp.processes import worker_command
 
 from .helpers import REPO
 

@@ -6,7 +6,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from syncapp.jira.adf import wiki_to_adf
+from jiraapi.adf import wiki_to_adf
 
 from .conftest import LOCAL_USER, sim_call
 from .test_push import local_create, make_org, partner_issues

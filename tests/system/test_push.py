@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from jiraapi.adf import wiki_to_adf
 from organizations import services as org_services
-from syncapp.jira.adf import wiki_to_adf
 from webhooks.models import WebhookDelivery
 
 from .conftest import (
@@ -101,7 +101,7 @@ def partner_comments(partner, key: str) -> list[dict]:
 
 def text_of(body) -> str:
     if isinstance(body, dict):
-        from syncapp.jira.adf import adf_to_wiki
+        from jiraapi.adf import adf_to_wiki
 
         return adf_to_wiki(body)
     return body or ""

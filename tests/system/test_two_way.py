@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
+from jiraapi.adf import adf_to_wiki, wiki_to_adf
 from organizations import services as org_services
-from syncapp.jira.adf import adf_to_wiki, wiki_to_adf
 from webhooks.models import WebhookDelivery
 
 from .conftest import PARTNER_USER, WEBHOOK_SECRET, register_webhook, sim_call, wait_until

@@ -1,4 +1,4 @@
-from syncapp.jira.adf import adf_to_wiki, wiki_to_adf
+from jiraapi.adf import adf_to_wiki, wiki_to_adf
 
 WIKI = """h2. Title
 

@@ -1,4 +1,4 @@
-from syncapp.checks import development_keys_check
+from ops.checks import development_keys_check
 
 
 def test_development_keys_are_warned_about_when_debug_is_off(settings):

@@ -1,7 +1,7 @@
 import pytest
 from cryptography.fernet import Fernet
 
-from syncapp import crypto
+from core import crypto
 
 
 def test_a_secret_round_trips_and_is_not_stored_in_clear(settings):

@@ -4,8 +4,8 @@ import pytest
 import requests
 import responses
 
-from syncapp.jira.client import JiraClient, JiraSite, parse_retry_after
-from syncapp.jira.errors import (
+from jiraapi.client import JiraClient, JiraSite, parse_retry_after
+from jiraapi.errors import (
     JiraAuthError,
     JiraNotFound,
     JiraPermanentError,

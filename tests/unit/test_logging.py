@@ -1,6 +1,6 @@
 import logging
 
-from syncapp.logging import EventFormatter
+from core.logging import EventFormatter
 
 
 def record(msg, *args, **extra):

@@ -16,12 +16,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from syncapp.jira.errors import JiraError
+from jiraapi.errors import JiraError
+from sync import echo
+from sync.leases import LeaseBusy
+from sync.services import delivery_process
 from webhooks.models import DeliveryStatus, WebhookDelivery
-
-from . import echo
-from .leases import LeaseBusy
-from .services import delivery_process
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +64,13 @@ def _finish(delivery: WebhookDelivery, status: str, error: str = "", *, attempt:
     )
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
+@shared_task(
+    name="webhooks.process_delivery",
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=None,
+)
 def process_delivery_task(self, delivery_id: int) -> None:
     delivery = claim(delivery_id)
     if delivery is None:
@@ -119,7 +124,7 @@ def delivery_enqueue(delivery_id: int) -> None:
     transaction.on_commit(send)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="webhooks.sweep_deliveries", ignore_result=True)
 def sweep_deliveries_task() -> int:
     """Re-send deliveries left behind: never sent (broker down), or their worker died."""
     now = timezone.now()

@@ -17,8 +17,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from jiraapi import adf
 from organizations.models import Organization
-from syncapp.jira import adf
 
 from .models import EchoLock
 

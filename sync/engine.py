@@ -27,14 +27,14 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from organizations.models import ConflictPolicy, DeletePolicy, Organization, ProjectMapping
-from syncapp.jira.client import JiraClient
-from syncapp.jira.errors import (
+from jiraapi.client import JiraClient
+from jiraapi.errors import (
     JiraNotFound,
     JiraPermanentError,
     JiraRateLimited,
     JiraTransientError,
 )
+from organizations.models import ConflictPolicy, DeletePolicy, Organization, ProjectMapping
 
 from . import echo, mapping
 from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease_renew

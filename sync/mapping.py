@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from jiraapi import adf
+from jiraapi.client import CLOUD, JiraClient
 from organizations.models import (
     STANDARD_FIELDS,
     FieldDirection,
@@ -16,8 +18,6 @@ from organizations.models import (
     Organization,
     ProjectMapping,
 )
-from syncapp.jira import adf
-from syncapp.jira.client import CLOUD, JiraClient
 
 # Synced unless a field mapping says otherwise (reporter and components only when mapped;
 # comments always, by their own path). Status moves by transition, not by edit.

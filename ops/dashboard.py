@@ -13,8 +13,8 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ops import selectors
 from organizations.models import Organization
-from syncapp.sync import selectors
 from webhooks import services as webhook_services
 from webhooks.models import WebhookDelivery
 

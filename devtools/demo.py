@@ -23,8 +23,8 @@ from pathlib import Path
 
 import requests
 
-from syncapp.jira.events import WEBHOOK_EVENTS
-from syncapp.processes import beat_command, jirasim_command, worker_command
+from devtools.processes import beat_command, jirasim_command, worker_command
+from jiraapi.events import WEBHOOK_EVENTS
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable

@@ -9,9 +9,8 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from organizations.models import Organization
+from sync.models import SyncEvent
 from webhooks.models import DeliveryStatus, WebhookDelivery
-
-from .models import SyncEvent
 
 PROBLEMS = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
 

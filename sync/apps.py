@@ -3,6 +3,6 @@ from django.utils.translation import gettext_lazy as _
 
 
 class SyncConfig(AppConfig):
-    name = "syncapp.sync"
+    name = "sync"
     label = "sync"
     verbose_name = _("Sync")

@@ -2,11 +2,10 @@
 
 import logging
 
+from celery import current_app as celery_app
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
-
-from .celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from jiraapi.errors import JiraError, JiraRateLimited
 from organizations.models import Organization
-from syncapp.jira.errors import JiraError, JiraRateLimited
-from syncapp.sync import engine
-from syncapp.sync.leases import LeaseBusy
-from syncapp.sync.mapping import PUSH
-from syncapp.sync.sites import local_client, remote_client
+from sync import engine
+from sync.leases import LeaseBusy
+from sync.mapping import PUSH
+from sync.sites import local_client, remote_client
 
 
 class Command(BaseCommand):

@@ -8,9 +8,9 @@ import threading
 
 from django.conf import settings
 
+from jiraapi.client import JiraClient, JiraSite
+from jiraapi.errors import JiraNotConfigured
 from organizations.models import Organization
-from syncapp.jira.client import JiraClient, JiraSite
-from syncapp.jira.errors import JiraNotConfigured
 
 _clients: dict[str, JiraClient] = {}
 _lock = threading.Lock()

@@ -8,9 +8,9 @@ import logging
 import re
 from typing import Any
 
+from jiraapi.client import JiraClient
+from jiraapi.errors import JiraNotFound
 from organizations.models import Organization, ProjectMapping
-from syncapp.jira.client import JiraClient
-from syncapp.jira.errors import JiraNotFound
 from webhooks.models import DeliverySource, DeliveryStatus, WebhookDelivery
 
 from . import echo, engine, mapping, sites
