@@ -1,12 +1,9 @@
 """Reads on organizations."""
 
 import hmac
-from datetime import timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
-
-from sync.models import SyncEvent
 
 from .models import Organization, ProjectMapping
 
@@ -62,20 +59,3 @@ def organization_partner_jql(*, organization: Organization) -> str:
     if len(keys) == 1:
         return f'project = "{keys[0]}"'
     return "project in ({})".format(", ".join(f'"{k}"' for k in keys))
-
-
-def organization_activity(*, organization: Organization, hours: int = 24) -> dict:
-    """Sync activity for the admin: counts per result over `hours`, and the latest events."""
-    since = timezone.now() - timedelta(hours=hours)
-    events = SyncEvent.objects.filter(organization=organization)
-    counts = dict(
-        events.filter(created_at__gte=since)
-        .values_list("result")
-        .annotate(n=Count("id"))
-        .values_list("result", "n")
-    )
-    return {
-        "hours": hours,
-        "counts": counts,
-        "recent": list(events.select_related("issue_link")[:15]),
-    }
