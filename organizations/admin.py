@@ -153,6 +153,13 @@ class OrganizationAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
         obj._state.adding = False
 
+    def delete_model(self, request, obj) -> None:
+        services.organization_delete(organization=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for organization in queryset:
+            services.organization_delete(organization=organization)
+
     # --- the two-way panel -----------------------------------------------------------------
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
