@@ -1,0 +1,94 @@
+"""The field registry: each kind of field read, written, compared and crossed in one place."""
+
+from jiraapi.adf import adf_to_wiki, wiki_to_adf
+from jiraapi.events import FieldChange
+from sync import fields
+from sync.fields import Crossing
+
+
+def crossing(forward=None, source="cloud", target="cloud", issue_types=None, users=None):
+    users = users or {}
+    return Crossing(
+        forward=forward or {},
+        source_flavor=source,
+        target_flavor=target,
+        issue_types=issue_types or {},
+        find_user=lambda email: users.get(email),
+    )
+
+
+def change(field, **values) -> FieldChange:
+    base = {"from_value": None, "from_string": None, "to_value": None, "to_string": None}
+    return FieldChange(field=field, custom=False, identified=True, **(base | values))
+
+
+def test_components_and_versions_are_read_and_written_by_name_not_by_the_sites_ids():
+    cloud = [{"id": "10000", "name": "Backend", "self": "https://a/component/10000"}]
+    server = [{"id": "77", "name": "Backend"}]
+    for field_id in ("components", "fixVersions", "versions"):
+        assert fields.read(field_id, {field_id: cloud}) == ["Backend"]
+        assert fields.fingerprint(field_id, fields.read(field_id, {field_id: cloud})) == (
+            fields.fingerprint(field_id, fields.read(field_id, {field_id: server}))
+        )
+        assert fields.kind_of(field_id).write(["Backend"], "datacenter") == [{"name": "Backend"}]
+
+
+def test_a_user_crosses_by_the_user_map_then_by_e_mail_else_nobody():
+    kind = fields.kind_of("assignee")
+    mapped = kind.cross({"id": "acc-1", "email": ""}, crossing(forward={"acc-1": "jdoe"}))
+    assert mapped["id"] == "jdoe"
+    found = {"id": "bob", "email": "bob@x.example", "name": "Bob"}
+    by_mail = kind.cross(
+        {"id": "acc-2", "email": "bob@x.example"}, crossing(users={"bob@x.example": found})
+    )
+    assert by_mail == found
+    assert kind.cross({"id": "acc-3", "email": ""}, crossing()) is None
+    assert kind.write({"id": "jdoe"}, "datacenter") == {"name": "jdoe"}
+    assert kind.write({"id": "acc-1"}, "cloud") == {"accountId": "acc-1"}
+    assert kind.same({"id": "u", "name": "A"}, {"id": "u", "name": "B"})
+
+
+def test_an_issue_type_crosses_by_the_project_map_then_the_value_map():
+    kind = fields.kind_of("issuetype")
+    assert kind.cross("Story", crossing(issue_types={"Story": "Feature"})) == "Feature"
+    assert kind.cross("Bug", crossing(forward={"Bug": "Defect"})) == "Defect"
+    assert kind.write("Feature", "cloud") == {"name": "Feature"}
+
+
+def test_rich_text_crosses_flavors_and_compares_by_words():
+    kind = fields.kind_of("description")
+    wiki = "Printer is *on fire*"
+    as_adf = kind.cross(wiki, crossing(source="datacenter", target="cloud"))
+    assert as_adf["type"] == "doc"
+    assert kind.cross(as_adf, crossing(source="cloud", target="datacenter")) == adf_to_wiki(as_adf)
+    assert fields.fingerprint("description", wiki_to_adf(wiki)) == fields.fingerprint(
+        "description", wiki
+    )
+
+
+def test_status_moves_by_transition_every_other_standard_field_by_edit():
+    assert not fields.kind_of("status").editable
+    for field_id in ("summary", "priority", "labels", "duedate", "assignee", "components"):
+        assert fields.kind_of(field_id).editable
+
+
+def test_what_a_changelog_item_says_a_field_was_before():
+    assert fields.kind_of("labels").before(change("labels", from_string="b a")) == ["a", "b"]
+    assert fields.kind_of("assignee").before(change("assignee", from_value="acc-9")) == {
+        "id": "acc-9"
+    }
+    assert fields.kind_of("assignee").before(change("assignee")) is None
+    assert fields.kind_of("duedate").before(change("duedate", from_value="2026-01-02")) == (
+        "2026-01-02"
+    )
+    assert fields.kind_of("priority").before(change("priority", from_string="High")) == "High"
+
+
+def test_custom_fields_by_the_shape_of_their_value():
+    assert fields.read(
+        "customfield_10012", {"customfield_10012": {"value": "Major", "id": "3"}}
+    ) == {"value": "Major"}
+    kind = fields.kind_of("customfield_10012")
+    assert kind.cross({"value": "Major"}, crossing(forward={"Major": "High"})) == {"value": "High"}
+    assert fields.kind_of("customfield_1") is kind
+    assert fields.kind_of("unknownfield").read(5) == 5
