@@ -24,6 +24,8 @@ def _account_id(email: str) -> str:
 
 
 class SiteState:
+    """Users, projects and issues of one site, with the lock and the change listeners."""
+
     def __init__(
         self,
         *,
