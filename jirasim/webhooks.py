@@ -16,8 +16,10 @@ from typing import Any
 
 import requests
 
+from .clock import fmt_ts, now_ms
+from .errors import ApiError
 from .faults import Faults
-from .store import ApiError, Store, fmt_ts, now_ms
+from .store import Store
 
 RETRY_STATUSES = {408, 409, 425, 429}
 EVENTS = {
