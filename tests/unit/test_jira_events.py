@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - one line per fixture: each check reads as a row of a table
 """One parsed Jira webhook event (jiraapi.events.JiraEvent), checked against real bodies.
 
 Every file in tests/fixtures/jira-webhooks/mattermost/ has one line below; its expectations
