@@ -201,9 +201,7 @@ def test_an_accepted_delivery_is_enqueued_after_commit(
     assert len(callbacks) == 1
 
 
-def test_a_data_center_comment_event_stores_the_issue_id_from_the_comment_link(
-    client, two_way_org
-):
+def test_a_data_center_comment_event_stores_the_issue_id_from_the_comment_link(client, two_way_org):
     # Data Center's comment_* bodies carry no `issue`: only the comment's `self` link names it.
     body = (FIXTURES / "mattermost" / "webhook-server-comment-created.json").read_bytes()
     response = post(client, two_way_org, body)
