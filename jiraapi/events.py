@@ -250,7 +250,7 @@ def _change(item: Mapping) -> FieldChange:
         to_value=_scalar(item.get("to")),
         to_string=_scalar(item.get("toString")),
         custom=custom,
-        identified=bool(field) and not (custom and not _text(item.get("fieldId")).strip()),
+        identified=not (custom and not _text(item.get("fieldId")).strip()),
     )
 
 
