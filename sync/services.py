@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any
 
 from jiraapi.client import JiraClient
 from jiraapi.errors import JiraNotFound
+from jiraapi.events import FieldChange, JiraEvent
 from organizations.models import Organization, ProjectMapping
 from webhooks.models import DeliverySource, DeliveryStatus, WebhookDelivery
 
@@ -20,50 +20,28 @@ from .sites import local_client, remote_client
 
 logger = logging.getLogger(__name__)
 
-_COMMENT_SELF = re.compile(r"/issue/(\d+)/comment/")
-# Changelog `field` names (older payloads carry no `fieldId`) -> field ids.
-_FIELD_IDS = {"due date": "duedate", "issue type": "issuetype", "key": "key"}
-
 
 def delivery_issue_ref(payload: dict) -> tuple[str, str, str]:
     """(issue id, key, project key) of a delivery; server comment events name only the id."""
-    issue = payload.get("issue") or {}
-    fields = issue.get("fields") or {}
-    issue_id = str(issue.get("id") or "")
-    if not issue_id:
-        match = _COMMENT_SELF.search(str((payload.get("comment") or {}).get("self", "")))
-        issue_id = match.group(1) if match else ""
-    project = str((fields.get("project") or {}).get("key") or "")
-    return issue_id, str(issue.get("key") or ""), project
+    event = JiraEvent.parse(payload)
+    return event.issue_id, event.issue_key, event.project_key
 
 
 def comment_part(payload: dict) -> tuple[str, dict] | None:
     """("created"|"updated"|"deleted", comment) when the event is about a comment."""
-    comment = payload.get("comment")
-    event = payload.get("webhookEvent")
-    kinds = {
-        "comment_created": "created",
-        "comment_updated": "updated",
-        "comment_deleted": "deleted",
-        "issue_commented": "created",
-        "issue_comment_edited": "updated",
-        "issue_comment_deleted": "deleted",
-    }
-    kind = kinds.get(event) or kinds.get(payload.get("issue_event_type_name") or "")
-    if kind and isinstance(comment, dict):
-        return kind, comment
-    return None
+    comment = JiraEvent.parse(payload).comment
+    return None if comment is None else (comment.action, dict(comment.raw))
 
 
-def _changelog_from(name: str, item: dict) -> Any:
+def _changelog_from(name: str, item: FieldChange) -> Any:
     """The value a changelog item says the field had before, in canonical form."""
     if name in ("assignee", "reporter"):
-        return {"id": item["from"]} if item.get("from") else None
+        return {"id": item.from_value} if item.from_value else None
     if name == "duedate":
-        return item.get("from")
+        return item.from_value
     if name == "labels":
-        return sorted((item.get("fromString") or "").split())
-    return item.get("fromString")
+        return sorted((item.from_string or "").split())
+    return item.from_string
 
 
 def changed_fields(
@@ -74,20 +52,14 @@ def changed_fields(
     The bool is False when the changelog names a field we cannot identify (a custom field
     without `fieldId` in an older payload): such an event is never taken for an echo.
     """
-    fields = (payload.get("issue") or {}).get("fields") or {}
+    event = JiraEvent.parse(payload)
     changed: dict[str, Any] = {}
     before: dict[str, Any] = {}
-    known = True
-    for item in (payload.get("changelog") or {}).get("items") or []:
-        field = str(item.get("field", ""))
-        name = item.get("fieldId") or _FIELD_IDS.get(field.lower(), field.lower())
-        if item.get("fieldtype") == "custom" and not item.get("fieldId"):
-            known = False
-            continue
-        if name in source_names:
-            changed[name] = mapping.read_value(name, fields)
-            before[name] = _changelog_from(name, item)
-    return changed, before, known
+    for item in event.changes:
+        if item.identified and item.field in source_names:
+            changed[item.field] = mapping.read_value(item.field, event.issue_fields)
+            before[item.field] = _changelog_from(item.field, item)
+    return changed, before, event.all_changes_identified
 
 
 # --- the pre-check: our own echoes cost no Jira call ---------------------------------------
