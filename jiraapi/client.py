@@ -11,6 +11,8 @@ import email.utils
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,25 @@ logger = logging.getLogger(__name__)
 CLOUD = "cloud"
 DATACENTER = "datacenter"
 RETRY_STATUSES = {408, 409, 425, 500, 502, 503, 504}
+
+
+@dataclass
+class CallCount:
+    count: int = 0
+
+
+_counters: ContextVar[tuple[CallCount, ...]] = ContextVar("jira_call_counters", default=())
+
+
+@contextmanager
+def counting_calls() -> Iterator[CallCount]:
+    """Counts the Jira calls made inside the block, by any client, in this thread only."""
+    counter = CallCount()
+    token = _counters.set((*_counters.get(), counter))
+    try:
+        yield counter
+    finally:
+        _counters.reset(token)
 
 
 @dataclass(frozen=True)
@@ -70,7 +91,6 @@ class JiraClient:
         self.flavor = site.flavor
         self.api = "/rest/api/3" if site.flavor == CLOUD else "/rest/api/2"
         self.timeout = timeout
-        self.calls = 0  # Jira calls made, for the operator's figures and the benchmarks
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/json"})
         if site.flavor == DATACENTER and not site.user:
@@ -87,7 +107,8 @@ class JiraClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         kwargs.setdefault("timeout", self.timeout)
-        self.calls += 1
+        for counter in _counters.get():
+            counter.count += 1
         try:
             response = self.session.request(method, url, **kwargs)
         except (requests.Timeout, requests.ConnectionError) as exc:

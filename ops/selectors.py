@@ -116,3 +116,20 @@ def sync_status_json(status: dict) -> dict:
             for o in status["organizations"]
         ],
     }
+
+
+def organization_activity(*, organization: Organization, hours: int = 24) -> dict:
+    """Sync activity for the admin: counts per result over `hours`, and the latest events."""
+    since = timezone.now() - timedelta(hours=hours)
+    events = SyncEvent.objects.filter(organization=organization)
+    counts = dict(
+        events.filter(created_at__gte=since)
+        .values_list("result")
+        .annotate(n=Count("id"))
+        .values_list("result", "n")
+    )
+    return {
+        "hours": hours,
+        "counts": counts,
+        "recent": list(events.select_related("issue_link")[:15]),
+    }

@@ -153,16 +153,18 @@ class OrganizationAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
         obj._state.adding = False
 
+    def delete_model(self, request, obj) -> None:
+        services.organization_delete(organization=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for organization in queryset:
+            services.organization_delete(organization=organization)
+
     # --- the two-way panel -----------------------------------------------------------------
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.is_bidirectional:
             context["partner_setup"] = self.partner_setup_context(request, obj)
-        if obj is not None:
-            context["activity"] = selectors.organization_activity(organization=obj)
-            context["activity_url"] = (
-                reverse("admin:sync_syncevent_changelist") + f"?organization__id__exact={obj.pk}"
-            )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def partner_setup_context(self, request: HttpRequest, obj: Organization) -> dict:

@@ -1,9 +1,8 @@
 """The config API: thin views that parse input, call one service and shape output."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
@@ -15,22 +14,6 @@ from .serializers import (
     OrganizationOutputSerializer,
     ProjectMappingSerializer,
 )
-
-
-def call_service(serializer: serializers.Serializer, func, **kwargs):
-    """Run a service; its model validation errors come back under the API's field names."""
-    try:
-        return func(**kwargs)
-    except DjangoValidationError as exc:
-        names = {field.source: name for name, field in serializer.fields.items()}
-        if not hasattr(exc, "error_dict"):
-            raise serializers.ValidationError({"nonFieldErrors": exc.messages}) from None
-        raise serializers.ValidationError(
-            {
-                names.get(field, "nonFieldErrors"): messages
-                for field, messages in exc.message_dict.items()
-            }
-        ) from None
 
 
 def _parse(serializer_class, request, *, partial: bool = False, **context):
@@ -67,7 +50,7 @@ class OrganizationListCreateApi(OrganizationBaseApi):
         serializer = _parse(OrganizationInputSerializer, request)
         data = dict(serializer.validated_data)
         name = data.pop("name")
-        organization = call_service(serializer, services.organization_create, name=name, **data)
+        organization = services.organization_create(name=name, **data)
         return self.detail(organization, status.HTTP_201_CREATED)
 
 
@@ -81,11 +64,8 @@ class OrganizationDetailApi(OrganizationBaseApi):
     def patch(self, request, org_id):
         organization = self.get_organization()
         serializer = _parse(OrganizationInputSerializer, request, partial=True)
-        organization = call_service(
-            serializer,
-            services.organization_update,
-            organization=organization,
-            data=dict(serializer.validated_data),
+        organization = services.organization_update(
+            organization=organization, data=dict(serializer.validated_data)
         )
         return self.detail(organization)
 
@@ -125,12 +105,7 @@ class MappingListCreateApi(MappingBaseApi):
     def post(self, request, org_id):
         organization = self.get_organization()
         serializer = _parse(self.serializer_class, request)
-        mapping = call_service(
-            serializer,
-            type(self).create_service,
-            organization=organization,
-            **serializer.validated_data,
-        )
+        mapping = type(self).create_service(organization=organization, **serializer.validated_data)
         return Response(self.serializer_class(mapping).data, status=status.HTTP_201_CREATED)
 
 
@@ -141,16 +116,11 @@ class MappingDetailApi(MappingBaseApi):
     def patch(self, request, org_id, pk):
         mapping = self.get_object()
         serializer = _parse(self.serializer_class, request, partial=True)
-        mapping = call_service(
-            serializer,
-            type(self).update_service,
-            mapping=mapping,
-            data=dict(serializer.validated_data),
-        )
+        mapping = type(self).update_service(mapping=mapping, data=dict(serializer.validated_data))
         return Response(self.serializer_class(mapping).data)
 
     def delete(self, request, org_id, pk):
-        self.get_object().delete()
+        type(self).delete_service(mapping=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -164,6 +134,7 @@ class ProjectMappingDetailApi(MappingDetailApi):
     queryset = ProjectMapping.objects.all()
     serializer_class = ProjectMappingSerializer
     update_service = services.project_mapping_update
+    delete_service = services.project_mapping_delete
 
 
 class FieldMappingListCreateApi(MappingListCreateApi):
@@ -176,3 +147,4 @@ class FieldMappingDetailApi(MappingDetailApi):
     queryset = FieldMapping.objects.all()
     serializer_class = FieldMappingSerializer
     update_service = services.field_mapping_update
+    delete_service = services.field_mapping_delete

@@ -1,12 +1,9 @@
 """Reads on organizations."""
 
 import hmac
-from datetime import timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
-
-from sync.models import SyncEvent
 
 from .models import Organization, ProjectMapping
 
@@ -20,7 +17,8 @@ def organization_get(*, public_id: str, project_key: str = "") -> Organization |
     (`maps_project`), in the same query.
 
     This runs for every webhook delivery, so the combined form is plain SQL: the ORM's
-    compilation of the EXISTS subquery cost twice the query itself.
+    compilation of the EXISTS subquery cost twice the query itself (`make bench`'s ingest
+    profile, bench/results/profile-ingest.txt: the organization lookup was 23% of a request).
     """
     if not project_key:
         return Organization.objects.filter(public_id=public_id).first()
@@ -62,20 +60,3 @@ def organization_partner_jql(*, organization: Organization) -> str:
     if len(keys) == 1:
         return f'project = "{keys[0]}"'
     return "project in ({})".format(", ".join(f'"{k}"' for k in keys))
-
-
-def organization_activity(*, organization: Organization, hours: int = 24) -> dict:
-    """Sync activity for the admin: counts per result over `hours`, and the latest events."""
-    since = timezone.now() - timedelta(hours=hours)
-    events = SyncEvent.objects.filter(organization=organization)
-    counts = dict(
-        events.filter(created_at__gte=since)
-        .values_list("result")
-        .annotate(n=Count("id"))
-        .values_list("result", "n")
-    )
-    return {
-        "hours": hours,
-        "counts": counts,
-        "recent": list(events.select_related("issue_link")[:15]),
-    }

@@ -184,3 +184,19 @@ def field_mapping_update(*, mapping: FieldMapping, data: dict[str, Any]) -> Fiel
     for name, value in data.items():
         setattr(mapping, name, value)
     return _save_validated(mapping)
+
+
+def project_mapping_delete(*, mapping: ProjectMapping) -> None:
+    logger.info(
+        "project_mapping.deleted",
+        extra={"organization": mapping.organization.public_id, "mapping": mapping.pk},
+    )
+    mapping.delete()
+
+
+def field_mapping_delete(*, mapping: FieldMapping) -> None:
+    logger.info(
+        "field_mapping.deleted",
+        extra={"organization": mapping.organization.public_id, "mapping": mapping.pk},
+    )
+    mapping.delete()

@@ -2,13 +2,12 @@
 
 Before a write, `echo_expect` commits one lock per written field with the fingerprint of
 the value written. When an event arrives, `echo_consume` tells for each changed field
-whether it is such an echo, consuming the lock (once per write).
+whether it is such an echo, consuming the lock (once per write). `echo_precheck` classifies
+a whole event this way before any Jira call: all echo (or nothing mapped changed) costs none.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -17,35 +16,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jiraapi import adf
+from jiraapi.client import JiraClient
+from jiraapi.events import JiraEvent
 from organizations.models import Organization
 
-from .models import EchoLock
-
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
-# ADF on one side, wiki markup (or webhook text) on the other: compared by their words.
-RICH_TEXT = frozenset({"description", "comment", "environment"})
-
-
-def _text_of(name: str, value: Any) -> str:
-    if value is None or value == "" or value == []:
-        return ""
-    if name in RICH_TEXT or (isinstance(value, dict) and value.get("type") == "doc"):
-        text = adf.adf_to_wiki(value) if isinstance(value, dict) else str(value)
-        # Markup renders differently on each side; the words are what identify a value.
-        return _NON_WORD.sub(" ", text).strip().lower()
-    if isinstance(value, list):
-        return " ".join(sorted(_text_of(name, v) for v in value))
-    if isinstance(value, dict):
-        for key in ("id", "value", "name", "accountId"):
-            if value.get(key):
-                return str(value[key])
-        return ""
-    return str(value).strip()
-
-
-def fingerprint(name: str, value: Any) -> str:
-    return hashlib.sha256(f"{name}\0{_text_of(name, value)}".encode()).hexdigest()[:40]
+from .fields import fingerprint, kind_of, read
+from .models import LINK_PROPERTY, CommentLink, EchoLock, IssueLink, LinkStatus
 
 
 def echo_ttl() -> timedelta:
@@ -158,3 +134,114 @@ def echo_discard(*, organization: Organization, side: str, issue_id: str, field:
 def echo_purge_expired() -> int:
     deleted, _ = EchoLock.objects.filter(expires_at__lte=timezone.now()).delete()
     return deleted
+
+
+# --- the pre-check: our own echoes cost no Jira call ---------------------------------------
+
+
+def changed_values(
+    event: JiraEvent, source_names: set[str]
+) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """The mapped fields the event's changelog names: their new values, their old values.
+
+    The bool is False when the changelog names a field we cannot identify (a custom field
+    without `fieldId` in an older payload): such an event is never taken for an echo.
+    """
+    changed: dict[str, Any] = {}
+    before: dict[str, Any] = {}
+    for change in event.changes:
+        if change.identified and change.field in source_names:
+            changed[change.field] = read(change.field, event.issue_fields)
+            before[change.field] = kind_of(change.field).before(change)
+    return changed, before, event.all_changes_identified
+
+
+def _comment_state(
+    *, organization: Organization, side: str, link: IssueLink, event: JiraEvent
+) -> str | None:
+    """ "genuine", "echo" or "in step" for the event's comment; None without one."""
+    comment = event.comment
+    if comment is None:
+        return None
+    known = CommentLink.objects.filter(
+        issue_link=link, **{f"{side}_comment_id": comment.id}
+    ).first()
+    if comment.action == "deleted":
+        return "genuine" if known is not None else "echo"
+    values = {"comment": comment.body}
+    if echo_consume(organization=organization, side=side, issue_id=event.issue_id, values=values):
+        return "echo"
+    if known is not None and getattr(known, f"{side}_hash") == fingerprint("comment", comment.body):
+        return "in step"  # e.g. the second event Jira sends for one comment
+    return "genuine"
+
+
+def _lifecycle_reason(
+    *,
+    side: str,
+    event: JiraEvent,
+    link: IssueLink | None,
+    organization: Organization,
+    client: JiraClient,
+) -> tuple[bool, str | None]:
+    """For creates and deletes: (decided, reason)."""
+    if event.is_delete:
+        if link is None or link.status == LinkStatus.DELETED:
+            return True, "echo: the issue is not linked (or its link is already closed)"
+        return True, None
+    if event.is_create:
+        if link is not None and link.origin != side:
+            return True, "echo: we created this issue"
+        if link is not None and link.status == LinkStatus.LINKED:
+            return True, "the issue is already linked (a repeated create event)"
+        if IssueLink.objects.filter(organization=organization, status=LinkStatus.CREATING).exists():
+            tag = client.get_property(event.issue_id, LINK_PROPERTY)
+            if isinstance(tag, dict) and tag.get("origin") and tag.get("origin") != side:
+                return True, "echo: this issue carries our tag (we are creating it)"
+        return True, None
+    return False, None
+
+
+def echo_precheck(
+    *,
+    organization: Organization,
+    side: str,
+    event: JiraEvent,
+    source_names: set[str],
+    client: JiraClient,
+) -> str | None:
+    """Why nothing needs doing for this organization (echo / no mapped change), or None.
+
+    `side` is the side the event came from; `source_names` the fields mapped from it.
+    """
+    link = IssueLink.objects.filter(
+        organization=organization, **{f"{side}_issue_id": event.issue_id}
+    ).first()
+    decided, reason = _lifecycle_reason(
+        side=side, event=event, link=link, organization=organization, client=client
+    )
+    if decided:
+        return reason
+    if link is not None and link.status == LinkStatus.DELETED:
+        return "the pair is no longer synced (one of its issues was deleted)"
+    if link is None or link.status != LinkStatus.LINKED:
+        return None  # unknown so far: sync it (it may have just entered the shared scope)
+    changed, before, identifiable = changed_values(event, source_names)
+    genuine = set(changed)
+    if changed:
+        genuine -= echo_consume(
+            organization=organization,
+            side=side,
+            issue_id=event.issue_id,
+            values=changed,
+            agreed=link.side_state(side),
+            changed_from=before,
+        )
+    comment_state = _comment_state(organization=organization, side=side, link=link, event=event)
+    if genuine or comment_state == "genuine" or not identifiable:
+        return None
+    if changed or comment_state == "echo":
+        return "echo: every change in the event is our own write coming back"
+    if comment_state == "in step":
+        return "the comment is already in step"
+    return "no mapped field changed"

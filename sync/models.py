@@ -14,6 +14,11 @@ class LinkStatus(models.TextChoices):
     DELETED = "deleted", _("Deleted")
 
 
+# The Jira entity property that tags an issue we created with its link (set in the create
+# call), so a create whose answer was lost is found again and its webhook known as ours.
+LINK_PROPERTY = "jira-sync.link"
+
+
 class IssueLink(models.Model):
     """A local issue and its partner issue, with the field values both sides last agreed on.
 

@@ -56,9 +56,3 @@ def local_client() -> JiraClient:
 
 def remote_client(organization: Organization) -> JiraClient:
     return _client_for(remote_site(organization))
-
-
-def calls_made() -> int:
-    """Jira calls made by this process's clients so far."""
-    with _lock:
-        return sum(client.calls for client in _clients.values())

@@ -1,4 +1,6 @@
-"""Celery tasks: thin wrappers that claim a delivery, run its sync and record the outcome.
+"""Celery tasks: claim a stored delivery, hand its event to the sync engine, record the outcome.
+
+The task alone writes a delivery's status, error and Jira calls.
 
 Retries go through Celery (a worker never sleeps on a rate limit): at least `Retry-After`
 for 429/503, exponential backoff with jitter otherwise, capped, then `dead`.
@@ -16,11 +18,15 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from jiraapi.client import counting_calls
 from jiraapi.errors import JiraError
+from jiraapi.events import JiraEvent
 from sync import echo
 from sync.leases import LeaseBusy
-from sync.services import delivery_process
-from webhooks.models import DeliveryStatus, WebhookDelivery
+from sync.mapping import PULL, PUSH
+from sync.services import DeliveryOutcome, event_process
+
+from .models import DeliverySource, DeliveryStatus, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +60,27 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
     return WebhookDelivery.objects.get(pk=delivery_id)
 
 
-def _finish(delivery: WebhookDelivery, status: str, error: str = "", *, attempt: bool) -> None:
+def _finish(
+    delivery: WebhookDelivery, status: str, error: str = "", *, attempt: bool, calls: int = 0
+) -> None:
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status=status,
         last_error=error[:4000],
         updated_at=timezone.now(),
         attempts=F("attempts") + (1 if attempt else 0),
-        calls=delivery.calls,
+        calls=F("calls") + calls,
+    )
+
+
+def delivery_process(delivery: WebhookDelivery) -> DeliveryOutcome:
+    """Hand a stored delivery's event to the sync engine (PUSH from our Jira, PULL from a
+    partner's); the outcome says how it ended."""
+    return event_process(
+        event=JiraEvent.from_body(delivery.body.encode("utf-8")),
+        way=PUSH if delivery.source == DeliverySource.LOCAL else PULL,
+        organization=delivery.organization,
+        delivery_id=delivery.pk,
+        received_at=delivery.received_at,
     )
 
 
@@ -75,41 +95,40 @@ def process_delivery_task(self, delivery_id: int) -> None:
     delivery = claim(delivery_id)
     if delivery is None:
         return
-    try:
-        status = delivery_process(delivery=delivery)
-    except LeaseBusy:
-        # Another worker is on this issue pair: come back shortly, no attempt spent.
-        _finish(delivery, DeliveryStatus.PENDING, attempt=False)
-        raise self.retry(countdown=0.5 + random.uniform(0, 1.0)) from None  # noqa: S311
-    except JiraError as exc:
-        attempts = delivery.attempts + 1
+    with counting_calls() as calls:
+        try:
+            outcome = delivery_process(delivery)
+        except LeaseBusy:
+            # Another worker is on this issue pair: come back shortly, no attempt spent.
+            _finish(delivery, DeliveryStatus.PENDING, attempt=False, calls=calls.count)
+            raise self.retry(countdown=0.5 + random.uniform(0, 1.0)) from None  # noqa: S311
+        except Exception as exc:
+            _failed(self, delivery, exc, calls=calls.count)
+            return
+    _finish(delivery, outcome.status, outcome.reason, attempt=True, calls=outcome.calls)
+
+
+def _failed(task, delivery: WebhookDelivery, exc: Exception, *, calls: int) -> None:
+    """A failed attempt: retried with backoff while it can pass, else `dead`."""
+    attempts = delivery.attempts + 1
+    if isinstance(exc, JiraError):
         message = f"{exc} — {exc.jira_message}" if exc.jira_message != str(exc) else str(exc)
-        if not exc.retryable or attempts >= settings.SYNC_MAX_ATTEMPTS:
-            _finish(delivery, DeliveryStatus.DEAD, message, attempt=True)
-            logger.warning("delivery.dead", extra={"delivery": delivery.pk, "error": message})
-            return
-        _finish(delivery, DeliveryStatus.FAILED, message, attempt=True)
-        countdown = backoff_seconds(attempts, exc.retry_after)
-        logger.info(
-            "delivery.retry",
-            extra={"delivery": delivery.pk, "attempt": attempts, "countdown": round(countdown, 2)},
-        )
-        raise self.retry(countdown=countdown) from None
-    except Exception as exc:
-        attempts = delivery.attempts + 1
+        retryable, retry_after = exc.retryable, exc.retry_after
+    else:
         message = f"{type(exc).__name__}: {exc}"
+        retryable, retry_after = True, None
         logger.exception("delivery.error", extra={"delivery": delivery.pk})
-        if attempts >= settings.SYNC_MAX_ATTEMPTS:
-            _finish(delivery, DeliveryStatus.DEAD, message, attempt=True)
-            return
-        _finish(delivery, DeliveryStatus.FAILED, message, attempt=True)
-        raise self.retry(countdown=backoff_seconds(attempts)) from None
-    _finish(
-        delivery,
-        status,
-        delivery.last_error if status == DeliveryStatus.IGNORED else "",
-        attempt=True,
+    if not retryable or attempts >= settings.SYNC_MAX_ATTEMPTS:
+        _finish(delivery, DeliveryStatus.DEAD, message, attempt=True, calls=calls)
+        logger.warning("delivery.dead", extra={"delivery": delivery.pk, "error": message})
+        return
+    _finish(delivery, DeliveryStatus.FAILED, message, attempt=True, calls=calls)
+    countdown = backoff_seconds(attempts, retry_after)
+    logger.info(
+        "delivery.retry",
+        extra={"delivery": delivery.pk, "attempt": attempts, "countdown": round(countdown, 2)},
     )
+    raise task.retry(countdown=countdown) from None
 
 
 def delivery_enqueue(delivery_id: int) -> None:

@@ -21,9 +21,9 @@ from jirasim.testing import WebhookReceiver
 from organizations import services as org_services
 from sync import echo
 from sync.models import EchoLock, IssueLink, SyncEvent
-from sync.services import delivery_process
 from webhooks.models import DeliverySource, WebhookDelivery
 from webhooks.services import delivery_store
+from webhooks.tasks import process_delivery_task
 
 pytestmark = pytest.mark.django_db
 
@@ -108,9 +108,9 @@ class World:
         )
         if not created:
             return "duplicate"
-        status = delivery_process(delivery=delivery)
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=status, calls=delivery.calls)
-        return status
+        process_delivery_task.apply(args=[delivery.pk])  # the worker's task, in this process
+        delivery.refresh_from_db()
+        return delivery.status
 
     def feed_all(self, side: str) -> list[str]:
         return [self.feed(side, hook) for hook in self.take(side)]
@@ -352,8 +352,6 @@ def test_a_worker_that_lost_its_lease_writes_nothing_more(world):
 
 
 def test_a_partner_that_keeps_failing_makes_the_delivery_dead_after_the_cap(world, settings):
-    from webhooks.tasks import process_delivery_task
-
     settings.SYNC_MAX_ATTEMPTS = 3
     settings.SYNC_RETRY_BASE_SECONDS = 0.01
     settings.SYNC_RETRY_MAX_SECONDS = 0.01

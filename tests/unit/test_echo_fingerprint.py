@@ -1,5 +1,5 @@
 from jiraapi.adf import wiki_to_adf
-from sync.echo import fingerprint
+from sync.fields import fingerprint
 
 
 def test_rich_text_compares_by_words_across_adf_and_wiki():

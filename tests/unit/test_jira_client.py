@@ -4,7 +4,7 @@ import pytest
 import requests
 import responses
 
-from jiraapi.client import JiraClient, JiraSite, parse_retry_after
+from jiraapi.client import JiraClient, JiraSite, counting_calls, parse_retry_after
 from jiraapi.errors import (
     JiraAuthError,
     JiraNotFound,
@@ -117,11 +117,15 @@ def test_data_center_search_pages_with_start_at():
 @responses.activate
 def test_create_sends_entity_properties_and_counts_calls():
     responses.post("https://acme.atlassian.net/rest/api/3/issue", json={"id": "9", "key": "A-9"})
+    responses.get("https://acme.atlassian.net/rest/api/3/issue/A-9", json={"id": "9"})
     client = JiraClient(CLOUD)
-    client.create_issue({"summary": "x"}, properties={"jira-sync.link": {"linkId": 4}})
+    with counting_calls() as outer:
+        with counting_calls() as inner:
+            client.create_issue({"summary": "x"}, properties={"jira-sync.link": {"linkId": 4}})
+        client.get_issue("A-9")  # counted by the outer block only
     body = responses.calls[0].request.body
     assert b'"properties": [{"key": "jira-sync.link", "value": {"linkId": 4}}]' in body
-    assert client.calls == 1
+    assert (outer.count, inner.count) == (2, 1)
 
 
 def test_retry_after_in_seconds_or_as_a_date():

@@ -573,36 +573,3 @@ def test_an_actor_id_is_the_account_id_then_the_name_then_the_key():
 def test_from_body_refuses_what_is_not_a_json_object(body):
     with pytest.raises((ValueError, UnicodeDecodeError)):
         JiraEvent.from_body(body)
-
-
-# --- the sync engine's readers derive from the event ---------------------------------------------
-
-
-def test_the_sync_readers_take_a_data_center_component_change():
-    from sync.services import changed_fields, comment_part, delivery_issue_ref
-
-    payload = json.loads((FIXTURES / "webhook-issue-updated-components.json").read_text())
-    del payload["changelog"]["items"][0]["fieldId"]  # as Data Center sends it
-    changed, before, identified = changed_fields(payload, {"components", "summary"})
-    assert set(changed) == {"components"} and before == {"components": None}
-    assert identified is True
-    assert delivery_issue_ref(payload) == ("10360", "TES-10", "TES")
-    assert comment_part(payload) is None
-
-
-def test_the_sync_readers_on_a_data_center_comment_event():
-    from sync.services import changed_fields, comment_part, delivery_issue_ref
-
-    payload = json.loads((FIXTURES / "webhook-server-comment-updated.json").read_text())
-    assert delivery_issue_ref(payload) == ("10013", "", "")
-    action, comment = comment_part(payload)
-    assert action == "updated" and comment["id"] == "10084"
-    assert comment["body"] == "and higher eeven higher"
-    assert changed_fields(payload, {"summary"}) == ({}, {}, True)
-
-
-def test_an_unidentified_custom_field_is_never_an_echo_candidate():
-    from sync.services import changed_fields
-
-    payload = json.loads((FIXTURES / "webhook-server-updated-custom-field.json").read_text())
-    assert changed_fields(payload, {"numfield", "customfield_10000"}) == ({}, {}, False)

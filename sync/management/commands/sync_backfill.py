@@ -12,9 +12,10 @@ from django.core.management.base import BaseCommand, CommandError
 from jiraapi.errors import JiraError, JiraRateLimited
 from organizations.models import Organization
 from sync import engine
+from sync.jobs import job_build
 from sync.leases import LeaseBusy
 from sync.mapping import PUSH
-from sync.sites import local_client, remote_client
+from sync.sites import local_client
 
 
 class Command(BaseCommand):
@@ -38,12 +39,12 @@ class Command(BaseCommand):
         projects = ", ".join(f'"{k}"' for k in sorted(mappings))
         scope = f"project in ({projects})"
         query = f"({jql}) AND {scope}" if jql else scope
-        source, target = local_client(), remote_client(org)
+        source = local_client()
         keys = [i["key"] for i in source.search(f"{query} ORDER BY key ASC", fields=["summary"])]
         totals = {"create": 0, "update": 0, "unchanged": 0, "error": 0}
         self.stdout.write(f"{len(keys)} local issues match: {query}")
         for index, key in enumerate(keys, start=1):
-            outcome = self._one(org, mappings, source, target, key, dry_run, max_tries)
+            outcome = self._one(mappings, source, key, dry_run, max_tries)
             totals[outcome[0]] += 1
             self._progress(index, len(keys), key, outcome[1])
         self.stderr.write("")
@@ -53,22 +54,18 @@ class Command(BaseCommand):
             f"{totals['unchanged']} already in step, {totals['error']} failed."
         )
 
-    def _one(self, org, mappings, source, target, key, dry_run, max_tries):
+    def _one(self, mappings, source, key, dry_run, max_tries):
         for attempt in range(1, max_tries + 1):
             try:
                 issue = source.get_issue(key)
-                job = engine.Job(
-                    organization=org,
-                    way=PUSH,
+                job = job_build(
                     project_mapping=mappings[issue["fields"]["project"]["key"]],
-                    source=source,
-                    target=target,
-                    issue=issue,
+                    way=PUSH,
                     issue_id=str(issue["id"]),
-                    issue_key=key,
+                    issue=issue,
                     comments_changed=True,
                 )
-                change = engine.plan(job) if dry_run else engine.sync_issue(job)
+                change = engine.preview(job) if dry_run else engine.sync_issue(job)
             except JiraRateLimited as exc:
                 time.sleep(max(exc.retry_after or 1.0, 0.5))  # the partner asked us to wait
                 continue

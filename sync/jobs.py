@@ -1,0 +1,82 @@
+"""A sync job: one issue, one organization, one direction, with the two sites' clients.
+
+`job_build` is the one place a job is made (webhook deliveries and the backfill alike).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jiraapi.client import JiraClient
+from organizations.models import Organization, ProjectMapping
+
+from .mapping import PUSH, SIDES, FieldPair, field_pairs
+from .models import IssueLink
+from .sites import local_client, remote_client
+
+
+@dataclass(frozen=True)
+class Job:
+    organization: Organization
+    project_mapping: ProjectMapping
+    way: str  # PUSH or PULL
+    source: JiraClient
+    target: JiraClient
+    issue_id: str  # the source issue
+    issue_key: str
+    issue: dict | None = None  # the source issue as REST returns it; None once deleted
+    comments_changed: bool = False
+    pairs: tuple[FieldPair, ...] = ()
+    user_cache: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def source_side(self) -> str:
+        return SIDES[self.way][0]
+
+    @property
+    def target_side(self) -> str:
+        return SIDES[self.way][1]
+
+    @property
+    def target_project(self) -> str:
+        if self.way == PUSH:
+            return self.project_mapping.remote_project_key
+        return self.project_mapping.local_project_key
+
+    @property
+    def two_way(self) -> bool:
+        return self.organization.is_bidirectional
+
+
+def job_build(
+    *,
+    project_mapping: ProjectMapping,
+    way: str,
+    issue_id: str,
+    issue_key: str = "",
+    issue: dict | None = None,
+    comments_changed: bool = False,
+) -> Job:
+    organization = project_mapping.organization
+    source = local_client() if way == PUSH else remote_client(organization)
+    target = remote_client(organization) if way == PUSH else local_client()
+    return Job(
+        organization=organization,
+        project_mapping=project_mapping,
+        way=way,
+        source=source,
+        target=target,
+        issue_id=str(issue_id),
+        issue_key=(issue or {}).get("key") or issue_key or str(issue_id),
+        issue=issue,
+        comments_changed=comments_changed,
+        pairs=tuple(field_pairs(organization, way)),
+    )
+
+
+def side_id(link: IssueLink, side: str) -> str | None:
+    return getattr(link, f"{side}_issue_id")
+
+
+def side_key(link: IssueLink, side: str) -> str:
+    return getattr(link, f"{side}_issue_key") or side_id(link, side) or ""

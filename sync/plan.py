@@ -1,0 +1,200 @@
+"""Planning a sync: what bringing the target issue in step would take, without doing it.
+
+Planning writes nothing (no Jira write, no database write, no change to the job or the
+link); it may read the target issue (two-way conflict checks) and the source comments. A
+dry run, and the backfill's preview, is a plan that is never applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+
+from organizations.models import ConflictPolicy, DeletePolicy
+
+from . import fields
+from .fields import Crossing
+from .jobs import Job, side_id, side_key
+from .mapping import PULL, PUSH, FieldPair, issue_type_map_for
+from .models import CommentLink, IssueLink, LinkStatus, Side
+from .writes import comment_copy
+
+CREATE, UPDATE, DELETE, SKIPPED, NONE = "create", "update", "delete", "skipped", "none"
+
+
+@dataclass(frozen=True)
+class FieldWrite:
+    """One field carried across: its value at the source and the value meant for the target."""
+
+    source_field: str
+    target_field: str
+    source_value: Any
+    target_value: Any
+
+
+@dataclass(frozen=True)
+class CommentOp:
+    verb: str  # add | edit | delete
+    source_id: str
+    body: Any = None  # the target's copy (add, edit)
+    digest: str = ""  # the source comment's fingerprint
+    link: CommentLink | None = None  # the existing pair (edit, delete)
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: str = NONE  # create | update | delete | skipped | none
+    writes: tuple[FieldWrite, ...] = ()  # edits (update), every mapped value (create)
+    status: FieldWrite | None = None  # a status to reach by transition
+    in_step: tuple[FieldWrite, ...] = ()  # already equal: only the agreed state moves
+    conflicts: tuple[str, ...] = ()
+    delete_policy: str = ""
+    comments: tuple[CommentOp, ...] = ()
+
+    @property
+    def field_names(self) -> list[str]:
+        if self.action == DELETE:
+            return [f"policy {self.delete_policy}"]
+        names = {w.target_field for w in self.writes}
+        if self.action == CREATE:
+            names = {w.target_field for w in self.writes if w.target_value not in fields.EMPTY}
+        if self.status is not None:
+            names.add(self.status.target_field)
+        return sorted(names)
+
+    @property
+    def comment_notes(self) -> list[str]:
+        return [f"{op.verb} {op.source_id}" for op in self.comments]
+
+
+def crossing(job: Job, pair: FieldPair) -> Crossing:
+    def find_user(email: str) -> dict | None:
+        if email not in job.user_cache:
+            found = job.target.find_user(email)
+            job.user_cache[email] = fields.user_of(found) if found else None
+        return job.user_cache[email]
+
+    return Crossing(
+        forward=pair.value_map_for(job.way),
+        source_flavor=job.source.flavor,
+        target_flavor=job.target.flavor,
+        issue_types=issue_type_map_for(job.project_mapping, job.way),
+        find_user=find_user,
+    )
+
+
+def carried(job: Job, pair: FieldPair) -> FieldWrite:
+    """The pair's value at the source now, and what it becomes at the target."""
+    s_name, t_name = pair.source(job.way), pair.target(job.way)
+    value = fields.read(s_name, job.issue["fields"])
+    wanted = fields.kind_of(t_name).cross(value, crossing(job, pair))
+    return FieldWrite(s_name, t_name, value, wanted)
+
+
+def plan(job: Job, link: IssueLink) -> Plan:
+    """What `apply` would do to bring the target in step with `job.issue`."""
+    if job.issue is None:
+        return plan_delete(job, link)
+    if link.status == LinkStatus.DELETED:
+        return Plan(NONE)
+    if not side_id(link, job.target_side):
+        if job.way == PULL and not job.project_mapping.create_local_issues:
+            return Plan(SKIPPED)
+        writes = tuple(carried(job, p) for p in job.pairs)
+        return Plan(CREATE, writes=writes, comments=plan_comments(job, link))
+    return plan_update(job, link)
+
+
+def plan_delete(job: Job, link: IssueLink) -> Plan:
+    if link.status == LinkStatus.DELETED or not side_id(link, job.target_side):
+        return Plan(NONE)
+    policy = DeletePolicy.DELETE if job.way == PUSH else job.organization.remote_delete_policy
+    return Plan(DELETE, delete_policy=policy)
+
+
+def _winner(job: Job, target_fields: dict) -> str:
+    """Which side's value stands when both changed one field (the conflict policy)."""
+    policy = job.organization.conflict_policy
+    if policy == ConflictPolicy.LOCAL_WINS:
+        return Side.LOCAL
+    if policy == ConflictPolicy.REMOTE_WINS:
+        return Side.REMOTE
+    source_updated = parse_datetime(str(job.issue["fields"].get("updated") or "")) or None
+    target_updated = parse_datetime(str(target_fields.get("updated") or "")) or None
+    if source_updated and target_updated and source_updated != target_updated:
+        return job.source_side if source_updated > target_updated else job.target_side
+    return Side.LOCAL  # a tie: ours stands
+
+
+def plan_update(job: Job, link: IssueLink) -> Plan:
+    """Each mapped field compared with the agreed state; only real differences are written.
+
+    Two-way, a field the target also changed since the agreed state is a conflict, settled
+    by the organization's policy.
+    """
+    state_s = link.state.get(job.source_side, {})
+    state_t = link.state.get(job.target_side, {})
+    target_fields: dict | None = None
+    edits: list[FieldWrite] = []
+    in_step: list[FieldWrite] = []
+    conflicts: list[str] = []
+    status: FieldWrite | None = None
+    for pair in job.pairs:
+        s_name, t_name = pair.source(job.way), pair.target(job.way)
+        value = fields.read(s_name, job.issue["fields"])
+        if s_name in state_s and fields.same(s_name, value, state_s[s_name]):
+            continue
+        write = carried(job, pair)
+        if t_name in state_t and fields.same(t_name, write.target_value, state_t[t_name]):
+            # The target already holds it: only our record of the source moves.
+            in_step.append(FieldWrite(s_name, t_name, value, state_t[t_name]))
+            continue
+        if job.two_way:
+            if target_fields is None:
+                target_fields = job.target.get_issue(side_key(link, job.target_side))["fields"]
+            current = fields.read(t_name, target_fields)
+            if fields.same(t_name, current, write.target_value):
+                in_step.append(FieldWrite(s_name, t_name, value, current))
+                continue
+            if t_name in state_t and not fields.same(t_name, current, state_t[t_name]):
+                winner = _winner(job, target_fields)
+                conflicts.append(f"{t_name}: {winner} side's value kept")
+                if winner == job.target_side:
+                    continue
+        if not fields.kind_of(t_name).editable:
+            status = write
+        else:
+            edits.append(write)
+    return Plan(
+        UPDATE,
+        writes=tuple(edits),
+        status=status,
+        in_step=tuple(in_step),
+        conflicts=tuple(conflicts),
+        comments=plan_comments(job, link) if job.comments_changed else (),
+    )
+
+
+def plan_comments(job: Job, link: IssueLink) -> tuple[CommentOp, ...]:
+    """The comment copies to add, edit or delete so the target's match the source's."""
+    src = job.source_side
+    comments = job.source.get_comments(side_key(link, src) or job.issue_key)
+    links = {getattr(cl, f"{src}_comment_id"): cl for cl in link.comments.all()} if link.pk else {}
+    ops: list[CommentOp] = []
+    seen = set()
+    for comment in comments:
+        cid = str(comment["id"])
+        seen.add(cid)
+        digest = fields.fingerprint("comment", comment.get("body"))
+        existing = links.get(cid)
+        if existing is not None and getattr(existing, f"{src}_hash") == digest:
+            continue
+        body = comment_copy(comment, job.source.flavor, job.target.flavor)
+        ops.append(CommentOp("edit" if existing else "add", cid, body, digest, existing))
+    for cid, existing in links.items():
+        if cid in seen or not cid or not getattr(existing, f"{job.target_side}_comment_id"):
+            continue
+        ops.append(CommentOp("delete", cid, link=existing))
+    return tuple(ops)
