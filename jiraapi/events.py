@@ -17,22 +17,26 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-WEBHOOK_EVENTS = (
-    "jira:issue_created",
-    "jira:issue_updated",
-    "jira:issue_deleted",
-    "comment_created",
-    "comment_updated",
-    "comment_deleted",
-)
 ISSUE_CREATED = "jira:issue_created"
 ISSUE_UPDATED = "jira:issue_updated"
 ISSUE_DELETED = "jira:issue_deleted"
+COMMENT_CREATED = "comment_created"
+COMMENT_UPDATED = "comment_updated"
+COMMENT_DELETED = "comment_deleted"
+# The six events the sync handles (a webhook must send us these); the only list of them.
+WEBHOOK_EVENTS = (
+    ISSUE_CREATED,
+    ISSUE_UPDATED,
+    ISSUE_DELETED,
+    COMMENT_CREATED,
+    COMMENT_UPDATED,
+    COMMENT_DELETED,
+)
 # The comment events, and Data Center's `jira:issue_updated` that names one in its type.
 _COMMENT_ACTIONS = {
-    "comment_created": "created",
-    "comment_updated": "updated",
-    "comment_deleted": "deleted",
+    COMMENT_CREATED: "created",
+    COMMENT_UPDATED: "updated",
+    COMMENT_DELETED: "deleted",
 }
 _COMMENT_TYPE_NAMES = {
     "issue_commented": "created",
@@ -250,7 +254,7 @@ def _change(item: Mapping) -> FieldChange:
         to_value=_scalar(item.get("to")),
         to_string=_scalar(item.get("toString")),
         custom=custom,
-        identified=bool(field) and not (custom and not _text(item.get("fieldId")).strip()),
+        identified=not (custom and not _text(item.get("fieldId")).strip()),
     )
 
 

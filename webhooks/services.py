@@ -1,22 +1,18 @@
 """Storing deliveries in the inbox."""
 
 import hashlib
-import json
 import logging
 from contextlib import nullcontext
-from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from jiraapi.events import WEBHOOK_EVENTS
+from jiraapi.events import JiraEvent
 from organizations.models import Organization
 
 from .models import DeliveryStatus, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
-# The event types the sync engine handles; anything else is stored as ignored.
-HANDLED_EVENTS = frozenset(WEBHOOK_EVENTS)
 # Headers kept with a delivery (for deduplication, ordering and the operator's view).
 KEPT_HEADERS = (
     "X-Atlassian-Webhook-Identifier",
@@ -27,16 +23,11 @@ KEPT_HEADERS = (
 )
 
 
-def _issue_of(payload: dict[str, Any]) -> tuple[str, str, str]:
-    issue = payload.get("issue") if isinstance(payload.get("issue"), dict) else {}
-    fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
-    project = fields.get("project") if isinstance(fields.get("project"), dict) else {}
-    return str(issue.get("id") or ""), str(issue.get("key") or ""), str(project.get("key") or "")
-
-
-def _ignored_reason(*, event_type: str, project_key: str, organization: Organization | None) -> str:
-    if event_type not in HANDLED_EVENTS:
-        return f"event type {event_type or '(none)'!r} is not handled"
+def _ignored_reason(*, event: JiraEvent, organization: Organization | None) -> str:
+    """Why a delivery is stored as ignored ("" when the sync engine is to take it)."""
+    if not event.handled:
+        return f"event type {event.kind or '(none)'!r} is not handled"
+    project_key = event.project_key
     if organization is not None and project_key:
         mapped = getattr(organization, "maps_project", None)  # from organization_get
         if mapped is None:
@@ -51,10 +42,11 @@ def delivery_store(
     source: str,
     organization: Organization | None,
     body: bytes,
-    payload: dict[str, Any],
+    event: JiraEvent,
     headers: dict[str, str],
 ) -> tuple[WebhookDelivery, bool]:
-    """Store a delivery once; a repeat (same identifier, or same body) returns the first row.
+    """Store a delivery (`body`, parsed as `event`) once; a repeat (same identifier, or same
+    body) returns the first row.
 
     Returns (delivery, created).
     """
@@ -63,11 +55,8 @@ def delivery_store(
     )
     scope = organization.pk if organization is not None else "-"
     dedupe_key = f"{source}:{scope}:{identifier}"[:200]
-    event_type = str(payload.get("webhookEvent") or "")
-    issue_id, issue_key, project_key = _issue_of(payload)
-    reason = _ignored_reason(
-        event_type=event_type, project_key=project_key, organization=organization
-    )
+    event_type, issue_id, issue_key = event.kind, event.issue_id, event.issue_key
+    reason = _ignored_reason(event=event, organization=organization)
     # A savepoint only when a transaction is open (a refused duplicate must not abort it);
     # on its own the INSERT is one round trip.
     guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
@@ -104,19 +93,6 @@ def delivery_store(
         },
     )
     return delivery, True
-
-
-def payload_project_key(payload: dict | None) -> str:
-    """The project key a delivery's issue names, if any."""
-    return _issue_of(payload or {})[2]
-
-
-def payload_parse(body: bytes) -> dict[str, Any]:
-    """The JSON object of a delivery; ValueError when it is not one."""
-    payload = json.loads(body.decode("utf-8"))
-    if not isinstance(payload, dict):
-        raise ValueError("the body is not a JSON object")
-    return payload
 
 
 def delivery_retry(*, deliveries) -> int:

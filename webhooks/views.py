@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jiraapi.events import JiraEvent
 from organizations import selectors as org_selectors
 from organizations import services as org_services
 from organizations.models import Organization
@@ -36,7 +37,8 @@ class Refused(Exception):
 
 
 class WebhookBaseView(APIView):
-    """Reads the raw body within the size limit, checks the content type, parses the JSON.
+    """Reads the raw body within the size limit, checks the content type, parses the JSON
+    once into a `JiraEvent`.
 
     Subclasses authenticate (`authenticate`) and store (`accept`).
     """
@@ -51,10 +53,10 @@ class WebhookBaseView(APIView):
             # Parsed once, early (authentication may look at it); an error in it is only
             # reported after the checks that come first.
             try:
-                payload, bad_json = self.parse(body), None
+                event, bad_json = self.parse(body), None
             except Refused as exc:
-                payload, bad_json = None, exc
-            context = self.authenticate(request, body, payload, **kwargs)
+                event, bad_json = None, exc
+            context = self.authenticate(request, body, event, **kwargs)
             self.check_content_type(request)
             if bad_json is not None:
                 raise bad_json
@@ -64,7 +66,7 @@ class WebhookBaseView(APIView):
                 extra={"endpoint": self.endpoint_name, "code": exc.code, "status": exc.status_code},
             )
             return Response({"error": exc.code, "message": exc.message}, status=exc.status_code)
-        return self.accept(request, body, payload, context)
+        return self.accept(request, body, event, context)
 
     endpoint_name = "webhook"
 
@@ -95,9 +97,9 @@ class WebhookBaseView(APIView):
                 "Deliveries must be sent as application/json.",
             )
 
-    def parse(self, body: bytes) -> dict:
+    def parse(self, body: bytes) -> JiraEvent:
         try:
-            return services.payload_parse(body)
+            return JiraEvent.from_body(body)
         except (ValueError, UnicodeDecodeError):
             raise Refused(
                 status.HTTP_400_BAD_REQUEST, "invalid_json", "The body is not a JSON object."
@@ -120,10 +122,10 @@ class WebhookBaseView(APIView):
                 f"The {auth.SIGNATURE_HEADER} header does not match the body.",
             )
 
-    def authenticate(self, request: Request, body: bytes, payload: dict | None, **kwargs):
+    def authenticate(self, request: Request, body: bytes, event: JiraEvent | None, **kwargs):
         raise NotImplementedError
 
-    def accept(self, request: Request, body: bytes, payload: dict, context) -> Response:
+    def accept(self, request: Request, body: bytes, event: JiraEvent, context) -> Response:
         raise NotImplementedError
 
     @staticmethod
@@ -148,7 +150,7 @@ class LocalWebhookApi(WebhookBaseView):
 
     endpoint_name = "local"
 
-    def authenticate(self, request: Request, body: bytes, payload: dict | None) -> None:
+    def authenticate(self, request: Request, body: bytes, event: JiraEvent | None) -> None:
         secret = settings.LOCAL_WEBHOOK_SECRET
         if not secret:
             raise Refused(
@@ -164,12 +166,12 @@ class LocalWebhookApi(WebhookBaseView):
             return
         raise Refused(status.HTTP_401_UNAUTHORIZED, "unauthorized", "Wrong or missing secret.")
 
-    def accept(self, request, body, payload, context) -> Response:
+    def accept(self, request, body, event, context) -> Response:
         delivery, created = services.delivery_store(
             source=DeliverySource.LOCAL,
             organization=None,
             body=body,
-            payload=payload,
+            event=event,
             headers=dict(request.headers),
         )
         if created and delivery.status == DeliveryStatus.PENDING:
@@ -185,11 +187,11 @@ class IncomingWebhookApi(WebhookBaseView):
     _unknown = (status.HTTP_401_UNAUTHORIZED, "unauthorized", "Unknown organization or secret.")
 
     def authenticate(
-        self, request: Request, body: bytes, payload: dict | None, *, org_id: str
+        self, request: Request, body: bytes, event: JiraEvent | None, *, org_id: str
     ) -> Organization:
         secret = request.query_params.get("secret", "")
         organization = org_selectors.organization_get(
-            public_id=org_id, project_key=services.payload_project_key(payload)
+            public_id=org_id, project_key=event.project_key if event is not None else ""
         )
         if organization is None:
             # Spend the same comparison an existing organization would.
@@ -220,13 +222,13 @@ class IncomingWebhookApi(WebhookBaseView):
             )
         return organization
 
-    def accept(self, request, body, payload, organization: Organization) -> Response:
+    def accept(self, request, body, event, organization: Organization) -> Response:
         # The row commits on its own (delivery_store); the task is sent right after.
         delivery, created = services.delivery_store(
             source=DeliverySource.PARTNER,
             organization=organization,
             body=body,
-            payload=payload,
+            event=event,
             headers=dict(request.headers),
         )
         if created and delivery.status == DeliveryStatus.PENDING:

@@ -199,3 +199,15 @@ def test_an_accepted_delivery_is_enqueued_after_commit(
     with django_capture_on_commit_callbacks() as callbacks:
         assert post(client, two_way_org, fixture_body()).status_code == 202
     assert len(callbacks) == 1
+
+
+def test_a_data_center_comment_event_stores_the_issue_id_from_the_comment_link(client, two_way_org):
+    # Data Center's comment_* bodies carry no `issue`: only the comment's `self` link names it.
+    body = (FIXTURES / "mattermost" / "webhook-server-comment-created.json").read_bytes()
+    response = post(client, two_way_org, body)
+    assert response.status_code == 202
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.event_type == "comment_created"
+    assert delivery.status == "pending"
+    assert delivery.issue_id == "10013"
+    assert delivery.issue_key == ""

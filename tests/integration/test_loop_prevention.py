@@ -15,7 +15,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from jiraapi.events import WEBHOOK_EVENTS
+from jiraapi.events import WEBHOOK_EVENTS, JiraEvent
 from jirasim import JiraSim
 from jirasim.testing import WebhookReceiver
 from organizations import services as org_services
@@ -103,7 +103,7 @@ class World:
             source=DeliverySource.LOCAL if side == "local" else DeliverySource.PARTNER,
             organization=None if side == "local" else self.org,
             body=raw,
-            payload=json.loads(raw),
+            event=JiraEvent.from_body(raw),
             headers=hook["headers"] if body is None else {},
         )
         if not created:
@@ -366,7 +366,7 @@ def test_a_partner_that_keeps_failing_makes_the_delivery_dead_after_the_cap(worl
         source=DeliverySource.LOCAL,
         organization=None,
         body=hook["raw"],
-        payload=json.loads(hook["raw"]),
+        event=JiraEvent.from_body(hook["raw"]),
         headers=hook["headers"],
     )
     process_delivery_task.apply(args=[delivery.pk])  # eager: each retry runs at once
