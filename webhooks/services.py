@@ -10,6 +10,7 @@ from jiraapi.events import JiraEvent
 from organizations.models import Organization
 
 from .models import DeliveryStatus, WebhookDelivery
+from .tasks import delivery_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +98,6 @@ def delivery_store(
 
 def delivery_retry(*, deliveries) -> int:
     """Send failed, dead or stuck deliveries to a worker again, with a fresh attempt count."""
-    from webhooks.tasks import delivery_enqueue  # noqa: PLC0415 - tasks import services
-
     ids = list(deliveries.values_list("pk", flat=True))
     with transaction.atomic():
         WebhookDelivery.objects.filter(pk__in=ids).update(

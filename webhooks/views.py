@@ -18,10 +18,10 @@ from jiraapi.events import JiraEvent
 from organizations import selectors as org_selectors
 from organizations import services as org_services
 from organizations.models import Organization
-from webhooks.tasks import delivery_enqueue
 
 from . import auth, services
 from .models import DeliverySource, DeliveryStatus
+from .tasks import delivery_enqueue
 
 logger = logging.getLogger(__name__)
 
