@@ -186,6 +186,40 @@ _LIST_LINE = re.compile(r"^[*#]+ ")
 _HEADING = re.compile(r"^h([1-6])\. (.*)$")
 
 
+def _fenced(lines: list[str], start: int, closes) -> tuple[list[str], int]:
+    """The lines after `start` up to the one `closes` accepts; the index after that line."""
+    body, i = [], start + 1
+    while i < len(lines) and not closes(lines[i]):
+        body.append(lines[i])
+        i += 1
+    return body, i + 1
+
+
+def _code_block(code: re.Match, lines: list[str], start: int) -> tuple[dict, int]:
+    body, after = _fenced(lines, start, lambda line: line.startswith("{" + code.group(1) + "}"))
+    if code.group(3):
+        body.insert(0, code.group(3))
+    node: dict[str, Any] = {"type": "codeBlock", "content": [_text("\n".join(body))]}
+    if code.group(2):
+        node["attrs"] = {"language": code.group(2)}
+    if not body:
+        node["content"] = []
+    return node, after
+
+
+def _single_line_block(line: str) -> dict | None:
+    heading = _HEADING.match(line)
+    if heading:
+        return {
+            "type": "heading",
+            "attrs": {"level": int(heading.group(1))},
+            "content": _inline(heading.group(2)),
+        }
+    if line.strip() == "----":
+        return {"type": "rule"}
+    return None
+
+
 def wiki_to_adf(text: str | None) -> dict | None:
     if text is None:
         return None
@@ -202,55 +236,28 @@ def wiki_to_adf(text: str | None) -> dict | None:
     while i < len(lines):
         line = lines[i]
         code = re.match(r"^\{(code|noformat)(?::([^}]*))?\}(.*)$", line)
+        block = None if code else _single_line_block(line)
+        if code or block or line.strip() == "{quote}" or _LIST_LINE.match(line) or not line.strip():
+            flush()
         if code:
-            flush()
-            body, i = [code.group(3)] if code.group(3) else [], i + 1
-            while i < len(lines) and not lines[i].startswith("{" + code.group(1) + "}"):
-                body.append(lines[i])
-                i += 1
-            node: dict[str, Any] = {"type": "codeBlock", "content": [_text("\n".join(body))]}
-            if code.group(2):
-                node["attrs"] = {"language": code.group(2)}
-            if not body:
-                node["content"] = []
+            node, i = _code_block(code, lines, i)
             content.append(node)
-            i += 1
-            continue
-        if line.strip() == "{quote}":
-            flush()
-            body, i = [], i + 1
-            while i < len(lines) and lines[i].strip() != "{quote}":
-                body.append(lines[i])
-                i += 1
+        elif line.strip() == "{quote}":
+            body, i = _fenced(lines, i, lambda line: line.strip() == "{quote}")
             inner = wiki_to_adf("\n".join(body)) or {"content": []}
             content.append({"type": "blockquote", "content": inner["content"]})
+        elif block is not None:
+            content.append(block)
             i += 1
-            continue
-        heading = _HEADING.match(line)
-        if heading:
-            flush()
-            content.append(
-                {
-                    "type": "heading",
-                    "attrs": {"level": int(heading.group(1))},
-                    "content": _inline(heading.group(2)),
-                }
-            )
         elif _LIST_LINE.match(line):
-            flush()
             items, root = [], line[0]
             while i < len(lines) and _LIST_LINE.match(lines[i]) and lines[i][0] == root:
                 items.append(lines[i])
                 i += 1
             content.append(_list_node(items))
-            continue
-        elif line.strip() == "----":
-            flush()
-            content.append({"type": "rule"})
-        elif not line.strip():
-            flush()
         else:
-            paragraph.append(line)
-        i += 1
+            if line.strip():
+                paragraph.append(line)
+            i += 1
     flush()
     return {"type": "doc", "version": 1, "content": content}
