@@ -47,7 +47,7 @@ class Demo:
         self.local = f"http://127.0.0.1:{self.local_port}"
         self.partner = f"http://127.0.0.1:{self.partner_port}"
         self.var = Path(os.environ.get("DEMO_VAR_DIR", REPO / "var" / "demo"))
-        self.processes = Supervisor(report=say)
+        self.processes = Supervisor(logs=self.var, report=say)
         self.stopping = False
 
     # --- processes ---------------------------------------------------------------------------
@@ -67,7 +67,6 @@ class Demo:
     def start(self) -> None:
         shutil.rmtree(self.var, ignore_errors=True)
         self.var.mkdir(parents=True)
-        self.processes.logs = self.var
         sim_env = os.environ.copy()
         local_secret = secrets.token_urlsafe(24)
         env = {
@@ -124,7 +123,10 @@ class Demo:
         ):
             self.processes.wait_http(url)
         worker.wait_for(" ready.")
+        self.set_up(local_secret)
 
+    def set_up(self, local_secret: str) -> None:
+        """The two-way organization, and both webhooks as the two Jira admins would."""
         import django
 
         os.environ["DJANGO_SETTINGS_MODULE"] = "syncapp.settings"
