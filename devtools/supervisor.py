@@ -114,9 +114,6 @@ class Process:
         state = "exited" if not self.running() else "still running"
         raise ProcessError(f"{self.name}: {pattern!r} not seen ({state}); {self.where()}")
 
-    def wait_http(self, url: str, timeout: float = 60) -> requests.Response:
-        return wait_http(url, timeout, processes=[self])
-
     def send(self, sig: int, *, group: bool = True) -> None:
         """A signal to the whole group, or to the main process only."""
         with contextlib.suppress(ProcessLookupError):
