@@ -1,5 +1,6 @@
-"""Load scenarios: ingest throughput (wrk) and latency at a fixed rate, the 5,000-delivery
-burst, drain rate per worker count, and in-process profiles of the hottest paths."""
+"""Load tools for the scenarios: Jira-shaped partner deliveries and their signature, wrk for
+ingest throughput, open-loop latency at a fixed rate, many posts at once (the burst), and the
+resident memory of a worker and its pool."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import hmac
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import tempfile
@@ -177,9 +177,3 @@ def post_many(url: str, bodies: list[tuple[bytes, dict]], threads: int = 32) -> 
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(one, bodies))
-
-
-def suspend(pid: int, stop: bool) -> None:
-    """Pause (SIGSTOP) or resume (SIGCONT) a worker and its pool."""
-    sig = signal.SIGSTOP if stop else signal.SIGCONT
-    os.killpg(os.getpgid(pid), sig)

@@ -11,7 +11,6 @@ Ports: DEMO_PORT (8000), DEMO_LOCAL_JIRA_PORT (8101), DEMO_PARTNER_JIRA_PORT (81
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -23,8 +22,9 @@ from pathlib import Path
 
 import requests
 
+from devtools.jira_admin import register_webhook
 from devtools.processes import beat_command, jirasim_command, worker_command
-from jiraapi.events import WEBHOOK_EVENTS
+from devtools.supervisor import Supervisor
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -32,7 +32,6 @@ LOCAL_SYNC = ("sync@local.example", "local-token")
 PARTNER_SYNC = ("sync@partner.example", "partner-token")
 ALICE = ("alice@example.com", "alice-token")
 ADMIN_PASSWORD = "demo-admin-password"  # noqa: S105 - a throwaway demo site on localhost
-EVENTS = list(WEBHOOK_EVENTS)
 
 
 def say(text: str = "") -> None:
@@ -48,80 +47,27 @@ class Demo:
         self.local = f"http://127.0.0.1:{self.local_port}"
         self.partner = f"http://127.0.0.1:{self.partner_port}"
         self.var = Path(os.environ.get("DEMO_VAR_DIR", REPO / "var" / "demo"))
-        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.processes = Supervisor(logs=self.var, report=say)
         self.stopping = False
 
     # --- processes ---------------------------------------------------------------------------
-
-    def spawn(self, name: str, args: list[str], env: dict | None = None) -> None:
-        if self.stopping:
-            raise RuntimeError("stopping")
-        log = open(self.var / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the process
-        proc = subprocess.Popen(  # noqa: S603
-            args,
-            cwd=REPO,
-            env=env or os.environ.copy(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # stopped by us, in order, not by the terminal's Ctrl-C
-        )
-        self.procs.append((name, proc))
 
     def stop(self, *_args) -> None:
         """Stop every process started so far; safe to call again (and from a signal)."""
         if not self.stopping:
             self.stopping = True
             say("\nStopping ...")
-        # The Jira sites first (they send webhooks), then the web server, beat, the worker.
-        order = ("jira-local", "jira-partner", "web", "beat", "worker")
-        running = sorted(
-            ((n, p) for n, p in self.procs if p.poll() is None), key=lambda np: order.index(np[0])
-        )
-        for _name, proc in running:
-            # The main process only: a Celery worker stops its own pool.
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-        deadline = time.monotonic() + 15
-        for name, proc in running:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                say(f"  {name} did not stop in time: killed")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        if running:
+        # The last started first: the Jira sites (they send webhooks), the web server, beat,
+        # the worker. The main processes only: a Celery worker stops its own pool.
+        if self.processes.stop(15, group=False):
             say("Stopped every process the demo started.")
-
-    def wait_http(self, url: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                requests.get(url, timeout=2)
-                return
-            except requests.ConnectionError:
-                for name, proc in self.procs:
-                    if proc.poll() is not None:
-                        log = self.var / f"{name}.log"
-                        raise RuntimeError(f"{name} exited; see {log}") from None
-                time.sleep(0.2)
-        raise RuntimeError(f"{url} did not answer")
 
     # --- set-up ------------------------------------------------------------------------------
 
     def start(self) -> None:
         shutil.rmtree(self.var, ignore_errors=True)
         self.var.mkdir(parents=True)
-        for name, port, flavor, project, user in (
-            ("jira-local", self.local_port, "cloud", "LOC:Our product", LOCAL_SYNC),
-            ("jira-partner", self.partner_port, "datacenter", "REM:Partner project", PARTNER_SYNC),
-        ):
-            self.spawn(
-                name,
-                jirasim_command(
-                    port=port, flavor=flavor, project=project, users=[user, ALICE], retry_base=0.5
-                ),
-            )
+        sim_env = os.environ.copy()
         local_secret = secrets.token_urlsafe(24)
         env = {
             **os.environ,
@@ -152,19 +98,35 @@ class Demo:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        self.spawn(
-            "web", [PYTHON, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"], env
+        # Started in the reverse of the order they stop in (see `stop`).
+        worker = self.processes.start("worker", worker_command(concurrency=2), env=env)
+        self.processes.start(
+            "beat", beat_command(schedule=str(self.var / "beat-schedule")), env=env
         )
-        self.spawn("worker", worker_command(concurrency=2), env)
-        self.spawn("beat", beat_command(schedule=str(self.var / "beat-schedule")), env)
+        self.processes.start(
+            "web",
+            [PYTHON, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+            env=env,
+        )
+        for name, port, flavor, project, user in (
+            ("jira-partner", self.partner_port, "datacenter", "REM:Partner project", PARTNER_SYNC),
+            ("jira-local", self.local_port, "cloud", "LOC:Our product", LOCAL_SYNC),
+        ):
+            command = jirasim_command(
+                port=port, flavor=flavor, project=project, users=[user, ALICE], retry_base=0.5
+            )
+            self.processes.start(name, command, env=sim_env)
         for url in (
             f"{self.local}/_sim/health",
             f"{self.partner}/_sim/health",
             f"{self.base}/healthz",
         ):
-            self.wait_http(url)
-        self.wait_for_worker()
+            self.processes.wait_http(url)
+        worker.wait_for(" ready.")
+        self.set_up(local_secret)
 
+    def set_up(self, local_secret: str) -> None:
+        """The two-way organization, and both webhooks as the two Jira admins would."""
         import django
 
         os.environ["DJANGO_SETTINGS_MODULE"] = "syncapp.settings"
@@ -185,40 +147,18 @@ class Demo:
         )
         self.org = services.organization_enable_two_way(organization=self.org)
         # Our Jira admin's webhook, and the partner admin's, as the admin page tells them.
-        self.register(
+        register_webhook(
             self.local,
             LOCAL_SYNC,
             f"{self.base}/webhooks/local/?secret={local_secret}",
             'project = "LOC"',
         )
-        self.register(
+        register_webhook(
             self.partner,
             PARTNER_SYNC,
             f"{self.org.incoming_webhook_url}?secret={self.org.incoming_secret}",
             'project = "REM"',
         )
-
-    def wait_for_worker(self, timeout: float = 60) -> None:
-        log = self.var / "worker.log"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if log.exists() and " ready." in log.read_text():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"the worker did not start; see {log}")
-
-    def register(self, site: str, admin: tuple[str, str], url: str, jql: str) -> None:
-        body = {
-            "name": "Jira sync",
-            "url": url,
-            "events": EVENTS,
-            "filters": {"issue-related-events-section": jql},
-            "excludeBody": False,
-        }
-        response = requests.post(
-            f"{site}/rest/webhooks/1.0/webhook", json=body, auth=admin, timeout=10
-        )
-        response.raise_for_status()
 
     # --- the guided scenario -------------------------------------------------------------------
 

@@ -3,28 +3,24 @@ Celery worker processes on Redis, all on the test database."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
 from django.db import connection
 
+from devtools import jira_admin
 from devtools.processes import worker_command
-from jiraapi.events import WEBHOOK_EVENTS
+from devtools.supervisor import Process, Supervisor
 from jirasim import JiraSim
 from syncapp.celery import app as celery_app
-
-from .helpers import REPO
 
 LOCAL_USER = ("sync@local.example", "local-token")
 PARTNER_USER = ("sync@partner.example", "partner-token")
 WEBHOOK_SECRET = "local-webhook-secret-for-tests"
-SIX_EVENTS = list(WEBHOOK_EVENTS)
 
 
 def start_sim(flavor: str, project: str, user: tuple[str, str]) -> JiraSim:
@@ -71,62 +67,27 @@ def database_url() -> str:
     return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-class Worker:
-    """A real `celery worker` process (with embedded beat) on the test database."""
+@pytest.fixture(scope="session")
+def processes():
+    """The processes the system tests start; stopped at the end of the session."""
+    supervisor = Supervisor()
+    yield supervisor
+    supervisor.stop(20)
 
-    def __init__(self, env: dict[str, str], *, beat: bool = True, concurrency: int = 2) -> None:
-        args = [
-            *worker_command(concurrency=concurrency),
-            "--hostname",
-            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
-        ]
-        if beat:
-            args += ["--beat", "--schedule", env["VAR_DIR"] + "/beat-schedule"]
-        self.log_path = env["VAR_DIR"] + f"/worker-{time.monotonic_ns()}.log"
-        self.log = open(self.log_path, "w")  # noqa: SIM115
-        self.popen = subprocess.Popen(  # noqa: S603
-            args,
-            cwd=REPO,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if " ready." in self.output():
-                return
-            if self.popen.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"worker did not start:\n{self.output()[-3000:]}")
 
-    def output(self) -> str:
-        with open(self.log_path) as f:
-            return f.read()
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool children at once (no clean shutdown)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(10)
-        self.log.close()
-
-    def replace_with(self, other: Worker) -> None:
-        """Become `other` (a restarted worker), so the session's fixture stays usable."""
-        self.__dict__.update(other.__dict__)
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, signal.SIGTERM)
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
-            except ProcessLookupError:
-                pass
-        self.log.close()
+def start_worker(processes: Supervisor, env: dict[str, str], *, beat: bool = True) -> Process:
+    """A real `celery worker` process (with embedded beat) on the test database, once ready."""
+    args = [
+        *worker_command(concurrency=2),
+        "--hostname",
+        f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+    ]
+    if beat:
+        args += ["--beat", "--schedule", env["VAR_DIR"] + "/beat-schedule"]
+    log = Path(env["VAR_DIR"]) / f"worker-{time.monotonic_ns()}.log"
+    worker = processes.start("worker", args, env=env, log=log)
+    worker.wait_for(" ready.", timeout=60)
+    return worker
 
 
 @pytest.fixture(scope="session")
@@ -157,10 +118,9 @@ def worker_env(local_sim, django_db_setup, django_db_blocker, tmp_path_factory) 
 
 
 @pytest.fixture(scope="session")
-def worker(worker_env):
-    process = Worker(worker_env)
-    yield process
-    process.stop()
+def worker(worker_env, processes):
+    # worker_env first: the processes stop before the simulator the worker calls.
+    return start_worker(processes, worker_env)
 
 
 @pytest.fixture
@@ -175,18 +135,8 @@ def sync_env(settings, local_sim, live_server, worker, worker_env):
 
 
 def register_webhook(sim: JiraSim, url: str, jql: str, secret: str | None = None) -> dict:
-    body = {
-        "name": "jira-sync",
-        "url": url,
-        "events": SIX_EVENTS,
-        "filters": {"issue-related-events-section": jql},
-        "excludeBody": False,
-    }
-    if secret:
-        body["secret"] = secret
-    response = sim_call(sim, "POST", "/rest/webhooks/1.0/webhook", json=body)
-    assert response.status_code in (200, 201), response.text
-    return response.json()
+    """The six events to `url`, registered by the site's admin through Jira's admin API."""
+    return jira_admin.register_webhook(sim.base_url, sim.auth, url, jql, secret)
 
 
 def wait_until(check: Callable[[], object], timeout: float = 20, interval: float = 0.1):

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from .helpers import Process, embedded_env, free_port
+from devtools.supervisor import Process, free_port
+
+from .helpers import embedded_env
 
 pytestmark = pytest.mark.system
 
@@ -20,7 +22,7 @@ def test_make_demo_runs_the_scenario_and_stops_cleanly_on_ctrl_c(tmp_path):
         DEMO_PARTNER_JIRA_PORT=str(ports[2]),
         DEMO_VAR_DIR=str(tmp_path / "demo"),
     )
-    demo = Process(["make", "--no-print-directory", "demo"], env)
+    demo = Process("make demo", ["make", "--no-print-directory", "demo"], env=env)
     try:
         demo.wait_for(r"Demo ready\. Press Ctrl-C to stop\.", timeout=180)
     finally:

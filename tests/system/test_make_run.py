@@ -7,7 +7,9 @@ import time
 import pytest
 import requests
 
-from .helpers import Process, csrf_token, embedded_env, free_port, wait_http
+from devtools.supervisor import Process, free_port, wait_http
+
+from .helpers import csrf_token, embedded_env
 
 pytestmark = pytest.mark.system
 
@@ -15,7 +17,9 @@ pytestmark = pytest.mark.system
 def test_make_run_serves_the_admin_flow_on_the_embedded_default(tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    service = Process(["make", "--no-print-directory", "run"], embedded_env(tmp_path, port))
+    service = Process(
+        "make run", ["make", "--no-print-directory", "run"], env=embedded_env(tmp_path, port)
+    )
     try:
         login = service.wait_for(r"as '(\w+)' with password '([^']+)'", timeout=120)
         username, password = login.group(1), login.group(2)

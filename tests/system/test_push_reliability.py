@@ -13,10 +13,10 @@ from datetime import datetime
 import pytest
 import requests
 
+from devtools.supervisor import Supervisor, free_port
 from webhooks.models import WebhookDelivery
 
-from .conftest import WEBHOOK_SECRET, Worker, register_webhook, sim_call, wait_until
-from .helpers import Process, free_port, wait_http
+from .conftest import WEBHOOK_SECRET, register_webhook, sim_call, start_worker, wait_until
 from .test_push import local_create, make_org, partner_issues
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -146,7 +146,9 @@ def test_a_lost_create_response_still_gives_exactly_one_partner_issue(sims, sync
     assert len(lost) == 1
 
 
-def test_a_worker_killed_mid_push_completes_after_restart(sims, sync_env, worker, worker_env):
+def test_a_worker_killed_mid_push_completes_after_restart(
+    sims, sync_env, worker, worker_env, processes
+):
     local, partner, org = sims
     register_webhook(
         local, f"{sync_env.url}/webhooks/local/?secret={WEBHOOK_SECRET}", 'project = "LOC"'
@@ -157,19 +159,16 @@ def test_a_worker_killed_mid_push_completes_after_restart(sims, sync_env, worker
     time.sleep(0.5)  # inside a slow partner call now
     worker.kill()
     faults(partner, latency_ms=0)
-    replacement = Worker(worker_env)
-    try:
-        wait_until(lambda: partner_issues(partner), timeout=40)
-        wait_until(
-            lambda: WebhookDelivery.objects.exclude(status__in=["done", "ignored"]).count() == 0,
-            timeout=40,
-        )
-        time.sleep(2)
-        issues = partner_issues(partner)
-        assert len(issues) == 1
-        assert issues[0]["fields"]["summary"] == "Killed in flight"
-    finally:
-        worker.replace_with(replacement)
+    start_worker(processes, worker_env)  # the session's processes: it serves the next tests
+    wait_until(lambda: partner_issues(partner), timeout=40)
+    wait_until(
+        lambda: WebhookDelivery.objects.exclude(status__in=["done", "ignored"]).count() == 0,
+        timeout=40,
+    )
+    time.sleep(2)
+    issues = partner_issues(partner)
+    assert len(issues) == 1
+    assert issues[0]["fields"]["summary"] == "Killed in flight"
 
 
 @pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
@@ -220,14 +219,15 @@ def test_deliveries_are_stored_while_the_broker_is_down_and_processed_after(
     web_port = free_port()
     env = dict(worker_env, CELERY_BROKER_URL=f"redis://127.0.0.1:{broker_port}/0")
     env["VAR_DIR"] = str(tmp_path)
-    web = Process(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{web_port}", "--noreload"],
-        env,
-    )
-    own_worker = None
+    own = Supervisor()
     try:
-        wait_http(f"http://127.0.0.1:{web_port}/healthz")
-        own_worker = Worker(env)
+        own.start(
+            "web",
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{web_port}", "--noreload"],
+            env=env,
+        )
+        own.wait_http(f"http://127.0.0.1:{web_port}/healthz")
+        start_worker(own, env)
         register_webhook(
             local_sim,
             f"http://127.0.0.1:{web_port}/webhooks/local/?secret={WEBHOOK_SECRET}",
@@ -255,7 +255,5 @@ def test_deliveries_are_stored_while_the_broker_is_down_and_processed_after(
         assert len(issues) == 1
         assert issues[0]["fields"]["summary"] == "Sent while the broker was down"
     finally:
-        if own_worker:
-            own_worker.stop()
-        web.interrupt()
+        own.stop(20)
         stop_broker()

@@ -1,0 +1,143 @@
+"""The report of a run: latest.md's text and the plots (ingest, burst drain, scaling)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def table(title: str, header: str, rows: list[str]) -> list[str]:
+    """A section: its title, then a Markdown table (`header` as "| a | b |")."""
+    return [f"## {title}", "", header, "|" + "---|" * (header.count("|") - 1), *rows]
+
+
+def ingest_section(results: dict) -> list[str]:
+    ing = results["ingest"]
+    fixed = ing["at_200_per_s"]
+    return [
+        *table(
+            "Ingest: the partner webhook endpoint (wrk, 2 threads, 16 connections, loopback)",
+            "| endpoint | req/s | p50 ms at 200/s | p99 ms at 200/s |",
+            [
+                f"| incoming webhook (secret + X-Hub-Signature, dedupe, store, enqueue) | "
+                f"{ing['endpoint_rps']} | {fixed['endpoint']['p50_ms']} | "
+                f"{fixed['endpoint']['p99_ms']} |",
+                f"| baseline (insert one row) | {ing['baseline_rps']} | "
+                f"{fixed['baseline']['p50_ms']} | {fixed['baseline']['p99_ms']} |",
+            ],
+        ),
+        "",
+        f"Endpoint throughput = **{ing['ratio']:.0%}** of the baseline's (target: at least 70%);"
+        " median of alternating rounds, each round's ratio: "
+        + ", ".join(f"{r['ratio']:.0%}" for r in ing["rounds"])
+        + ".",
+        "",
+    ]
+
+
+def calls_section(results: dict) -> list[str]:
+    rows = [
+        f"| {r['change']} | {r['deliveries']} | {r['calls']} | {r['writes']} | "
+        f"{r['minimum_writes']} | {r['echo_deliveries']} | {r['calls_per_echo']} |"
+        for r in results["calls_per_change"]
+    ]
+    header = (
+        "| change | deliveries | calls (reads + writes) | writes | minimum writes "
+        "| echo deliveries | calls per echo |"
+    )
+    return table("Jira calls per change", header, rows)
+
+
+def latency_section(results: dict) -> list[str]:
+    rows = [
+        f"| {r['direction']} | {r['rate_per_s']} | {r['changes']} | {r['synced']} | "
+        f"{r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['within_1s']} |"
+        for r in results["latency"]
+    ]
+    header = "| direction | changes/s | changes | synced | p50 ms | p95 ms | p99 ms | within 1 s |"
+    return ["", *table("End-to-end latency (Jira event time -> other site written)", header, rows)]
+
+
+def burst_section(results: dict) -> list[str]:
+    b = results["burst"]
+    row = (
+        f"| {b['accepted']} | {b['stored']} | {b['processed']} | {b['lost']} | "
+        f"{b['duplicated']} | {b['post_seconds']} | {b['drain_seconds']} | "
+        f"{b['peak_worker_rss_mib']} |"
+    )
+    header = (
+        "| accepted | stored | processed | lost | duplicated | posting s | drain s "
+        "| peak worker RSS MiB |"
+    )
+    title = f"Burst: {b['posted']} deliveries posted as fast as possible (32 clients)"
+    return ["", *table(title, header, [row]), ""]
+
+
+def scaling_section(results: dict) -> list[str]:
+    base = results["scaling"][0]["per_second"] if results["scaling"] else 1
+    rows = [
+        f"| {r['workers']} | {r['deliveries']} | {r['seconds']} | "
+        f"{r['per_second']} | {r['per_second'] / base:.2f}x | "
+        f"{r['peak_worker_rss_mib']} |"
+        for r in results["scaling"]
+    ]
+    header = (
+        "| worker processes | deliveries | seconds | deliveries/s | vs 1 process | peak RSS MiB |"
+    )
+    return table("Scaling: drain rate per worker process count", header, rows)
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        f"# Benchmark results ({results['when']})",
+        "",
+        f"Machine: {results['machine']}. Mode: {results['mode']}.",
+        "",
+        *ingest_section(results),
+        *calls_section(results),
+        *latency_section(results),
+        *burst_section(results),
+        *scaling_section(results),
+        "",
+        "Profiles of the two hot paths: `bench/results/profile-ingest.txt`, "
+        "`bench/results/profile-sync.txt`. Plots: `bench/results/*.png`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plots(results: dict, folder: Path) -> None:
+    """burst-drain.png, scaling.png and ingest.png in `folder`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    xs = [p[0] for p in results["burst"]["backlog"]]
+    ys = [p[1] for p in results["burst"]["backlog"]]
+    ax.plot(xs, ys)
+    ax.set_xlabel("seconds after the burst was posted")
+    ax.set_ylabel("deliveries not yet final")
+    ax.set_title(f"Burst of {results['burst']['posted']}: backlog draining")
+    fig.tight_layout()
+    fig.savefig(folder / "burst-drain.png", dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    rows = results["scaling"]
+    ax.bar([str(r["workers"]) for r in rows], [r["per_second"] for r in rows])
+    ax.set_xlabel("worker processes")
+    ax.set_ylabel("deliveries drained per second")
+    ax.set_title(f"Drain rate ({os.cpu_count()} cores)")
+    fig.tight_layout()
+    fig.savefig(folder / "scaling.png", dpi=100)
+    plt.close(fig)
+
+    ing = results["ingest"]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.bar(["incoming webhook", "baseline insert"], [ing["endpoint_rps"], ing["baseline_rps"]])
+    ax.set_ylabel("requests per second")
+    ax.set_title(f"Ingest: {ing['ratio']:.0%} of the baseline")
+    fig.tight_layout()
+    fig.savefig(folder / "ingest.png", dpi=100)
+    plt.close(fig)
