@@ -31,7 +31,8 @@ def process_pending(delivery_process, first_pk: int) -> None:
     from webhooks.models import WebhookDelivery
 
     for delivery in WebhookDelivery.objects.filter(pk__gt=first_pk, status="pending"):
-        delivery.status = delivery_process(delivery=delivery)
+        outcome = delivery_process(delivery)
+        delivery.status, delivery.calls = outcome.status, delivery.calls + outcome.calls
         delivery.save(update_fields=["status", "calls"])
 
 
@@ -40,7 +41,7 @@ def profile(bench: Bench, count: int, targets, results: Path) -> dict:
     from django.test import Client
     from pyinstrument import Profiler
 
-    from sync.services import delivery_process
+    from webhooks.tasks import delivery_process
 
     bench.settle()
     client = Client(SERVER_NAME="localhost")
