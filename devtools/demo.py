@@ -183,33 +183,32 @@ class Demo:
 
     def scenario(self) -> None:
         say("Guided scenario (Alice works on both sites; watch the changes cross):")
+        local_key, remote_key = self.step_create()
+        self.step_partner_edit(local_key, remote_key)
+        self.step_partner_comment(local_key, remote_key)
+        self.step_transition(local_key, remote_key)
+        time.sleep(1.5)  # let the echoes come back
+        from webhooks.models import WebhookDelivery
+
+        echoes = WebhookDelivery.objects.filter(status="echo").count()
+        say(f"  Our own writes came back as {echoes} webhooks: recognised as echoes, 0 Jira calls.")
+
+    def step_create(self) -> tuple[str, str]:
+        bold = {"type": "text", "text": "on fire", "marks": [{"type": "strong"}]}
+        paragraph = [{"type": "text", "text": "The printer in room 4 is "}, bold]
         doc = {
             "type": "doc",
             "version": 1,
-            "content": [
-                {
-                    "type": "paragraph",
-                    "content": [
-                        {"type": "text", "text": "The printer in room 4 is "},
-                        {"type": "text", "text": "on fire", "marks": [{"type": "strong"}]},
-                    ],
-                }
-            ],
+            "content": [{"type": "paragraph", "content": paragraph}],
         }
-        local_key = self.api(
-            self.local,
-            "POST",
-            "/issue",
-            json={
-                "fields": {
-                    "project": {"key": "LOC"},
-                    "issuetype": {"name": "Bug"},
-                    "summary": "Printer on fire",
-                    "description": doc,
-                    "priority": {"name": "High"},
-                }
-            },
-        )["key"]
+        fields = {
+            "project": {"key": "LOC"},
+            "issuetype": {"name": "Bug"},
+            "summary": "Printer on fire",
+            "description": doc,
+            "priority": {"name": "High"},
+        }
+        local_key = self.api(self.local, "POST", "/issue", json={"fields": fields})["key"]
         remote = {}
 
         def created():
@@ -223,51 +222,38 @@ class Demo:
             f"  1. Created {local_key} locally          -> partner {remote['key']} in {took:.2f} s"
             f" (description as wiki: {fields['description']!r})"
         )
+        return local_key, remote["key"]
 
-        self.api(
-            self.partner,
-            "PUT",
-            f"/issue/{remote['key']}",
-            json={"fields": {"summary": "Printer on fire (partner: extinguisher sent)"}},
-        )
+    def step_partner_edit(self, local_key: str, remote_key: str) -> None:
+        summary = "Printer on fire (partner: extinguisher sent)"
+        self.api(self.partner, "PUT", f"/issue/{remote_key}", json={"fields": {"summary": summary}})
         took = self.until(
-            lambda: self.api(self.local, "GET", f"/issue/{local_key}")["fields"][
-                "summary"
-            ].endswith("extinguisher sent)")
+            lambda: (
+                self.api(self.local, "GET", f"/issue/{local_key}")["fields"]["summary"] == summary
+            )
         )
         say(f"  2. Edited the summary at the partner -> {local_key} updated in {took:.2f} s")
 
-        self.api(
-            self.partner,
-            "POST",
-            f"/issue/{remote['key']}/comment",
-            json={"body": "Technician arrives at *10:00*."},
-        )
+    def step_partner_comment(self, local_key: str, remote_key: str) -> None:
+        body = {"body": "Technician arrives at *10:00*."}
+        self.api(self.partner, "POST", f"/issue/{remote_key}/comment", json=body)
         took = self.until(
             lambda: self.api(self.local, "GET", f"/issue/{local_key}/comment")["total"] > 0
         )
         say(f"  3. Commented at the partner           -> comment on {local_key} in {took:.2f} s")
 
+    def step_transition(self, local_key: str, remote_key: str) -> None:
         transitions = self.api(self.local, "GET", f"/issue/{local_key}/transitions")["transitions"]
         target = next(t for t in transitions if t["to"]["name"] == "In Progress")
-        self.api(
-            self.local,
-            "POST",
-            f"/issue/{local_key}/transitions",
-            json={"transition": {"id": target["id"]}},
-        )
+        move = {"transition": {"id": target["id"]}}
+        self.api(self.local, "POST", f"/issue/{local_key}/transitions", json=move)
         took = self.until(
             lambda: (
-                self.api(self.partner, "GET", f"/issue/{remote['key']}")["fields"]["status"]["name"]
+                self.api(self.partner, "GET", f"/issue/{remote_key}")["fields"]["status"]["name"]
                 == "In Progress"
             )
         )
         say(f"  4. Moved {local_key} to In Progress      -> partner status in {took:.2f} s")
-        time.sleep(1.5)  # let the echoes come back
-        from webhooks.models import WebhookDelivery
-
-        echoes = WebhookDelivery.objects.filter(status="echo").count()
-        say(f"  Our own writes came back as {echoes} webhooks: recognised as echoes, 0 Jira calls.")
 
     def banner(self) -> None:
         say()

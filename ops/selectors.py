@@ -49,17 +49,7 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         .annotate(n=Count("id"))
         .values_list("result", "n")
     )
-    per_org = organizations.annotate(
-        delivery_count=Count(
-            "deliveries", filter=Q(deliveries__received_at__gte=since), distinct=True
-        ),
-        problems=Count("deliveries", filter=Q(deliveries__status__in=PROBLEMS), distinct=True),
-        conflicts=Count(
-            "sync_events",
-            filter=Q(sync_events__result="conflict", sync_events__created_at__gte=since),
-            distinct=True,
-        ),
-    ).order_by("name")
+    per_org = _with_counts(organizations, since)
     return {
         "generated_at": now,
         "hours": hours,
@@ -78,6 +68,21 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         "recent_events": list(events.select_related("issue_link", "organization")[:30]),
         "organizations": list(per_org),
     }
+
+
+def _with_counts(organizations, since):
+    """Each organization with its deliveries, problems and conflicts since `since`."""
+    return organizations.annotate(
+        delivery_count=Count(
+            "deliveries", filter=Q(deliveries__received_at__gte=since), distinct=True
+        ),
+        problems=Count("deliveries", filter=Q(deliveries__status__in=PROBLEMS), distinct=True),
+        conflicts=Count(
+            "sync_events",
+            filter=Q(sync_events__result="conflict", sync_events__created_at__gte=since),
+            distinct=True,
+        ),
+    ).order_by("name")
 
 
 def sync_status_json(status: dict) -> dict:
