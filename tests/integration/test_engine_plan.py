@@ -9,17 +9,7 @@ from sync import engine
 from sync.jobs import job_build
 from sync.models import EchoLock, IssueLink, SyncEvent
 
-from .test_loop_prevention import World
-
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(settings):
-    w = World(settings)
-    w.link_pair()
-    yield w
-    w.close()
 
 
 def _job(world, **kwargs):

@@ -158,14 +158,6 @@ class World:
         self.reset_calls()
 
 
-@pytest.fixture
-def world(settings):
-    w = World(settings)
-    w.link_pair()
-    yield w
-    w.close()
-
-
 OTHER = {"local": "partner", "partner": "local"}
 # The side a person edits: "pull" tests a partner edit, "push" a local one.
 WAYS = {"pull": "partner", "push": "local"}

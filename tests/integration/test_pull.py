@@ -9,17 +9,7 @@ from jiraapi.adf import adf_to_wiki
 from organizations import services as org_services
 from sync.models import IssueLink
 
-from .test_loop_prevention import World
-
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(settings):
-    w = World(settings)
-    w.link_pair()
-    yield w
-    w.close()
 
 
 def test_a_push_only_field_does_not_come_back_and_a_pull_only_field_does_not_go(world):
