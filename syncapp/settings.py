@@ -7,6 +7,7 @@ fresh machine needs only Python. Production sets DATABASE_URL and CELERY_BROKER_
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -165,6 +166,19 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Fair queueing between tenants (each organization, and our own Jira): a delivery is queued
+# on its tenant's bucket (`sync.local`, or `sync.org.<organization pk % buckets>`), and every
+# worker consumes every bucket, taking from them in turn (kombu cycles the queues it consumes
+# on Redis, RabbitMQ and the filesystem broker alike), so a flood from one partner waits
+# behind itself, not in front of the others. `SYNC_FAIR_QUEUES=false` queues everything on
+# one FIFO (the default queue), for comparison.
+SYNC_FAIR_QUEUES = env.bool("SYNC_FAIR_QUEUES", default=True)
+SYNC_QUEUE_BUCKETS = env.int("SYNC_QUEUE_BUCKETS", default=16)
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [
+    Queue(name)
+    for name in ["celery", "sync.local", *(f"sync.org.{n}" for n in range(SYNC_QUEUE_BUCKETS))]
+]
 SYNC_SWEEP_SECONDS = env.float("SYNC_SWEEP_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {

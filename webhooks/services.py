@@ -98,12 +98,13 @@ def delivery_store(
 
 def delivery_retry(*, deliveries) -> int:
     """Send failed, dead or stuck deliveries to a worker again, with a fresh attempt count."""
-    ids = list(deliveries.values_list("pk", flat=True))
+    rows = list(deliveries.values_list("pk", "organization_id"))
+    ids = [pk for pk, _ in rows]
     with transaction.atomic():
         WebhookDelivery.objects.filter(pk__in=ids).update(
             status=DeliveryStatus.PENDING, attempts=0, last_error=""
         )
-        for delivery_id in ids:
-            delivery_enqueue(delivery_id)
+        for delivery_id, organization_id in rows:
+            delivery_enqueue(delivery_id, organization_id=organization_id)
     logger.info("delivery.retry_requested", extra={"count": len(ids)})
     return len(ids)

@@ -131,12 +131,35 @@ def _failed(task, delivery: WebhookDelivery, exc: Exception, *, calls: int) -> N
     raise task.retry(countdown=countdown) from None
 
 
-def delivery_enqueue(delivery_id: int) -> None:
-    """Hand a stored delivery to a worker once the transaction that stored it commits."""
+def delivery_queue(organization_id: int | None) -> str:
+    """The queue of a delivery's tenant: our own Jira's, or its organization's bucket.
+
+    Every worker consumes every bucket in turn (settings.CELERY_TASK_QUEUES), so one tenant's
+    backlog delays only itself. Organizations share a bucket only beyond
+    `SYNC_QUEUE_BUCKETS` of them (consecutive ids take consecutive buckets).
+    """
+    if not settings.SYNC_FAIR_QUEUES:
+        return settings.CELERY_TASK_DEFAULT_QUEUE
+    if organization_id is None:
+        return "sync.local"
+    return f"sync.org.{organization_id % settings.SYNC_QUEUE_BUCKETS}"
+
+
+def delivery_send(delivery_id: int, *, organization_id: int | None) -> None:
+    """Queue a delivery for a worker now, on its tenant's queue (the task's retries stay
+    there: Celery resends a retry to the queue the message came from)."""
+    process_delivery_task.apply_async((delivery_id,), queue=delivery_queue(organization_id))
+
+
+def delivery_enqueue(delivery_id: int, *, organization_id: int | None = None) -> None:
+    """Hand a stored delivery to a worker once the transaction that stored it commits.
+
+    `organization_id`: the partner organization it came from; None for our own Jira's.
+    """
 
     def send() -> None:
         try:
-            process_delivery_task.delay(delivery_id)
+            delivery_send(delivery_id, organization_id=organization_id)
         except Exception:  # The broker is down: the row is safe, the sweeper will send it.
             logger.warning("delivery.enqueue_failed", extra={"delivery": delivery_id})
 
@@ -150,20 +173,21 @@ def sweep_deliveries_task() -> int:
     pending_before = now - timedelta(seconds=settings.SYNC_PENDING_STALE_SECONDS)
     processing_before = now - timedelta(seconds=settings.SYNC_PROCESSING_STALE_SECONDS)
     failed_before = now - timedelta(seconds=settings.SYNC_RETRY_MAX_SECONDS * 2)
-    ids = list(
+    rows = list(
         WebhookDelivery.objects.filter(
             Q(status=DeliveryStatus.PENDING, updated_at__lt=pending_before)
             | Q(status=DeliveryStatus.PROCESSING, updated_at__lt=processing_before)
             | Q(status=DeliveryStatus.FAILED, updated_at__lt=failed_before)
         )
         .order_by("received_at")
-        .values_list("pk", flat=True)[:1000]
+        .values_list("pk", "organization_id")[:1000]
     )
+    ids = [pk for pk, _ in rows]
     # Back to pending (a dead worker's claim is void), and touched, so that a long queue is
     # not sent again on every sweep.
     WebhookDelivery.objects.filter(pk__in=ids).update(status=DeliveryStatus.PENDING, updated_at=now)
-    for delivery_id in ids:
-        process_delivery_task.delay(delivery_id)
+    for delivery_id, organization_id in rows:
+        delivery_send(delivery_id, organization_id=organization_id)
     purged = echo.echo_purge_expired()
     if ids or purged:
         logger.info("sweeper.run", extra={"resent": len(ids), "echo_locks_purged": purged})

@@ -232,6 +232,6 @@ class IncomingWebhookApi(WebhookBaseView):
             headers=dict(request.headers),
         )
         if created and delivery.status == DeliveryStatus.PENDING:
-            delivery_enqueue(delivery.pk)
+            delivery_enqueue(delivery.pk, organization_id=organization.pk)
         org_services.organization_record_delivery(organization=organization)
         return self.answer(delivery, created)
