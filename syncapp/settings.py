@@ -180,10 +180,22 @@ CELERY_TASK_QUEUES = [
     for name in ["celery", "sync.local", *(f"sync.org.{n}" for n in range(SYNC_QUEUE_BUCKETS))]
 ]
 SYNC_SWEEP_SECONDS = env.float("SYNC_SWEEP_SECONDS", default=30.0)
+# Retention: finished deliveries (done, echo, ignored) and their sync events are deleted
+# RETENTION_DAYS after they finished (0: never); failed, dead and unfinished ones stay until
+# resolved. Beat prunes every RETENTION_PRUNE_SECONDS, RETENTION_BATCH_SIZE rows a
+# transaction, at most RETENTION_MAX_BATCHES batches a run.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
+RETENTION_MAX_BATCHES = env.int("RETENTION_MAX_BATCHES", default=100)
+RETENTION_PRUNE_SECONDS = env.float("RETENTION_PRUNE_SECONDS", default=3600.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {
         "task": "webhooks.sweep_deliveries",
         "schedule": SYNC_SWEEP_SECONDS,
+    },
+    "prune-history": {
+        "task": "webhooks.prune_history",
+        "schedule": RETENTION_PRUNE_SECONDS,
     },
 }
 

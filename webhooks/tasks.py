@@ -27,6 +27,7 @@ from sync.mapping import PULL, PUSH
 from sync.services import DeliveryOutcome, event_process
 
 from .models import DeliverySource, DeliveryStatus, WebhookDelivery
+from .retention import history_prune
 
 logger = logging.getLogger(__name__)
 
@@ -192,3 +193,17 @@ def sweep_deliveries_task() -> int:
     if ids or purged:
         logger.info("sweeper.run", extra={"resent": len(ids), "echo_locks_purged": purged})
     return len(ids)
+
+
+@shared_task(name="webhooks.prune_history", ignore_result=True)
+def prune_history_task() -> int:
+    """Beat's retention run: finished deliveries and sync events older than RETENTION_DAYS
+    (0 keeps everything), at most RETENTION_MAX_BATCHES batches a run; the next run goes on."""
+    if settings.RETENTION_DAYS <= 0:
+        return 0
+    result = history_prune(
+        older_than=timezone.now() - timedelta(days=settings.RETENTION_DAYS),
+        batch_size=settings.RETENTION_BATCH_SIZE,
+        max_batches=settings.RETENTION_MAX_BATCHES,
+    )
+    return result.deliveries
