@@ -59,9 +59,7 @@ def ingest(bench: Bench, seconds: float, rate_seconds: float) -> dict:
         WebhookDelivery.objects.filter(
             status="pending", event_type="jira:issue_updated", issue_key=issue_key
         ).update(status="ignored")
-        import redis
-
-        redis.Redis.from_url(bench.stack.broker).delete("celery")
+        bench.stack.drop_queued()
         bench.stack.worker.resume()
     return {
         "endpoint_rps": statistics.median(r["endpoint_rps"] for r in measured),

@@ -58,9 +58,7 @@ def profile(bench: Bench, count: int, targets, results: Path) -> dict:
         process_pending(delivery_process, first)
         sync.stop()
     finally:
-        import redis
-
-        redis.Redis.from_url(bench.stack.broker).delete("celery")
+        bench.stack.drop_queued()
         bench.stack.worker.resume()
     out = {}
     for name, profiler in (("ingest", ingest), ("sync", sync)):

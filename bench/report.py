@@ -87,6 +87,30 @@ def scaling_section(results: dict) -> list[str]:
     return table("Scaling: drain rate per worker process count", header, rows)
 
 
+def fairness_section(results: dict) -> list[str]:
+    f = results.get("fairness")
+    if not f:
+        return []
+    rows = [
+        f"| {r['queues']} | {r['flood_accepted']} | {r['flood_drain_s']} | "
+        f"{r['b_synced']}/{r['b_changes']} | {r['b_p50_ms']} | {r['b_p99_ms']} | {r['b_max_ms']} |"
+        for r in f["runs"]
+    ]
+    header = (
+        "| queues | A's flood accepted | A's flood drained s | B synced | B p50 ms | B p99 ms "
+        "| B max ms |"
+    )
+    flood = f["runs"][0]["flood"]
+    title = f"Fairness: partner B's changes while partner A floods {flood} deliveries"
+    ratio = f["p99_fifo_over_fair"]
+    note = (
+        f"B's p99 with one FIFO is **{ratio}x** its p99 with fair queues"
+        if ratio
+        else "B's p99: see the table"
+    ) + f" (goal with fair queues: p99 < {f['goal_p99_ms']} ms)."
+    return ["", *table(title, header, rows), "", note]
+
+
 def markdown(results: dict) -> str:
     lines = [
         f"# Benchmark results ({results['when']})",
@@ -98,6 +122,7 @@ def markdown(results: dict) -> str:
         *latency_section(results),
         *burst_section(results),
         *scaling_section(results),
+        *fairness_section(results),
         "",
         "Profiles of the two hot paths: `bench/results/profile-ingest.txt`, "
         "`bench/results/profile-sync.txt`. Plots: `bench/results/*.png`.",

@@ -7,6 +7,7 @@ gunicorn + PostgreSQL + Redis + a Celery worker and beat, between two Jira simul
   and writes) next to the minimum possible (one write), and the calls spent on each echo.
 - End-to-end latency, push and pull: Jira's event time -> the other site written, at a
   steady rate of changes, p50/p95/p99 and the share within one second.
+- Fairness: partner B's change latency while partner A floods, fair queues against one FIFO.
 
 Usage: python bench/run.py [--quick] [--rates 1,20] [--seconds 30]
 Writes bench/results/latest.json and bench/results/latest.md.
@@ -27,6 +28,7 @@ sys.path[:0] = [str(REPO / "bench"), str(REPO)]
 # bench/*.py, one module a purpose: the stack, the harness, each scenario, the report.
 from burst import burst, scaling  # noqa: E402
 from calls import calls_per_change  # noqa: E402
+from fairness import fairness  # noqa: E402
 from harness import Bench  # noqa: E402
 from ingest import ingest  # noqa: E402
 from latency import latency  # noqa: E402
@@ -43,6 +45,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--burst", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scaling", default="1,2,4")
+    parser.add_argument("--flood", type=int, default=1000, help="partner A's flood (fairness)")
     return parser.parse_args()
 
 
@@ -68,6 +71,8 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict:
         "burst": burst(bench, 200 if quick else args.burst, targets),
         "scaling": scaling(bench, scale, 100 if quick else 1000, targets),
         "profile": profile(bench, 30 if quick else 300, targets, stack.results),
+        # Last: it adds a second organization, which every later local change would reach.
+        "fairness": fairness(bench, 200 if quick else args.flood, 5 if quick else 20, targets),
     }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from devtools.processes import beat_command, jirasim_command, worker_command
-from devtools.supervisor import Process, Supervisor, free_port
+from devtools.supervisor import Process, Supervisor, free_port, wait_http
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -40,15 +40,16 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.web_port}"
         self.workers = workers
         self.worker: Process | None = None
+        self.web: Process | None = None
 
     def sim(self, name: str, project: str, user: tuple[str, str]) -> str:
         port = free_port()
         command = jirasim_command(
             port=port, flavor="cloud", project=project, users=[user, ALICE], retry_base=0.2
         )
-        self.processes.start(name, [*command, "--webhook-workers", "4"])
+        process = self.processes.start(name, [*command, "--webhook-workers", "4"])
         url = f"http://127.0.0.1:{port}"
-        self.processes.wait_http(f"{url}/_sim/health")
+        wait_http(f"{url}/_sim/health", processes=[process])
         return url
 
     def fresh_database(self) -> None:
@@ -96,8 +97,7 @@ class Stack:
             env=self.env,
             check=True,
         )
-        gunicorn = [PYTHON, "-m", "gunicorn", "syncapp.wsgi", "-b", f"127.0.0.1:{self.web_port}"]
-        self.processes.start("gunicorn", [*gunicorn, "-w", "2", "--threads", "4"], env=self.env)
+        self.start_web()
         self.start_worker(self.workers)
         self.processes.start(
             "beat",
@@ -105,6 +105,21 @@ class Stack:
             env=self.env,
         )
         self.processes.wait_http(f"{self.base}/healthz")
+
+    def start_web(self, **overrides: str) -> None:
+        """gunicorn (2 workers x 4 threads), with `overrides` on top of the stack's env."""
+        gunicorn = [PYTHON, "-m", "gunicorn", "syncapp.wsgi", "-b", f"127.0.0.1:{self.web_port}"]
+        self.web = self.processes.start(
+            f"gunicorn-{len(self.processes.processes)}" if self.web else "gunicorn",
+            [*gunicorn, "-w", "2", "--threads", "4"],
+            env={**self.env, **overrides},
+        )
+
+    def restart_web(self, **overrides: str) -> None:
+        """The web processes again, with `overrides` (e.g. a setting a scenario compares)."""
+        self.web.terminate(30)
+        self.start_web(**overrides)
+        wait_http(f"{self.base}/healthz", processes=[self.web])
 
     def start_worker(self, concurrency: int) -> None:
         """A worker with `concurrency` processes, once it answers `celery inspect ping` (it
@@ -122,6 +137,13 @@ class Stack:
             if not self.worker.running():
                 break
         raise RuntimeError(f"the worker did not start; see {self.logs / log}.log")
+
+    def drop_queued(self) -> None:
+        """Empty every queue a worker consumes (the deliveries' queues and Celery's own)."""
+        import redis
+        from django.conf import settings
+
+        redis.Redis.from_url(self.broker).delete(*[q.name for q in settings.CELERY_TASK_QUEUES])
 
     def stop_worker(self) -> None:
         self.worker.terminate(30, group=False)  # the main process: it stops its own pool

@@ -173,10 +173,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # behind itself, not in front of the others. `SYNC_FAIR_QUEUES=false` queues everything on
 # one FIFO (the default queue), for comparison.
 SYNC_FAIR_QUEUES = env.bool("SYNC_FAIR_QUEUES", default=True)
-SYNC_QUEUE_BUCKETS = env.int("SYNC_QUEUE_BUCKETS", default=16)
+# Fewer on the filesystem broker: it lists its folder once per queue it looks at.
+SYNC_QUEUE_BUCKETS = env.int(
+    "SYNC_QUEUE_BUCKETS", default=4 if CELERY_BROKER_URL.startswith("filesystem://") else 16
+)
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = [
-    Queue(name)
+    Queue(name, routing_key=name)
     for name in ["celery", "sync.local", *(f"sync.org.{n}" for n in range(SYNC_QUEUE_BUCKETS))]
 ]
 SYNC_SWEEP_SECONDS = env.float("SYNC_SWEEP_SECONDS", default=30.0)
