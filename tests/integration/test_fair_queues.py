@@ -154,3 +154,17 @@ def test_a_consumer_of_every_queue_takes_tenants_in_turn_on_the_filesystem_broke
     with Connection("filesystem://", transport_options=options) as connection:
         order = take_in_order(connection, consumed_queues(""), flood=30)
     assert order.index("B") <= 2, order
+
+
+def test_an_operators_retry_sends_a_delivery_back_to_its_tenants_queue(
+    broker, django_capture_on_commit_callbacks
+):
+    from webhooks.services import delivery_retry
+
+    org = partner("A")
+    dead = WebhookDelivery.objects.create(
+        source=DeliverySource.PARTNER, organization=org, dedupe_key="dead", body="{}", status="dead"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery_retry(deliveries=WebhookDelivery.objects.filter(pk=dead.pk)) == 1
+    assert queued(broker) == {delivery_queue(org.pk): 1}
