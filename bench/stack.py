@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import requests
+
 from devtools.processes import beat_command, jirasim_command, worker_command
 from devtools.supervisor import Process, Supervisor, free_port, wait_http
 
@@ -119,7 +121,14 @@ class Stack:
         """The web processes again, with `overrides` (e.g. a setting a scenario compares)."""
         self.web.terminate(30)
         self.start_web(**overrides)
-        wait_http(f"{self.base}/healthz", processes=[self.web])
+        deadline = time.monotonic() + 120
+        while True:  # a loaded machine may take more than wait_http's 2 s to answer at first
+            try:
+                wait_http(f"{self.base}/healthz", processes=[self.web])
+                return
+            except requests.Timeout:
+                if time.monotonic() > deadline:
+                    raise
 
     def start_worker(self, concurrency: int) -> None:
         """A worker with `concurrency` processes, once it answers `celery inspect ping` (it
