@@ -168,3 +168,33 @@ def test_an_operators_retry_sends_a_delivery_back_to_its_tenants_queue(
     with django_capture_on_commit_callbacks(execute=True):
         assert delivery_retry(deliveries=WebhookDelivery.objects.filter(pk=dead.pk)) == 1
     assert queued(broker) == {delivery_queue(org.pk): 1}
+
+
+def test_a_retried_delivery_goes_back_to_the_queue_it_came_from(broker, settings):
+    """Celery resends a retry to the queue the worker took the message from."""
+    from celery.exceptions import Retry
+
+    from webhooks.tasks import _failed, process_delivery_task
+
+    settings.SYNC_RETRY_BASE_SECONDS = 0.01
+    org = partner("A")
+    row = WebhookDelivery.objects.create(
+        source=DeliverySource.PARTNER, organization=org, dedupe_key="r", body="{}"
+    )
+    queue = delivery_queue(org.pk)
+    # What a worker holds while it runs a message taken from the tenant's queue.
+    process_delivery_task.push_request(
+        id=str(uuid.uuid4()),
+        args=[row.pk],
+        kwargs={},
+        retries=0,
+        called_directly=False,
+        delivery_info={"exchange": "", "routing_key": queue},
+    )
+    try:
+        with pytest.raises(Retry):
+            _failed(process_delivery_task, row, RuntimeError("network down"), calls=0)
+    finally:
+        process_delivery_task.pop_request()
+    assert queued(broker) == {queue: 1}
+    assert WebhookDelivery.objects.get(pk=row.pk).status == "failed"
