@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from core.fields import EncryptedTextField
 
+from .jira_urls import validate_jira_url
+
 PROJECT_KEY_VALIDATOR = RegexValidator(
     r"^[A-Z][A-Z0-9_]{0,254}$",
     _("A Jira project key: capital letters, digits and underscores, starting with a letter."),
@@ -198,6 +200,11 @@ class Organization(models.Model):
         return reverse("admin:organizations_organization_change", args=[self.pk])
 
     def clean(self) -> None:
+        if self.remote_base_url:
+            try:
+                validate_jira_url(self.remote_base_url)
+            except ValidationError as exc:
+                raise ValidationError({"remote_base_url": exc.messages}) from None
         if self.remote_delete_policy == DeletePolicy.TRANSITION and not self.remote_delete_status:
             raise ValidationError(
                 {"remote_delete_status": _("Name the status to move deleted partner issues to.")}

@@ -37,6 +37,12 @@ LOCAL_JIRA_USER = env.str("LOCAL_JIRA_USER", default="")
 LOCAL_JIRA_TOKEN = env.str("LOCAL_JIRA_TOKEN", default="")
 LOCAL_WEBHOOK_SECRET = env.str("LOCAL_WEBHOOK_SECRET", default="")
 
+# Which Jira URLs (LOCAL_JIRA_URL, partner sites) we may call (SSRF): https only unless
+# JIRA_ALLOW_HTTP; no loopback, private, link-local or metadata address unless
+# JIRA_ALLOWED_HOSTS names the host, the address or its network (CIDR).
+JIRA_ALLOW_HTTP = env.bool("JIRA_ALLOW_HTTP", default=False)
+JIRA_ALLOWED_HOSTS = env.list("JIRA_ALLOWED_HOSTS", default=[])
+
 # How long a rotated-out incoming secret stays valid, so the partner can update their webhook.
 SECRET_ROTATION_GRACE_SECONDS = env.int("SECRET_ROTATION_GRACE_SECONDS", default=24 * 3600)
 

@@ -11,6 +11,13 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _local_jira_sites_allowed(settings):
+    """The simulators live on 127.0.0.1 over plain http; the product default is strict."""
+    settings.JIRA_ALLOW_HTTP = True
+    settings.JIRA_ALLOWED_HOSTS = ["127.0.0.1", "localhost", "::1"]
+
+
 @pytest.fixture
 def superuser(django_user_model):
     return django_user_model.objects.create_superuser(username="root", password="root-pass-123")
