@@ -2,6 +2,8 @@
 Django. Used when a URL is saved (Organization.clean, the LOCAL_JIRA_URL system check) and
 when a client is built (sync.sites), which checks again on every connection."""
 
+from functools import lru_cache
+
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ValidationError
@@ -12,9 +14,13 @@ HINT = "Set JIRA_ALLOW_HTTP / JIRA_ALLOWED_HOSTS to allow it (README, Security n
 
 
 def jira_url_policy() -> UrlPolicy:
-    return UrlPolicy.build(
-        allow_http=settings.JIRA_ALLOW_HTTP, allowed_hosts=settings.JIRA_ALLOWED_HOSTS
-    )
+    # Read on every client look-up (tests change settings); built once per distinct value.
+    return _policy(bool(settings.JIRA_ALLOW_HTTP), tuple(settings.JIRA_ALLOWED_HOSTS))
+
+
+@lru_cache(maxsize=8)
+def _policy(allow_http: bool, allowed_hosts: tuple[str, ...]) -> UrlPolicy:
+    return UrlPolicy.build(allow_http=allow_http, allowed_hosts=allowed_hosts)
 
 
 def validate_jira_url(url: str) -> None:
