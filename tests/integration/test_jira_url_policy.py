@@ -18,6 +18,7 @@ from jiraapi.urlpolicy import UrlPolicy
 from organizations import services
 from organizations.models import Organization
 from sync.sites import local_client, remote_client
+from webhooks.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -249,3 +250,22 @@ def test_organizations_saved_before_the_policy_are_refused_when_connecting(stric
     with pytest.raises(JiraUnsafeUrl):
         remote_client(org).get_issue("REM-1")
     assert services  # the services are the only writers in the tests above
+
+
+def test_a_push_to_a_partner_whose_address_is_refused_now_is_dead_with_a_clear_error(
+    world, settings
+):
+    """Two simulators over real HTTP: the partner site was accepted when saved; now its address
+    is no longer allowed (DNS or policy changed). The delivery ends `dead`, naming the reason,
+    and nothing reaches the partner."""
+    local = world.sims["local"]
+    settings.LOCAL_JIRA_URL = local.base_url.replace("127.0.0.1", "localhost")
+    settings.JIRA_ALLOWED_HOSTS = ["localhost"]  # the partner's 127.0.0.1 is not allowed now
+    world.edit("local", summary="Do not leak me")
+    statuses = world.feed_all("local")
+    assert statuses == ["dead"]
+    delivery = WebhookDelivery.objects.order_by("-pk").first()
+    assert "refused to connect" in delivery.last_error
+    assert "loopback address 127.0.0.1" in delivery.last_error
+    assert world.calls("partner") == 0
+    assert world.fields("partner")["summary"] == "A"
