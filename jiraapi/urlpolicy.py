@@ -59,7 +59,8 @@ def origin_text(url: str) -> str:
     scheme, host, port = origin(url)
     if ":" in host:
         host = f"[{host}]"
-    return f"{scheme}://{host}" + (f":{port}" if port else "")
+    shown_port = "" if port in (None, DEFAULT_PORTS.get(scheme)) else f":{port}"
+    return f"{scheme}://{host}{shown_port}"
 
 
 def _address_kind(ip: IPAddress) -> str | None:
@@ -127,9 +128,9 @@ class UrlPolicy:
             return
         kind = self.address_problem(address)
         if kind is not None:
-            shown = host if host == str(address) else f"{host} resolves to"
+            via = "" if host == str(address) else f"{host} resolves to "
             raise UnsafeUrl(
-                f"{origin_text(url)}: {shown} {kind} address {address}: not allowed for a Jira "
+                f"{origin_text(url)}: {via}{kind} address {address} is not allowed for a Jira "
                 "site unless the allow-list names it"
             )
 

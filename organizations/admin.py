@@ -2,7 +2,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -225,8 +225,12 @@ class OrganizationAdmin(admin.ModelAdmin):
         obj = get_object_or_404(Organization, pk=pk)
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
-        service(organization=obj)
-        self.message_user(request, message, messages.SUCCESS)
+        try:
+            service(organization=obj)
+        except ValidationError as exc:  # e.g. a partner URL saved before a stricter policy
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            self.message_user(request, message, messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[pk]))
 
     def rotate_secret_view(self, request, pk):
@@ -248,9 +252,15 @@ class OrganizationAdmin(admin.ModelAdmin):
         )
 
     def _bulk(self, request, queryset, service, message) -> None:
+        done = 0
         for obj in queryset:
-            service(organization=obj)
-        self.message_user(request, message % {"n": queryset.count()}, messages.SUCCESS)
+            try:
+                service(organization=obj)
+            except ValidationError as exc:  # e.g. a partner URL saved before a stricter policy
+                self.message_user(request, f"{obj}: {' '.join(exc.messages)}", messages.ERROR)
+            else:
+                done += 1
+        self.message_user(request, message % {"n": done}, messages.SUCCESS)
 
     @admin.action(description=_("Rotate the incoming secret"), permissions=("change",))
     def rotate_secret_action(self, request, queryset):

@@ -269,3 +269,37 @@ def test_a_push_to_a_partner_whose_address_is_refused_now_is_dead_with_a_clear_e
     assert "loopback address 127.0.0.1" in delivery.last_error
     assert world.calls("partner") == 0
     assert world.fields("partner")["summary"] == "A"
+
+
+def test_a_button_on_an_organization_saved_before_the_policy_explains_instead_of_500(
+    client, superuser, strict, make_org
+):
+    org = make_org(remote_base_url="https://8.8.8.8")
+    Organization.objects.filter(pk=org.pk).update(remote_base_url="http://169.254.169.254")
+    client.force_login(superuser)
+    response = client.post(
+        reverse("admin:organizations_organization_two_way_on", args=[org.pk]), follow=True
+    )
+    assert response.status_code == 200
+    assert "use https://" in " ".join(m.message for m in response.context["messages"])
+    org.refresh_from_db()
+    assert org.sync_direction == "push"
+
+
+def test_a_bulk_action_on_an_organization_saved_before_the_policy_explains_instead_of_500(
+    client, superuser, strict, make_org
+):
+    bad = make_org(name="Old", remote_base_url="https://8.8.8.8")
+    good = make_org(name="Good", remote_base_url="https://8.8.4.4")
+    Organization.objects.filter(pk=bad.pk).update(remote_base_url="https://127.0.0.1")
+    client.force_login(superuser)
+    response = client.post(
+        reverse("admin:organizations_organization_changelist"),
+        {"action": "enable_two_way_action", "_selected_action": [bad.pk, good.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    shown = " ".join(m.message for m in response.context["messages"])
+    assert "Old" in shown and "loopback" in shown
+    assert Organization.objects.get(pk=good.pk).sync_direction == "bidirectional"
+    assert Organization.objects.get(pk=bad.pk).sync_direction == "push"
