@@ -8,6 +8,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -86,7 +87,17 @@ def dashboard_retry_view(request, delivery_id: int):
     else:
         webhook_services.delivery_retry(deliveries=WebhookDelivery.objects.filter(pk=delivery_id))
         messages.success(request, f"Delivery {delivery_id} sent again.")
-    return HttpResponseRedirect(request.POST.get("next") or reverse("sync-dashboard"))
+    return HttpResponseRedirect(_same_site_path(request, request.POST.get("next", "")))
+
+
+def _same_site_path(request, url: str) -> str:
+    """`url` if it is a relative path on this site, else the dashboard (no open redirect)."""
+    relative = url.startswith("/") and not url.startswith(("//", "/\\"))
+    if relative and url_has_allowed_host_and_scheme(
+        url, allowed_hosts=set(), require_https=request.is_secure()
+    ):
+        return url
+    return reverse("sync-dashboard")
 
 
 class SyncStatusApi(APIView):
