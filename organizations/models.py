@@ -125,6 +125,7 @@ class Organization(models.Model):
         help_text=_("E-mail address (Cloud) or user name (Data Center)."),
     )
     remote_token = EncryptedTextField(_("partner Jira API token / PAT"), blank=True, default="")
+    remote_token_set_at = models.DateTimeField(_("API token set"), null=True, blank=True)
 
     # Two-way sync.
     sync_direction = models.CharField(
@@ -152,6 +153,9 @@ class Organization(models.Model):
             "The secret the partner's Jira admin set on their webhook; it verifies the "
             "X-Hub-Signature of each delivery."
         ),
+    )
+    remote_handshake_token_set_at = models.DateTimeField(
+        _("partner webhook secret set"), null=True, blank=True
     )
     require_signature = models.BooleanField(
         _("require a signature"),

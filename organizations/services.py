@@ -33,6 +33,18 @@ ORGANIZATION_FIELDS = (
 )
 
 
+# The partner's secrets: write-only, with the time each was last set (`<name>_set_at`).
+PARTNER_SECRET_FIELDS = ("remote_token", "remote_handshake_token")
+
+
+def _stamp_secrets(organization: Organization, changed: dict[str, Any]) -> None:
+    """Note when each partner secret in `changed` was set (or clear the time when emptied)."""
+    now = timezone.now()
+    for name in PARTNER_SECRET_FIELDS:
+        if name in changed:
+            setattr(organization, f"{name}_set_at", now if changed[name] else None)
+
+
 def _apply_direction(organization: Organization, direction: str) -> None:
     """Direction changes drive the handshake: two-way waits for the partner's first webhook."""
     if direction == SyncDirection.BIDIRECTIONAL:
@@ -53,6 +65,7 @@ def organization_create(*, name: str, **fields: Any) -> Organization:
         raise TypeError(f"unknown organization fields: {sorted(unknown)}")
     direction = fields.pop("sync_direction", SyncDirection.PUSH)
     organization = Organization(name=name, **fields)
+    _stamp_secrets(organization, fields)
     organization.incoming_secret = generate_secret()
     _apply_direction(organization, direction)
     organization.full_clean()
@@ -72,6 +85,14 @@ def organization_update(*, organization: Organization, data: dict[str, Any]) -> 
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     data = dict(data)
     direction = data.pop("sync_direction", None)
+    _stamp_secrets(
+        organization,
+        {
+            k: v
+            for k, v in data.items()
+            if k in PARTNER_SECRET_FIELDS and v != getattr(organization, k)
+        },
+    )
     for name, value in data.items():
         setattr(organization, name, value)
     if direction is not None and direction != organization.sync_direction:

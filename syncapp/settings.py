@@ -205,7 +205,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Partner organizations, their project and field mappings, and secrets.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    # Staff with view permission on organizations (what the schema describes).
+    "SERVE_PERMISSIONS": ["ops.permissions.CanViewApiSchema"],
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
