@@ -135,7 +135,11 @@ class Organization(models.Model):
         default=SyncDirection.PUSH,
     )
     incoming_secret = EncryptedTextField(_("incoming secret"), blank=True, default="")
-    previous_incoming_secret = EncryptedTextField(blank=True, default="")
+    # Secrets rotated out and still in their grace period: an encrypted JSON list of
+    # {"secret", "validUntil"} (organizations.selectors reads it, services write it).
+    # `previous_secret_valid_until` is the latest of their expiries, shown to admins; setting
+    # it to now ends every grace period at once.
+    previous_incoming_secrets = EncryptedTextField(blank=True, default="")
     previous_secret_valid_until = models.DateTimeField(null=True, blank=True)
     secret_rotated_at = models.DateTimeField(null=True, blank=True)
     handshake_status = models.CharField(
