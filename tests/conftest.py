@@ -1,9 +1,15 @@
+import os
+
 import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from organizations import services
 from organizations.models import Organization
+
+# The service's own processes started by tests (workers, `manage.py`) run on the public
+# development keys with DEBUG off: allow it, as `make test` does.
+os.environ.setdefault("ALLOW_DEV_KEYS", "true")
 
 
 @pytest.fixture(autouse=True)
