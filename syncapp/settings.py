@@ -4,6 +4,7 @@ With no environment at all the service runs on SQLite and Celery's filesystem br
 fresh machine needs only Python. Production sets DATABASE_URL and CELERY_BROKER_URL.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "sync.apps.SyncConfig",
     "webhooks.apps.WebhooksConfig",
     "ops.apps.OpsConfig",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -68,7 +70,28 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out admin login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Failed logins ------------------------------------------------------------------------
+# The admin login: django-axes counts failures per client address (in the database, so every
+# web machine sees them) and locks the address out for a while.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_ONLY_ADMIN_SITE = True  # the API has its own throttle (core.authentication)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_VERBOSE = False
+# The API: failed HTTP Basic / token authentications per client address and window.
+API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=10)
+API_AUTH_FAILURE_WINDOW_SECONDS = env.int("API_AUTH_FAILURE_WINDOW_SECONDS", default=300)
+# Where the API's failure counts live: shared between web machines in production (Redis).
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 ROOT_URLCONF = "syncapp.urls"
 WSGI_APPLICATION = "syncapp.wsgi.application"
@@ -193,14 +216,17 @@ SYNC_CREATE_SETTLE_SECONDS = env.float("SYNC_CREATE_SETTLE_SECONDS", default=15.
 REST_FRAMEWORK = {
     # Token first: an anonymous request is told how to authenticate (401, not 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "core.authentication.ThrottledTokenAuthentication",
+        "core.authentication.ThrottledBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.permissions.IsStaffWithModelPermissions"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Proxies in front that append to X-Forwarded-For; 0 means the client address is
+    # REMOTE_ADDR (a client-sent X-Forwarded-For is ignored, so throttles cannot be dodged).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Jira sync configuration API",
