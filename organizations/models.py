@@ -125,6 +125,7 @@ class Organization(models.Model):
         help_text=_("E-mail address (Cloud) or user name (Data Center)."),
     )
     remote_token = EncryptedTextField(_("partner Jira API token / PAT"), blank=True, default="")
+    remote_token_set_at = models.DateTimeField(_("API token set"), null=True, blank=True)
 
     # Two-way sync.
     sync_direction = models.CharField(
@@ -134,7 +135,11 @@ class Organization(models.Model):
         default=SyncDirection.PUSH,
     )
     incoming_secret = EncryptedTextField(_("incoming secret"), blank=True, default="")
-    previous_incoming_secret = EncryptedTextField(blank=True, default="")
+    # Secrets rotated out and still in their grace period: an encrypted JSON list of
+    # {"secret", "validUntil"} (organizations.selectors reads it, services write it).
+    # `previous_secret_valid_until` is the latest of their expiries, shown to admins; setting
+    # it to now ends every grace period at once.
+    previous_incoming_secrets = EncryptedTextField(blank=True, default="")
     previous_secret_valid_until = models.DateTimeField(null=True, blank=True)
     secret_rotated_at = models.DateTimeField(null=True, blank=True)
     handshake_status = models.CharField(
@@ -152,6 +157,9 @@ class Organization(models.Model):
             "The secret the partner's Jira admin set on their webhook; it verifies the "
             "X-Hub-Signature of each delivery."
         ),
+    )
+    remote_handshake_token_set_at = models.DateTimeField(
+        _("partner webhook secret set"), null=True, blank=True
     )
     require_signature = models.BooleanField(
         _("require a signature"),

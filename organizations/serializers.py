@@ -92,6 +92,7 @@ class OrganizationOutputSerializer(serializers.Serializer):
         source="handshake_status", choices=HandshakeStatus.choices
     )
     handshakeActivatedAt = serializers.DateTimeField(source="handshake_activated_at")
+    # Write-only: always null in answers (kept for the seed's shape); see hasRemoteHandshakeToken.
     remoteHandshakeToken = serializers.SerializerMethodField()
     hasRemoteHandshakeToken = serializers.SerializerMethodField()
     requireSignature = serializers.BooleanField(source="require_signature")
@@ -102,6 +103,8 @@ class OrganizationOutputSerializer(serializers.Serializer):
     remoteFlavor = serializers.CharField(source="remote_flavor")
     remoteUser = serializers.CharField(source="remote_user")
     hasRemoteToken = serializers.SerializerMethodField()
+    remoteTokenSetAt = serializers.DateTimeField(source="remote_token_set_at")
+    remoteHandshakeTokenSetAt = serializers.DateTimeField(source="remote_handshake_token_set_at")
     secretRotatedAt = serializers.DateTimeField(source="secret_rotated_at")
     previousSecretValidUntil = serializers.DateTimeField(source="previous_secret_valid_until")
     lastDeliveryAt = serializers.DateTimeField(source="last_delivery_at")
@@ -111,14 +114,16 @@ class OrganizationOutputSerializer(serializers.Serializer):
     fieldMappings = FieldMappingSerializer(source="field_mappings", many=True)
 
     def _show_secrets(self) -> bool:
-        # Secrets appear in the detail view only, never in lists.
+        # The incoming secret appears in the detail view only, never in lists, and only to
+        # users who may change organizations (the view decides). The partner's secrets
+        # (API token, webhook secret) are write-only: never in any answer.
         return bool(self.context.get("show_secrets"))
 
     def get_incomingSecret(self, obj: Organization) -> str | None:  # noqa: N802
         return obj.incoming_secret if self._show_secrets() else None
 
     def get_remoteHandshakeToken(self, obj: Organization) -> str | None:  # noqa: N802
-        return (obj.remote_handshake_token or None) if self._show_secrets() else None
+        return None
 
     def get_hasRemoteHandshakeToken(self, obj: Organization) -> bool:  # noqa: N802
         return bool(obj.remote_handshake_token)
