@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from jiraapi.client import counting_calls
@@ -302,6 +304,21 @@ def preview(job: Job) -> Change:
     return Change.of(planned)
 
 
+# The largest value a PositiveIntegerField holds on every database (about 24.8 days).
+MAX_LATENCY_MS = 2**31 - 1
+
+
+def latency_ms(started: float | None) -> int | None:
+    """Milliseconds since `started` (epoch seconds), within 0 .. MAX_LATENCY_MS: a sender's
+    clock ahead of ours counts as 0, an event older than the bound as the bound."""
+    if started is None:
+        return None
+    elapsed = (time.time() - started) * 1000
+    if not math.isfinite(elapsed):
+        return None
+    return int(min(max(elapsed, 0), MAX_LATENCY_MS))
+
+
 def record(
     job: Job,
     link: IssueLink | None,
@@ -310,18 +327,29 @@ def record(
     delivery_id: int | None = None,
     started: float | None = None,
 ) -> None:
-    SyncEvent.objects.create(
-        organization=job.organization,
-        issue_link=link,
-        delivery_id=delivery_id,
-        direction=job.way,
-        action=change.action,
-        fields=change.fields + [f"comment {c}" for c in change.comments],
-        result=change.result,
-        calls=change.calls,
-        latency_ms=int((time.time() - started) * 1000) if started else None,
-        message="; ".join(change.conflicts + change.errors),
-    )
+    """Record what a sync did. Never raises: it runs after Jira was written, and a failure
+    to record must not fail (and so retry) a delivery whose write is done."""
+    try:
+        with transaction.atomic():  # a savepoint: a refused row leaves the caller's intact
+            SyncEvent.objects.create(
+                organization=job.organization,
+                issue_link=link,
+                delivery_id=delivery_id,
+                direction=job.way,
+                action=change.action,
+                fields=fields.without_nul(
+                    change.fields + [f"comment {c}" for c in change.comments]
+                ),
+                result=change.result,
+                calls=change.calls,
+                latency_ms=latency_ms(started),
+                message=fields.without_nul("; ".join(change.conflicts + change.errors)),
+            )
+    except Exception:
+        logger.exception(
+            "sync.record_failed",
+            extra={"organization": job.organization.public_id, "issue": job.issue_key},
+        )
 
 
 def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | None = None) -> Change:
@@ -335,7 +363,7 @@ def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | Non
     with counting_calls() as calls, issue_link_lease(link) as link:
         change = apply(job, link, plan(job, link))
         change.calls = calls.count
-        link.last_error = "; ".join(change.errors)
+        link.last_error = fields.without_nul("; ".join(change.errors))
         link.save(update_fields=["last_error", "updated_at"])
         record(job, link, change, delivery_id=delivery_id, started=started)
     if change.conflicts:

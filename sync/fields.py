@@ -258,9 +258,24 @@ def kind_of(field_id: str) -> FieldKind:
     return CUSTOM if field_id.startswith("customfield_") else PASS_THROUGH
 
 
+def without_nul(value: Any) -> Any:
+    """`value` with every NUL character removed from its strings (keys too).
+
+    PostgreSQL stores no NUL in text or JSON; a value read from Jira may carry one. Canonical
+    values never do, so what is stored is what is compared and what is written.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def read(field_id: str, fields: dict) -> Any:
     """The canonical value of one field from a REST issue's (or a webhook's) `fields`."""
-    return kind_of(field_id).read(fields.get(field_id))
+    return without_nul(kind_of(field_id).read(fields.get(field_id)))
 
 
 def same(field_id: str, a: Any, b: Any) -> bool:

@@ -89,6 +89,8 @@ def _process(
     ):
         return IGNORED, "two-way sync is off for this organization"
     when = event.timestamp or received_at
+    if when and received_at and when > received_at:
+        when = received_at  # the sender's clock is ahead of ours: count from receipt
     started = when.timestamp() if when else None
     if not event.issue_id:
         return IGNORED, "the delivery names no issue"
