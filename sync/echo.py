@@ -124,6 +124,34 @@ def echo_consume(
     return echoes
 
 
+# The lock of an issue deletion we are about to make (not a Jira field: no field id has
+# parentheses). Any organization's sync can find it: a deletion we made for one partner must
+# not be taken, when our Jira reports it, for a local deletion to pass on to the others.
+DELETION = "(issue deleted)"
+
+
+def echo_expect_deletion(*, organization: Organization, side: str, issue_id: str) -> None:
+    """Before deleting an issue on `side` for `organization`: commit that it is our doing."""
+    EchoLock.objects.update_or_create(
+        organization=organization,
+        side=side,
+        issue_id=str(issue_id),
+        field=DELETION,
+        fingerprint="",
+        defaults={"expires_at": timezone.now() + echo_ttl(), "pending": 1},
+    )
+
+
+def echo_deletion_by(*, side: str, issue_id: str) -> Organization | None:
+    """The organization for which we deleted this issue (recently), if we did."""
+    lock = (
+        EchoLock.objects.select_related("organization")
+        .filter(side=side, issue_id=str(issue_id), field=DELETION, expires_at__gt=timezone.now())
+        .first()
+    )
+    return lock.organization if lock is not None else None
+
+
 def echo_discard(*, organization: Organization, side: str, issue_id: str, field: str) -> None:
     """Forget the locks of a field whose write failed (no echo will come)."""
     EchoLock.objects.filter(

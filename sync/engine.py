@@ -28,11 +28,15 @@ from organizations.models import DeletePolicy
 from . import echo, fields
 from .jobs import Job, side_id, side_key
 from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease_renew
+from .mapping import PUSH
 from .models import LINK_PROPERTY, CommentLink, IssueLink, LinkStatus, SyncEvent, SyncResult
 from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE, CommentOp, FieldWrite, Plan, plan
 from .writes import edit_with_fallback, find_created, plain_comment, transition_to
 
 logger = logging.getLogger(__name__)
+
+
+UNLINK = "unlink"  # a delete whose policy only closes the pair
 
 
 class CreateUnsettled(JiraTransientError):
@@ -43,24 +47,29 @@ class CreateUnsettled(JiraTransientError):
 class Change:
     """What one sync did (or, for a preview, would do) to the target issue."""
 
-    action: str = NONE  # create | update | delete | echo | skipped | none
+    action: str = NONE  # create | update | delete | unlink | echo | skipped | none
     fields: list[str] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     calls: int = 0
 
     @classmethod
     def of(cls, planned: Plan) -> Change:
+        unlink = planned.action == DELETE and planned.delete_policy == DeletePolicy.UNLINK
         return cls(
-            action=planned.action,
+            action=UNLINK if unlink else planned.action,
             fields=planned.field_names,
             comments=planned.comment_notes,
             conflicts=list(planned.conflicts),
+            notes=list(planned.notes),
         )
 
     @property
     def wrote(self) -> bool:
+        if self.action == UNLINK:  # the pair is closed; nothing was written to Jira
+            return False
         return self.action in (CREATE, DELETE) or bool(self.fields or self.comments)
 
     @property
@@ -248,22 +257,40 @@ def _status_after_create(job: Job, link: IssueLink, wanted: str | None, change: 
 
 
 def _apply_delete(job: Job, link: IssueLink, planned: Plan, change: Change) -> None:
-    """The source issue is gone: delete the target (push) or apply the partner policy (pull)."""
+    """The source issue is confirmed gone: the plan's delete policy for the target's copy."""
     target_key = side_key(link, job.target_side)
     if planned.delete_policy == DeletePolicy.DELETE:
-        with contextlib.suppress(JiraNotFound):
-            job.target.delete_issue(target_key)
-    elif planned.delete_policy == DeletePolicy.TRANSITION:
-        _move_status(job, link, job.organization.remote_delete_status, change)
-    else:
-        text = (
-            f"The partner issue {job.issue_key} was deleted in {job.organization.name}'s Jira; "
-            "this issue is no longer synced."
+        target_id = side_id(link, job.target_side)
+        # Committed first: when the target's site reports this delete, it is known as ours.
+        echo.echo_expect_deletion(
+            organization=job.organization, side=job.target_side, issue_id=target_id
         )
+        try:
+            job.target.delete_issue(target_key)
+        except JiraNotFound:
+            pass
+        except Exception:
+            echo.echo_discard(
+                organization=job.organization,
+                side=job.target_side,
+                issue_id=target_id,
+                field=echo.DELETION,
+            )
+            raise
+    elif planned.delete_policy == DeletePolicy.TRANSITION:
+        status = (
+            job.organization.local_delete_status
+            if job.way == PUSH
+            else job.organization.remote_delete_status
+        )
+        _move_status(job, link, status, change)
+    elif planned.delete_policy == DeletePolicy.COMMENT:
+        where = "our Jira" if job.way == PUSH else f"{job.organization.name}'s Jira"
+        text = f"{job.issue_key} was deleted in {where}; this issue is no longer synced."
         body = plain_comment(text, job.target)
         _expect(job, link, {"comment": body})
         job.target.add_comment(target_key, body)
-    link.status = LinkStatus.DELETED
+    link.status = LinkStatus.DELETED  # UNLINK: only this
     link.save(update_fields=["status", "updated_at"])
 
 
@@ -343,7 +370,9 @@ def record(
                 result=change.result,
                 calls=change.calls,
                 latency_ms=latency_ms(started),
-                message=fields.without_nul("; ".join(change.conflicts + change.errors)),
+                message=fields.without_nul(
+                    "; ".join(change.notes + change.conflicts + change.errors)
+                ),
             )
     except Exception:
         logger.exception(
@@ -378,4 +407,14 @@ def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | Non
     return change
 
 
-__all__ = ["Change", "CreateUnsettled", "FieldWrite", "Job", "preview", "record", "sync_issue"]
+__all__ = [
+    "SKIPPED",
+    "UNLINK",
+    "Change",
+    "CreateUnsettled",
+    "FieldWrite",
+    "Job",
+    "preview",
+    "record",
+    "sync_issue",
+]

@@ -27,6 +27,9 @@ class Job:
     issue: dict | None = None  # the source issue as REST returns it; None once deleted
     comments_changed: bool = False
     pairs: tuple[FieldPair, ...] = ()
+    # The organization for which we deleted the source issue ourselves (its partner deleted
+    # theirs); None when the source issue was not deleted by us.
+    deleted_for: Organization | None = None
     user_cache: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -56,6 +59,7 @@ def job_build(
     issue_key: str = "",
     issue: dict | None = None,
     comments_changed: bool = False,
+    deleted_for: Organization | None = None,
 ) -> Job:
     organization = project_mapping.organization
     source = local_client() if way == PUSH else remote_client(organization)
@@ -71,6 +75,7 @@ def job_build(
         issue=issue,
         comments_changed=comments_changed,
         pairs=tuple(field_pairs(organization, way)),
+        deleted_for=deleted_for,
     )
 
 

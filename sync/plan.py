@@ -52,6 +52,7 @@ class Plan:
     conflicts: tuple[str, ...] = ()
     delete_policy: str = ""
     comments: tuple[CommentOp, ...] = ()
+    notes: tuple[str, ...] = ()  # why the plan is what it is, for the operator
 
     @property
     def field_names(self) -> list[str]:
@@ -108,10 +109,23 @@ def plan(job: Job, link: IssueLink) -> Plan:
 
 
 def plan_delete(job: Job, link: IssueLink) -> Plan:
+    """The source issue is gone (its site answered 404): the direction's delete policy.
+
+    A local issue we deleted ourselves because another partner deleted theirs only closes
+    this organization's pair: one partner's delete never reaches another's copies.
+    """
     if link.status == LinkStatus.DELETED or not side_id(link, job.target_side):
         return Plan(NONE)
-    policy = DeletePolicy.DELETE if job.way == PUSH else job.organization.remote_delete_policy
-    return Plan(DELETE, delete_policy=policy)
+    deleted_for = job.deleted_for
+    if deleted_for is not None and deleted_for.pk != job.organization.pk:
+        note = (
+            f"{job.issue_key} was deleted by the sync because {deleted_for.name} deleted "
+            "their copy; a partner's delete is not passed on to other organizations"
+        )
+        return Plan(DELETE, delete_policy=DeletePolicy.UNLINK, notes=(note,))
+    if job.way == PUSH:
+        return Plan(DELETE, delete_policy=job.organization.local_delete_policy)
+    return Plan(DELETE, delete_policy=job.organization.remote_delete_policy)
 
 
 def _winner(job: Job, target_fields: dict) -> str:
