@@ -100,6 +100,12 @@ def plan(job: Job, link: IssueLink) -> Plan:
         return plan_delete(job, link)
     if link.status == LinkStatus.DELETED:
         return Plan(NONE)
+    if job.came_from is not None and not job.organization.relay_partner_issues:
+        note = (
+            f"{job.issue_key} came from {job.came_from.name}; it is not passed on to "
+            f"{job.organization.name} (the organization does not receive other partners' issues)"
+        )
+        return Plan(SKIPPED, notes=(note,))
     if not side_id(link, job.target_side):
         if job.way == PULL and not job.project_mapping.create_local_issues:
             return Plan(SKIPPED)

@@ -256,3 +256,50 @@ def test_the_admin_page_shows_the_boundary_settings(admin_client, make_org):
     page = admin_client.get(f"/admin/organizations/organization/{org.pk}/change/").content.decode()
     for name in ("local_delete_policy", "copy_restricted_comments", "relay_partner_issues"):
         assert f'name="{name}"' in page
+
+
+# --- relaying one partner's issues to another (item 8) ---------------------------------------------
+
+
+def _partner_a_creates(world) -> IssueLink:
+    created = world.api(
+        "partner",
+        "POST",
+        "/issue",
+        json={
+            "fields": {
+                "project": {"key": "REM"},
+                "issuetype": {"name": "Task"},
+                "summary": "A's confidential issue",
+            }
+        },
+    )
+    assert world.feed_all("partner") == ["done"]
+    return IssueLink.objects.get(organization=world.org, remote_issue_id=created["id"])
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_an_issue_from_partner_a_reaches_partner_b_only_if_b_allows_it(world, partner_b, allowed):
+    sim_b, org_b = partner_b
+    if allowed:
+        org_services.organization_update(organization=org_b, data={"relay_partner_issues": True})
+    link = _partner_a_creates(world)
+    assert link.origin == "remote"
+    world.feed_all("local")  # our create of the local copy, reported by our Jira
+    world.api("local", "PUT", f"/issue/{link.local_issue_key}", json={"fields": {"labels": ["x"]}})
+    world.feed_all("local")  # a local edit of it: still A's issue
+    b_link = IssueLink.objects.filter(organization=org_b, local_issue_id=link.local_issue_id).first()
+    if allowed:
+        assert b_link is not None and b_link.remote_issue_key.startswith("REB-")
+    else:
+        assert _b_writes(sim_b) == 0
+        assert b_link is None or b_link.remote_issue_id is None
+        skipped = SyncEvent.objects.filter(organization=org_b).latest("pk")
+        assert skipped.result == "skipped" and "Partner" in skipped.message
+
+
+def test_an_issue_that_originates_locally_still_reaches_every_partner(world, partner_b):
+    sim_b, org_b = partner_b
+    world.edit("local", summary="ours, for everyone")
+    world.feed_all("local")
+    assert IssueLink.objects.get(organization=org_b).remote_issue_key.startswith("REB-")
