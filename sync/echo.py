@@ -20,7 +20,7 @@ from jiraapi.client import JiraClient
 from jiraapi.events import JiraEvent
 from organizations.models import Organization
 
-from .fields import fingerprint, kind_of, read
+from .fields import comment_restricted, fingerprint, kind_of, read
 from .models import LINK_PROPERTY, CommentLink, EchoLock, IssueLink, LinkStatus
 
 
@@ -187,7 +187,7 @@ def changed_values(
 def _comment_state(
     *, organization: Organization, side: str, link: IssueLink, event: JiraEvent
 ) -> str | None:
-    """ "genuine", "echo" or "in step" for the event's comment; None without one."""
+    """ "genuine", "echo", "in step" or "restricted" for the event's comment; None without one."""
     comment = event.comment
     if comment is None:
         return None
@@ -196,6 +196,12 @@ def _comment_state(
     ).first()
     if comment.action == "deleted":
         return "genuine" if known is not None else "echo"
+    if (
+        known is None
+        and not organization.copy_restricted_comments
+        and comment_restricted(dict(comment.raw))
+    ):
+        return "restricted"  # never copied (a copy made while it was public goes by the plan)
     values = {"comment": comment.body}
     if echo_consume(organization=organization, side=side, issue_id=event.issue_id, values=values):
         return "echo"
@@ -270,6 +276,8 @@ def echo_precheck(
         return None
     if changed or comment_state == "echo":
         return "echo: every change in the event is our own write coming back"
+    if comment_state == "restricted":
+        return "the comment is restricted to a role or group, or internal: it is not copied"
     if comment_state == "in step":
         return "the comment is already in step"
     return "no mapped field changed"

@@ -273,6 +273,31 @@ def without_nul(value: Any) -> Any:
     return value
 
 
+# Jira Service Management keeps a comment internal by this comment property.
+_SD_PUBLIC_PROPERTY = "sd.public.comment"
+
+
+def comment_restricted(comment: Any) -> bool:
+    """Is a comment (REST or webhook shape) kept from some of its site's users?
+
+    Restricted to a role or group (`visibility`), or a Jira Service Management internal
+    comment (`jsdPublic: false`, or its `sd.public.comment` property says internal). Such a
+    comment stays on its site unless the organization allows copying it.
+    """
+    if not isinstance(comment, dict):
+        return False
+    if comment.get("visibility"):
+        return True
+    if comment.get("jsdPublic") is False:
+        return True
+    for prop in comment.get("properties") or ():
+        if isinstance(prop, dict) and prop.get("key") == _SD_PUBLIC_PROPERTY:
+            value = prop.get("value")
+            if isinstance(value, dict) and value.get("internal"):
+                return True
+    return False
+
+
 def read(field_id: str, fields: dict) -> Any:
     """The canonical value of one field from a REST issue's (or a webhook's) `fields`."""
     return without_nul(kind_of(field_id).read(fields.get(field_id)))

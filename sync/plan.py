@@ -204,8 +204,11 @@ def plan_comments(job: Job, link: IssueLink) -> tuple[CommentOp, ...]:
     links = {getattr(cl, f"{src}_comment_id"): cl for cl in link.comments.all()} if link.pk else {}
     ops: list[CommentOp] = []
     seen = set()
+    shares_restricted = job.organization.copy_restricted_comments
     for comment in comments:
         cid = str(comment["id"])
+        if not shares_restricted and fields.comment_restricted(comment):
+            continue  # stays home; a copy made while it was public is deleted below
         seen.add(cid)
         digest = fields.fingerprint("comment", comment.get("body"))
         existing = links.get(cid)

@@ -258,7 +258,7 @@ def test_the_admin_page_shows_the_boundary_settings(admin_client, make_org):
         assert f'name="{name}"' in page
 
 
-# --- relaying one partner's issues to another (item 8) ---------------------------------------------
+# --- relaying one partner's issues to another (item 8) ---------------------------------------
 
 
 def _partner_a_creates(world) -> IssueLink:
@@ -288,7 +288,9 @@ def test_an_issue_from_partner_a_reaches_partner_b_only_if_b_allows_it(world, pa
     world.feed_all("local")  # our create of the local copy, reported by our Jira
     world.api("local", "PUT", f"/issue/{link.local_issue_key}", json={"fields": {"labels": ["x"]}})
     world.feed_all("local")  # a local edit of it: still A's issue
-    b_link = IssueLink.objects.filter(organization=org_b, local_issue_id=link.local_issue_id).first()
+    b_link = IssueLink.objects.filter(
+        organization=org_b, local_issue_id=link.local_issue_id
+    ).first()
     if allowed:
         assert b_link is not None and b_link.remote_issue_key.startswith("REB-")
     else:
@@ -303,3 +305,75 @@ def test_an_issue_that_originates_locally_still_reaches_every_partner(world, par
     world.edit("local", summary="ours, for everyone")
     world.feed_all("local")
     assert IssueLink.objects.get(organization=org_b).remote_issue_key.startswith("REB-")
+
+
+# --- restricted and internal comments (item 7) -----------------------------------------------
+
+ROLE = {"visibility": {"type": "role", "value": "Administrators"}}
+GROUP = {"visibility": {"type": "group", "value": "jira-staff"}}
+INTERNAL = {"properties": [{"key": "sd.public.comment", "value": {"internal": True}}]}
+
+
+def _comment(world, side: str, text: str, **extra) -> dict:
+    body = {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+    }
+    return world.api(
+        side, "POST", f"/issue/{world.keys[side]}/comment", json={"body": body, **extra}
+    )
+
+
+def _texts(world, side: str) -> list[str]:
+    page = world.api(side, "GET", f"/issue/{world.keys[side]}/comment")
+    return [adf_to_wiki(c["body"]) for c in page["comments"]]
+
+
+@pytest.mark.parametrize("way", ["push", "pull"])
+def test_restricted_and_internal_comments_never_leave_their_site(world, way):
+    source = "local" if way == "push" else "partner"
+    other = "partner" if way == "push" else "local"
+    _comment(world, source, "role secret", **ROLE)
+    _comment(world, source, "group secret", **GROUP)
+    _comment(world, source, "internal secret", **INTERNAL)
+    world.reset_calls()
+    statuses = world.feed_all(source)
+    assert world.total_writes() == 0  # Cloud's webhook shows the restriction: not even a read
+    assert world.total_calls() == 0 and set(statuses) == {"done"}
+    _comment(world, source, "for everyone")
+    world.feed_all(source)
+    texts = " ".join(_texts(world, other))
+    assert "for everyone" in texts
+    assert "secret" not in texts
+
+
+def test_an_organization_may_allow_restricted_comments(world):
+    org_services.organization_update(
+        organization=world.org, data={"copy_restricted_comments": True}
+    )
+    _comment(world, "local", "role note", **ROLE)
+    _comment(world, "local", "internal note", **INTERNAL)
+    world.feed_all("local")
+    texts = " ".join(_texts(world, "partner"))
+    assert "role note" in texts and "internal note" in texts
+
+
+def test_a_comment_restricted_after_it_was_copied_is_taken_back(world):
+    created = _comment(world, "local", "first public")
+    world.feed_all("local")
+    assert any("first public" in t for t in _texts(world, "partner"))
+    world.feed_all("partner")
+    body = {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "now a secret"}]}],
+    }
+    world.api(
+        "local",
+        "PUT",
+        f"/issue/{world.keys['local']}/comment/{created['id']}",
+        json={"body": body, **ROLE},
+    )
+    world.feed_all("local")
+    assert _texts(world, "partner") == []
