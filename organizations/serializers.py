@@ -79,6 +79,16 @@ class OrganizationInputSerializer(serializers.Serializer):
     remoteDeleteStatus = serializers.CharField(
         source="remote_delete_status", max_length=64, required=False, allow_blank=True
     )
+    localDeletePolicy = serializers.ChoiceField(
+        source="local_delete_policy", choices=DeletePolicy.choices, required=False
+    )
+    localDeleteStatus = serializers.CharField(
+        source="local_delete_status", max_length=64, required=False, allow_blank=True
+    )
+    copyRestrictedComments = serializers.BooleanField(
+        source="copy_restricted_comments", required=False
+    )
+    relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues", required=False)
 
 
 class OrganizationOutputSerializer(serializers.Serializer):
@@ -99,6 +109,10 @@ class OrganizationOutputSerializer(serializers.Serializer):
     conflictPolicy = serializers.CharField(source="conflict_policy")
     remoteDeletePolicy = serializers.CharField(source="remote_delete_policy")
     remoteDeleteStatus = serializers.CharField(source="remote_delete_status")
+    localDeletePolicy = serializers.CharField(source="local_delete_policy")
+    localDeleteStatus = serializers.CharField(source="local_delete_status")
+    copyRestrictedComments = serializers.BooleanField(source="copy_restricted_comments")
+    relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues")
     remoteBaseUrl = serializers.CharField(source="remote_base_url")
     remoteFlavor = serializers.CharField(source="remote_flavor")
     remoteUser = serializers.CharField(source="remote_user")

@@ -32,6 +32,10 @@ ORGANIZATION_FIELDS = (
     "conflict_policy",
     "remote_delete_policy",
     "remote_delete_status",
+    "local_delete_policy",
+    "local_delete_status",
+    "copy_restricted_comments",
+    "relay_partner_issues",
 )
 
 

@@ -56,7 +56,7 @@ def _finish(
 ) -> None:
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status=status,
-        last_error=error[:4000],
+        last_error=error.replace("\x00", "")[:4000],  # PostgreSQL stores no NUL
         updated_at=timezone.now(),
         attempts=F("attempts") + (1 if attempt else 0),
         calls=F("calls") + calls,
