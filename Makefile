@@ -38,7 +38,7 @@ demo: install
 
 ## The whole test suite, on PostgreSQL and Redis.
 test: install
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) ALLOW_DEV_KEYS=true \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks on the deployment configuration (gunicorn, PostgreSQL, Redis, Celery, simulators).

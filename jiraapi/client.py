@@ -241,7 +241,8 @@ class JiraClient:
             page = self._request(
                 "GET",
                 f"{self.api}/issue/{key}/comment",
-                params={"startAt": start, "maxResults": 100},
+                # `properties` shows which comments Service Management keeps internal.
+                params={"startAt": start, "maxResults": 100, "expand": "properties"},
             )
             comments += page.get("comments", [])
             start += len(page.get("comments", []))

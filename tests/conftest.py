@@ -1,9 +1,24 @@
+import os
+
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from organizations import services
 from organizations.models import Organization
+
+# The service's own processes started by tests (workers, `manage.py`) run on the public
+# development keys with DEBUG off: allow it, as `make test` does.
+os.environ.setdefault("ALLOW_DEV_KEYS", "true")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The cache holds the API's failed-authentication counts: none carry across tests."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
