@@ -1,14 +1,36 @@
+import os
+
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from organizations import services
 from organizations.models import Organization
 
+# The service's own processes started by tests (workers, `manage.py`) run on the public
+# development keys with DEBUG off: allow it, as `make test` does.
+os.environ.setdefault("ALLOW_DEV_KEYS", "true")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The cache holds the API's failed-authentication counts: none carry across tests."""
+    cache.clear()
+    yield
+    cache.clear()
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _local_jira_sites_allowed(settings):
+    """The simulators live on 127.0.0.1 over plain http; the product default is strict."""
+    settings.JIRA_ALLOW_HTTP = True
+    settings.JIRA_ALLOWED_HOSTS = ["127.0.0.1", "localhost", "::1"]
 
 
 @pytest.fixture
