@@ -128,6 +128,26 @@ BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
 # The largest webhook body accepted (Jira's issue payloads are rarely above 100 KB).
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# Failed webhook authentications allowed per client address and organization (or the local
+# endpoint) in a window; past that the client gets 429 with Retry-After. 0 turns it off.
+WEBHOOK_AUTH_FAILURE_LIMIT = env.int("WEBHOOK_AUTH_FAILURE_LIMIT", default=20)
+WEBHOOK_AUTH_FAILURE_WINDOW_SECONDS = env.int("WEBHOOK_AUTH_FAILURE_WINDOW_SECONDS", default=300)
+# Trusted reverse proxies in front of the web processes: the client address is then taken
+# from X-Forwarded-For, that many entries from the right. 0: REMOTE_ADDR.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# The cache holds the failed-authentication counters, shared by every web process: Redis when
+# the broker is Redis (every machine), else files beside the embedded database (one machine).
+CACHES = {
+    "default": env.cache_url(
+        "CACHE_URL",
+        default=(
+            env.str("CELERY_BROKER_URL", default="")
+            if env.str("CELERY_BROKER_URL", default="").startswith(("redis://", "rediss://"))
+            else f"filecache://{VAR_DIR / 'cache'}"
+        ),
+    )
+}
 
 # --- Celery -------------------------------------------------------------------------------
 # The embedded default is kombu's filesystem transport: a real broker and a real worker

@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
@@ -48,3 +50,12 @@ def two_way_org(make_org) -> Organization:
         organization=org, local_project_key="LOC", remote_project_key="REMOTE_PROJ"
     )
     return org
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings):
+    """Each test counts in its own cache keys (the failed-authentication throttle lives in the
+    shared cache, on the test broker's Redis)."""
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    }
