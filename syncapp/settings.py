@@ -148,6 +148,7 @@ CACHES = {
         ),
     )
 }
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
 
 # --- Celery -------------------------------------------------------------------------------
 # The embedded default is kombu's filesystem transport: a real broker and a real worker
