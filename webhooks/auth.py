@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -18,6 +19,8 @@ from organizations import selectors as org_selectors
 from organizations.models import Organization, SyncDirection
 
 SIGNATURE_HEADER = "X-Hub-Signature"
+# What an organization's public id may be, at most (its validator is stricter).
+_POSSIBLE_ID = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,63}")
 
 
 def signature_for(body: bytes, secret: str) -> str:
@@ -73,8 +76,11 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
         )
     )
     sql = f"SELECT {columns} FROM {meta.db_table} WHERE {meta.get_field('public_id').column} = %s"  # noqa: S608 - names from the model; the value is bound
+    # An id no organization can have (a NUL, which PostgreSQL refuses; a lone surrogate) is
+    # looked up as "", which matches nothing: the same query either way.
+    lookup = public_id if _POSSIBLE_ID.fullmatch(public_id) else ""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [public_id[:63]])
+        cursor.execute(sql, [lookup])
         row = cursor.fetchone()
     decoy = _decoy_ciphertext(tuple(settings.FIELD_ENCRYPTION_KEYS))
     pk, enabled, direction, current, previous, valid_until, hook_secret, required = row or (

@@ -149,3 +149,16 @@ def test_a_chunked_body_over_the_limit_is_refused(live_server, two_way_org, sett
     )
     assert status == 413
     assert WebhookDelivery.objects.count() == 0
+
+
+def test_a_nul_in_a_kept_header_is_stored_safely(live_server, two_way_org):
+    headers = {"X-Atlassian-Webhook-Identifier": "id\x00-1", "User-Agent": "agent\x00\x01"}
+    for path in (incoming_path(two_way_org), LOCAL_PATH):
+        status, text = send(live_server.url, path, delivery_body(), headers=headers)
+        assert status == 202, (path, status, text[:300])
+        # The same identifier again is the same delivery.
+        status, text = send(live_server.url, path, delivery_body(), headers=headers)
+        assert status == 200 and json.loads(text)["duplicate"] is True
+    kept = WebhookDelivery.objects.values_list("headers", flat=True)
+    assert len(kept) == 2
+    assert all("\x00" not in json.dumps(h, ensure_ascii=False) for h in kept)
