@@ -136,20 +136,6 @@ WEBHOOK_AUTH_FAILURE_WINDOW_SECONDS = env.int("WEBHOOK_AUTH_FAILURE_WINDOW_SECON
 # from X-Forwarded-For, that many entries from the right. 0: REMOTE_ADDR.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
-# The cache holds the failed-authentication counters, shared by every web process: Redis when
-# the broker is Redis (every machine), else files beside the embedded database (one machine).
-CACHES = {
-    "default": env.cache_url(
-        "CACHE_URL",
-        default=(
-            env.str("CELERY_BROKER_URL", default="")
-            if env.str("CELERY_BROKER_URL", default="").startswith(("redis://", "rediss://"))
-            else f"filecache://{VAR_DIR / 'cache'}"
-        ),
-    )
-}
-CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
-
 # --- Celery -------------------------------------------------------------------------------
 # The embedded default is kombu's filesystem transport: a real broker and a real worker
 # process, with nothing to install. Production uses Redis or RabbitMQ.
@@ -193,6 +179,20 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SYNC_SWEEP_SECONDS,
     },
 }
+
+# The cache holds the failed-authentication counters, shared by every web process: Redis when
+# the broker is Redis (every machine), else files beside the embedded database (one machine).
+CACHES = {
+    "default": env.cache_url(
+        "CACHE_URL",
+        default=(
+            CELERY_BROKER_URL
+            if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+            else f"filecache://{VAR_DIR / 'cache'}"
+        ),
+    )
+}
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
 
 # Sync retries: attempts per delivery, and the backoff between them.
 SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=8)
