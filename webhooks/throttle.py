@@ -54,8 +54,9 @@ def record_failure(*, client: str, target: str) -> None:
     window = _window()
     key = _key(client=client, target=target, window=window)
     try:
-        if not cache.add(key, 1, timeout=window + 1):
-            cache.incr(key)
+        # Always the same two operations (first failure or not): the work tells nothing.
+        cache.add(key, 0, timeout=window + 1)
+        cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.add(key, 1, timeout=window + 1)
     except Exception:
