@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from devtools.supervisor import free_port
+from devtools.supervisor import free_port, wait_http
 from organizations import services as org_services
 from webhooks.models import WebhookDelivery
 
@@ -55,7 +55,8 @@ def start_gunicorn(processes, env: dict, name: str) -> tuple[str, object]:
     log = Path(env["VAR_DIR"]) / f"{name}-{port}.log"
     process = processes.start(name, command, env=env, log=log)
     base = f"http://127.0.0.1:{port}"
-    processes.wait_http(f"{base}/healthz")
+    # Only this process: others of the session's supervisor may have exited on purpose.
+    wait_http(f"{base}/healthz", processes=[process])
     return base, process
 
 
