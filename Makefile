@@ -11,6 +11,8 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 WEB_PORT ?= 8000
 PUBLIC_BASE_URL ?= http://127.0.0.1:$(WEB_PORT)
 export WEB_PORT PUBLIC_BASE_URL
+# `make run` is for development: a Jira (or the simulator) on this machine over plain http.
+RUN_JIRA_ENV := JIRA_ALLOW_HTTP=$${JIRA_ALLOW_HTTP:-true} JIRA_ALLOWED_HOSTS=$${JIRA_ALLOWED_HOSTS:-127.0.0.1,localhost,::1}
 
 .PHONY: install run demo test lint format clean bench bench-quick
 
@@ -25,10 +27,10 @@ install: $(STAMP)
 ## Run the service on its embedded default: SQLite and a filesystem broker, no servers.
 run: install
 	mkdir -p "$${VAR_DIR:-var}"
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --no-input
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py ensure_admin
+	DEBUG=$${DEBUG:-true} $(RUN_JIRA_ENV) $(BIN)/python manage.py migrate --no-input
+	DEBUG=$${DEBUG:-true} $(RUN_JIRA_ENV) $(BIN)/python manage.py ensure_admin
 	@echo "Service: $(PUBLIC_BASE_URL)/admin/   (Ctrl-C stops web, worker and beat)"
-	DEBUG=$${DEBUG:-true} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	DEBUG=$${DEBUG:-true} $(RUN_JIRA_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 ## Two simulated Jira sites, the service, a worker and beat, and a guided scenario.
 demo: install
@@ -36,7 +38,7 @@ demo: install
 
 ## The whole test suite, on PostgreSQL and Redis.
 test: install
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) ALLOW_DEV_KEYS=true \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks on the deployment configuration (gunicorn, PostgreSQL, Redis, Celery, simulators).

@@ -75,6 +75,8 @@ class Stack:
             "LOCAL_JIRA_USER": SYNC_LOCAL[0],
             "LOCAL_JIRA_TOKEN": SYNC_LOCAL[1],
             "LOCAL_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "JIRA_ALLOW_HTTP": "true",  # the simulators: plain http on 127.0.0.1
+            "JIRA_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DEBUG": "false",
             "SECRET_KEY": "bench-secret-key-not-for-production",
             "FIELD_ENCRYPTION_KEYS": "bench-field-encryption-key",

@@ -48,6 +48,26 @@ def decrypt(stored: str) -> str:
         raise ValueError("cannot decrypt a stored secret: wrong FIELD_ENCRYPTION_KEYS?") from None
 
 
+def is_current(stored: str) -> bool:
+    """Whether a stored value is encrypted with the first (current) key."""
+    try:
+        _fernet_for(settings.FIELD_ENCRYPTION_KEYS[0]).decrypt(stored[len(PREFIX) :].encode())
+    except InvalidToken:
+        return False
+    return stored.startswith(PREFIX)
+
+
+def reencrypt(stored: str) -> str:
+    """The same secret encrypted with the first key (read with any key)."""
+    if not stored.startswith(PREFIX):
+        raise ValueError("value is not encrypted")
+    try:
+        token = _cipher().rotate(stored[len(PREFIX) :].encode())
+    except InvalidToken:
+        raise ValueError("cannot decrypt a stored secret: wrong FIELD_ENCRYPTION_KEYS?") from None
+    return PREFIX + token.decode()
+
+
 def generate_secret() -> str:
     """A URL-safe secret with 256 bits from the operating system's CSPRNG."""
     return secrets.token_urlsafe(32)

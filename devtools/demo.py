@@ -79,6 +79,8 @@ class Demo:
             "LOCAL_JIRA_USER": LOCAL_SYNC[0],
             "LOCAL_JIRA_TOKEN": LOCAL_SYNC[1],
             "LOCAL_WEBHOOK_SECRET": local_secret,
+            "JIRA_ALLOW_HTTP": "true",  # both simulated sites: plain http on 127.0.0.1
+            "JIRA_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
             "SYNC_SWEEP_SECONDS": "5",
             "PYTHONUNBUFFERED": "1",

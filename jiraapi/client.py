@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 import requests
 
@@ -24,14 +25,18 @@ from .errors import (
     JiraNotFound,
     JiraPermanentError,
     JiraRateLimited,
+    JiraRedirectRefused,
     JiraTransientError,
 )
+from .transport import GuardedAdapter
+from .urlpolicy import UrlPolicy, origin, origin_text
 
 logger = logging.getLogger(__name__)
 
 CLOUD = "cloud"
 DATACENTER = "datacenter"
 RETRY_STATUSES = {408, 409, 425, 500, 502, 503, 504}
+MAX_REDIRECTS = 5
 
 
 @dataclass
@@ -85,14 +90,21 @@ class JiraClient:
         *,
         timeout: tuple[float, float] = (5.0, 30.0),
         session: requests.Session | None = None,
+        url_policy: UrlPolicy | None = None,
     ) -> None:
         self.site = site
         self.base_url = site.base_url.rstrip("/")
+        self.origin = origin(self.base_url)
         self.flavor = site.flavor
         self.api = "/rest/api/3" if site.flavor == CLOUD else "/rest/api/2"
         self.timeout = timeout
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/json"})
+        if url_policy is not None:
+            # Checked again on every connection: the host may resolve elsewhere tomorrow.
+            adapter = GuardedAdapter(url_policy)
+            self.session.mount("https://", adapter)
+            self.session.mount("http://", adapter)
         if site.flavor == DATACENTER and not site.user:
             self.session.headers["Authorization"] = f"Bearer {site.token}"
         else:
@@ -109,10 +121,7 @@ class JiraClient:
         kwargs.setdefault("timeout", self.timeout)
         for counter in _counters.get():
             counter.count += 1
-        try:
-            response = self.session.request(method, url, **kwargs)
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise JiraTransientError(f"{method} {path}: {type(exc).__name__}") from exc
+        response = self._send(method, path, url, kwargs)
         logger.debug(
             "jira.call", extra={"method": method, "path": path, "status": response.status_code}
         )
@@ -124,6 +133,37 @@ class JiraClient:
             except ValueError:
                 return response.text
         raise self._error(method, path, response)
+
+    def _send(self, method: str, path: str, url: str, kwargs: dict) -> requests.Response:
+        """One call, following redirects only within the site's own origin.
+
+        A redirect to another scheme, host or port is refused (`JiraRedirectRefused`): the
+        credentials and a 307's body never leave the site, and a partner cannot point us at
+        an internal address.
+        """
+        for _hop in range(MAX_REDIRECTS + 1):
+            if origin(url) != self.origin:
+                what = "redirect to another origin" if _hop else "a URL of another origin"
+                raise JiraRedirectRefused(
+                    f"{method} {path}: {what} ({origin_text(url)}) refused; "
+                    f"the site is {origin_text(self.base_url)}",
+                )
+            try:
+                response = self.session.request(method, url, allow_redirects=False, **kwargs)
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                raise JiraTransientError(f"{method} {path}: {type(exc).__name__}") from exc
+            if not response.is_redirect:
+                return response
+            status = response.status_code
+            url = urljoin(response.url or url, response.headers["Location"])
+            response.close()
+            kwargs.pop("params", None)  # the new location carries its own query
+            if status in (301, 302, 303) and method != "HEAD":
+                # What browsers (and requests) do: the method becomes GET, the body is dropped.
+                method = "GET"
+                kwargs.pop("json", None)
+                kwargs.pop("data", None)
+        raise JiraPermanentError(f"{method} {path}: more than {MAX_REDIRECTS} redirects")
 
     def _error(self, method: str, path: str, response: requests.Response) -> JiraError:
         status = response.status_code
@@ -201,7 +241,8 @@ class JiraClient:
             page = self._request(
                 "GET",
                 f"{self.api}/issue/{key}/comment",
-                params={"startAt": start, "maxResults": 100},
+                # `properties` shows which comments Service Management keeps internal.
+                params={"startAt": start, "maxResults": 100, "expand": "properties"},
             )
             comments += page.get("comments", [])
             start += len(page.get("comments", []))

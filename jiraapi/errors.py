@@ -52,3 +52,14 @@ class JiraAuthError(JiraPermanentError):
 
 class JiraNotConfigured(JiraPermanentError):
     """A site's URL or credentials are missing from the configuration."""
+
+
+class JiraRedirectRefused(JiraPermanentError):
+    """Jira answered with a redirect to another origin (scheme, host or port): never followed,
+    so neither credentials nor a request body can be sent where the site did not live."""
+
+
+class JiraUnsafeUrl(JiraPermanentError):
+    """The site's URL (or the address its host name resolves to now) is not allowed by the
+    URL policy: another scheme than http(s), or a loopback, private, link-local or metadata
+    address that is not on the allow-list."""

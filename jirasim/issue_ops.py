@@ -58,7 +58,7 @@ class IssueOpsMixin:
             self._emit("jira:issue_created", "issue_created", actor, issue, hist, ts=ts)
             for c in (body.get("update") or {}).get("comment", []) or []:
                 if isinstance(c, dict) and "add" in c:
-                    self._add_comment(actor, issue, c["add"].get("body"), version)
+                    self._add_comment(actor, issue, c["add"].get("body"), version, c["add"])
             return issue
 
     def _target_project(self, fields: dict, errors: dict) -> dict | None:
@@ -187,7 +187,9 @@ class IssueOpsMixin:
                 self._emit("jira:issue_updated", type_name, actor, issue, hist, ts=ts)
             for c in comments:
                 if "add" in c:
-                    self._add_comment(actor, issue, (c["add"] or {}).get("body"), version)
+                    self._add_comment(
+                        actor, issue, (c["add"] or {}).get("body"), version, c["add"] or {}
+                    )
 
     def assign(self, *, actor: dict, key: str, body: dict) -> None:
         with self.lock:

@@ -177,7 +177,15 @@ class RenderMixin:
             return self._text(value, version)
         return value
 
-    def comment_json(self, issue: dict, c: dict, version: str = "2", webhook: bool = False) -> dict:
+    def comment_json(
+        self,
+        issue: dict,
+        c: dict,
+        version: str = "2",
+        webhook: bool = False,
+        properties: bool = False,
+    ) -> dict:
+        """A comment as REST and webhooks show it; `properties`: `expand=properties`."""
         out = {
             "self": f"{self.base_url}/rest/api/2/issue/{issue['id']}/comment/{c['id']}",
             "id": c["id"],
@@ -187,8 +195,20 @@ class RenderMixin:
             "created": fmt_ts(c["created"]),
             "updated": fmt_ts(c["updated"]),
         }
+        visibility = c.get("visibility")
+        if visibility:
+            out["visibility"] = dict(visibility)
+            if self.cloud and visibility["type"] == "group":
+                out["visibility"]["identifier"] = visibility["value"]
         if self.cloud:
-            out["jsdPublic"] = True
+            out["jsdPublic"] = not c.get("internal")
+        if properties:
+            internal = c.get("internal")
+            out["properties"] = (
+                []
+                if internal is None
+                else [{"key": "sd.public.comment", "value": {"internal": internal}}]
+            )
         return out
 
     def _issue_ref(self, other: dict) -> dict:

@@ -12,7 +12,11 @@ class CommentRoutes:
         s = self.store
         with s.lock:
             issue = s.get_issue(req.params["key"])
-            comments = [s.comment_json(issue, c, req.version) for c in issue["comments"]]
+            expand = (req.q("expand") or "").split(",")
+            comments = [
+                s.comment_json(issue, c, req.version, properties="properties" in expand)
+                for c in issue["comments"]
+            ]
         if req.q("orderBy", "created").startswith("-"):
             comments.reverse()
         start = req.qint("startAt", 0)

@@ -71,7 +71,9 @@ class WorkflowMixin:
             self._emit("jira:issue_updated", type_name, actor, issue, hist, ts=ts)
             for c in (body.get("update") or {}).get("comment", []) or []:
                 if isinstance(c, dict) and "add" in c:
-                    self._add_comment(actor, issue, (c["add"] or {}).get("body"), version)
+                    self._add_comment(
+                        actor, issue, (c["add"] or {}).get("body"), version, c["add"] or {}
+                    )
 
     def _choose_transition(self, issue: dict, ref: dict) -> tuple:
         """The available transition named by ``{"id": ...}`` (or by name), else 400."""

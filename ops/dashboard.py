@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ops import selectors
+from ops.permissions import STATUS_PERMISSIONS, CanViewSyncStatus, may_see
 from organizations.models import Organization
 from webhooks import services as webhook_services
 from webhooks.models import WebhookDelivery
@@ -63,6 +65,8 @@ def _chart(series: list[dict], width: int = 720, height: int = 120) -> dict:
 
 @staff_member_required
 def dashboard_view(request):
+    if not may_see(request.user, STATUS_PERMISSIONS):
+        raise PermissionDenied
     organization = None
     if request.GET.get("org"):
         organization = get_object_or_404(Organization, public_id=request.GET["org"])
@@ -86,13 +90,23 @@ def dashboard_retry_view(request, delivery_id: int):
     else:
         webhook_services.delivery_retry(deliveries=WebhookDelivery.objects.filter(pk=delivery_id))
         messages.success(request, f"Delivery {delivery_id} sent again.")
-    return HttpResponseRedirect(request.POST.get("next") or reverse("sync-dashboard"))
+    return HttpResponseRedirect(_same_site_path(request, request.POST.get("next", "")))
+
+
+def _same_site_path(request, url: str) -> str:
+    """`url` if it is a relative path on this site, else the dashboard (no open redirect)."""
+    relative = url.startswith("/") and not url.startswith(("//", "/\\"))
+    if relative and url_has_allowed_host_and_scheme(
+        url, allowed_hosts=set(), require_https=request.is_secure()
+    ):
+        return url
+    return reverse("sync-dashboard")
 
 
 class SyncStatusApi(APIView):
     """`GET /api/status/`: the dashboard's figures as JSON (staff; token auth for monitors)."""
 
-    permission_classes = (IsAdminUser,)
+    permission_classes = (CanViewSyncStatus,)
 
     def get(self, request):
         organization = None

@@ -2,11 +2,15 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters
 
 from jiraapi.events import WEBHOOK_EVENTS
 
@@ -105,6 +109,8 @@ class OrganizationAdmin(admin.ModelAdmin):
         "previous_secret_valid_until",
         "created_at",
         "updated_at",
+        "remote_token_state",
+        "remote_handshake_token_state",
     )
     inlines = (ProjectMappingInline, FieldMappingInline)
     actions = ("rotate_secret_action", "enable_two_way_action", "disable_two_way_action")
@@ -112,7 +118,15 @@ class OrganizationAdmin(admin.ModelAdmin):
         (None, {"fields": ("public_id", "name", "enabled")}),
         (
             _("Partner Jira site"),
-            {"fields": ("remote_base_url", "remote_flavor", "remote_user", "remote_token")},
+            {
+                "fields": (
+                    "remote_base_url",
+                    "remote_flavor",
+                    "remote_user",
+                    "remote_token",
+                    "remote_token_state",
+                )
+            },
         ),
         (
             _("Sync"),
@@ -120,10 +134,15 @@ class OrganizationAdmin(admin.ModelAdmin):
                 "fields": (
                     "sync_direction",
                     "remote_handshake_token",
+                    "remote_handshake_token_state",
                     "require_signature",
                     "conflict_policy",
                     "remote_delete_policy",
                     "remote_delete_status",
+                    "local_delete_policy",
+                    "local_delete_status",
+                    "copy_restricted_comments",
+                    "relay_partner_issues",
                     "handshake_status",
                     "handshake_activated_at",
                     "last_delivery_at",
@@ -134,6 +153,45 @@ class OrganizationAdmin(admin.ModelAdmin):
         ),
         (_("Record"), {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
     )
+
+    def get_fieldsets(self, request, obj=None):
+        """The partner's secrets are write-only: users who may not change the organization
+        get no field for them at all (a read-only field would print the value), only their
+        "set / not set" state."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (
+                name,
+                {**opts, "fields": tuple(f for f in opts["fields"] if f not in SECRET_FORM_FIELDS)},
+            )
+            for name, opts in fieldsets
+        ]
+
+    @method_decorator(sensitive_post_parameters(*SECRET_FORM_FIELDS))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Error reports (DEBUG pages, mailed tracebacks) never show the secrets posted.
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @staticmethod
+    def _secret_state(obj: Organization | None, name: str, element_id: str):
+        set_at = getattr(obj, f"{name}_set_at", None) if obj else None
+        if obj is None or not getattr(obj, name):
+            text = _("Not set")
+        elif set_at is None:
+            text = _("Set")
+        else:
+            text = _("Set on %(when)s") % {"when": date_format(set_at, "DATETIME_FORMAT")}
+        return format_html('<span id="{}">{}</span>', element_id, text)
+
+    @admin.display(description=_("Partner Jira API token"))
+    def remote_token_state(self, obj):
+        return self._secret_state(obj, "remote_token", "remote-token-state")
+
+    @admin.display(description=_("Partner webhook secret"))
+    def remote_handshake_token_state(self, obj):
+        return self._secret_state(obj, "remote_handshake_token", "remote-handshake-token-state")
 
     def get_readonly_fields(self, request, obj=None):
         # The public id is part of the partner's webhook URL: fixed once created.
@@ -225,8 +283,12 @@ class OrganizationAdmin(admin.ModelAdmin):
         obj = get_object_or_404(Organization, pk=pk)
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
-        service(organization=obj)
-        self.message_user(request, message, messages.SUCCESS)
+        try:
+            service(organization=obj)
+        except ValidationError as exc:  # e.g. a partner URL saved before a stricter policy
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            self.message_user(request, message, messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[pk]))
 
     def rotate_secret_view(self, request, pk):
@@ -248,9 +310,15 @@ class OrganizationAdmin(admin.ModelAdmin):
         )
 
     def _bulk(self, request, queryset, service, message) -> None:
+        done = 0
         for obj in queryset:
-            service(organization=obj)
-        self.message_user(request, message % {"n": queryset.count()}, messages.SUCCESS)
+            try:
+                service(organization=obj)
+            except ValidationError as exc:  # e.g. a partner URL saved before a stricter policy
+                self.message_user(request, f"{obj}: {' '.join(exc.messages)}", messages.ERROR)
+            else:
+                done += 1
+        self.message_user(request, message % {"n": done}, messages.SUCCESS)
 
     @admin.action(description=_("Rotate the incoming secret"), permissions=("change",))
     def rotate_secret_action(self, request, queryset):

@@ -6,6 +6,8 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from core.permissions import IsStaffWithModelPermissions
+
 from . import selectors, services
 from .models import FieldMapping, Organization, ProjectMapping
 from .serializers import (
@@ -32,7 +34,9 @@ class OrganizationBaseApi(GenericAPIView):
         return organization
 
     def detail(self, organization: Organization, code: int = status.HTTP_200_OK) -> Response:
-        serializer = OrganizationOutputSerializer(organization, context={"show_secrets": True})
+        # The incoming secret only for users who may change organizations.
+        show = self.request.user.has_perm("organizations.change_organization")
+        serializer = OrganizationOutputSerializer(organization, context={"show_secrets": show})
         return Response(serializer.data, status=code)
 
 
@@ -74,8 +78,19 @@ class OrganizationDetailApi(OrganizationBaseApi):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class ChangePermissionForPost(IsStaffWithModelPermissions):
+    """POST here changes an existing object: it needs change permission, not add."""
+
+    perms_map = {
+        **IsStaffWithModelPermissions.perms_map,
+        "POST": ["%(app_label)s.change_%(model_name)s"],
+    }
+
+
 class OrganizationRotateSecretApi(OrganizationBaseApi):
     """A new incoming secret; the previous one stays valid for the grace period."""
+
+    permission_classes = (ChangePermissionForPost,)
 
     @extend_schema(request=None)
     def post(self, request, org_id):

@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from core.fields import EncryptedTextField
 
+from .jira_urls import validate_jira_url
+
 PROJECT_KEY_VALIDATOR = RegexValidator(
     r"^[A-Z][A-Z0-9_]{0,254}$",
     _("A Jira project key: capital letters, digits and underscores, starting with a letter."),
@@ -91,9 +93,12 @@ class ConflictPolicy(models.TextChoices):
 
 
 class DeletePolicy(models.TextChoices):
-    COMMENT = "comment", _("Add a comment to our issue")
-    TRANSITION = "transition", _("Move our issue to a status")
-    DELETE = "delete", _("Delete our issue")
+    """What happens to the other side's copy when an issue is deleted (confirmed gone)."""
+
+    COMMENT = "comment", _("Add a comment to the copy")
+    TRANSITION = "transition", _("Move the copy to a status")
+    DELETE = "delete", _("Delete the copy")
+    UNLINK = "unlink", _("Only stop syncing the pair")
 
 
 class Organization(models.Model):
@@ -125,6 +130,7 @@ class Organization(models.Model):
         help_text=_("E-mail address (Cloud) or user name (Data Center)."),
     )
     remote_token = EncryptedTextField(_("partner Jira API token / PAT"), blank=True, default="")
+    remote_token_set_at = models.DateTimeField(_("API token set"), null=True, blank=True)
 
     # Two-way sync.
     sync_direction = models.CharField(
@@ -134,7 +140,11 @@ class Organization(models.Model):
         default=SyncDirection.PUSH,
     )
     incoming_secret = EncryptedTextField(_("incoming secret"), blank=True, default="")
-    previous_incoming_secret = EncryptedTextField(blank=True, default="")
+    # Secrets rotated out and still in their grace period: an encrypted JSON list of
+    # {"secret", "validUntil"} (organizations.selectors reads it, services write it).
+    # `previous_secret_valid_until` is the latest of their expiries, shown to admins; setting
+    # it to now ends every grace period at once.
+    previous_incoming_secrets = EncryptedTextField(blank=True, default="")
     previous_secret_valid_until = models.DateTimeField(null=True, blank=True)
     secret_rotated_at = models.DateTimeField(null=True, blank=True)
     handshake_status = models.CharField(
@@ -152,6 +162,9 @@ class Organization(models.Model):
             "The secret the partner's Jira admin set on their webhook; it verifies the "
             "X-Hub-Signature of each delivery."
         ),
+    )
+    remote_handshake_token_set_at = models.DateTimeField(
+        _("partner webhook secret set"), null=True, blank=True
     )
     require_signature = models.BooleanField(
         _("require a signature"),
@@ -181,6 +194,38 @@ class Organization(models.Model):
         blank=True,
         help_text=_("With the 'move to a status' policy, e.g. 'Done'."),
     )
+    local_delete_policy = models.CharField(
+        _("when we delete an issue"),
+        max_length=16,
+        choices=DeletePolicy.choices,
+        default=DeletePolicy.COMMENT,
+        help_text=_(
+            "What happens to the partner's copy of a local issue deleted in our Jira. The "
+            "default leaves it in place with a comment saying it is no longer synced."
+        ),
+    )
+    local_delete_status = models.CharField(
+        _("status for the partner's copies of deleted issues"),
+        max_length=64,
+        blank=True,
+        help_text=_("With the 'move to a status' policy, e.g. 'Done'."),
+    )
+    copy_restricted_comments = models.BooleanField(
+        _("copy restricted comments"),
+        default=False,
+        help_text=_(
+            "Also copy comments restricted to a role or group, and Jira Service Management "
+            "internal comments. Off: they never leave the site they were written on."
+        ),
+    )
+    relay_partner_issues = models.BooleanField(
+        _("receive other partners' issues"),
+        default=False,
+        help_text=_(
+            "Also push to this partner local issues that came from another partner "
+            "organization. Off: only issues that originate in our Jira (or at this partner)."
+        ),
+    )
 
     last_delivery_at = models.DateTimeField(_("last delivery"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -198,9 +243,22 @@ class Organization(models.Model):
         return reverse("admin:organizations_organization_change", args=[self.pk])
 
     def clean(self) -> None:
+        if self.remote_base_url:
+            try:
+                validate_jira_url(self.remote_base_url)
+            except ValidationError as exc:
+                raise ValidationError({"remote_base_url": exc.messages}) from None
         if self.remote_delete_policy == DeletePolicy.TRANSITION and not self.remote_delete_status:
             raise ValidationError(
                 {"remote_delete_status": _("Name the status to move deleted partner issues to.")}
+            )
+        if self.local_delete_policy == DeletePolicy.TRANSITION and not self.local_delete_status:
+            raise ValidationError(
+                {
+                    "local_delete_status": _(
+                        "Name the status to move the partner's copies of deleted issues to."
+                    )
+                }
             )
         if self.require_signature and not self.remote_handshake_token:
             raise ValidationError(

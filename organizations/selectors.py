@@ -1,6 +1,8 @@
 """Reads on organizations."""
 
 import hmac
+import json
+from datetime import datetime
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -36,20 +38,31 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def organization_secret_matches(*, organization: Organization, secret: str) -> bool:
-    """The current incoming secret, or the previous one inside its grace period.
+def organization_previous_secrets(*, organization: Organization) -> list[tuple[str, datetime]]:
+    """The rotated-out incoming secrets with the end of each one's grace period (expired
+    ones included; see organization_secret_matches)."""
+    if not organization.previous_incoming_secrets:
+        return []
+    return [
+        (entry["secret"], datetime.fromisoformat(entry["validUntil"]))
+        for entry in json.loads(organization.previous_incoming_secrets)
+    ]
 
-    Constant-time comparisons, and both are always compared so timing tells nothing.
+
+def organization_secret_matches(*, organization: Organization, secret: str) -> bool:
+    """The current incoming secret, or a previous one inside its own grace period (and
+    before `previous_secret_valid_until`, which ends them all).
+
+    Constant-time comparisons, and every stored secret is compared so timing tells nothing
+    of which one matched.
     """
-    current = bool(organization.incoming_secret) and _same(organization.incoming_secret, secret)
-    previous = organization.previous_incoming_secret
-    in_grace = bool(
-        previous
-        and organization.previous_secret_valid_until
-        and timezone.now() < organization.previous_secret_valid_until
-    )
-    previous_ok = _same(previous or "\0", secret) and in_grace
-    return current or previous_ok
+    now = timezone.now()
+    matched = bool(organization.incoming_secret) and _same(organization.incoming_secret, secret)
+    all_until = organization.previous_secret_valid_until
+    for previous, valid_until in organization_previous_secrets(organization=organization):
+        in_grace = all_until is not None and now < all_until and now < valid_until
+        matched = (_same(previous, secret) and in_grace) or matched
+    return matched
 
 
 def organization_partner_jql(*, organization: Organization) -> str:

@@ -79,6 +79,16 @@ class OrganizationInputSerializer(serializers.Serializer):
     remoteDeleteStatus = serializers.CharField(
         source="remote_delete_status", max_length=64, required=False, allow_blank=True
     )
+    localDeletePolicy = serializers.ChoiceField(
+        source="local_delete_policy", choices=DeletePolicy.choices, required=False
+    )
+    localDeleteStatus = serializers.CharField(
+        source="local_delete_status", max_length=64, required=False, allow_blank=True
+    )
+    copyRestrictedComments = serializers.BooleanField(
+        source="copy_restricted_comments", required=False
+    )
+    relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues", required=False)
 
 
 class OrganizationOutputSerializer(serializers.Serializer):
@@ -92,16 +102,23 @@ class OrganizationOutputSerializer(serializers.Serializer):
         source="handshake_status", choices=HandshakeStatus.choices
     )
     handshakeActivatedAt = serializers.DateTimeField(source="handshake_activated_at")
+    # Write-only: always null in answers (kept for the seed's shape); see hasRemoteHandshakeToken.
     remoteHandshakeToken = serializers.SerializerMethodField()
     hasRemoteHandshakeToken = serializers.SerializerMethodField()
     requireSignature = serializers.BooleanField(source="require_signature")
     conflictPolicy = serializers.CharField(source="conflict_policy")
     remoteDeletePolicy = serializers.CharField(source="remote_delete_policy")
     remoteDeleteStatus = serializers.CharField(source="remote_delete_status")
+    localDeletePolicy = serializers.CharField(source="local_delete_policy")
+    localDeleteStatus = serializers.CharField(source="local_delete_status")
+    copyRestrictedComments = serializers.BooleanField(source="copy_restricted_comments")
+    relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues")
     remoteBaseUrl = serializers.CharField(source="remote_base_url")
     remoteFlavor = serializers.CharField(source="remote_flavor")
     remoteUser = serializers.CharField(source="remote_user")
     hasRemoteToken = serializers.SerializerMethodField()
+    remoteTokenSetAt = serializers.DateTimeField(source="remote_token_set_at")
+    remoteHandshakeTokenSetAt = serializers.DateTimeField(source="remote_handshake_token_set_at")
     secretRotatedAt = serializers.DateTimeField(source="secret_rotated_at")
     previousSecretValidUntil = serializers.DateTimeField(source="previous_secret_valid_until")
     lastDeliveryAt = serializers.DateTimeField(source="last_delivery_at")
@@ -111,14 +128,16 @@ class OrganizationOutputSerializer(serializers.Serializer):
     fieldMappings = FieldMappingSerializer(source="field_mappings", many=True)
 
     def _show_secrets(self) -> bool:
-        # Secrets appear in the detail view only, never in lists.
+        # The incoming secret appears in the detail view only, never in lists, and only to
+        # users who may change organizations (the view decides). The partner's secrets
+        # (API token, webhook secret) are write-only: never in any answer.
         return bool(self.context.get("show_secrets"))
 
     def get_incomingSecret(self, obj: Organization) -> str | None:  # noqa: N802
         return obj.incoming_secret if self._show_secrets() else None
 
     def get_remoteHandshakeToken(self, obj: Organization) -> str | None:  # noqa: N802
-        return (obj.remote_handshake_token or None) if self._show_secrets() else None
+        return None
 
     def get_hasRemoteHandshakeToken(self, obj: Organization) -> bool:  # noqa: N802
         return bool(obj.remote_handshake_token)

@@ -1,5 +1,6 @@
 """Writes on organizations and their mappings (the seed's addOrganization/updateOrganization)."""
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from core.crypto import generate_secret
 
+from . import selectors
 from .models import FieldMapping, HandshakeStatus, Organization, ProjectMapping, SyncDirection
 
 logger = logging.getLogger(__name__)
@@ -30,7 +32,23 @@ ORGANIZATION_FIELDS = (
     "conflict_policy",
     "remote_delete_policy",
     "remote_delete_status",
+    "local_delete_policy",
+    "local_delete_status",
+    "copy_restricted_comments",
+    "relay_partner_issues",
 )
+
+
+# The partner's secrets: write-only, with the time each was last set (`<name>_set_at`).
+PARTNER_SECRET_FIELDS = ("remote_token", "remote_handshake_token")
+
+
+def _stamp_secrets(organization: Organization, changed: dict[str, Any]) -> None:
+    """Note when each partner secret in `changed` was set (or clear the time when emptied)."""
+    now = timezone.now()
+    for name in PARTNER_SECRET_FIELDS:
+        if name in changed:
+            setattr(organization, f"{name}_set_at", now if changed[name] else None)
 
 
 def _apply_direction(organization: Organization, direction: str) -> None:
@@ -53,6 +71,7 @@ def organization_create(*, name: str, **fields: Any) -> Organization:
         raise TypeError(f"unknown organization fields: {sorted(unknown)}")
     direction = fields.pop("sync_direction", SyncDirection.PUSH)
     organization = Organization(name=name, **fields)
+    _stamp_secrets(organization, fields)
     organization.incoming_secret = generate_secret()
     _apply_direction(organization, direction)
     organization.full_clean()
@@ -72,6 +91,14 @@ def organization_update(*, organization: Organization, data: dict[str, Any]) -> 
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     data = dict(data)
     direction = data.pop("sync_direction", None)
+    _stamp_secrets(
+        organization,
+        {
+            k: v
+            for k, v in data.items()
+            if k in PARTNER_SECRET_FIELDS and v != getattr(organization, k)
+        },
+    )
     for name, value in data.items():
         setattr(organization, name, value)
     if direction is not None and direction != organization.sync_direction:
@@ -95,21 +122,39 @@ def organization_disable_two_way(*, organization: Organization) -> Organization:
     return organization_update(organization=organization, data={"sync_direction": "push"})
 
 
+# At most this many rotated-out secrets stay valid at once (the oldest go first).
+MAX_PREVIOUS_SECRETS = 5
+
+
 @transaction.atomic
 def organization_rotate_secret(
     *, organization: Organization, grace_period: timedelta | None = None
 ) -> Organization:
-    """A new incoming secret; the old one stays valid for the grace period."""
+    """A new incoming secret. The old one stays valid for the grace period, and so does every
+    secret rotated out before it, each until its own grace period ends (at most
+    MAX_PREVIOUS_SECRETS of them). A zero grace period invalidates every old secret at once."""
     if grace_period is None:
         grace_period = timedelta(seconds=settings.SECRET_ROTATION_GRACE_SECONDS)
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     now = timezone.now()
-    if organization.incoming_secret and grace_period > timedelta(0):
-        organization.previous_incoming_secret = organization.incoming_secret
-        organization.previous_secret_valid_until = now + grace_period
-    else:
-        organization.previous_incoming_secret = ""
-        organization.previous_secret_valid_until = None
+    previous = []
+    if grace_period > timedelta(0):
+        previous = [
+            (secret, until)
+            for secret, until in selectors.organization_previous_secrets(organization=organization)
+            if until > now
+            and organization.previous_secret_valid_until
+            and now < organization.previous_secret_valid_until
+        ]
+        if organization.incoming_secret:
+            previous.append((organization.incoming_secret, now + grace_period))
+        previous = sorted(previous, key=lambda entry: entry[1])[-MAX_PREVIOUS_SECRETS:]
+    organization.previous_incoming_secrets = (
+        json.dumps([{"secret": s, "validUntil": u.isoformat()} for s, u in previous])
+        if previous
+        else ""
+    )
+    organization.previous_secret_valid_until = max((u for _, u in previous), default=None)
     organization.incoming_secret = generate_secret()
     organization.secret_rotated_at = now
     organization.save()
@@ -118,6 +163,7 @@ def organization_rotate_secret(
         extra={
             "organization": organization.public_id,
             "grace_seconds": int(grace_period.total_seconds()),
+            "previous_valid": len(previous),
         },
     )
     return organization

@@ -20,7 +20,7 @@ from jiraapi.client import JiraClient
 from jiraapi.events import JiraEvent
 from organizations.models import Organization
 
-from .fields import fingerprint, kind_of, read
+from .fields import comment_restricted, fingerprint, kind_of, read
 from .models import LINK_PROPERTY, CommentLink, EchoLock, IssueLink, LinkStatus
 
 
@@ -124,6 +124,34 @@ def echo_consume(
     return echoes
 
 
+# The lock of an issue deletion we are about to make (not a Jira field: no field id has
+# parentheses). Any organization's sync can find it: a deletion we made for one partner must
+# not be taken, when our Jira reports it, for a local deletion to pass on to the others.
+DELETION = "(issue deleted)"
+
+
+def echo_expect_deletion(*, organization: Organization, side: str, issue_id: str) -> None:
+    """Before deleting an issue on `side` for `organization`: commit that it is our doing."""
+    EchoLock.objects.update_or_create(
+        organization=organization,
+        side=side,
+        issue_id=str(issue_id),
+        field=DELETION,
+        fingerprint="",
+        defaults={"expires_at": timezone.now() + echo_ttl(), "pending": 1},
+    )
+
+
+def echo_deletion_by(*, side: str, issue_id: str) -> Organization | None:
+    """The organization for which we deleted this issue (recently), if we did."""
+    lock = (
+        EchoLock.objects.select_related("organization")
+        .filter(side=side, issue_id=str(issue_id), field=DELETION, expires_at__gt=timezone.now())
+        .first()
+    )
+    return lock.organization if lock is not None else None
+
+
 def echo_discard(*, organization: Organization, side: str, issue_id: str, field: str) -> None:
     """Forget the locks of a field whose write failed (no echo will come)."""
     EchoLock.objects.filter(
@@ -159,7 +187,7 @@ def changed_values(
 def _comment_state(
     *, organization: Organization, side: str, link: IssueLink, event: JiraEvent
 ) -> str | None:
-    """ "genuine", "echo" or "in step" for the event's comment; None without one."""
+    """ "genuine", "echo", "in step" or "restricted" for the event's comment; None without one."""
     comment = event.comment
     if comment is None:
         return None
@@ -168,6 +196,12 @@ def _comment_state(
     ).first()
     if comment.action == "deleted":
         return "genuine" if known is not None else "echo"
+    if (
+        known is None
+        and not organization.copy_restricted_comments
+        and comment_restricted(dict(comment.raw))
+    ):
+        return "restricted"  # never copied (a copy made while it was public goes by the plan)
     values = {"comment": comment.body}
     if echo_consume(organization=organization, side=side, issue_id=event.issue_id, values=values):
         return "echo"
@@ -242,6 +276,8 @@ def echo_precheck(
         return None
     if changed or comment_state == "echo":
         return "echo: every change in the event is our own write coming back"
+    if comment_state == "restricted":
+        return "the comment is restricted to a role or group, or internal: it is not copied"
     if comment_state == "in step":
         return "the comment is already in step"
     return "no mapped field changed"

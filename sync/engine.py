@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from jiraapi.client import counting_calls
@@ -26,11 +28,15 @@ from organizations.models import DeletePolicy
 from . import echo, fields
 from .jobs import Job, side_id, side_key
 from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease_renew
+from .mapping import PUSH
 from .models import LINK_PROPERTY, CommentLink, IssueLink, LinkStatus, SyncEvent, SyncResult
 from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE, CommentOp, FieldWrite, Plan, plan
 from .writes import edit_with_fallback, find_created, plain_comment, transition_to
 
 logger = logging.getLogger(__name__)
+
+
+UNLINK = "unlink"  # a delete whose policy only closes the pair
 
 
 class CreateUnsettled(JiraTransientError):
@@ -41,24 +47,29 @@ class CreateUnsettled(JiraTransientError):
 class Change:
     """What one sync did (or, for a preview, would do) to the target issue."""
 
-    action: str = NONE  # create | update | delete | echo | skipped | none
+    action: str = NONE  # create | update | delete | unlink | echo | skipped | none
     fields: list[str] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     calls: int = 0
 
     @classmethod
     def of(cls, planned: Plan) -> Change:
+        unlink = planned.action == DELETE and planned.delete_policy == DeletePolicy.UNLINK
         return cls(
-            action=planned.action,
+            action=UNLINK if unlink else planned.action,
             fields=planned.field_names,
             comments=planned.comment_notes,
             conflicts=list(planned.conflicts),
+            notes=list(planned.notes),
         )
 
     @property
     def wrote(self) -> bool:
+        if self.action == UNLINK:  # the pair is closed; nothing was written to Jira
+            return False
         return self.action in (CREATE, DELETE) or bool(self.fields or self.comments)
 
     @property
@@ -246,22 +257,40 @@ def _status_after_create(job: Job, link: IssueLink, wanted: str | None, change: 
 
 
 def _apply_delete(job: Job, link: IssueLink, planned: Plan, change: Change) -> None:
-    """The source issue is gone: delete the target (push) or apply the partner policy (pull)."""
+    """The source issue is confirmed gone: the plan's delete policy for the target's copy."""
     target_key = side_key(link, job.target_side)
     if planned.delete_policy == DeletePolicy.DELETE:
-        with contextlib.suppress(JiraNotFound):
-            job.target.delete_issue(target_key)
-    elif planned.delete_policy == DeletePolicy.TRANSITION:
-        _move_status(job, link, job.organization.remote_delete_status, change)
-    else:
-        text = (
-            f"The partner issue {job.issue_key} was deleted in {job.organization.name}'s Jira; "
-            "this issue is no longer synced."
+        target_id = side_id(link, job.target_side)
+        # Committed first: when the target's site reports this delete, it is known as ours.
+        echo.echo_expect_deletion(
+            organization=job.organization, side=job.target_side, issue_id=target_id
         )
+        try:
+            job.target.delete_issue(target_key)
+        except JiraNotFound:
+            pass
+        except Exception:
+            echo.echo_discard(
+                organization=job.organization,
+                side=job.target_side,
+                issue_id=target_id,
+                field=echo.DELETION,
+            )
+            raise
+    elif planned.delete_policy == DeletePolicy.TRANSITION:
+        status = (
+            job.organization.local_delete_status
+            if job.way == PUSH
+            else job.organization.remote_delete_status
+        )
+        _move_status(job, link, status, change)
+    elif planned.delete_policy == DeletePolicy.COMMENT:
+        where = "our Jira" if job.way == PUSH else f"{job.organization.name}'s Jira"
+        text = f"{job.issue_key} was deleted in {where}; this issue is no longer synced."
         body = plain_comment(text, job.target)
         _expect(job, link, {"comment": body})
         job.target.add_comment(target_key, body)
-    link.status = LinkStatus.DELETED
+    link.status = LinkStatus.DELETED  # UNLINK: only this
     link.save(update_fields=["status", "updated_at"])
 
 
@@ -302,6 +331,21 @@ def preview(job: Job) -> Change:
     return Change.of(planned)
 
 
+# The largest value a PositiveIntegerField holds on every database (about 24.8 days).
+MAX_LATENCY_MS = 2**31 - 1
+
+
+def latency_ms(started: float | None) -> int | None:
+    """Milliseconds since `started` (epoch seconds), within 0 .. MAX_LATENCY_MS: a sender's
+    clock ahead of ours counts as 0, an event older than the bound as the bound."""
+    if started is None:
+        return None
+    elapsed = (time.time() - started) * 1000
+    if not math.isfinite(elapsed):
+        return None
+    return int(min(max(elapsed, 0), MAX_LATENCY_MS))
+
+
 def record(
     job: Job,
     link: IssueLink | None,
@@ -310,18 +354,31 @@ def record(
     delivery_id: int | None = None,
     started: float | None = None,
 ) -> None:
-    SyncEvent.objects.create(
-        organization=job.organization,
-        issue_link=link,
-        delivery_id=delivery_id,
-        direction=job.way,
-        action=change.action,
-        fields=change.fields + [f"comment {c}" for c in change.comments],
-        result=change.result,
-        calls=change.calls,
-        latency_ms=int((time.time() - started) * 1000) if started else None,
-        message="; ".join(change.conflicts + change.errors),
-    )
+    """Record what a sync did. Never raises: it runs after Jira was written, and a failure
+    to record must not fail (and so retry) a delivery whose write is done."""
+    try:
+        with transaction.atomic():  # a savepoint: a refused row leaves the caller's intact
+            SyncEvent.objects.create(
+                organization=job.organization,
+                issue_link=link,
+                delivery_id=delivery_id,
+                direction=job.way,
+                action=change.action,
+                fields=fields.without_nul(
+                    change.fields + [f"comment {c}" for c in change.comments]
+                ),
+                result=change.result,
+                calls=change.calls,
+                latency_ms=latency_ms(started),
+                message=fields.without_nul(
+                    "; ".join(change.notes + change.conflicts + change.errors)
+                ),
+            )
+    except Exception:
+        logger.exception(
+            "sync.record_failed",
+            extra={"organization": job.organization.public_id, "issue": job.issue_key},
+        )
 
 
 def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | None = None) -> Change:
@@ -335,7 +392,7 @@ def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | Non
     with counting_calls() as calls, issue_link_lease(link) as link:
         change = apply(job, link, plan(job, link))
         change.calls = calls.count
-        link.last_error = "; ".join(change.errors)
+        link.last_error = fields.without_nul("; ".join(change.errors))
         link.save(update_fields=["last_error", "updated_at"])
         record(job, link, change, delivery_id=delivery_id, started=started)
     if change.conflicts:
@@ -350,4 +407,14 @@ def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | Non
     return change
 
 
-__all__ = ["Change", "CreateUnsettled", "FieldWrite", "Job", "preview", "record", "sync_issue"]
+__all__ = [
+    "SKIPPED",
+    "UNLINK",
+    "Change",
+    "CreateUnsettled",
+    "FieldWrite",
+    "Job",
+    "preview",
+    "record",
+    "sync_issue",
+]

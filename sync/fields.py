@@ -258,9 +258,49 @@ def kind_of(field_id: str) -> FieldKind:
     return CUSTOM if field_id.startswith("customfield_") else PASS_THROUGH
 
 
+def without_nul(value: Any) -> Any:
+    """`value` with every NUL character removed from its strings (keys too).
+
+    PostgreSQL stores no NUL in text or JSON; a value read from Jira may carry one. Canonical
+    values never do, so what is stored is what is compared and what is written.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value
+
+
+# Jira Service Management keeps a comment internal by this comment property.
+_SD_PUBLIC_PROPERTY = "sd.public.comment"
+
+
+def comment_restricted(comment: Any) -> bool:
+    """Is a comment (REST or webhook shape) kept from some of its site's users?
+
+    Restricted to a role or group (`visibility`), or a Jira Service Management internal
+    comment (`jsdPublic: false`, or its `sd.public.comment` property says internal). Such a
+    comment stays on its site unless the organization allows copying it.
+    """
+    if not isinstance(comment, dict):
+        return False
+    if comment.get("visibility"):
+        return True
+    if comment.get("jsdPublic") is False:
+        return True
+    for prop in comment.get("properties") or ():
+        if isinstance(prop, dict) and prop.get("key") == _SD_PUBLIC_PROPERTY:
+            value = prop.get("value")
+            if isinstance(value, dict) and value.get("internal"):
+                return True
+    return False
+
+
 def read(field_id: str, fields: dict) -> Any:
     """The canonical value of one field from a REST issue's (or a webhook's) `fields`."""
-    return kind_of(field_id).read(fields.get(field_id))
+    return without_nul(kind_of(field_id).read(fields.get(field_id)))
 
 
 def same(field_id: str, a: Any, b: Any) -> bool:

@@ -11,7 +11,7 @@ from jiraapi.client import JiraClient
 from organizations.models import Organization, ProjectMapping
 
 from .mapping import PUSH, SIDES, FieldPair, field_pairs
-from .models import IssueLink
+from .models import IssueLink, Side
 from .sites import local_client, remote_client
 
 
@@ -27,6 +27,12 @@ class Job:
     issue: dict | None = None  # the source issue as REST returns it; None once deleted
     comments_changed: bool = False
     pairs: tuple[FieldPair, ...] = ()
+    # The organization for which we deleted the source issue ourselves (its partner deleted
+    # theirs); None when the source issue was not deleted by us.
+    deleted_for: Organization | None = None
+    # PUSH: the other partner organization this local issue came from (its link's origin is
+    # that partner's side), or None when it originates here or at this organization.
+    came_from: Organization | None = None
     user_cache: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -56,6 +62,7 @@ def job_build(
     issue_key: str = "",
     issue: dict | None = None,
     comments_changed: bool = False,
+    deleted_for: Organization | None = None,
 ) -> Job:
     organization = project_mapping.organization
     source = local_client() if way == PUSH else remote_client(organization)
@@ -71,7 +78,20 @@ def job_build(
         issue=issue,
         comments_changed=comments_changed,
         pairs=tuple(field_pairs(organization, way)),
+        deleted_for=deleted_for,
+        came_from=_came_from(organization, str(issue_id)) if way == PUSH else None,
     )
+
+
+def _came_from(organization: Organization, local_issue_id: str) -> Organization | None:
+    """The other partner organization a local issue was created for, if any."""
+    origin = (
+        IssueLink.objects.select_related("organization")
+        .filter(local_issue_id=local_issue_id, origin=Side.REMOTE)
+        .exclude(organization=organization)
+        .first()
+    )
+    return origin.organization if origin is not None else None
 
 
 def side_id(link: IssueLink, side: str) -> str | None:

@@ -52,6 +52,7 @@ class Plan:
     conflicts: tuple[str, ...] = ()
     delete_policy: str = ""
     comments: tuple[CommentOp, ...] = ()
+    notes: tuple[str, ...] = ()  # why the plan is what it is, for the operator
 
     @property
     def field_names(self) -> list[str]:
@@ -99,6 +100,12 @@ def plan(job: Job, link: IssueLink) -> Plan:
         return plan_delete(job, link)
     if link.status == LinkStatus.DELETED:
         return Plan(NONE)
+    if job.came_from is not None and not job.organization.relay_partner_issues:
+        note = (
+            f"{job.issue_key} came from {job.came_from.name}; it is not passed on to "
+            f"{job.organization.name} (the organization does not receive other partners' issues)"
+        )
+        return Plan(SKIPPED, notes=(note,))
     if not side_id(link, job.target_side):
         if job.way == PULL and not job.project_mapping.create_local_issues:
             return Plan(SKIPPED)
@@ -108,10 +115,23 @@ def plan(job: Job, link: IssueLink) -> Plan:
 
 
 def plan_delete(job: Job, link: IssueLink) -> Plan:
+    """The source issue is gone (its site answered 404): the direction's delete policy.
+
+    A local issue we deleted ourselves because another partner deleted theirs only closes
+    this organization's pair: one partner's delete never reaches another's copies.
+    """
     if link.status == LinkStatus.DELETED or not side_id(link, job.target_side):
         return Plan(NONE)
-    policy = DeletePolicy.DELETE if job.way == PUSH else job.organization.remote_delete_policy
-    return Plan(DELETE, delete_policy=policy)
+    deleted_for = job.deleted_for
+    if deleted_for is not None and deleted_for.pk != job.organization.pk:
+        note = (
+            f"{job.issue_key} was deleted by the sync because {deleted_for.name} deleted "
+            "their copy; a partner's delete is not passed on to other organizations"
+        )
+        return Plan(DELETE, delete_policy=DeletePolicy.UNLINK, notes=(note,))
+    if job.way == PUSH:
+        return Plan(DELETE, delete_policy=job.organization.local_delete_policy)
+    return Plan(DELETE, delete_policy=job.organization.remote_delete_policy)
 
 
 def _winner(job: Job, target_fields: dict) -> str:
@@ -184,8 +204,11 @@ def plan_comments(job: Job, link: IssueLink) -> tuple[CommentOp, ...]:
     links = {getattr(cl, f"{src}_comment_id"): cl for cl in link.comments.all()} if link.pk else {}
     ops: list[CommentOp] = []
     seen = set()
+    shares_restricted = job.organization.copy_restricted_comments
     for comment in comments:
         cid = str(comment["id"])
+        if not shares_restricted and fields.comment_restricted(comment):
+            continue  # stays home; a copy made while it was public is deleted below
         seen.add(cid)
         digest = fields.fingerprint("comment", comment.get("body"))
         existing = links.get(cid)

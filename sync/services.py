@@ -89,6 +89,8 @@ def _process(
     ):
         return IGNORED, "two-way sync is off for this organization"
     when = event.timestamp or received_at
+    if when and received_at and when > received_at:
+        when = received_at  # the sender's clock is ahead of ours: count from receipt
     started = when.timestamp() if when else None
     if not event.issue_id:
         return IGNORED, "the delivery names no issue"
@@ -96,8 +98,15 @@ def _process(
     if not mappings:
         side = "local" if way == PUSH else "partner"
         return IGNORED, f"{side} project {event.project_key or '?'} is not mapped"
-    reader = _SourceReader(deleted=event.is_delete)
-    echoes = 0
+    source_side = SIDES[way][0]
+    # Did we delete this issue ourselves (a partner deleted theirs, its policy deletes ours)?
+    deleted_for = (
+        echo.echo_deletion_by(side=source_side, issue_id=event.issue_id)
+        if event.is_delete
+        else None
+    )
+    reader = _SourceReader(gone=deleted_for is not None)
+    echoes = refused = 0
     for project_mapping in mappings:
         job = job_build(
             project_mapping=project_mapping,
@@ -105,6 +114,7 @@ def _process(
             issue_id=event.issue_id,
             issue_key=event.issue_key,
             comments_changed=event.comment is not None,
+            deleted_for=deleted_for,
         )
         reason = echo.echo_precheck(
             organization=job.organization,
@@ -119,31 +129,59 @@ def _process(
             continue
         issue = reader.read(job.source, event.issue_id)
         job = replace(job, issue=issue, issue_key=(issue or {}).get("key") or job.issue_key)
+        if event.is_delete and issue is not None:
+            refused += 1
+            _record_refused_delete(job, delivery_id=delivery_id)
+            continue
         scoped = way == PUSH and project_mapping.push_jql and issue is not None
         if scoped and not _in_push_scope(job.source, project_mapping, job):
             continue
         engine.sync_issue(job, delivery_id=delivery_id, started=started)
     if echoes == len(mappings):
         return ECHO, ""
+    if refused:
+        side = "local" if way == PUSH else "partner"
+        return IGNORED, (
+            f"delete refused: the {side} issue {event.issue_key or event.issue_id} still exists "
+            "at its site (a delete is applied only once its site answers 404); nothing changed"
+        )
     return DONE, ""
 
 
 @dataclass
 class _SourceReader:
-    """The source issue, read once (now) for every organization that needs it."""
+    """The source issue, read once (now) for every organization that needs it.
 
-    deleted: bool
+    Read for deletes too: a delete event is believed only when the source site confirms the
+    issue is gone (404); an issue the site still returns is never deleted anywhere.
+    """
+
+    gone: bool = False  # known gone without asking (we deleted it ourselves)
     issue: dict | None = None
     done: bool = False
 
     def read(self, client: JiraClient, issue_id: str) -> dict | None:
-        if not self.done and not self.deleted:
+        if not self.done and not self.gone:
             self.done = True
             try:
                 self.issue = client.get_issue(issue_id)
             except JiraNotFound:
-                self.deleted = True  # gone since the event: treat as deleted
-        return None if self.deleted else self.issue
+                self.gone = True  # confirmed gone (or gone since the event): a delete
+        return None if self.gone else self.issue
+
+
+def _record_refused_delete(job: Job, *, delivery_id: int | None) -> None:
+    message = f"delete refused: {job.issue_key} still exists at its site; nothing was changed"
+    change = engine.Change(action=engine.SKIPPED, fields=["delete refused"], notes=[message])
+    engine.record(job, None, change, delivery_id=delivery_id)
+    logger.warning(
+        "delivery.delete_refused",
+        extra={
+            "delivery": delivery_id,
+            "organization": job.organization.public_id,
+            "issue": job.issue_key,
+        },
+    )
 
 
 def _record_nothing_to_do(job: Job, reason: str, *, delivery_id, started) -> None:

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from jiraapi.client import JiraClient, JiraSite
 from jiraapi.errors import JiraNotConfigured
+from organizations.jira_urls import jira_url_policy
 from organizations.models import Organization
 
 _clients: dict[str, JiraClient] = {}
@@ -19,14 +20,15 @@ _lock = threading.Lock()
 def _client_for(site: JiraSite) -> JiraClient:
     if not site.base_url:
         raise JiraNotConfigured(f"no URL is configured for the {site.name} Jira site")
-    # Keyed by every credential, so a changed token gets a new client.
+    policy = jira_url_policy()  # checked again on every connection (DNS can change)
+    # Keyed by every credential and the URL policy, so a changed token gets a new client.
     key = hashlib.sha256(
-        "\0".join((site.base_url, site.flavor, site.user, site.token)).encode()
+        "\0".join((site.base_url, site.flavor, site.user, site.token, repr(policy))).encode()
     ).hexdigest()
     with _lock:
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = JiraClient(site)
+            client = _clients[key] = JiraClient(site, url_policy=policy)
         return client
 
 

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import after_setup_logger
+from celery.signals import after_setup_logger, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncapp.settings")
 
@@ -29,3 +29,17 @@ def _on_after_configure(sender, **kwargs) -> None:
 @after_setup_logger.connect
 def _after_setup_logger(logger, **kwargs) -> None:
     ensure_broker_folders()
+
+
+@worker_init.connect
+def _refuse_development_keys(**kwargs) -> None:
+    """The worker runs no system checks: refuse to start on a public development key."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from ops.checks import refuse_development_keys
+
+    try:
+        refuse_development_keys()
+    except ImproperlyConfigured as exc:
+        # Celery logs and swallows exceptions of signal handlers; SystemExit is not swallowed.
+        raise SystemExit(f"celery worker: {exc}") from None

@@ -4,9 +4,11 @@ With no environment at all the service runs on SQLite and Celery's filesystem br
 fresh machine needs only Python. Production sets DATABASE_URL and CELERY_BROKER_URL.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -16,12 +18,13 @@ if (BASE_DIR / ".env").exists():
 # Where the embedded default keeps its files (SQLite database, broker folders, beat schedule).
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
-# The development default for both keys below is public; `ops.checks` warns about it
-# whenever DEBUG is off.
+# The development default for both keys below is public; with DEBUG off the service refuses
+# to start on it (`ops.checks`) unless ALLOW_DEV_KEYS is set (tests and CI only).
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 DEV_ENCRYPTION_KEY = "dev-insecure-field-encryption-key-change-me"
 
 DEBUG = env.bool("DEBUG", default=False)
+ALLOW_DEV_KEYS = env.bool("ALLOW_DEV_KEYS", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 # One or more keys (comma-separated); the first encrypts, all decrypt, so keys can rotate.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[DEV_ENCRYPTION_KEY])
@@ -36,6 +39,12 @@ LOCAL_JIRA_FLAVOR = env.str("LOCAL_JIRA_FLAVOR", default="cloud")
 LOCAL_JIRA_USER = env.str("LOCAL_JIRA_USER", default="")
 LOCAL_JIRA_TOKEN = env.str("LOCAL_JIRA_TOKEN", default="")
 LOCAL_WEBHOOK_SECRET = env.str("LOCAL_WEBHOOK_SECRET", default="")
+
+# Which Jira URLs (LOCAL_JIRA_URL, partner sites) we may call (SSRF): https only unless
+# JIRA_ALLOW_HTTP; no loopback, private, link-local or metadata address unless
+# JIRA_ALLOWED_HOSTS names the host, the address or its network (CIDR).
+JIRA_ALLOW_HTTP = env.bool("JIRA_ALLOW_HTTP", default=False)
+JIRA_ALLOWED_HOSTS = env.list("JIRA_ALLOWED_HOSTS", default=[])
 
 # How long a rotated-out incoming secret stays valid, so the partner can update their webhook.
 SECRET_ROTATION_GRACE_SECONDS = env.int("SECRET_ROTATION_GRACE_SECONDS", default=24 * 3600)
@@ -55,6 +64,7 @@ INSTALLED_APPS = [
     "sync.apps.SyncConfig",
     "webhooks.apps.WebhooksConfig",
     "ops.apps.OpsConfig",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -66,7 +76,27 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out admin login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Failed logins ------------------------------------------------------------------------
+# The admin login: django-axes counts failures per client address (in the database, so every
+# web machine sees them) and locks the address out for a while.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_ONLY_ADMIN_SITE = True  # the API has its own throttle (core.authentication)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_VERBOSE = False
+# The API: failed HTTP Basic / token authentications per client address and window.
+API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=10)
+API_AUTH_FAILURE_WINDOW_SECONDS = env.int("API_AUTH_FAILURE_WINDOW_SECONDS", default=300)
+# Where the API's failure counts live: CACHES, below (shared by every web process).
 
 ROOT_URLCONF = "syncapp.urls"
 WSGI_APPLICATION = "syncapp.wsgi.application"
@@ -212,21 +242,25 @@ SYNC_CREATE_SETTLE_SECONDS = env.float("SYNC_CREATE_SETTLE_SECONDS", default=15.
 REST_FRAMEWORK = {
     # Token first: an anonymous request is told how to authenticate (401, not 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "core.authentication.ThrottledTokenAuthentication",
+        "core.authentication.ThrottledBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.permissions.IsStaffWithModelPermissions"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Proxies in front that append to X-Forwarded-For; 0 means the client address is
+    # REMOTE_ADDR (a client-sent X-Forwarded-For is ignored, so throttles cannot be dodged).
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Jira sync configuration API",
     "DESCRIPTION": "Partner organizations, their project and field mappings, and secrets.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    # Staff with view permission on organizations (what the schema describes).
+    "SERVE_PERMISSIONS": ["ops.permissions.CanViewApiSchema"],
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
@@ -249,8 +283,19 @@ LOGGING = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+# --- HTTPS (production behind TLS: see README, "Configuration") ---------------------------
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Opt-in, only behind a proxy that sets (and strips from clients) the header, e.g.
+# SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https
+SECURE_PROXY_SSL_HEADER = tuple(env.list("SECURE_PROXY_SSL_HEADER", default=[])) or None
+if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER is 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https"
+    )

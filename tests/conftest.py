@@ -1,3 +1,4 @@
+import os
 import uuid
 
 import pytest
@@ -7,10 +8,21 @@ from rest_framework.test import APIClient
 from organizations import services
 from organizations.models import Organization
 
+# The service's own processes started by tests (workers, `manage.py`) run on the public
+# development keys with DEBUG off: allow it, as `make test` does.
+os.environ.setdefault("ALLOW_DEV_KEYS", "true")
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _local_jira_sites_allowed(settings):
+    """The simulators live on 127.0.0.1 over plain http; the product default is strict."""
+    settings.JIRA_ALLOW_HTTP = True
+    settings.JIRA_ALLOWED_HOSTS = ["127.0.0.1", "localhost", "::1"]
 
 
 @pytest.fixture
@@ -54,8 +66,9 @@ def two_way_org(make_org) -> Organization:
 
 @pytest.fixture(autouse=True)
 def _own_cache_keys(settings):
-    """Each test counts in its own cache keys (the failed-authentication throttle lives in the
-    shared cache, on the test broker's Redis)."""
+    """Each test counts in its own cache keys: no failed-authentication count (API, webhooks)
+    carries across tests. Not `cache.clear()`: the cache is the test broker's Redis database,
+    which clearing would empty of the workers' queues."""
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,18 +47,24 @@ class IncomingCredentials:
     require_signature: bool = False
 
 
+# What a stored secret and a stored list of rotated-out secrets look like (one entry, long
+# expired), so that decrypting and reading a decoy costs what a real one does.
+_DECOY_SECRET = "-" * 43
+_DECOY_PREVIOUS = json.dumps([{"secret": _DECOY_SECRET, "validUntil": "2000-01-01T00:00:00+00:00"}])
+
+
 @cache
-def _decoy_ciphertext(keys: tuple[str, ...]) -> str:
-    # A stored secret's shape (43 characters, like `generate_secret()`), encrypted once per key
-    # set: decrypting it costs what decrypting a real one does.
-    return crypto.encrypt("-" * 43)
+def _decoy_ciphertexts(keys: tuple[str, ...]) -> tuple[str, str]:
+    """The decoys, encrypted once per key set."""
+    return crypto.encrypt(_DECOY_SECRET), crypto.encrypt(_DECOY_PREVIOUS)
 
 
 def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
     """Check `secret` against organization `public_id` with the same work whether or not the
-    organization exists: one query by the unique id, two decryptions (the current and the
-    previous secret, or a decoy in place of each missing one) and two constant-time
-    comparisons (`organizations.selectors.organization_secret_matches`).
+    organization exists: one query by the unique id, two decryptions (the current secret and
+    the list of rotated-out ones, or a decoy in place of each missing one) and the
+    constant-time comparisons of `organizations.selectors.organization_secret_matches` (two,
+    unless more than one rotated-out secret is in its grace period).
 
     Only the columns authentication needs are read, so no other secret is decrypted.
     """
@@ -69,7 +76,7 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
             "enabled",
             "sync_direction",
             "incoming_secret",
-            "previous_incoming_secret",
+            "previous_incoming_secrets",
             "previous_secret_valid_until",
             "remote_handshake_token",
             "require_signature",
@@ -82,15 +89,13 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
     with connection.cursor() as cursor:
         cursor.execute(sql, [lookup])
         row = cursor.fetchone()
-    decoy = _decoy_ciphertext(tuple(settings.FIELD_ENCRYPTION_KEYS))
+    decoy_secret, decoy_previous = _decoy_ciphertexts(tuple(settings.FIELD_ENCRYPTION_KEYS))
     pk, enabled, direction, current, previous, valid_until, hook_secret, required = row or (
         (None, False, "", "", "", None, "", False)
     )
-    current_plain = crypto.decrypt(current or decoy)
-    previous_plain = crypto.decrypt(previous or decoy)
     candidate = Organization(
-        incoming_secret=current_plain if current else "-" * 43,
-        previous_incoming_secret=previous_plain if previous else "",
+        incoming_secret=crypto.decrypt(current or decoy_secret),
+        previous_incoming_secrets=crypto.decrypt(previous or decoy_previous),
         previous_secret_valid_until=_aware(valid_until),
     )
     matches = org_selectors.organization_secret_matches(organization=candidate, secret=secret)

@@ -24,6 +24,7 @@ from jiraapi.events import JiraEvent
 from sync import echo
 from sync.leases import LeaseBusy
 from sync.mapping import PULL, PUSH
+from sync.retries import backoff_seconds
 from sync.services import DeliveryOutcome, event_process
 
 from .models import DeliverySource, DeliveryStatus, WebhookDelivery
@@ -31,16 +32,6 @@ from .models import DeliverySource, DeliveryStatus, WebhookDelivery
 logger = logging.getLogger(__name__)
 
 FINAL = (DeliveryStatus.DONE, DeliveryStatus.IGNORED, DeliveryStatus.ECHO, DeliveryStatus.DEAD)
-
-
-def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter, never sooner than Retry-After."""
-    base = settings.SYNC_RETRY_BASE_SECONDS * (2 ** max(0, attempt - 1))
-    delay = random.uniform(base / 2, base)  # noqa: S311 - jitter, not cryptography
-    delay = min(delay, settings.SYNC_RETRY_MAX_SECONDS)
-    if retry_after is not None:
-        delay = max(delay, retry_after + random.uniform(0, 0.5))  # noqa: S311
-    return delay
 
 
 def claim(delivery_id: int) -> WebhookDelivery | None:
@@ -65,7 +56,7 @@ def _finish(
 ) -> None:
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status=status,
-        last_error=error[:4000],
+        last_error=error.replace("\x00", "")[:4000],  # PostgreSQL stores no NUL
         updated_at=timezone.now(),
         attempts=F("attempts") + (1 if attempt else 0),
         calls=F("calls") + calls,

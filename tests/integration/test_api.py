@@ -69,7 +69,10 @@ def test_patch_stores_the_partner_webhook_secret(api, make_org):
     make_org(public_id="org-8")
     response = api.patch(f"{URL}org-8/", {"remoteHandshakeToken": "hook-secret"}, format="json")
     assert response.status_code == 200
-    assert response.json()["remoteHandshakeToken"] == "hook-secret"
+    # Write-only: stored, never answered back.
+    assert response.json()["remoteHandshakeToken"] is None
+    assert response.json()["hasRemoteHandshakeToken"] is True
+    assert "hook-secret" not in response.content.decode()
     assert Organization.objects.get(public_id="org-8").remote_handshake_token == "hook-secret"
 
 

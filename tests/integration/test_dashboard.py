@@ -89,3 +89,30 @@ def test_status_json_for_monitoring(api, activity):
     assert ids[org.public_id]["handshakeStatus"] == "pending"
     assert ids[org.public_id]["problems"] == 2
     assert APIClient().get("/api/status/").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "https://evil.example/phish",
+        "//evil.example/phish",
+        "http://testserver.evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ],
+)
+def test_retry_never_redirects_to_another_site(client, superuser, activity, next_url):
+    client.force_login(superuser)
+    dead = WebhookDelivery.objects.get(status="dead")
+    response = client.post(f"/admin/dashboard/retry/{dead.pk}/", {"next": next_url})
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/dashboard/"
+
+
+def test_retry_returns_to_a_same_site_page(client, superuser, activity):
+    client.force_login(superuser)
+    dead = WebhookDelivery.objects.get(status="dead")
+    response = client.post(
+        f"/admin/dashboard/retry/{dead.pk}/", {"next": "/admin/dashboard/?org=org-123"}
+    )
+    assert response["Location"] == "/admin/dashboard/?org=org-123"

@@ -29,3 +29,32 @@ def test_the_data_migration_gives_existing_organizations_a_secret():
             "SELECT incoming_secret FROM organizations_organization WHERE id=%s", [old.pk]
         )
         assert cursor.fetchone()[0].startswith("enc1:")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_secret_migration_keeps_a_previous_secret_valid():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("organizations", "0003_sync_policies")])
+    old_apps = executor.loader.project_state([("organizations", "0003_sync_policies")]).apps
+    OldOrganization = old_apps.get_model("organizations", "Organization")
+    OldOrganization.objects.create(
+        public_id="org-rot",
+        name="Rotated",
+        incoming_secret="new-secret",
+        previous_incoming_secret="old-secret",
+        previous_secret_valid_until=timezone.now() + timedelta(hours=1),
+    )
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    from organizations import selectors
+    from organizations.models import Organization
+
+    org = Organization.objects.get(public_id="org-rot")
+    assert selectors.organization_secret_matches(organization=org, secret="old-secret")
+    assert selectors.organization_secret_matches(organization=org, secret="new-secret")

@@ -98,6 +98,17 @@ def test_the_old_secret_works_inside_the_grace_period_only(client, two_way_org):
     assert WebhookDelivery.objects.count() == 2
 
 
+def test_both_old_secrets_work_after_two_rotations_inside_the_grace_period(client, two_way_org):
+    first = two_way_org.incoming_secret
+    org = services.organization_rotate_secret(organization=two_way_org)
+    second = org.incoming_secret
+    org = services.organization_rotate_secret(organization=org)
+    assert post(client, org, fixture_body(), secret=first).status_code == 202
+    assert post(client, org, fixture_body() + b" ", secret=second).status_code == 202
+    assert post(client, org, fixture_body() + b"  ", secret=org.incoming_secret).status_code == 202
+    assert WebhookDelivery.objects.count() == 3
+
+
 def test_a_signature_is_checked_when_the_partner_secret_is_stored(client, two_way_org):
     org = services.organization_update(
         organization=two_way_org, data={"remote_handshake_token": "hook-secret"}

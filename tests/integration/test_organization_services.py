@@ -1,4 +1,5 @@
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -137,14 +138,55 @@ def test_the_default_grace_period_comes_from_settings(make_org, settings):
     assert org.previous_secret_valid_until - before < timedelta(seconds=610)
 
 
-def test_rotating_twice_leaves_only_the_latest_previous_secret(make_org):
+def test_a_second_rotation_keeps_the_first_old_secret_until_its_own_grace_ends(make_org):
     org = make_org()
     first = org.incoming_secret
-    org = services.organization_rotate_secret(organization=org)
+    org = services.organization_rotate_secret(organization=org, grace_period=timedelta(hours=1))
     second = org.incoming_secret
-    org = services.organization_rotate_secret(organization=org)
-    assert not selectors.organization_secret_matches(organization=org, secret=first)
-    assert selectors.organization_secret_matches(organization=org, secret=second)
+    org = services.organization_rotate_secret(organization=org, grace_period=timedelta(hours=3))
+    third = org.incoming_secret
+    org.refresh_from_db()
+    for secret in (first, second, third):
+        assert selectors.organization_secret_matches(organization=org, secret=secret)
+    assert not selectors.organization_secret_matches(organization=org, secret="guess")
+    # Two hours on: the first secret's grace (1 h) is over, the second's (3 h) is not.
+    later = timezone.now() + timedelta(hours=2)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        assert not selectors.organization_secret_matches(organization=org, secret=first)
+        assert selectors.organization_secret_matches(organization=org, secret=second)
+        assert selectors.organization_secret_matches(organization=org, secret=third)
+        # A rotation then drops the expired one from storage.
+        org = services.organization_rotate_secret(organization=org)
+    stored = Organization.objects.get(pk=org.pk).previous_incoming_secrets
+    assert first not in stored and second in stored and third in stored
+    # The shown "accepted until" is the latest expiry of any previous secret.
+    assert org.previous_secret_valid_until >= later + timedelta(hours=23)
+
+
+def test_previous_secrets_are_stored_encrypted(make_org):
+    from django.db import connection
+
+    org = make_org()
+    first = org.incoming_secret
+    services.organization_rotate_secret(organization=org)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT previous_incoming_secrets FROM organizations_organization WHERE id = %s",
+            [org.pk],
+        )
+        (raw,) = cursor.fetchone()
+    assert raw.startswith("enc1:") and first not in raw
+
+
+def test_the_number_of_previous_secrets_is_bounded(make_org):
+    org = make_org()
+    secrets = []
+    for _ in range(services.MAX_PREVIOUS_SECRETS + 3):
+        secrets.append(org.incoming_secret)
+        org = services.organization_rotate_secret(organization=org)
+    org.refresh_from_db()
+    kept = [s for s in secrets if selectors.organization_secret_matches(organization=org, secret=s)]
+    assert kept == secrets[-services.MAX_PREVIOUS_SECRETS :]
 
 
 def test_a_zero_grace_period_invalidates_the_old_secret_at_once(make_org):

@@ -105,6 +105,8 @@ def worker_env(local_sim, django_db_setup, django_db_blocker, tmp_path_factory) 
         LOCAL_JIRA_USER=LOCAL_USER[0],
         LOCAL_JIRA_TOKEN=LOCAL_USER[1],
         LOCAL_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        JIRA_ALLOW_HTTP="true",  # the simulators: plain http on 127.0.0.1
+        JIRA_ALLOWED_HOSTS="127.0.0.1,localhost",
         SYNC_RETRY_BASE_SECONDS="0.3",
         SYNC_RETRY_MAX_SECONDS="5",
         SYNC_SWEEP_SECONDS="1",

@@ -178,7 +178,8 @@ def test_local_changes_show_up_at_the_partner(push_setup):
     sim_call(local, "DELETE", f"/rest/api/3/issue/{key}/comment/{comment['id']}")
     wait_until(lambda: partner_comments(partner, remote_key) == [])
 
-    # Delete.
+    # Delete: with the (non-default) policy that deletes the partner's copy too.
+    org_services.organization_update(organization=org, data={"local_delete_policy": "delete"})
     sim_call(local, "DELETE", f"/rest/api/3/issue/{key}")
     wait_until(lambda: partner_issue(partner, remote_key) is None)
     assert partner_issues(partner) == []

@@ -9,12 +9,13 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jiraapi.errors import JiraError, JiraRateLimited
+from jiraapi.errors import JiraError
 from organizations.models import Organization
 from sync import engine
 from sync.jobs import job_build
 from sync.leases import LeaseBusy
 from sync.mapping import PUSH
+from sync.retries import backoff_seconds
 from sync.sites import local_client
 
 
@@ -66,15 +67,13 @@ class Command(BaseCommand):
                     comments_changed=True,
                 )
                 change = engine.preview(job) if dry_run else engine.sync_issue(job)
-            except JiraRateLimited as exc:
-                time.sleep(max(exc.retry_after or 1.0, 0.5))  # the partner asked us to wait
-                continue
             except LeaseBusy:
                 time.sleep(0.5)
                 continue
             except JiraError as exc:
                 if exc.retryable and attempt < max_tries:
-                    time.sleep(exc.retry_after or min(2**attempt, 30))
+                    # The task's policy: backoff with jitter, never sooner than Retry-After.
+                    time.sleep(backoff_seconds(attempt, exc.retry_after))
                     continue
                 return "error", f"{key}: {exc.jira_message}"
             if change.action == "create":
