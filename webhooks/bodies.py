@@ -19,7 +19,11 @@ class BodyTooLarge(Exception):
 
 
 class UnreadableBody(Exception):
-    """The server gives us no way to read a chunked body, or the chunks are malformed."""
+    """The server gives us no way to read a chunked body."""
+
+
+class MalformedBody(Exception):
+    """The chunks are not well-formed (or the body ended early)."""
 
 
 def read_chunked(environ: Mapping, limit: int) -> bytes:
@@ -56,13 +60,13 @@ def _decode_chunks(
     while True:
         line = readline(1024)
         if not line.endswith(b"\n"):
-            raise UnreadableBody("a chunk size line is missing or too long")
+            raise MalformedBody("a chunk size line is missing or too long")
         try:
             chunk = int(line.split(b";", 1)[0].strip(), 16)
         except ValueError:
-            raise UnreadableBody("a chunk size is not hexadecimal") from None
+            raise MalformedBody("a chunk size is not hexadecimal") from None
         if chunk < 0:
-            raise UnreadableBody("a negative chunk size")
+            raise MalformedBody("a negative chunk size")
         if chunk == 0:
             break
         if size + chunk > limit:
@@ -71,12 +75,12 @@ def _decode_chunks(
         while len(data) < chunk:
             more = read(chunk - len(data))
             if not more:
-                raise UnreadableBody("the body ended inside a chunk")
+                raise MalformedBody("the body ended inside a chunk")
             data += more
         parts.append(data)
         size += chunk
         if read(2) not in (b"\r\n",):
-            raise UnreadableBody("a chunk is not followed by CRLF")
+            raise MalformedBody("a chunk is not followed by CRLF")
     for _ in range(100):  # trailer fields, up to the empty line
         if readline(8192) in (b"\r\n", b"\n", b""):
             break

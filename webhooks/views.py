@@ -132,6 +132,12 @@ class WebhookBaseView(APIView):
                 body = bodies.read_chunked(request.META, limit)
             except bodies.BodyTooLarge:
                 raise self._too_big() from None
+            except bodies.MalformedBody:
+                raise Refused(
+                    status.HTTP_400_BAD_REQUEST,
+                    "invalid_body",
+                    "The chunked body is malformed.",
+                ) from None
             except bodies.UnreadableBody:
                 raise Refused(
                     status.HTTP_411_LENGTH_REQUIRED,

@@ -162,3 +162,20 @@ def test_a_nul_in_a_kept_header_is_stored_safely(live_server, two_way_org):
     kept = WebhookDelivery.objects.values_list("headers", flat=True)
     assert len(kept) == 2
     assert all("\x00" not in json.dumps(h, ensure_ascii=False) for h in kept)
+
+
+def test_malformed_chunks_are_a_400(live_server, two_way_org):
+    parts = urlsplit(live_server.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.putrequest("POST", incoming_path(two_way_org))
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        conn.send(b"zz\r\n{}\r\n0\r\n\r\n")
+        response = conn.getresponse()
+        assert response.status == 400
+        assert json.loads(response.read())["error"] == "invalid_body"
+    finally:
+        conn.close()
+    assert WebhookDelivery.objects.count() == 0

@@ -62,12 +62,16 @@ def start_gunicorn(processes, env: dict, name: str) -> tuple[str, object]:
 
 @pytest.fixture(scope="module")
 def gunicorn(processes, web_env):
-    return start_gunicorn(processes, web_env, "gunicorn-a")
+    base, process = start_gunicorn(processes, web_env, "gunicorn-a")
+    yield base, process
+    process.terminate(15)  # before the test database is dropped
 
 
 @pytest.fixture(scope="module")
 def gunicorn_b(processes, web_env):
-    return start_gunicorn(processes, web_env, "gunicorn-b")
+    base, process = start_gunicorn(processes, web_env, "gunicorn-b")
+    yield base, process
+    process.terminate(15)
 
 
 @pytest.fixture
