@@ -171,13 +171,14 @@ class WebhookBaseView(APIView):
             ) from None
 
     def check_event(self, event: JiraEvent) -> None:
-        """The identifiers stored in their own columns hold no control characters (PostgreSQL
-        refuses NUL) and no lone surrogates (not encodable); no Jira key, id or event type
-        does. Elsewhere in the body such characters are stored as sent."""
+        """The identifiers stored in their own columns or looked up hold no control characters
+        (PostgreSQL refuses NUL) and no lone surrogates (not encodable); no Jira key, id or
+        event type does. Elsewhere in the body such characters are stored as sent."""
         for name, value in (
             ("webhookEvent", event.kind),
             ("issue id", event.issue_id),
             ("issue key", event.issue_key),
+            ("project key", event.project_key),  # looked up in the organization's mappings
         ):
             if not _CLEAN.fullmatch(value):
                 raise Refused(
