@@ -7,6 +7,8 @@ gunicorn + PostgreSQL + Redis + a Celery worker and beat, between two Jira simul
   and writes) next to the minimum possible (one write), and the calls spent on each echo.
 - End-to-end latency, push and pull: Jira's event time -> the other site written, at a
   steady rate of changes, p50/p95/p99 and the share within one second.
+- Refusals: an unauthenticated delivery (small, 1 MB, unknown organization, throttled)
+  against an accepted one, median request time of alternating rounds and the ratio.
 
 Usage: python bench/run.py [--quick] [--rates 1,20] [--seconds 30]
 Writes bench/results/latest.json and bench/results/latest.md.
@@ -31,6 +33,7 @@ from harness import Bench  # noqa: E402
 from ingest import ingest  # noqa: E402
 from latency import latency  # noqa: E402
 from profiles import profile  # noqa: E402
+from refusals import refusals  # noqa: E402
 from report import markdown, plots  # noqa: E402
 from stack import RESULTS, Stack  # noqa: E402
 
@@ -68,6 +71,8 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict:
         "burst": burst(bench, 200 if quick else args.burst, targets),
         "scaling": scaling(bench, scale, 100 if quick else 1000, targets),
         "profile": profile(bench, 30 if quick else 300, targets, stack.results),
+        # Last, so that the figures above are measured exactly as before.
+        "refusals": refusals(bench, 3 if quick else 7),
     }
 
 

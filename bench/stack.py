@@ -98,7 +98,8 @@ class Stack:
             env=self.env,
             check=True,
         )
-        gunicorn = [PYTHON, "-m", "gunicorn", "syncapp.wsgi", "-b", f"127.0.0.1:{self.web_port}"]
+        gunicorn = [PYTHON, "-m", "gunicorn", "-c", "syncapp/gunicorn.conf.py", "syncapp.wsgi"]
+        gunicorn += ["-b", f"127.0.0.1:{self.web_port}"]
         self.processes.start("gunicorn", [*gunicorn, "-w", "2", "--threads", "4"], env=self.env)
         self.start_worker(self.workers)
         self.processes.start(
