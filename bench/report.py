@@ -111,6 +111,36 @@ def fairness_section(results: dict) -> list[str]:
     return ["", *table(title, header, rows), "", note]
 
 
+def refusals_section(results: dict) -> list[str]:
+    ref = results.get("refusals")
+    if not ref:
+        return []
+    labels = {
+        "accepted": "accepted (secret + signature, dedupe, store, enqueue)",
+        "wrong_secret_small": "wrong secret, small body",
+        "wrong_secret_1mb": "wrong secret, 1 MB body (never read)",
+        "unknown_org_small": "unknown organization, small body",
+        "throttled_1mb": "throttled (429), 1 MB body",
+    }
+    rows = [
+        f"| {labels[name]} | {ms} | {ref['ratio_to_accepted'][name]:.2f} | "
+        f"{ref['unexpected_status'][name]} |"
+        for name, ms in ref["median_ms"].items()
+    ]
+    return [
+        "",
+        *table(
+            f"Refusals: one client, loopback, median of {ref['rounds']} alternating rounds"
+            f" of {ref['per_round_requests']} requests",
+            "| request | median ms | vs accepted | unexpected answers |",
+            rows,
+        ),
+        "",
+        "An unknown organization costs "
+        f"{ref['unknown_vs_wrong_secret']:.2f}x a wrong secret (the same work by design).",
+    ]
+
+
 def markdown(results: dict) -> str:
     lines = [
         f"# Benchmark results ({results['when']})",
@@ -123,6 +153,7 @@ def markdown(results: dict) -> str:
         *burst_section(results),
         *scaling_section(results),
         *fairness_section(results),
+        *refusals_section(results),
         "",
         "Profiles of the two hot paths: `bench/results/profile-ingest.txt`, "
         "`bench/results/profile-sync.txt`. Plots: `bench/results/*.png`.",

@@ -8,6 +8,8 @@ gunicorn + PostgreSQL + Redis + a Celery worker and beat, between two Jira simul
 - End-to-end latency, push and pull: Jira's event time -> the other site written, at a
   steady rate of changes, p50/p95/p99 and the share within one second.
 - Fairness: partner B's change latency while partner A floods, fair queues against one FIFO.
+- Refusals: an unauthenticated delivery (small, 1 MB, unknown organization, throttled)
+  against an accepted one, median request time of alternating rounds and the ratio.
 
 Usage: python bench/run.py [--quick] [--rates 1,20] [--seconds 30]
 Writes bench/results/latest.json and bench/results/latest.md.
@@ -33,6 +35,7 @@ from harness import Bench  # noqa: E402
 from ingest import ingest  # noqa: E402
 from latency import latency  # noqa: E402
 from profiles import profile  # noqa: E402
+from refusals import refusals  # noqa: E402
 from report import markdown, plots  # noqa: E402
 from stack import RESULTS, Stack  # noqa: E402
 
@@ -71,8 +74,12 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict:
         "burst": burst(bench, 200 if quick else args.burst, targets),
         "scaling": scaling(bench, scale, 100 if quick else 1000, targets),
         "profile": profile(bench, 30 if quick else 300, targets, stack.results),
-        # Last: it adds a second organization, which every later local change would reach.
+        # After the figures above: it adds a second organization, which every later local
+        # change would reach (the refusals below only time the endpoint).
         "fairness": fairness(bench, 200 if quick else args.flood, 5 if quick else 20, targets),
+        # Last, so that the figures above are measured exactly as before; it may throttle the
+        # bench's address, which would refuse the fairness scenario's flood.
+        "refusals": refusals(bench, 3 if quick else 7),
     }
 
 

@@ -112,7 +112,8 @@ class Stack:
 
     def start_web(self, **overrides: str) -> None:
         """gunicorn (2 workers x 4 threads), with `overrides` on top of the stack's env."""
-        gunicorn = [PYTHON, "-m", "gunicorn", "syncapp.wsgi", "-b", f"127.0.0.1:{self.web_port}"]
+        gunicorn = [PYTHON, "-m", "gunicorn", "-c", "syncapp/gunicorn.conf.py", "syncapp.wsgi"]
+        gunicorn += ["-b", f"127.0.0.1:{self.web_port}"]
         self.web = self.processes.start(
             f"gunicorn-{len(self.processes.processes)}" if self.web else "gunicorn",
             [*gunicorn, "-w", "2", "--threads", "4"],

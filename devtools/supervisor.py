@@ -261,7 +261,7 @@ def wait_http(
             if response.status_code < 500:
                 return response
             last = response.status_code
-        except requests.ConnectionError as exc:
+        except (requests.ConnectionError, requests.Timeout) as exc:  # not up, or still loading
             last = exc
         for process in processes:
             if not process.running():

@@ -87,6 +87,28 @@ _AHEAD_SECONDS = 86400
 # A number at least this large is in milliseconds (as seconds it would be past the year 5000).
 _MILLISECONDS_FROM = 1e11
 
+# Real webhook bodies nest about 10 levels deep; anything deeper than this is refused before
+# the decoder sees it (100,000 nested brackets would otherwise exhaust its recursion).
+MAX_JSON_DEPTH = 64
+# Strings (which may hold brackets) and then everything that is not a bracket, removed in C.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_OPENING = frozenset(b"[{")
+
+
+def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text `body` nests arrays and objects deeper than `limit`, found
+    without decoding it (stops at the first level past the limit)."""
+    depth = 0
+    for byte in _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body)):
+        if byte in _OPENING:
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
 
 @dataclass(frozen=True)
 class FieldChange:
@@ -181,8 +203,11 @@ class JiraEvent:
         )
 
     @classmethod
-    def from_body(cls, body: bytes) -> JiraEvent:
-        """Parse a delivery's body; ValueError (or UnicodeDecodeError) if not a JSON object."""
+    def from_body(cls, body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> JiraEvent:
+        """Parse a delivery's body; ValueError (or UnicodeDecodeError) if not a JSON object, or
+        one nested deeper than `max_depth`."""
+        if json_depth_exceeds(body, max_depth):
+            raise ValueError("the body is nested too deeply")
         try:
             payload = json.loads(body.decode("utf-8"))
         except RecursionError:  # nested too deep for the decoder

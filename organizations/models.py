@@ -242,8 +242,11 @@ class Organization(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("admin:organizations_organization_change", args=[self.pk])
 
+    # Services turn this off for a change that only winds the organization down.
+    url_check = True
+
     def clean(self) -> None:
-        if self.remote_base_url:
+        if self.remote_base_url and self.url_check:
             try:
                 validate_jira_url(self.remote_base_url)
             except ValidationError as exc:

@@ -107,6 +107,12 @@ def organization_update(*, organization: Organization, data: dict[str, Any]) -> 
             "organization.direction_changed",
             extra={"organization": organization.public_id, "direction": direction},
         )
+    # Switching an organization off (push only, or disabled) must work even when its stored
+    # partner URL no longer passes the URL policy: that is how an operator stops it. The
+    # connect-time check still refuses every call to such a URL.
+    winding_down = set(data) <= {"enabled"} and not data.get("enabled", False)
+    winding_down = winding_down and direction in (None, SyncDirection.PUSH)
+    organization.url_check = not winding_down
     organization.full_clean()
     organization.save()
     return organization

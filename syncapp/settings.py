@@ -97,8 +97,7 @@ AXES_VERBOSE = False
 # The API: failed HTTP Basic / token authentications per client address and window.
 API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=10)
 API_AUTH_FAILURE_WINDOW_SECONDS = env.int("API_AUTH_FAILURE_WINDOW_SECONDS", default=300)
-# Where the API's failure counts live: shared between web machines in production (Redis).
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Where the API's failure counts live: CACHES, below (shared by every web process).
 
 ROOT_URLCONF = "syncapp.urls"
 WSGI_APPLICATION = "syncapp.wsgi.application"
@@ -160,6 +159,13 @@ BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
 # The largest webhook body accepted (Jira's issue payloads are rarely above 100 KB).
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# Failed webhook authentications allowed per client address and organization (or the local
+# endpoint) in a window; past that the client gets 429 with Retry-After. 0 turns it off.
+WEBHOOK_AUTH_FAILURE_LIMIT = env.int("WEBHOOK_AUTH_FAILURE_LIMIT", default=20)
+WEBHOOK_AUTH_FAILURE_WINDOW_SECONDS = env.int("WEBHOOK_AUTH_FAILURE_WINDOW_SECONDS", default=300)
+# Trusted reverse proxies in front of the web processes: the client address is then taken
+# from X-Forwarded-For, that many entries from the right. 0: REMOTE_ADDR.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
 # --- Celery -------------------------------------------------------------------------------
 # The embedded default is kombu's filesystem transport: a real broker and a real worker
@@ -233,6 +239,20 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# The cache holds the failed-authentication counters, shared by every web process: Redis when
+# the broker is Redis (every machine), else files beside the embedded database (one machine).
+CACHES = {
+    "default": env.cache_url(
+        "CACHE_URL",
+        default=(
+            CELERY_BROKER_URL
+            if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+            else f"filecache://{VAR_DIR / 'cache'}"
+        ),
+    )
+}
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
+
 # Sync retries: attempts per delivery, and the backoff between them.
 SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=8)
 SYNC_RETRY_BASE_SECONDS = env.float("SYNC_RETRY_BASE_SECONDS", default=2.0)
@@ -261,7 +281,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Proxies in front that append to X-Forwarded-For; 0 means the client address is
     # REMOTE_ADDR (a client-sent X-Forwarded-For is ignored, so throttles cannot be dodged).
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Jira sync configuration API",

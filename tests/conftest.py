@@ -1,8 +1,8 @@
 import os
+import uuid
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from organizations import services
@@ -11,14 +11,6 @@ from organizations.models import Organization
 # The service's own processes started by tests (workers, `manage.py`) run on the public
 # development keys with DEBUG off: allow it, as `make test` does.
 os.environ.setdefault("ALLOW_DEV_KEYS", "true")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """The cache holds the API's failed-authentication counts: none carry across tests."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -70,3 +62,13 @@ def two_way_org(make_org) -> Organization:
         organization=org, local_project_key="LOC", remote_project_key="REMOTE_PROJ"
     )
     return org
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings):
+    """Each test counts in its own cache keys: no failed-authentication count (API, webhooks)
+    carries across tests. Not `cache.clear()`: the cache is the test broker's Redis database,
+    which clearing would empty of the workers' queues."""
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    }

@@ -1,9 +1,27 @@
-"""Checks on a delivery's raw bytes, before anything is parsed or stored."""
+"""Who may post: the URL secret (looked up with the same work whether the organization exists
+or not) and the signature over the raw bytes, both checked before anything is parsed."""
+
+from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from core import crypto
+from organizations import selectors as org_selectors
+from organizations.models import Organization, SyncDirection
 
 SIGNATURE_HEADER = "X-Hub-Signature"
+# What an organization's public id may be, at most (its validator is stricter).
+_POSSIBLE_ID = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,63}")
 
 
 def signature_for(body: bytes, secret: str) -> str:
@@ -13,3 +31,89 @@ def signature_for(body: bytes, secret: str) -> str:
 def signature_valid(*, body: bytes, header: str, secret: str) -> bool:
     """`X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`, compared in constant time."""
     return hmac.compare_digest(signature_for(body, secret).encode(), header.strip().encode())
+
+
+@dataclass(frozen=True)
+class IncomingCredentials:
+    """What the URL alone decides: whether the secret is the organization's, and whether the
+    organization takes deliveries. `pk` is None for an unknown organization."""
+
+    pk: int | None
+    matches: bool
+    enabled: bool
+    bidirectional: bool
+    # The partner's webhook secret (X-Hub-Signature), decrypted only when `matches`.
+    signature_secret: str = ""
+    require_signature: bool = False
+
+
+# What a stored secret and a stored list of rotated-out secrets look like (one entry, long
+# expired), so that decrypting and reading a decoy costs what a real one does.
+_DECOY_SECRET = "-" * 43
+_DECOY_PREVIOUS = json.dumps([{"secret": _DECOY_SECRET, "validUntil": "2000-01-01T00:00:00+00:00"}])
+
+
+@cache
+def _decoy_ciphertexts(keys: tuple[str, ...]) -> tuple[str, str]:
+    """The decoys, encrypted once per key set."""
+    return crypto.encrypt(_DECOY_SECRET), crypto.encrypt(_DECOY_PREVIOUS)
+
+
+def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
+    """Check `secret` against organization `public_id` with the same work whether or not the
+    organization exists: one query by the unique id, two decryptions (the current secret and
+    the list of rotated-out ones, or a decoy in place of each missing one) and the
+    constant-time comparisons of `organizations.selectors.organization_secret_matches` (two,
+    unless more than one rotated-out secret is in its grace period).
+
+    Only the columns authentication needs are read, so no other secret is decrypted.
+    """
+    meta = Organization._meta
+    columns = ", ".join(
+        meta.get_field(name).column
+        for name in (
+            "id",
+            "enabled",
+            "sync_direction",
+            "incoming_secret",
+            "previous_incoming_secrets",
+            "previous_secret_valid_until",
+            "remote_handshake_token",
+            "require_signature",
+        )
+    )
+    sql = f"SELECT {columns} FROM {meta.db_table} WHERE {meta.get_field('public_id').column} = %s"  # noqa: S608 - names from the model; the value is bound
+    # An id no organization can have (a NUL, which PostgreSQL refuses; a lone surrogate) is
+    # looked up as "", which matches nothing: the same query either way.
+    lookup = public_id if _POSSIBLE_ID.fullmatch(public_id) else ""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [lookup])
+        row = cursor.fetchone()
+    decoy_secret, decoy_previous = _decoy_ciphertexts(tuple(settings.FIELD_ENCRYPTION_KEYS))
+    pk, enabled, direction, current, previous, valid_until, hook_secret, required = row or (
+        (None, False, "", "", "", None, "", False)
+    )
+    candidate = Organization(
+        incoming_secret=crypto.decrypt(current or decoy_secret),
+        previous_incoming_secrets=crypto.decrypt(previous or decoy_previous),
+        previous_secret_valid_until=_aware(valid_until),
+    )
+    matches = org_selectors.organization_secret_matches(organization=candidate, secret=secret)
+    matches = bool(pk is not None and current and secret and matches)
+    return IncomingCredentials(
+        pk=pk,
+        matches=matches,
+        enabled=bool(enabled),
+        bidirectional=direction == SyncDirection.BIDIRECTIONAL,
+        signature_secret=crypto.decrypt(hook_secret) if matches and hook_secret else "",
+        require_signature=bool(required),
+    )
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    # PostgreSQL hands back aware datetimes; SQLite's raw cursor a naive UTC text.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)

@@ -6,6 +6,7 @@ from contextlib import nullcontext
 
 from django.db import IntegrityError, transaction
 
+from core.logging import escape_controls
 from jiraapi.events import JiraEvent
 from organizations.models import Organization
 
@@ -54,6 +55,10 @@ def delivery_store(
     identifier = headers.get("X-Atlassian-Webhook-Identifier") or (
         "sha256-" + hashlib.sha256(body).hexdigest()
     )
+    if escape_controls(identifier) != identifier:  # PostgreSQL refuses NUL: keep it as a hash
+        identifier = (
+            "id-sha256-" + hashlib.sha256(identifier.encode("utf-8", "replace")).hexdigest()
+        )
     scope = organization.pk if organization is not None else "-"
     dedupe_key = f"{source}:{scope}:{identifier}"[:200]
     event_type, issue_id, issue_key = event.kind, event.issue_id, event.issue_key
@@ -71,7 +76,7 @@ def delivery_store(
                 issue_id=issue_id[:32],
                 issue_key=issue_key[:64],
                 body=body.decode("utf-8"),
-                headers={k: v for k, v in headers.items() if k in KEPT_HEADERS},
+                headers={k: escape_controls(v) for k, v in headers.items() if k in KEPT_HEADERS},
                 status=DeliveryStatus.IGNORED if reason else DeliveryStatus.PENDING,
                 last_error=reason,
             )

@@ -5,6 +5,7 @@ No outbound call happens here: a delivery is checked, stored and answered.
 
 import hmac
 import logging
+import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -17,9 +18,8 @@ from rest_framework.views import APIView
 from jiraapi.events import JiraEvent
 from organizations import selectors as org_selectors
 from organizations import services as org_services
-from organizations.models import Organization
 
-from . import auth, services
+from . import auth, bodies, services, throttle
 from .models import DeliverySource, DeliveryStatus
 from .tasks import delivery_enqueue
 
@@ -29,63 +29,128 @@ logger = logging.getLogger(__name__)
 class Refused(Exception):
     """A delivery we will not store. The status is one Jira does not retry."""
 
-    def __init__(self, status_code: int, code: str, message: str) -> None:
+    def __init__(
+        self, status_code: int, code: str, message: str, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.code = code
         self.message = message
+        self.retry_after = retry_after
+
+
+# An identifier we store in a column of its own: printable text, no control characters
+# (PostgreSQL refuses NUL; a newline forges log lines), no lone surrogates (not encodable).
+_CLEAN = re.compile(r"[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*")
 
 
 class WebhookBaseView(APIView):
-    """Reads the raw body within the size limit, checks the content type, parses the JSON
-    once into a `JiraEvent`.
+    """Authenticates before it reads or parses: first what the URL alone decides (the secret
+    in the query string, a throttle on repeated failures), then the body within the size
+    limit, then the signature over its raw bytes, then the content type, then the JSON once,
+    depth-limited, into a `JiraEvent` whose stored identifiers are checked.
 
-    Subclasses authenticate (`authenticate`) and store (`accept`).
+    Subclasses authenticate (`authenticate_url`, `authenticate_body`) and store (`accept`).
     """
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
     # Webhooks carry no CSRF token and no session; DRF skips CSRF without authentication.
 
+    endpoint_name = "webhook"
+
     def post(self, request: Request, **kwargs) -> Response:
+        client, target = self.client_address(request), self.throttle_target(**kwargs)
         try:
-            body = self.read_body(request)
-            # Parsed once, early (authentication may look at it); an error in it is only
-            # reported after the checks that come first.
+            wait = throttle.retry_after(client=client, target=target)
+            if wait is not None:
+                raise Refused(
+                    status.HTTP_429_TOO_MANY_REQUESTS,
+                    "too_many_failures",
+                    "Too many failed authentications from this address; try again later.",
+                    retry_after=wait,
+                )
+            self.check_declared_size(request)
             try:
-                event, bad_json = self.parse(body), None
+                context = self.authenticate_url(request, **kwargs)
+                body = self.read_body(request)
+                context = self.authenticate_body(request, body, context)
             except Refused as exc:
-                event, bad_json = None, exc
-            context = self.authenticate(request, body, event, **kwargs)
+                if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+                    throttle.record_failure(client=client, target=target)
+                raise
             self.check_content_type(request)
-            if bad_json is not None:
-                raise bad_json
+            event = self.parse(body)
+            self.check_event(event)
         except Refused as exc:
             logger.warning(
                 "delivery.refused",
                 extra={"endpoint": self.endpoint_name, "code": exc.code, "status": exc.status_code},
             )
-            return Response({"error": exc.code, "message": exc.message}, status=exc.status_code)
+            response = Response({"error": exc.code, "message": exc.message}, status=exc.status_code)
+            if exc.retry_after is not None:
+                response["Retry-After"] = str(exc.retry_after)
+            return response
         return self.accept(request, body, event, context)
 
-    endpoint_name = "webhook"
+    @staticmethod
+    def client_address(request: Request) -> str:
+        """The client's address: REMOTE_ADDR, or with `NUM_PROXIES` trusted proxies in front,
+        the address the outermost of them saw (from the right of X-Forwarded-For)."""
+        proxies = settings.NUM_PROXIES
+        remote = request.META.get("REMOTE_ADDR", "")
+        if proxies > 0:
+            forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+            forwarded = [a for a in forwarded if a]
+            if forwarded:
+                return forwarded[-min(proxies, len(forwarded))]
+        return remote
 
-    def read_body(self, request: Request) -> bytes:
+    def throttle_target(self, **kwargs) -> str:
+        return self.endpoint_name
+
+    def _too_big(self) -> Refused:
         limit = settings.WEBHOOK_MAX_BODY_BYTES
-        declared = request.META.get("CONTENT_LENGTH") or "0"
-        too_big = Refused(
+        return Refused(
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             "body_too_large",
             f"The body is larger than the limit of {limit} bytes.",
         )
-        if declared.isdigit() and int(declared) > limit:
-            raise too_big
-        try:
-            body = request.body
-        except RequestDataTooBig:
-            raise too_big from None
+
+    def check_declared_size(self, request: Request) -> None:
+        declared = request.META.get("CONTENT_LENGTH") or ""
+        if declared.isdigit() and int(declared) > settings.WEBHOOK_MAX_BODY_BYTES:
+            raise self._too_big()
+
+    def read_body(self, request: Request) -> bytes:
+        """The raw body, at most WEBHOOK_MAX_BODY_BYTES, with a Content-Length or chunked."""
+        limit = settings.WEBHOOK_MAX_BODY_BYTES
+        if not request.META.get("CONTENT_LENGTH") and "chunked" in (
+            request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        ):
+            try:
+                body = bodies.read_chunked(request.META, limit)
+            except bodies.BodyTooLarge:
+                raise self._too_big() from None
+            except bodies.MalformedBody:
+                raise Refused(
+                    status.HTTP_400_BAD_REQUEST,
+                    "invalid_body",
+                    "The chunked body is malformed.",
+                ) from None
+            except bodies.UnreadableBody:
+                raise Refused(
+                    status.HTTP_411_LENGTH_REQUIRED,
+                    "length_required",
+                    "This server cannot read a chunked body; send a Content-Length.",
+                ) from None
+        else:
+            try:
+                body = request.body
+            except RequestDataTooBig:
+                raise self._too_big() from None
         if len(body) > limit:
-            raise too_big
+            raise self._too_big()
         return body
 
     def check_content_type(self, request: Request) -> None:
@@ -100,10 +165,27 @@ class WebhookBaseView(APIView):
     def parse(self, body: bytes) -> JiraEvent:
         try:
             return JiraEvent.from_body(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise Refused(
                 status.HTTP_400_BAD_REQUEST, "invalid_json", "The body is not a JSON object."
             ) from None
+
+    def check_event(self, event: JiraEvent) -> None:
+        """The identifiers stored in their own columns or looked up hold no control characters
+        (PostgreSQL refuses NUL) and no lone surrogates (not encodable); no Jira key, id or
+        event type does. Elsewhere in the body such characters are stored as sent."""
+        for name, value in (
+            ("webhookEvent", event.kind),
+            ("issue id", event.issue_id),
+            ("issue key", event.issue_key),
+            ("project key", event.project_key),  # looked up in the organization's mappings
+        ):
+            if not _CLEAN.fullmatch(value):
+                raise Refused(
+                    status.HTTP_400_BAD_REQUEST,
+                    "invalid_field",
+                    f"The {name} holds control characters or invalid text.",
+                )
 
     def check_signature(self, request: Request, body: bytes, *, secret: str, required: bool):
         header = request.headers.get(auth.SIGNATURE_HEADER, "")
@@ -122,8 +204,13 @@ class WebhookBaseView(APIView):
                 f"The {auth.SIGNATURE_HEADER} header does not match the body.",
             )
 
-    def authenticate(self, request: Request, body: bytes, event: JiraEvent | None, **kwargs):
+    def authenticate_url(self, request: Request, **kwargs):
+        """What the URL and headers alone decide, before the body is read."""
         raise NotImplementedError
+
+    def authenticate_body(self, request: Request, body: bytes, context):
+        """What needs the raw bytes (a signature); returns the context `accept` gets."""
+        return context
 
     def accept(self, request: Request, body: bytes, event: JiraEvent, context) -> Response:
         raise NotImplementedError
@@ -150,7 +237,8 @@ class LocalWebhookApi(WebhookBaseView):
 
     endpoint_name = "local"
 
-    def authenticate(self, request: Request, body: bytes, event: JiraEvent | None) -> None:
+    def authenticate_url(self, request: Request) -> bool:
+        """True when the URL's secret settles it; False when the signature must."""
         secret = settings.LOCAL_WEBHOOK_SECRET
         if not secret:
             raise Refused(
@@ -160,11 +248,14 @@ class LocalWebhookApi(WebhookBaseView):
             )
         given = request.query_params.get("secret", "")
         if given and hmac.compare_digest(given.encode(), secret.encode()):
-            return
+            return True
         if request.headers.get(auth.SIGNATURE_HEADER):
-            self.check_signature(request, body, secret=secret, required=True)
-            return
+            return False  # checked over the body, once it is read
         raise Refused(status.HTTP_401_UNAUTHORIZED, "unauthorized", "Wrong or missing secret.")
+
+    def authenticate_body(self, request: Request, body: bytes, context: bool) -> None:
+        if not context:
+            self.check_signature(request, body, secret=settings.LOCAL_WEBHOOK_SECRET, required=True)
 
     def accept(self, request, body, event, context) -> Response:
         delivery, created = services.delivery_store(
@@ -180,49 +271,57 @@ class LocalWebhookApi(WebhookBaseView):
 
 
 class IncomingWebhookApi(WebhookBaseView):
-    """`POST /webhooks/incoming/<org-id>/?secret=...`: the partner Jira's webhook."""
+    """`POST /webhooks/incoming/<org-id>/?secret=...`: the partner Jira's webhook.
+
+    The organization and its secret are checked on the URL alone (the same work for an
+    unknown organization as for a wrong secret); the organization's row, its signature
+    secret and whether it maps the delivery's project are read only once that passed.
+    """
 
     endpoint_name = "incoming"
     # The same answer for an unknown organization and a wrong secret: ids cannot be probed.
     _unknown = (status.HTTP_401_UNAUTHORIZED, "unauthorized", "Unknown organization or secret.")
 
-    def authenticate(
-        self, request: Request, body: bytes, event: JiraEvent | None, *, org_id: str
-    ) -> Organization:
-        secret = request.query_params.get("secret", "")
-        organization = org_selectors.organization_get(
-            public_id=org_id, project_key=event.project_key if event is not None else ""
+    def throttle_target(self, *, org_id: str) -> str:
+        return f"incoming:{org_id}"
+
+    def authenticate_url(self, request: Request, *, org_id: str) -> auth.IncomingCredentials:
+        credentials = auth.incoming_credentials(
+            public_id=org_id, secret=request.query_params.get("secret", "")
         )
-        if organization is None:
-            # Spend the same comparison an existing organization would.
-            org_selectors.organization_secret_matches(
-                organization=Organization(incoming_secret="-" * 43), secret=secret
-            )
+        if not credentials.matches:
             raise Refused(*self._unknown)
-        if not secret or not org_selectors.organization_secret_matches(
-            organization=organization, secret=secret
-        ):
-            raise Refused(*self._unknown)
-        if not organization.enabled:
+        if not credentials.enabled:
             raise Refused(
                 status.HTTP_403_FORBIDDEN, "organization_disabled", "This organization is disabled."
             )
-        if not organization.is_bidirectional:
+        if not credentials.bidirectional:
             raise Refused(
                 status.HTTP_403_FORBIDDEN,
                 "two_way_off",
                 "Two-way sync is off for this organization; deliveries are not accepted.",
             )
-        if organization.remote_handshake_token or organization.require_signature:
+        return credentials
+
+    def authenticate_body(
+        self, request: Request, body: bytes, credentials: auth.IncomingCredentials
+    ) -> auth.IncomingCredentials:
+        if credentials.signature_secret or credentials.require_signature:
             self.check_signature(
                 request,
                 body,
-                secret=organization.remote_handshake_token,
-                required=organization.require_signature,
+                secret=credentials.signature_secret,
+                required=credentials.require_signature,
             )
-        return organization
+        return credentials
 
-    def accept(self, request, body, event, organization: Organization) -> Response:
+    def accept(self, request, body, event, credentials: auth.IncomingCredentials) -> Response:
+        # With whether it maps the delivery's partner project, in one query.
+        organization = org_selectors.organization_get(
+            public_id=self.kwargs["org_id"], project_key=event.project_key
+        )
+        if organization is None or organization.pk != credentials.pk:  # deleted a moment ago
+            return Response(dict(zip(("error", "message"), self._unknown[1:], strict=True)), 401)
         # The row commits on its own (delivery_store); the task is sent right after.
         delivery, created = services.delivery_store(
             source=DeliverySource.PARTNER,

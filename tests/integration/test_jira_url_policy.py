@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core import checks
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from jiraapi.client import JiraClient, JiraSite
@@ -303,3 +304,19 @@ def test_a_bulk_action_on_an_organization_saved_before_the_policy_explains_inste
     assert "Old" in shown and "loopback" in shown
     assert Organization.objects.get(pk=good.pk).sync_direction == "bidirectional"
     assert Organization.objects.get(pk=bad.pk).sync_direction == "push"
+
+
+def test_an_organization_saved_before_the_policy_can_still_be_switched_off(
+    client, superuser, strict, make_org
+):
+    org = make_org(remote_base_url="https://8.8.8.8", sync_direction="bidirectional")
+    Organization.objects.filter(pk=org.pk).update(remote_base_url="http://169.254.169.254")
+    client.force_login(superuser)
+    client.post(reverse("admin:organizations_organization_two_way_off", args=[org.pk]))
+    org.refresh_from_db()
+    assert org.sync_direction == "push"
+    services.organization_update(organization=org, data={"enabled": False})
+    org.refresh_from_db()
+    assert org.enabled is False
+    with pytest.raises(ValidationError):
+        services.organization_update(organization=org, data={"enabled": True})

@@ -1,0 +1,63 @@
+"""Throttling of failed authentication on the webhook endpoints.
+
+A counter per (client address, endpoint target) in Django's cache, in fixed windows: the
+`default` cache is Redis when the broker is (shared by every web process and machine), or a
+file cache beside the embedded SQLite database (shared by the processes of one machine); see
+`CACHE_URL` in the settings. The target is the organization id in the URL (or "local"), so
+failures against one organization never throttle another organization's partner, even from
+a shared address (Atlassian's Cloud sends from shared ranges).
+
+Only failures count; a client under the limit pays one cache read per delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+
+def _key(*, client: str, target: str, window: int) -> str:
+    digest = hashlib.sha256(f"{client}|{target}".encode("utf-8", "replace")).hexdigest()[:32]
+    return f"webhook-auth-failures:{int(time.time()) // window}:{digest}"
+
+
+def _window() -> int:
+    return max(1, int(settings.WEBHOOK_AUTH_FAILURE_WINDOW_SECONDS))
+
+
+def retry_after(*, client: str, target: str) -> int | None:
+    """Seconds the client must wait before trying `target` again, or None if it may try now."""
+    limit = settings.WEBHOOK_AUTH_FAILURE_LIMIT
+    if limit <= 0:
+        return None
+    window = _window()
+    try:
+        failures = cache.get(_key(client=client, target=target, window=window), 0)
+    except Exception:  # a cache outage must not refuse (or fail) genuine deliveries
+        logger.warning("throttle.cache_unavailable", exc_info=True)
+        return None
+    if failures < limit:
+        return None
+    return window - int(time.time()) % window or window
+
+
+def record_failure(*, client: str, target: str) -> None:
+    """Count one failed authentication of `client` against `target`."""
+    if settings.WEBHOOK_AUTH_FAILURE_LIMIT <= 0:
+        return
+    window = _window()
+    key = _key(client=client, target=target, window=window)
+    try:
+        # Always the same two operations (first failure or not): the work tells nothing.
+        cache.add(key, 0, timeout=window + 1)
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=window + 1)
+    except Exception:
+        logger.warning("throttle.cache_unavailable", exc_info=True)
