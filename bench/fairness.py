@@ -17,11 +17,9 @@ import uuid
 from datetime import UTC, datetime
 
 from burst import drain, post_deliveries
-from harness import Bench
+from harness import Bench, partner_org
 from latency import percentile
 from stack import SYNC_PARTNER
-
-from devtools.jira_admin import register_webhook
 
 B_HOOK_SECRET = "bench-partner-b-webhook-secret"
 
@@ -30,48 +28,20 @@ class PartnerB:
     """Organization B, its Jira (a third simulator) and `issues` issues linked with ours."""
 
     def __init__(self, bench: Bench, issues: int) -> None:
-        from organizations import services
         from sync.models import IssueLink
 
         stack = bench.stack
         self.bench = bench
         self.site = stack.sim("jirasim-partner-b", "REB:Partner B", SYNC_PARTNER)
-        self.org = services.organization_create(
+        self.org = partner_org(
             name="Bench partner B",
-            remote_base_url=self.site,
-            remote_user=SYNC_PARTNER[0],
-            remote_token=SYNC_PARTNER[1],
-            sync_direction="bidirectional",
-            remote_handshake_token=B_HOOK_SECRET,
-            require_signature=True,
-        )
-        services.project_mapping_create(
-            organization=self.org,
-            local_project_key="LOC",
-            remote_project_key="REB",
+            site=self.site,
+            project="REB",
+            secret=B_HOOK_SECRET,
             push_jql='labels = "partner-b"',
         )
-        register_webhook(
-            self.site,
-            SYNC_PARTNER,
-            f"{self.org.incoming_webhook_url}?secret={self.org.incoming_secret}",
-            'project = "REB"',
-            secret=B_HOOK_SECRET,
-        )
         local_keys = [
-            bench.api(
-                stack.local,
-                "POST",
-                "/issue",
-                json={
-                    "fields": {
-                        "project": {"key": "LOC"},
-                        "issuetype": {"name": "Task"},
-                        "summary": f"Shared with B {n}",
-                        "labels": ["partner-b"],
-                    }
-                },
-            )["key"]
+            bench.create(stack.local, "LOC", f"Shared with B {n}", labels=("partner-b",))
             for n in range(issues)
         ]
         bench.settle(300)

@@ -21,32 +21,14 @@ class Bench:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncapp.settings")
         sys.path.insert(0, str(REPO))
         django.setup()
-        from organizations import services
-
-        self.org = services.organization_create(
-            name="Bench partner",
-            remote_base_url=stack.partner,
-            remote_user=SYNC_PARTNER[0],
-            remote_token=SYNC_PARTNER[1],
-            sync_direction="bidirectional",
-            remote_handshake_token=PARTNER_HOOK_SECRET,
-            require_signature=True,
-        )
-        services.project_mapping_create(
-            organization=self.org, local_project_key="LOC", remote_project_key="REM"
+        self.org = partner_org(
+            name="Bench partner", site=stack.partner, project="REM", secret=PARTNER_HOOK_SECRET
         )
         register_webhook(
             stack.local,
             SYNC_LOCAL,
             f"{stack.base}/webhooks/local/?secret={WEBHOOK_SECRET}",
             'project = "LOC"',
-        )
-        register_webhook(
-            stack.partner,
-            SYNC_PARTNER,
-            self.incoming_url(),
-            'project = "REM"',
-            secret=PARTNER_HOOK_SECRET,
         )
         self.session = requests.Session()
         self.session.auth = ALICE
@@ -87,15 +69,11 @@ class Bench:
             )
         return total
 
-    def create(self, site: str, project: str, summary: str) -> str:
-        body = {
-            "fields": {
-                "project": {"key": project},
-                "issuetype": {"name": "Task"},
-                "summary": summary,
-            }
-        }
-        return self.api(site, "POST", "/issue", json=body)["key"]
+    def create(self, site: str, project: str, summary: str, labels: tuple[str, ...] = ()) -> str:
+        fields = {"project": {"key": project}, "issuetype": {"name": "Task"}, "summary": summary}
+        if labels:
+            fields["labels"] = list(labels)
+        return self.api(site, "POST", "/issue", json={"fields": fields})["key"]
 
     def linked_issues(self, n: int) -> list[tuple[str, str]]:
         """n linked issue pairs (created locally, pushed); their partner (id, key)."""
@@ -117,3 +95,30 @@ class Bench:
         from webhooks.models import WebhookDelivery
 
         return WebhookDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def partner_org(*, name: str, site: str, project: str, secret: str, push_jql: str = ""):
+    """A two-way partner organization mapped LOC <-> `project`, requiring signatures, with
+    the partner's webhook registered as its Jira admin would."""
+    from organizations import services
+
+    org = services.organization_create(
+        name=name,
+        remote_base_url=site,
+        remote_user=SYNC_PARTNER[0],
+        remote_token=SYNC_PARTNER[1],
+        sync_direction="bidirectional",
+        remote_handshake_token=secret,
+        require_signature=True,
+    )
+    services.project_mapping_create(
+        organization=org, local_project_key="LOC", remote_project_key=project, push_jql=push_jql
+    )
+    register_webhook(
+        site,
+        SYNC_PARTNER,
+        f"{org.incoming_webhook_url}?secret={org.incoming_secret}",
+        f'project = "{project}"',
+        secret=secret,
+    )
+    return org
