@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 
+from .options import parse_cli
 from .server import JiraSim
 
 
@@ -33,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--webhook-max-retries", type=int, default=5)
     ap.add_argument("--webhook-timeout", type=float, default=5.0, metavar="SECONDS")
     ap.add_argument("--webhook-workers", type=int, default=1)
+    ap.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a realism option (jirasim/options.py), the value as JSON or text",
+    )
     args = ap.parse_args(argv)
     sim = JiraSim(
         flavor=args.flavor,
@@ -45,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         webhook_max_retries=args.webhook_max_retries,
         webhook_timeout=args.webhook_timeout,
         webhook_workers=args.webhook_workers,
+        options=parse_cli(args.option),
     )
     sim.start(args.port)
 

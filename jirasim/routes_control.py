@@ -12,6 +12,7 @@ _HTML = "text/html; charset=utf-8"
 _CONTROL = {
     "/_sim/health": "_sim_health",
     "/_sim/faults": "_sim_faults",
+    "/_sim/options": "_sim_options",
     "/_sim/calls": "_sim_calls",
     "/_sim/deliveries": "_sim_deliveries",
     "/_sim/idle": "_sim_idle",
@@ -54,6 +55,19 @@ class ControlRoutes:
         if m == "DELETE":
             self.faults.clear()
             return Response(200, self.faults.snapshot())
+        return None
+
+    def _sim_options(self, req: Request) -> Response | None:
+        options = self.store.options
+        if req.method == "GET":
+            return Response(200, options.snapshot())
+        if req.method in ("POST", "PUT"):
+            try:
+                return Response(200, options.update(req.json() or {}))
+            except (TypeError, ValueError) as e:
+                raise ApiError(400, [str(e)]) from None
+        if req.method == "DELETE":
+            return Response(200, options.restore())
         return None
 
     def _sim_calls(self, req: Request) -> Response | None:

@@ -17,6 +17,7 @@ from .app import App
 from .faults import Faults
 from .httpd import Handler, SimServer
 from .model import CLOUD
+from .options import Options
 from .request import WRITE_METHODS, Request, Response
 from .store import Store
 from .webhooks import Dispatcher
@@ -55,6 +56,7 @@ class JiraSim:
         webhook_max_retries: int = 5,
         webhook_timeout: float = 5.0,
         webhook_workers: int = 1,
+        options: dict[str, Any] | None = None,
     ):
         projs = []
         for key, name in _parse_pairs(projects or ["TEST:Test Project"]):
@@ -64,7 +66,8 @@ class JiraSim:
         self.host = host
         self.public_url = public_url.rstrip("/") if public_url else None
         self.state_file = state_file
-        self.store = Store(flavor=flavor, projects=projs, users=self.users)
+        self.options = Options(options)
+        self.store = Store(flavor=flavor, projects=projs, users=self.users, options=self.options)
         self.faults = Faults()
         self.dispatcher = Dispatcher(
             self.store,
@@ -196,6 +199,10 @@ class JiraSim:
 
     def set_faults(self, **settings: Any) -> dict:
         return self.faults.update(settings)
+
+    def set_options(self, **options: Any) -> dict:
+        """Change how Jira-like the site is (see :mod:`jirasim.options`)."""
+        return self.options.update(options)
 
     def clear_faults(self) -> None:
         self.faults.clear()

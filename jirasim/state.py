@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from .errors import ApiError
 from .model import CLOUD, DATACENTER, STATUSES, TRANSITIONS
+from .options import Options
 
 DEFAULT_USER = ("admin@example.com", "secret-token")
 
@@ -33,10 +34,12 @@ class SiteState:
         projects: list[tuple[str, str]] | None = None,
         users: list[tuple[str, str]] | None = None,
         base_url: str = "http://127.0.0.1",
+        options: Options | None = None,
     ):
         if flavor not in (CLOUD, DATACENTER):
             raise ValueError(f"unknown flavor {flavor!r}")
         self.flavor = flavor
+        self.options = options or Options()
         self.cloud = flavor == CLOUD
         self.base_url = base_url
         self.lock = threading.RLock()

@@ -1,0 +1,107 @@
+"""How Jira-like one simulated site is: the site's *realism options*.
+
+Every option's default is the simulator's friendly behaviour (what the sync's older tests
+were written against); each option turns on one way real Jira is less kind. Options are
+set per site: ``JiraSim(options={...})``, ``python -m jirasim --option name=value`` (the
+value is JSON, or a plain string), ``GET/POST /_sim/options`` (POST merges). A reset keeps
+the options: they describe the site's configuration, not its data.
+
+Use :data:`REAL_JIRA` (``JiraSim(options=REAL_JIRA)``) for every realistic behaviour at once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass
+class SiteOptions:
+    # Workflow: "simple" (To Do <-> In Progress <-> Done, any direction) or "multistep"
+    # (To Do -> In Progress -> In Review -> Done, only forward by one step plus "Reopen" and
+    # "Stop progress", with a transition screen requiring the resolution on Done).
+    workflow: str = "simple"
+    # editmeta: only the fields on a project's / issue type's edit screen may be edited;
+    # others are refused with Jira's 400 ("Field 'x' cannot be set. It is not on the
+    # appropriate screen, or unknown."). Empty: every field is editable.
+    edit_screen_hidden_fields: tuple[str, ...] = ()
+    # Users' emailAddress is hidden (Cloud's default profile visibility) for everyone but
+    # the caller, and user search by e-mail finds no one.
+    hide_emails: bool = False
+    # Components and versions get ids from a per-site offset, so two sites never share
+    # them, and a write naming an id that does not exist is refused (400) as in Jira.
+    id_offset: int = 0
+    # Cloud stores rich text as the ADF it was given (localIds, mentions, marks) instead
+    # of rebuilding it from wiki markup.
+    store_adf: bool = False
+    # Data Center text uses CRLF line ends (as text typed in the browser does).
+    crlf: bool = False
+    # Comment lists are paged at this size (Jira's own page sizes), not all at once.
+    comment_page_size: int = 0  # 0: every comment in one page
+
+
+REAL_JIRA: dict[str, Any] = {
+    "workflow": "multistep",
+    "hide_emails": True,
+    "id_offset": 7000,
+    "store_adf": True,
+    "crlf": True,
+    "comment_page_size": 50,
+}
+
+
+class Options:
+    """The options of one site, read and changed under a lock."""
+
+    def __init__(self, initial: dict[str, Any] | None = None):
+        self.lock = threading.Lock()
+        self.values = SiteOptions()
+        if initial:
+            self.update(initial)
+
+    def update(self, changes: dict[str, Any]) -> dict[str, Any]:
+        known = {f.name: f for f in fields(SiteOptions)}
+        with self.lock:
+            for name, value in (changes or {}).items():
+                if name not in known:
+                    raise ValueError(f"unknown option {name!r}")
+                default = getattr(SiteOptions(), name)
+                if isinstance(default, tuple):
+                    value = tuple(value or ())
+                elif isinstance(default, bool):
+                    value = bool(value)
+                elif isinstance(default, int):
+                    value = int(value)
+                else:
+                    value = str(value)
+                setattr(self.values, name, value)
+            return asdict(self.values)
+
+    def restore(self) -> dict[str, Any]:
+        """Back to the friendly defaults."""
+        with self.lock:
+            self.values = SiteOptions()
+            return asdict(self.values)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return asdict(self.values)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("lock", "values"):
+            raise AttributeError(name)
+        return getattr(self.values, name)
+
+
+def parse_cli(pairs: list[str]) -> dict[str, Any]:
+    """``["workflow=multistep", "hide_emails=true"]`` -> options (values as JSON, else text)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, _, raw = pair.partition("=")
+        try:
+            out[name.strip()] = json.loads(raw)
+        except ValueError:
+            out[name.strip()] = raw
+    return out
