@@ -83,14 +83,32 @@ def _block_to_wiki(node: dict, list_prefix: str = "") -> str:
     return "\n\n".join(_block_to_wiki(c) for c in content) if content else ""
 
 
-def adf_to_wiki(doc: Any) -> str | None:
-    """Render an ADF document as wiki markup (what REST v2 and webhooks carry)."""
+def adf_to_wiki(doc: Any, *, panels: bool = False) -> str | None:
+    """Render an ADF document as wiki markup (what REST v2 and webhooks carry).
+
+    `panels`: render a panel as Jira Cloud does, ``{panel:bgColor=...}`` ... ``{panel}``
+    (for a site that keeps the ADF it was given; otherwise a panel degrades to its text).
+    """
     if doc is None:
         return None
     if isinstance(doc, str):
         return doc
-    blocks = [_block_to_wiki(b) for b in doc.get("content", []) or []]
+    blocks = [
+        _panel_to_wiki(b) if panels else _block_to_wiki(b) for b in doc.get("content", []) or []
+    ]
     return "\n\n".join(blocks)
+
+
+_PANEL_COLORS = {"info": "#deebff", "note": "#eae6ff", "success": "#e3fcef", "warning": "#fffae6"}
+_PANEL_COLORS["error"] = "#ffebe6"
+
+
+def _panel_to_wiki(node: dict) -> str:
+    if node.get("type") != "panel":
+        return _block_to_wiki(node)
+    kind = (node.get("attrs") or {}).get("panelType", "info")
+    inner = "\n\n".join(_block_to_wiki(c) for c in node.get("content", []) or [])
+    return "{panel:bgColor=" + _PANEL_COLORS.get(kind, "#deebff") + "}\n" + inner + "\n{panel}"
 
 
 _INLINE_RE = re.compile(

@@ -79,6 +79,7 @@ class App(
         r("DELETE", api + "/issue/{key}", self.issue_delete)
         r("PUT", api + "/issue/{key}/assignee", self.issue_assign)
         r("GET", api + "/issue/{key}/changelog", self.issue_changelog)
+        r("GET", api + "/issue/{key}/editmeta", self.issue_editmeta)
         r("GET", api + "/issue/{key}/transitions", self.transitions_get)
         r("POST", api + "/issue/{key}/transitions", self.transitions_post)
         r("GET", api + "/issue/{key}/comment", self.comments_list)

@@ -55,6 +55,7 @@ class CommentOpsMixin:
             "updated": ts,
             "visibility": visibility,
             "internal": internal,
+            "adf": self.kept_adf(body, version),
         }
         issue["comments"].append(c)
         issue["updated"] = ts
@@ -92,6 +93,7 @@ class CommentOpsMixin:
                 c["internal"] = internal
             ts = now_ms()
             c["body"] = text
+            c["adf"] = self.kept_adf(body.get("body"), version)
             c["updateAuthor"] = actor["accountId"]
             c["updated"] = ts
             issue["updated"] = ts

@@ -8,7 +8,7 @@ from typing import Any
 from .clock import now_ms
 from .errors import ApiError
 from .model import CUSTOM_FIELDS, DEFAULT_PRIORITY, EDITABLE, STATUSES
-from .parse import CANNOT_SET
+from .parse import CANNOT_SET, RICH_FIELDS
 
 
 class IssueOpsMixin:
@@ -43,6 +43,11 @@ class IssueOpsMixin:
                 raise ApiError(400, errors=errors)
             ts = now_ms()
             issue = self._new_issue(proj, actor, values, props, ts)
+            issue["adf"] = {
+                fid: kept
+                for fid in RICH_FIELDS
+                if (kept := self.kept_adf(fields.get(fid), version)) is not None
+            }
             # Cloud records the initial values as a changelog and sends it with the event.
             items = self._creation_items(issue)
             hist = (
@@ -159,6 +164,8 @@ class IssueOpsMixin:
             except ApiError as e:
                 errors.update(e.errors)
             values = self._parse_values(fields, version, proj, errors, parent_settable=False)
+            # `fields` holds the update operations' fields too (comments apart).
+            errors.update(self.screen_errors(issue, list(fields)))
             if "issuetype" in values and (values["issuetype"] == "10003") != (
                 issue["issuetype"] == "10003"
             ):
@@ -169,6 +176,12 @@ class IssueOpsMixin:
             items: list[dict] = []
             ts = now_ms()
             for fid, new in values.items():
+                if fid in RICH_FIELDS:
+                    kept = self.kept_adf(fields.get(fid), version)
+                    if kept is not None:
+                        issue.setdefault("adf", {})[fid] = kept
+                    else:
+                        issue.setdefault("adf", {}).pop(fid, None)
                 if fid in CUSTOM_FIELDS:
                     old = issue["custom"].get(fid)
                     items += self._diff_items(issue, fid, old, new)

@@ -25,7 +25,9 @@ class SiteOptions:
     workflow: str = "simple"
     # editmeta: only the fields on a project's / issue type's edit screen may be edited;
     # others are refused with Jira's 400 ("Field 'x' cannot be set. It is not on the
-    # appropriate screen, or unknown."). Empty: every field is editable.
+    # appropriate screen, or unknown.") and left out of GET issue/{key}/editmeta. Each entry
+    # is "field" (every project), "PROJ/field" or "PROJ/Issue Type/field".
+    # Empty: every field is editable.
     edit_screen_hidden_fields: tuple[str, ...] = ()
     # Users' emailAddress is hidden (Cloud's default profile visibility) for everyone but
     # the caller, and user search by e-mail finds no one.
@@ -36,10 +38,13 @@ class SiteOptions:
     # Cloud stores rich text as the ADF it was given (localIds, mentions, marks) instead
     # of rebuilding it from wiki markup.
     store_adf: bool = False
-    # Data Center text uses CRLF line ends (as text typed in the browser does).
+    # Data Center text (description, environment, comments, textarea custom fields) comes
+    # back with CRLF line ends (as text typed in the browser is stored). Cloud: no effect.
     crlf: bool = False
-    # Comment lists are paged at this size (Jira's own page sizes), not all at once.
-    comment_page_size: int = 0  # 0: every comment in one page
+    # Comment lists are paged at this size (Jira caps maxResults per endpoint and says so in
+    # the answer's maxResults), and the `comment` field of GET issue holds only the first
+    # page (its `total` counts all). 0: every comment in one page.
+    comment_page_size: int = 0
 
 
 REAL_JIRA: dict[str, Any] = {

@@ -6,7 +6,9 @@ Invalid input raises :class:`ApiError` (400) with Jira's per-field messages.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import re
 from typing import Any
 
 from . import adf
@@ -15,6 +17,11 @@ from .model import CUSTOM_FIELDS, DEFAULT_PRIORITY, ISSUE_TYPES, PRIORITIES
 
 CANNOT_SET = "Field '{}' cannot be set. It is not on the appropriate screen, or unknown."
 _MULTI = ("labels", "components", "fixVersions", "versions")
+_LF = re.compile(r"\r?\n")
+# Rich text fields (ADF in REST v3): their given ADF is kept on a site with ``store_adf``.
+RICH_FIELDS = ("description", "environment") + tuple(
+    fid for fid, (_, kind, _) in CUSTOM_FIELDS.items() if kind == "textarea"
+)
 
 
 class ParseMixin:
@@ -49,6 +56,22 @@ class ParseMixin:
             raise ApiError(400, errors={fid: msg})
         return u["accountId"]
 
+    def _keeps_adf(self, version: str) -> bool:
+        """Does this site keep rich text as the ADF it was given (Cloud, ``store_adf``)?"""
+        return self.cloud and version == "3" and bool(self.options.store_adf)
+
+    def kept_adf(self, value: Any, version: str) -> dict | None:
+        """The ADF to keep as given (localIds, mentions, marks, panels), if the site does."""
+        if self._keeps_adf(version) and adf.is_adf(value):
+            return copy.deepcopy(value)
+        return None
+
+    def _line_ends(self, text: str) -> str:
+        """Data Center with ``crlf``: text comes back with CRLF line ends."""
+        if self.cloud or not self.options.crlf:
+            return text
+        return _LF.sub("\r\n", text)
+
     def _text_in(self, value: Any, fid: str, version: str) -> str | None:
         if value is None:
             return None
@@ -61,10 +84,10 @@ class ParseMixin:
                         "(see the Atlassian Document Format)"
                     },
                 )
-            return adf.adf_to_wiki(value)
+            return adf.adf_to_wiki(value, panels=self._keeps_adf(version))
         if not isinstance(value, str):
             raise ApiError(400, errors={fid: "Operation value must be a string"})
-        return value
+        return self._line_ends(value)
 
     def _named_ref(self, value: Any, fid: str, table: list[tuple], msg: str) -> str:
         if not isinstance(value, dict):
@@ -237,11 +260,11 @@ class ParseMixin:
                     400,
                     errors={"comment": "Comment body is not a valid Atlassian Document"},
                 )
-            text = adf.adf_to_wiki(body) or ""
+            text = adf.adf_to_wiki(body, panels=self._keeps_adf(version)) or ""
         else:
             if not isinstance(body, str):
                 raise ApiError(400, errors={"comment": "Operation value must be a string"})
-            text = body
+            text = self._line_ends(body)
         if not text.strip():
             raise ApiError(400, errors={"comment": "Comment body can not be empty!"})
         return text

@@ -6,6 +6,7 @@ Renderers produce REST v2 ``self`` links; REST v3 answers are rewritten by the H
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import html
 import re
@@ -162,7 +163,14 @@ class RenderMixin:
     def _text(self, value: str | None, version: str) -> Any:
         return adf.wiki_to_adf(value) if version == "3" else value
 
-    def custom_json(self, fid: str, value: Any, version: str) -> Any:
+    def _rich(self, kept: dict | None, value: str | None, version: str) -> Any:
+        """Rich text: in REST v3 the ADF the site kept as given (``store_adf``), else the
+        stored wiki text rendered; REST v2 and webhooks always get the wiki text."""
+        if version == "3" and kept is not None:
+            return copy.deepcopy(kept)
+        return self._text(value, version)
+
+    def custom_json(self, fid: str, value: Any, version: str, kept: dict | None = None) -> Any:
         if value is None:
             return None
         name, kind, options = CUSTOM_FIELDS[fid]
@@ -174,7 +182,7 @@ class RenderMixin:
                 "id": value,
             }
         if kind == "textarea":
-            return self._text(value, version)
+            return self._rich(kept, value, version)
         return value
 
     def comment_json(
@@ -190,7 +198,7 @@ class RenderMixin:
             "self": f"{self.base_url}/rest/api/2/issue/{issue['id']}/comment/{c['id']}",
             "id": c["id"],
             "author": self.user_json(c["author"]),
-            "body": self._text(c["body"], version),
+            "body": self._rich(c.get("adf"), c["body"], version),
             "updateAuthor": self.user_json(c["updateAuthor"]),
             "created": fmt_ts(c["created"]),
             "updated": fmt_ts(c["updated"]),
@@ -232,6 +240,7 @@ class RenderMixin:
         comps = {c["id"]: c for c in proj["components"]}
         vers = {v["id"]: v for v in proj["versions"]}
         base = f"{self.base_url}/rest/api/2/issue/{issue['key']}"
+        kept = issue.get("adf") or {}
         f: dict[str, Any] = {
             "statuscategorychangedate": fmt_ts(issue["statuscategorychangedate"]),
             "issuetype": self.issuetype_json(issue["issuetype"]),
@@ -260,7 +269,7 @@ class RenderMixin:
             "status": self.status_json(issue["status"]),
             "components": [self.component_json(comps[c]) for c in issue["components"]],
             "timeoriginalestimate": None,
-            "description": self._text(issue["description"], version),
+            "description": self._rich(kept.get("description"), issue["description"], version),
             "timetracking": {},
             "security": None,
             "aggregatetimeestimate": None,
@@ -274,7 +283,7 @@ class RenderMixin:
             ],
             "reporter": self.user_json(issue["reporter"]),
             "aggregateprogress": {"progress": 0, "total": 0},
-            "environment": self._text(issue["environment"], version),
+            "environment": self._rich(kept.get("environment"), issue["environment"], version),
             "duedate": issue["duedate"],
             "progress": {"progress": 0, "total": 0},
             "votes": {"self": f"{base}/votes", "votes": 0, "hasVoted": False},
@@ -282,20 +291,24 @@ class RenderMixin:
         if issue.get("parent") and issue["parent"] in self.issues:
             f["parent"] = self._issue_ref(self.issues[issue["parent"]])
         for fid in CUSTOM_FIELDS:
-            f[fid] = self.custom_json(fid, issue["custom"].get(fid), version)
+            f[fid] = self.custom_json(fid, issue["custom"].get(fid), version, kept.get(fid))
         if not (webhook and self.cloud) or comments:
             f.update(self._comment_fields(issue, version, base))
         return f
 
     def _comment_fields(self, issue: dict, version: str, base: str) -> dict:
         """The ``comment`` and ``worklog`` fields (left out of Cloud issue webhooks)."""
-        comments_json = [self.comment_json(issue, c, version) for c in issue["comments"]]
+        shown = issue["comments"]
+        cap = self.options.comment_page_size
+        if cap:  # only the first page; `total` counts them all
+            shown = shown[:cap]
+        comments_json = [self.comment_json(issue, c, version) for c in shown]
         return {
             "comment": {
                 "comments": comments_json,
                 "self": f"{base}/comment",
-                "maxResults": len(comments_json),
-                "total": len(comments_json),
+                "maxResults": cap or len(comments_json),
+                "total": len(issue["comments"]),
                 "startAt": 0,
             },
             "worklog": {"startAt": 0, "maxResults": 20, "total": 0, "worklogs": []},

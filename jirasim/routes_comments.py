@@ -20,7 +20,9 @@ class CommentRoutes:
         if req.q("orderBy", "created").startswith("-"):
             comments.reverse()
         start = req.qint("startAt", 0)
-        size = min(req.qint("maxResults", 5000), 5000)
+        # Jira caps maxResults per endpoint (and says so in the answer's maxResults).
+        cap = s.options.comment_page_size or 5000
+        size = max(min(req.qint("maxResults", cap), cap), 0)
         return Response(
             200,
             {

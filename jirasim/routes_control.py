@@ -21,6 +21,7 @@ _CONTROL = {
     "/_sim/save": "_sim_save",
     "/_sim/users": "_sim_users",
     "/_sim/projects": "_sim_projects",
+    "/_sim/move": "_sim_move",
 }
 
 
@@ -145,3 +146,16 @@ class ControlRoutes:
         body = req.json() or {}
         proj = self.store.add_project(key=body["key"], name=body.get("name"))
         return Response(201, self.store.project_json(proj, full=True))
+
+    def _sim_move(self, req: Request) -> Response | None:
+        """Move an issue to another project: ``{"issue": KEY, "project": KEY, "as": email}``
+        (the actor defaults to the site admin)."""
+        if req.method != "POST":
+            return None
+        body = req.json() or {}
+        s = self.store
+        actor = s.find_user(body.get("as")) if body.get("as") else next(iter(s.users.values()))
+        if actor is None:
+            raise ApiError(400, [f"No user {body.get('as')!r}."])
+        issue = s.move_issue(actor=actor, key=str(body["issue"]), project=str(body["project"]))
+        return Response(200, {"id": issue["id"], "key": issue["key"]})

@@ -106,6 +106,11 @@ class IssueRoutes:
             },
         )
 
+    def issue_editmeta(self, req: Request) -> Response:
+        s = self.store
+        with s.lock:
+            return Response(200, s.editmeta_json(s.get_issue(req.params["key"])))
+
     def transitions_get(self, req: Request) -> Response:
         s = self.store
         with s.lock:

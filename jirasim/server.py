@@ -204,6 +204,11 @@ class JiraSim:
         """Change how Jira-like the site is (see :mod:`jirasim.options`)."""
         return self.options.update(options)
 
+    def move_issue(self, key: str, project: str, as_user: str | None = None) -> str:
+        """Move an issue to another project (see :mod:`jirasim.moves`); its new key."""
+        actor = self.store.find_user(as_user or self.users[0][0])
+        return self.store.move_issue(actor=actor, key=key, project=project)["key"]
+
     def clear_faults(self) -> None:
         self.faults.clear()
 

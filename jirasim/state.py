@@ -147,7 +147,11 @@ class SiteState:
             self.projects = data["projects"]
             self.issues = data["issues"]
             self.seq = data["seq"]
-            self.keys = {i["key"]: iid for iid, i in self.issues.items()}
+            self.keys = {}
+            for iid, i in self.issues.items():
+                for old in i.get("old_keys", ()):  # a moved issue's old keys still resolve
+                    self.keys[old] = iid
+                self.keys[i["key"]] = iid
 
     def save_file(self, path: str) -> None:
         with open(path, "w") as fh:

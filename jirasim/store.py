@@ -11,8 +11,10 @@ from __future__ import annotations
 from .changelog import ChangelogMixin
 from .clock import fmt_ts, ms_to_dt, now_ms
 from .comments import CommentOpsMixin
+from .editmeta import EditMetaMixin
 from .errors import ApiError
 from .issue_ops import IssueOpsMixin
+from .moves import MoveMixin
 from .parse import ParseMixin
 from .properties_links import PropertiesLinksMixin
 from .render import RenderMixin, select_fields
@@ -35,6 +37,8 @@ __all__ = [
 
 class Store(
     IssueOpsMixin,
+    MoveMixin,
+    EditMetaMixin,
     WorkflowMixin,
     CommentOpsMixin,
     PropertiesLinksMixin,
@@ -50,6 +54,7 @@ class Store(
     render: REST JSON of every record                       (:mod:`jirasim.render`)
     parse: request input -> stored values                   (:mod:`jirasim.parse`)
     changelog: items, histories, events                     (:mod:`jirasim.changelog`)
-    issue_ops / workflow / comments / properties_links: changes
+    issue_ops / workflow / comments / properties_links / moves: changes
+    editmeta: edit screens                                  (:mod:`jirasim.editmeta`)
     search: JQL search and webhook filters                  (:mod:`jirasim.search`)
     """
