@@ -74,6 +74,7 @@ _FIELD_IDS = {
     "parent": "parent",
     "issueparentassociation": "parent",
     "key": "key",
+    "issuekey": "key",  # Cloud's fieldId of the `Key` item an issue move records
     "project": "project",
     "security": "security",
     "timeoriginalestimate": "timeoriginalestimate",

@@ -53,6 +53,7 @@ class Change:
     conflicts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # refused before, not sent again
     calls: int = 0
 
     @classmethod
@@ -64,6 +65,7 @@ class Change:
             comments=planned.comment_notes,
             conflicts=list(planned.conflicts),
             notes=list(planned.notes),
+            held=list(planned.held),
         )
 
     @property
@@ -147,6 +149,7 @@ def apply(job: Job, link: IssueLink, planned: Plan) -> Change:
 
 
 def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> None:
+    _follow_key(link, job.target_side, planned.target_key)
     state_s, state_t = link.side_state(job.source_side), link.side_state(job.target_side)
     for agreed in planned.in_step:
         state_s[agreed.source_field], state_t[agreed.target_field] = (
@@ -160,12 +163,19 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
             for w in planned.writes
         }
         written, refused = edit_with_fallback(job.target, side_key(link, job.target_side), payload)
-        change.errors += refused
+        change.errors += [f"{name}: {message}" for name, message in refused.items()]
+        standing = link.refused(job.target_side)
         for w in planned.writes:
             if w.target_field in written:
                 state_s[w.source_field], state_t[w.target_field] = w.source_value, w.target_value
+                standing.pop(w.target_field, None)
             else:
                 _unexpect(job, link, w.target_field)
+            if w.target_field in refused:  # remembered, so it is not sent with every change
+                standing[w.target_field] = {
+                    "fingerprint": fields.fingerprint(w.target_field, w.target_value),
+                    "message": refused[w.target_field],
+                }
     status = planned.status
     if status is not None and _move_status(job, link, status.target_value, change):
         state_s[status.source_field], state_t[status.target_field] = (
@@ -173,6 +183,15 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
             status.target_value,
         )
     link.save(update_fields=["state", "updated_at"])
+
+
+def _follow_key(link: IssueLink, side: str, key: str) -> None:
+    """An issue moved to another project keeps its id and gets a new key: the link follows
+    (the old key still resolves at Jira, but the link shows and uses the current one)."""
+    name = f"{side}_issue_key"
+    if key and getattr(link, name) and getattr(link, name) != key:
+        setattr(link, name, key)
+        link.save(update_fields=[name, "updated_at"])
 
 
 def _recover_lost_create(job: Job, link: IssueLink) -> dict | None:
@@ -371,7 +390,7 @@ def record(
                 calls=change.calls,
                 latency_ms=latency_ms(started),
                 message=fields.without_nul(
-                    "; ".join(change.notes + change.conflicts + change.errors)
+                    "; ".join(change.notes + change.conflicts + change.errors + change.held)
                 ),
             )
     except Exception:
@@ -390,9 +409,10 @@ def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | Non
         issue_key=job.issue_key,
     )
     with counting_calls() as calls, issue_link_lease(link) as link:
+        _follow_key(link, job.source_side, str((job.issue or {}).get("key") or ""))
         change = apply(job, link, plan(job, link))
         change.calls = calls.count
-        link.last_error = fields.without_nul("; ".join(change.errors))
+        link.last_error = fields.without_nul("; ".join(change.errors + change.held))
         link.save(update_fields=["last_error", "updated_at"])
         record(job, link, change, delivery_id=delivery_id, started=started)
     if change.conflicts:

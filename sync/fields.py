@@ -21,6 +21,11 @@ from jiraapi.client import CLOUD
 from jiraapi.events import FieldChange
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+# Wiki macros a site adds when it renders rich text it keeps as ADF (Cloud renders a panel as
+# {panel:bgColor=...}...{panel} in REST v2 and webhooks): markup, not words.
+_WIKI_MACRO = re.compile(r"\{(?:panel|code|noformat|quote|color|expand)(?::[^}]*)?\}", re.I)
+# Attributes a site adds to ADF it stores, which say nothing about the content.
+_ADF_NOISE = frozenset({"localId"})
 EMPTY = (None, "", [])
 
 
@@ -53,7 +58,33 @@ def _generic_text(value: Any) -> str:
 def _words(value: Any) -> str:
     """Rich text renders differently on each side; its words are what identify it."""
     text = adf.adf_to_wiki(value) if isinstance(value, dict) else str(value)
-    return _NON_WORD.sub(" ", text).strip().lower()
+    return _NON_WORD.sub(" ", _WIKI_MACRO.sub(" ", text)).strip().lower()
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, dict) and value.get("type") == "doc")
+
+
+def _rich_form(value: Any) -> Any:
+    """Rich text in the form two readings of one value share: ADF without the ids a site
+    adds (`localId`), wiki text with LF line ends (Data Center may answer CRLF)."""
+    if value in EMPTY:
+        return None
+    if isinstance(value, str):
+        return "\n".join(line.rstrip() for line in value.replace("\r\n", "\n").split("\n"))
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in _ADF_NOISE:
+                continue
+            v = _rich_form(v) if isinstance(v, dict | list) else v
+            if k == "attrs" and not v:
+                continue
+            out[k] = v
+        return out
+    if isinstance(value, list):
+        return [_rich_form(v) for v in value]
+    return value
 
 
 def _mapped(value: Any, table: dict[str, str]) -> Any:
@@ -101,6 +132,9 @@ class RichText(FieldKind):
 
     def text(self, value: Any) -> str:
         return "" if value in EMPTY else _words(value)
+
+    def same(self, a: Any, b: Any) -> bool:
+        return _rich_form(a) == _rich_form(b)
 
     def cross(self, value: Any, crossing: Crossing) -> Any:
         return convert_rich_text(value, crossing.source_flavor, crossing.target_flavor)
@@ -223,6 +257,8 @@ class Custom(FieldKind):
     def same(self, a: Any, b: Any) -> bool:
         if isinstance(a, dict) and "id" in a:  # a user
             return (a or {}).get("id") == (b or {}).get("id")
+        if _is_text(a) and _is_text(b):  # a text or paragraph field (CRLF, localIds)
+            return _rich_form(a) == _rich_form(b)
         return a == b
 
     def cross(self, value: Any, crossing: Crossing) -> Any:

@@ -17,6 +17,8 @@ class LinkStatus(models.TextChoices):
 # The Jira entity property that tags an issue we created with its link (set in the create
 # call), so a create whose answer was lost is found again and its webhook known as ours.
 LINK_PROPERTY = "jira-sync.link"
+# The key of `IssueLink.state` that holds the fields a side refused (see `IssueLink.refused`).
+REFUSED = "refused"
 
 
 class IssueLink(models.Model):
@@ -62,6 +64,12 @@ class IssueLink(models.Model):
 
     def side_state(self, side: str) -> dict:
         return self.state.setdefault(side, {})
+
+    def refused(self, side: str) -> dict:
+        """Fields `side`'s Jira refused to take (e.g. not on its edit screen): field ->
+        {"fingerprint": of the value refused, "message": Jira's reason}. Such a value is not
+        sent again with every other change; a new value is tried."""
+        return self.state.setdefault(REFUSED, {}).setdefault(side, {})
 
 
 class CommentLink(models.Model):

@@ -18,7 +18,7 @@ from . import fields
 from .fields import Crossing
 from .jobs import Job, side_id, side_key
 from .mapping import PULL, PUSH, FieldPair, issue_type_map_for
-from .models import CommentLink, IssueLink, LinkStatus, Side
+from .models import REFUSED, CommentLink, IssueLink, LinkStatus, Side
 from .writes import comment_copy
 
 CREATE, UPDATE, DELETE, SKIPPED, NONE = "create", "update", "delete", "skipped", "none"
@@ -53,6 +53,8 @@ class Plan:
     delete_policy: str = ""
     comments: tuple[CommentOp, ...] = ()
     notes: tuple[str, ...] = ()  # why the plan is what it is, for the operator
+    held: tuple[str, ...] = ()  # values not sent again: the target refused them before
+    target_key: str = ""  # the target issue's key as read now (it changes when moved)
 
     @property
     def field_names(self) -> list[str]:
@@ -156,7 +158,10 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
     """
     state_s = link.state.get(job.source_side, {})
     state_t = link.state.get(job.target_side, {})
+    refused = link.state.get(REFUSED, {}).get(job.target_side, {})
+    held: list[str] = []
     target_fields: dict | None = None
+    target_key = ""
     edits: list[FieldWrite] = []
     in_step: list[FieldWrite] = []
     conflicts: list[str] = []
@@ -171,9 +176,17 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
             # The target already holds it: only our record of the source moves.
             in_step.append(FieldWrite(s_name, t_name, value, state_t[t_name]))
             continue
+        earlier = refused.get(t_name) or {}
+        if earlier.get("fingerprint") == fields.fingerprint(t_name, write.target_value):
+            held.append(
+                f"{t_name}: {earlier.get('message') or 'refused'} (refused before; "
+                "not sent again until its value changes)"
+            )
+            continue
         if job.two_way:
             if target_fields is None:
-                target_fields = job.target.get_issue(side_key(link, job.target_side))["fields"]
+                target = job.target.get_issue(side_key(link, job.target_side))
+                target_fields, target_key = target["fields"], str(target.get("key") or "")
             current = fields.read(t_name, target_fields)
             if fields.same(t_name, current, write.target_value):
                 in_step.append(FieldWrite(s_name, t_name, value, current))
@@ -194,6 +207,8 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
         in_step=tuple(in_step),
         conflicts=tuple(conflicts),
         comments=plan_comments(job, link) if job.comments_changed else (),
+        held=tuple(held),
+        target_key=target_key,
     )
 
 

@@ -84,6 +84,9 @@ def _process(
     delivery_id: int | None,
     received_at: datetime | None,
 ) -> tuple[str, str]:
+    moved = event.change("key")
+    if moved is not None and moved.to_string and event.issue_id:
+        _follow_move(event=event, way=way, organization=organization, new_key=moved.to_string)
     if way == PULL and (
         organization is None or not (organization.enabled and organization.is_bidirectional)
     ):
@@ -146,6 +149,27 @@ def _process(
             "at its site (a delete is applied only once its site answers 404); nothing changed"
         )
     return DONE, ""
+
+
+def _follow_move(
+    *, event: JiraEvent, way: str, organization: Organization | None, new_key: str
+) -> None:
+    """The issue moved to another project (its changelog's `Key` item): its id stays, so its
+    links stay; they take the new key. Only events carrying such an item get here."""
+    side = SIDES[way][0]
+    if way == PULL and organization is None:
+        return
+    links = IssueLink.objects.filter(**{f"{side}_issue_id": event.issue_id})
+    if way == PULL:
+        links = links.filter(organization=organization)
+    updated = links.exclude(**{f"{side}_issue_key": new_key}).update(
+        **{f"{side}_issue_key": new_key}
+    )
+    if updated:
+        logger.info(
+            "sync.issue_moved",
+            extra={"issue": event.issue_id, "key": new_key, "side": side, "links": updated},
+        )
 
 
 @dataclass

@@ -24,19 +24,23 @@ def transition_to(client: JiraClient, key: str, status: str) -> str | None:
     return f"no transition of {key} reaches status '{status}' (reachable: {reachable or 'none'})"
 
 
-def edit_with_fallback(client: JiraClient, key: str, fields: dict) -> tuple[list[str], list[str]]:
-    """Edit; when Jira refuses some fields (400 naming them), write the others and report."""
+def edit_with_fallback(
+    client: JiraClient, key: str, fields: dict
+) -> tuple[list[str], dict[str, str]]:
+    """Edit; when Jira refuses some fields (400 naming them, e.g. a field that is not on the
+    issue's edit screen), write the others. Returns the fields written and, per refused
+    field, Jira's reason."""
     try:
         client.edit_issue(key, fields)
-        return list(fields), []
+        return list(fields), {}
     except JiraPermanentError as exc:
-        refused = [name for name in exc.errors if name in fields]
+        refused = {name: str(exc.errors[name]) for name in exc.errors if name in fields}
         if not refused or isinstance(exc, JiraNotFound):
             raise
         rest = {k: v for k, v in fields.items() if k not in refused}
         if rest:
             client.edit_issue(key, rest)
-        return list(rest), [f"{name}: {exc.errors[name]}" for name in refused]
+        return list(rest), refused
 
 
 def comment_copy(comment: dict, source_flavor: str, target_flavor: str) -> Any:

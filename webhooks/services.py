@@ -34,7 +34,9 @@ def _ignored_reason(*, event: JiraEvent, organization: Organization | None) -> s
         mapped = getattr(organization, "maps_project", None)  # from organization_get
         if mapped is None:
             mapped = organization.project_mappings.filter(remote_project_key=project_key).exists()
-        if not mapped:
+        # A move out of a mapped project still reaches the engine, which only lets the
+        # organization's own links follow the new key (its `Key` changelog item).
+        if not mapped and event.change("key") is None:
             return f"partner project {project_key!r} is not mapped"
     return ""
 
