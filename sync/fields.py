@@ -261,8 +261,16 @@ class Custom(FieldKind):
             return _rich_form(a) == _rich_form(b)
         return a == b
 
+    def text(self, value: Any) -> str:
+        if _is_text(value):  # by its words: a paragraph field is ADF in v3, wiki in webhooks
+            return _words(value)
+        return _generic_text(value)
+
     def cross(self, value: Any, crossing: Crossing) -> Any:
         if isinstance(value, dict) and value.get("type") == "doc":  # a Cloud paragraph field
+            return convert_rich_text(value, crossing.source_flavor, crossing.target_flavor)
+        if isinstance(value, str) and "\n" in value and crossing.target_flavor == CLOUD:
+            # Only a paragraph (multi-line) field holds a line break: ADF on Cloud.
             return convert_rich_text(value, crossing.source_flavor, crossing.target_flavor)
         return _mapped(value, crossing.forward)
 

@@ -9,6 +9,8 @@ Center's.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
@@ -350,3 +352,32 @@ def test_every_comment_is_copied_when_the_list_comes_in_pages(world):
     )
     world.feed_all("local")
     assert world.calls("partner", writes_only=True) == 1
+
+
+def test_a_textarea_custom_field_with_crlf_does_not_ping_pong(dc_world):
+    world = dc_world
+    org_services.field_mapping_create(
+        organization=world.org, local_field="customfield_10013", remote_field="customfield_10013"
+    )
+    world.edit("local", customfield_10013=TWO_PARAGRAPHS)
+    assert world.feed_all("local") == ["done"]
+    assert "\r\n" in world.fields("partner")["customfield_10013"]
+    world.reset_calls()
+    # Data Center's changelog names a custom field without its id: never taken for an echo
+    # unseen, it is read and compared, and nothing is written.
+    assert world.feed_all("partner") == ["done"]
+    assert world.total_writes() == 0
+    world.edit("partner", summary="partner summary")
+    assert world.feed_all("partner") == ["done"]
+    assert world.calls("local", writes_only=True) == 1  # the summary, not the notes
+    world.reset_calls()
+    world.feed_all("local")
+    assert world.total_writes() == 0
+    # A partner edit of the notes reaches the local side as rich text.
+    world.edit("partner", customfield_10013="new notes\nsecond line")
+    assert world.feed_all("partner") == ["done"]
+    notes = world.fields("local")["customfield_10013"]
+    assert notes["type"] == "doc" and "new notes" in json.dumps(notes)
+    world.reset_calls()
+    world.feed_all("local")
+    assert world.calls("partner", writes_only=True) == 0
