@@ -149,16 +149,20 @@ class RenderMixin:
             "description": comp.get("description", ""),
         }
 
-    def version_json(self, proj: dict, v: dict) -> dict:
-        return {
+    def version_json(self, proj: dict, v: dict, embedded: bool = False) -> dict:
+        """A version; `embedded`: as an issue's fixVersions/versions show it, without the
+        projectId that the version resources carry."""
+        out = {
             "self": f"{self.base_url}/rest/api/2/version/{v['id']}",
             "id": v["id"],
             "description": v.get("description", ""),
             "name": v["name"],
             "archived": v.get("archived", False),
             "released": v.get("released", False),
-            "projectId": int(proj["id"]),
         }
+        if not embedded:
+            out["projectId"] = int(proj["id"])
+        return out
 
     def _text(self, value: str | None, version: str) -> Any:
         return adf.wiki_to_adf(value) if version == "3" else value
@@ -242,11 +246,12 @@ class RenderMixin:
         base = f"{self.base_url}/rest/api/2/issue/{issue['key']}"
         kept = issue.get("adf") or {}
         f: dict[str, Any] = {
-            "statuscategorychangedate": fmt_ts(issue["statuscategorychangedate"]),
             "issuetype": self.issuetype_json(issue["issuetype"]),
             "timespent": None,
             "project": self.project_json(proj),
-            "fixVersions": [self.version_json(proj, vers[v]) for v in issue["fixVersions"]],
+            "fixVersions": [
+                self.version_json(proj, vers[v], embedded=True) for v in issue["fixVersions"]
+            ],
             "aggregatetimespent": None,
             "resolution": self.resolution_json(issue["resolution"]),
             "resolutiondate": fmt_ts(issue["resolutiondate"]),
@@ -262,7 +267,9 @@ class RenderMixin:
             "labels": list(issue["labels"]),
             "timeestimate": None,
             "aggregatetimeoriginalestimate": None,
-            "versions": [self.version_json(proj, vers[v]) for v in issue["versions"]],
+            "versions": [
+                self.version_json(proj, vers[v], embedded=True) for v in issue["versions"]
+            ],
             "issuelinks": [],
             "assignee": self.user_json(issue["assignee"]),
             "updated": fmt_ts(issue["updated"]),
@@ -288,29 +295,29 @@ class RenderMixin:
             "progress": {"progress": 0, "total": 0},
             "votes": {"self": f"{base}/votes", "votes": 0, "hasVoted": False},
         }
+        if self.cloud:  # a Cloud field (2019); Data Center has no such field
+            f = {"statuscategorychangedate": fmt_ts(issue["statuscategorychangedate"]), **f}
         if issue.get("parent") and issue["parent"] in self.issues:
             f["parent"] = self._issue_ref(self.issues[issue["parent"]])
         for fid in CUSTOM_FIELDS:
             f[fid] = self.custom_json(fid, issue["custom"].get(fid), version, kept.get(fid))
         if not (webhook and self.cloud) or comments:
-            f.update(self._comment_fields(issue, version, base))
+            f.update(self._comment_fields(issue, version))
         return f
 
-    def _comment_fields(self, issue: dict, version: str, base: str) -> dict:
+    def _comment_fields(self, issue: dict, version: str) -> dict:
         """The ``comment`` and ``worklog`` fields (left out of Cloud issue webhooks)."""
         shown = issue["comments"]
         cap = self.options.comment_page_size
         if cap:  # only the first page; `total` counts them all
             shown = shown[:cap]
         comments_json = [self.comment_json(issue, c, version) for c in shown]
+        page: dict[str, Any] = {"comments": comments_json}
+        if self.cloud:  # Cloud names the comment resource (by issue id); Data Center does not
+            page["self"] = f"{self.base_url}/rest/api/2/issue/{issue['id']}/comment"
+        page.update(maxResults=cap or len(comments_json), total=len(issue["comments"]), startAt=0)
         return {
-            "comment": {
-                "comments": comments_json,
-                "self": f"{base}/comment",
-                "maxResults": cap or len(comments_json),
-                "total": len(issue["comments"]),
-                "startAt": 0,
-            },
+            "comment": page,
             "worklog": {"startAt": 0, "maxResults": 20, "total": 0, "worklogs": []},
         }
 
@@ -392,6 +399,8 @@ class RenderMixin:
     def fields_json(self) -> list[dict]:
         out = []
         for fid, (name, stype, orderable, searchable, clauses) in SYSTEM_FIELDS.items():
+            if fid == "statuscategorychangedate" and not self.cloud:
+                continue  # a Cloud-only field
             out.append(
                 {
                     "id": fid,
