@@ -568,6 +568,59 @@ def _compare_user_kind(real, sim, path: str, problems: list[str]) -> None:
         )
 
 
+def _users_in(node, out: list | None = None) -> list[dict]:
+    """Every user object in a payload."""
+    out = [] if out is None else out
+    if isinstance(node, dict):
+        if _user_kind(node):
+            out.append(node)
+        for v in node.values():
+            _users_in(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _users_in(v, out)
+    return out
+
+
+def changelog_user_kinds(payload: dict) -> dict[tuple[str, str], frozenset]:
+    """How each assignee/reporter changelog item names its users: (field, "from"/"to") ->
+    which identifiers ({accountId, name, key}) of that user the value is. The user is the
+    payload's user whose displayName the item's fromString/toString shows; an item whose
+    user the payload does not hold is left out."""
+    users = _users_in(payload)
+    out = {}
+    for item in (payload.get("changelog") or {}).get("items") or []:
+        if item.get("field") not in ("assignee", "reporter"):
+            continue
+        for end in ("from", "to"):
+            value, shown = item.get(end), item.get(end + "String")
+            same = [u for u in users if shown is not None and u.get("displayName") == shown]
+            if value is not None and same:
+                out[(item["field"], end)] = frozenset(
+                    k for u in same for k in _USER_IDS if u.get(k) == value
+                )
+    return out
+
+
+def compare_changelog_users(real: dict, sim: dict, flavor: str, problems: list[str]) -> None:
+    """Changelog items name users as the flavor does: Cloud by accountId (the GDPR-era
+    fixture webhook-issue-updated-multiple-values.json; older Cloud fixtures still show the
+    username), Data Center by the identifiers its fixtures use (name and key are both
+    `admin` there; the simulator uses the key)."""
+    have_kinds = changelog_user_kinds(sim)
+    for slot, want in changelog_user_kinds(real).items():
+        if slot not in have_kinds:
+            continue
+        have = have_kinds[slot]
+        if flavor == "cloud":
+            want = frozenset({"accountId"})
+        if want and not want & have:
+            problems.append(
+                f"changelog {slot[0]}.{slot[1]}: a user by {sorted(want)} in Jira, "
+                f"by {sorted(have) or 'something else'} in the simulator"
+            )
+
+
 def _counterpart(item, candidates: list):
     """The simulator's element to hold a real list element against: changelog items pair by
     fieldId, then field, then fieldtype; anything else against the first element."""
@@ -737,6 +790,7 @@ def test_payload_structure_matches_real_jira(fixture_name, sims):
     excluded = {**EXCLUDED["common"], **EXCLUDED[flavor]}
     problems: list[str] = []
     compare(real, got, "", excluded, problems, known_paths(flavor))
+    compare_changelog_users(real, got, flavor, problems)
     assert not problems, f"{fixture_name} vs simulator ({flavor}):\n  " + "\n  ".join(problems)
     if action in SAME_ITEMS and not _note and real.get("changelog", {}).get("items"):
         keys = ["field", "fieldtype"] + (["fieldId"] if flavor == "cloud" else [])
@@ -807,4 +861,31 @@ def test_comparison_compares_users_by_kind():
     )
     problems = []
     compare({"user": dc_user}, {"user": dict(dc_user)}, "", {}, problems)
+    assert problems == []
+
+
+def _assigned(user: dict, to: str) -> dict:
+    item = {"field": "assignee", "from": None, "to": to, "toString": user["displayName"]}
+    return {"issue": {"fields": {"assignee": user}}, "changelog": {"items": [item]}}
+
+
+def test_changelog_users_are_compared_by_kind():
+    real = _assigned({"name": "admin", "key": "admin", "displayName": "A"}, "admin")
+    dc_user = {"name": "dev", "key": "JIRAUSER10100", "displayName": "Dev"}
+    problems: list[str] = []
+    compare_changelog_users(real, _assigned(dc_user, "JIRAUSER10100"), "datacenter", problems)
+    assert problems == []
+    compare_changelog_users(real, _assigned(dc_user, "nobody"), "datacenter", problems)
+    assert problems == [
+        "changelog assignee.to: a user by ['key', 'name'] in Jira, by something else in the "
+        "simulator"
+    ]
+    problems = []
+    cloud_user = {"accountId": "5b10a", "displayName": "Dev"}
+    compare_changelog_users(real, _assigned(cloud_user, "dev"), "cloud", problems)
+    assert problems == [
+        "changelog assignee.to: a user by ['accountId'] in Jira, by something else in the simulator"
+    ]
+    problems = []
+    compare_changelog_users(real, _assigned(cloud_user, "5b10a"), "cloud", problems)
     assert problems == []
