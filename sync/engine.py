@@ -187,8 +187,9 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
 
 
 def _recover_lost_create(job: Job, link: IssueLink) -> dict | None:
-    """An earlier create got no answer: it may have happened. Jira's search catches up with
-    new issues after a moment, so look only once that moment has passed."""
+    """An earlier create got no answer: it may have happened, or may still be under way at
+    Jira (a slow answer we stopped waiting for), so look once that moment has passed.
+    `find_created` does not trust search alone: it reads keys search does not show yet."""
     settle = timedelta(seconds=settings.SYNC_CREATE_SETTLE_SECONDS)
     waited = timezone.now() - link.create_started_at
     if waited < settle:

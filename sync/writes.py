@@ -91,11 +91,9 @@ def find_created(
         tag = client.get_property(candidate["key"], LINK_PROPERTY)
         if _ours(tag, link_id):
             return candidate
-    if not highest:  # nothing changed lately that search shows: start after its last key
-        last = next(
-            iter(client.search(f'project = "{project}" ORDER BY key DESC', page_size=1)), None
-        )
-        highest = key_number(last["key"]) if last else 0
+    # The project's highest key that search shows (issues untouched lately count too).
+    last = next(iter(client.search(f'project = "{project}" ORDER BY key DESC', page_size=1)), None)
+    highest = max(highest, key_number(last["key"]) if last else 0)
     return _probe_keys(client, project=project, after=highest, link_id=link_id)
 
 

@@ -80,6 +80,19 @@ def test_a_partner_delete_closes_a_push_pair_visibly_without_dead_deliveries(wor
     assert IssueLink.objects.get().status == "gone"
 
 
+def test_the_dashboard_lists_the_closed_pair(world, client, superuser):
+    _push_only(world)
+    gone_key = _delete(world, "partner")
+    world.edit("local", summary="changed after the delete")
+    world.feed_all("local")
+    client.force_login(superuser)
+    page = client.get("/admin/dashboard/").content.decode()
+    assert 'id="closed">1<' in page
+    closed = page[page.index('id="closed-pairs"') : page.index('id="recent-events"')]
+    assert gone_key in closed and "is gone" in closed
+    assert "No failed or dead deliveries." in page
+
+
 @pytest.mark.parametrize("way", ["push", "pull"])
 def test_a_two_way_pair_whose_target_is_gone_is_closed_too(world, way):
     """Two-way, the target is read first (conflict check): that GET's 404 closes the pair."""
