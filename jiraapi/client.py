@@ -274,8 +274,9 @@ class JiraClient:
         """Every issue matching `jql`, page by page (Cloud: nextPageToken; DC: startAt).
 
         Cloud's search is eventually consistent: `reconcile` names issue ids (at most 50)
-        whose current state it must reflect (`reconcileIssues`). Data Center indexes an
-        issue in the request that changes it, so it has no such parameter and gets none.
+        whose current state it must reflect (`reconcileIssues`). Data Center has no such
+        parameter and gets none: the node that changes an issue reindexes it in that request
+        (other nodes of a cluster follow by index replication, near real time).
         """
         field_list = fields or ["summary"]
         if self.is_cloud:

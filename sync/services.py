@@ -204,7 +204,7 @@ def _in_push_scope(source: JiraClient, project_mapping: ProjectMapping, job: Job
 
     Cloud's search lags behind writes (seconds to minutes), and the issue in hand was
     changed a moment ago: `reconcileIssues` makes the search reflect its current state.
-    Data Center indexes an issue in the request that changes it (see `JiraClient.search`).
+    Data Center has no such parameter (see `JiraClient.search` and the README).
     """
     linked = IssueLink.objects.filter(
         organization=project_mapping.organization, local_issue_id=job.issue_id
