@@ -105,6 +105,23 @@ def test_a_two_way_pair_whose_target_is_gone_is_closed_too(world, way):
     assert not WebhookDelivery.objects.filter(status__in=("dead", "failed")).exists()
 
 
+def test_two_way_a_local_copy_gone_is_created_again_by_a_partner_change(world):
+    """Pull: our local copy was deleted and its webhook lost; the partner's next change
+    creates it again under the recreate policy."""
+    org_services.organization_update(
+        organization=world.org, data={"target_gone_policy": "recreate"}
+    )
+    old_key = _delete(world, "local")
+    world.edit("partner", summary="changed at the partner")
+    assert world.feed_all("partner") == ["done"]
+    link = IssueLink.objects.get()
+    assert link.status == "linked" and link.local_issue_key not in ("", old_key)
+    assert [i["summary"] for i in _issues(world, "local")] == ["changed at the partner"]
+    world.reset_calls()
+    assert "echo" in world.feed_all("local")  # the new local issue's create is ours
+    assert world.total_writes() == 0
+
+
 def test_a_404_for_something_else_does_not_close_the_pair(world):
     """Only a target issue that is itself gone closes the pair (a GET by id says)."""
     _push_only(world)
