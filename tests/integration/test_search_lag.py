@@ -85,3 +85,49 @@ def test_a_normal_create_makes_no_extra_call(world):
     ]
     assert not [c for c in partner_calls if "/search" in c["path"]]
     assert not [c for c in partner_calls if "properties" in c["path"] + c["query"]]
+
+
+def _client(sim):
+    from jiraapi.client import JiraClient, JiraSite
+
+    return JiraClient(JiraSite(sim.base_url, sim.flavor, "sync@partner.example", "p-tok"))
+
+
+def _tagged_create(world, summary: str, link_id: int) -> dict:
+    return world.api(
+        "partner",
+        "POST",
+        "/issue",
+        json={
+            "fields": {
+                "project": {"key": "REM"},
+                "issuetype": {"name": "Task"},
+                "summary": summary,
+            },
+            "properties": [{"key": "jira-sync.link", "value": {"linkId": link_id}}],
+        },
+    )
+
+
+def test_find_created_reads_past_gaps_and_stops_after_a_few_misses(world):
+    from django.utils import timezone
+
+    from sync.writes import PROBE_MISSES, find_created
+
+    partner = world.sims["partner"]
+    started = timezone.now()
+    gap = _tagged_create(world, "deleted again", 990)
+    world.api("partner", "DELETE", f"/issue/{gap['key']}")
+    ours = _tagged_create(world, "ours", 991)
+    partner.set_faults(search_lag_ms=60_000)
+    try:
+        found = find_created(_client(partner), project="REM", link_id=991, started=started)
+        assert found is not None and found["key"] == ours["key"]
+        before = len(partner.calls())
+        assert find_created(_client(partner), project="REM", link_id=992, started=started) is None
+    finally:
+        partner.clear_faults()
+    reads = [c for c in partner.calls()[before:] if c["method"] == "GET"]
+    # Each key search does not show is read once (the deleted one too), then PROBE_MISSES
+    # keys that do not exist: bounded.
+    assert len(reads) == len(partner.store.issues) + 1 + PROBE_MISSES
