@@ -37,6 +37,7 @@ CLOUD = "cloud"
 DATACENTER = "datacenter"
 RETRY_STATUSES = {408, 409, 425, 500, 502, 503, 504}
 MAX_REDIRECTS = 5
+MAX_RECONCILE = 50  # Cloud's limit on reconcileIssues
 
 
 @dataclass
@@ -263,14 +264,27 @@ class JiraClient:
     # --- search ----------------------------------------------------------------------------
 
     def search(
-        self, jql: str, *, fields: list[str] | None = None, page_size: int = 100
+        self,
+        jql: str,
+        *,
+        fields: list[str] | None = None,
+        page_size: int = 100,
+        reconcile: list[str] | None = None,
     ) -> Iterator[dict]:
-        """Every issue matching `jql`, page by page (Cloud: nextPageToken; DC: startAt)."""
+        """Every issue matching `jql`, page by page (Cloud: nextPageToken; DC: startAt).
+
+        Cloud's search is eventually consistent: `reconcile` names issue ids (at most 50)
+        whose current state it must reflect (`reconcileIssues`). Data Center has no such
+        parameter and gets none: the node that changes an issue reindexes it in that request
+        (other nodes of a cluster follow by index replication, near real time).
+        """
         field_list = fields or ["summary"]
         if self.is_cloud:
             token = None
             while True:
                 body: dict[str, Any] = {"jql": jql, "fields": field_list, "maxResults": page_size}
+                if reconcile:
+                    body["reconcileIssues"] = [int(i) for i in reconcile[:MAX_RECONCILE]]
                 if token:
                     body["nextPageToken"] = token
                 page = self._request("POST", f"{self.api}/search/jql", json=body)

@@ -30,6 +30,7 @@ class SearchRoutes:
                 expand = ",".join(expand)
             props = body.get("properties")
             return {
+                "reconcileIssues": body.get("reconcileIssues"),
                 "jql": body.get("jql"),
                 "fields": fields,
                 "expand": expand,
@@ -39,6 +40,7 @@ class SearchRoutes:
                 "nextPageToken": body.get("nextPageToken"),
             }
         return {
+            "reconcileIssues": req.qlist("reconcileIssues"),
             "jql": req.q("jql"),
             "fields": req.qlist("fields"),
             "expand": req.q("expand"),
@@ -95,8 +97,14 @@ class SearchRoutes:
                 raise ApiError(
                     400, ["The provided next page token is invalid or expired."]
                 ) from None
+        reconcile = _reconcile_ids(p["reconcileIssues"])
         with s.lock:
-            hits = s.search(p["jql"], req.user, lag_ms=self.faults.get("search_lag_ms"))
+            hits = s.search(
+                p["jql"],
+                req.user,
+                lag_ms=self.faults.get("search_lag_ms"),
+                reconcile=reconcile,
+            )
             page = hits[offset : offset + size]
             issues = self._render_hits(page, p, req.version, ["id"])
         body: dict[str, Any] = {"issues": issues}
@@ -108,6 +116,8 @@ class SearchRoutes:
         return Response(200, body)
 
     def search_dc(self, req: Request) -> Response:
+        # Data Center has no reconcileIssues: a node indexes an issue in the request that
+        # changed it, so its own searches are consistent (the lag fault still applies).
         s = self.store
         if s.cloud:
             return Response(
@@ -137,3 +147,28 @@ class SearchRoutes:
                 "issues": issues,
             },
         )
+
+
+# Cloud's search-and-reconcile: at most this many issue ids per request.
+MAX_RECONCILE = 50
+
+
+def _reconcile_ids(raw: Any) -> set[str]:
+    """``reconcileIssues``: issue ids (numbers) whose current state the search must reflect.
+
+    Jira Cloud: "consistency is ensured only for the specified issues", at most 50
+    (developer.atlassian.com/cloud/jira/platform/search-and-reconcile).
+    """
+    if raw in (None, "", []):
+        return set()
+    if not isinstance(raw, list):
+        raw = [raw]
+    ids: set[str] = set()
+    for value in raw:
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit():
+            raise ApiError(400, [f"Invalid issue id in reconcileIssues: '{value}'."])
+        ids.add(str(int(text)))
+    if len(ids) > MAX_RECONCILE:
+        raise ApiError(400, [f"The maximum number of issues to reconcile is {MAX_RECONCILE}."])
+    return ids

@@ -22,7 +22,16 @@ if TYPE_CHECKING:
 class SearchMixin:
     """Search and webhook JQL filters (mixed into :class:`jirasim.store.Store`)."""
 
-    def search(self, jql_text: str | None, actor: dict | None, lag_ms: int = 0) -> list[dict]:
+    def search(
+        self,
+        jql_text: str | None,
+        actor: dict | None,
+        lag_ms: int = 0,
+        reconcile: set[str] | frozenset[str] = frozenset(),
+    ) -> list[dict]:
+        """Issues matching the JQL. With a lag, issues changed in the last `lag_ms` are not
+        found yet, except those named in `reconcile` (Cloud's reconcileIssues), which are
+        matched on their current state."""
         with self.lock:
             try:
                 q = jql.parse(jql_text)
@@ -35,7 +44,9 @@ class SearchMixin:
                 hits = [
                     i
                     for i in self.issues.values()
-                    if (hidden_after is None or i["updated"] <= hidden_after)
+                    if (
+                        hidden_after is None or i["updated"] <= hidden_after or i["id"] in reconcile
+                    )
                     and jql.evaluate(q.where, i, ctx)
                 ]
             except jql.JqlError as e:

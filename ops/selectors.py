@@ -65,6 +65,10 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         "conflicts": list(
             events.filter(result="conflict").select_related("issue_link", "organization")[:20]
         ),
+        # Pairs closed because the other side's issue was deleted at its site.
+        "closed": list(
+            events.filter(result="closed").select_related("issue_link", "organization")[:20]
+        ),
         "recent_events": list(events.select_related("issue_link", "organization")[:30]),
         "organizations": list(per_org),
     }

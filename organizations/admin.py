@@ -141,6 +141,7 @@ class OrganizationAdmin(admin.ModelAdmin):
                     "remote_delete_status",
                     "local_delete_policy",
                     "local_delete_status",
+                    "target_gone_policy",
                     "copy_restricted_comments",
                     "relay_partner_issues",
                     "handshake_status",

@@ -101,6 +101,14 @@ class DeletePolicy(models.TextChoices):
     UNLINK = "unlink", _("Only stop syncing the pair")
 
 
+class TargetGonePolicy(models.TextChoices):
+    """What the sync does when the other side's copy of a linked issue is gone (a 404 on a
+    write or read, confirmed by a GET by id): someone deleted it at that site."""
+
+    UNLINK = "unlink", _("Close the pair (stop syncing the issue)")
+    RECREATE = "recreate", _("Create the copy again on the next change")
+
+
 class Organization(models.Model):
     """A partner organization: its Jira site and how we sync with it."""
 
@@ -209,6 +217,18 @@ class Organization(models.Model):
         max_length=64,
         blank=True,
         help_text=_("With the 'move to a status' policy, e.g. 'Done'."),
+    )
+    target_gone_policy = models.CharField(
+        _("when the other side's copy is gone"),
+        max_length=16,
+        choices=TargetGonePolicy.choices,
+        default=TargetGonePolicy.UNLINK,
+        help_text=_(
+            "A change to a linked issue whose copy was deleted at the other site (Jira answers "
+            "404): close the pair, recorded in the sync activity, or create the copy again "
+            "with its comments. Push-only partners never tell us about their deletes, so this "
+            "is how their deletes are noticed."
+        ),
     )
     copy_restricted_comments = models.BooleanField(
         _("copy restricted comments"),

@@ -12,6 +12,7 @@ from .models import (
     Organization,
     ProjectMapping,
     SyncDirection,
+    TargetGonePolicy,
 )
 
 
@@ -85,6 +86,9 @@ class OrganizationInputSerializer(serializers.Serializer):
     localDeleteStatus = serializers.CharField(
         source="local_delete_status", max_length=64, required=False, allow_blank=True
     )
+    targetGonePolicy = serializers.ChoiceField(
+        source="target_gone_policy", choices=TargetGonePolicy.choices, required=False
+    )
     copyRestrictedComments = serializers.BooleanField(
         source="copy_restricted_comments", required=False
     )
@@ -111,6 +115,7 @@ class OrganizationOutputSerializer(serializers.Serializer):
     remoteDeleteStatus = serializers.CharField(source="remote_delete_status")
     localDeletePolicy = serializers.CharField(source="local_delete_policy")
     localDeleteStatus = serializers.CharField(source="local_delete_status")
+    targetGonePolicy = serializers.CharField(source="target_gone_policy")
     copyRestrictedComments = serializers.BooleanField(source="copy_restricted_comments")
     relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues")
     remoteBaseUrl = serializers.CharField(source="remote_base_url")

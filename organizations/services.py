@@ -34,6 +34,7 @@ ORGANIZATION_FIELDS = (
     "remote_delete_status",
     "local_delete_policy",
     "local_delete_status",
+    "target_gone_policy",
     "copy_restricted_comments",
     "relay_partner_issues",
 )

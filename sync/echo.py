@@ -18,10 +18,17 @@ from django.utils import timezone
 
 from jiraapi.client import JiraClient
 from jiraapi.events import JiraEvent
-from organizations.models import Organization
+from organizations.models import Organization, TargetGonePolicy
 
 from .fields import comment_restricted, fingerprint, kind_of, read
-from .models import LINK_PROPERTY, CommentLink, EchoLock, IssueLink, LinkStatus
+from .models import (
+    CLOSED_LINK_STATUSES,
+    LINK_PROPERTY,
+    CommentLink,
+    EchoLock,
+    IssueLink,
+    LinkStatus,
+)
 
 
 def echo_ttl() -> timedelta:
@@ -220,7 +227,7 @@ def _lifecycle_reason(
 ) -> tuple[bool, str | None]:
     """For creates and deletes: (decided, reason)."""
     if event.is_delete:
-        if link is None or link.status == LinkStatus.DELETED:
+        if link is None or link.status in CLOSED_LINK_STATUSES:
             return True, "echo: the issue is not linked (or its link is already closed)"
         return True, None
     if event.is_create:
@@ -258,6 +265,10 @@ def echo_precheck(
         return reason
     if link is not None and link.status == LinkStatus.DELETED:
         return "the pair is no longer synced (one of its issues was deleted)"
+    if link is not None and link.status == LinkStatus.GONE:
+        if organization.target_gone_policy != TargetGonePolicy.RECREATE:
+            return "the pair is closed: the other side's copy was deleted at its site"
+        return None  # the policy now creates the copy again
     if link is None or link.status != LinkStatus.LINKED:
         return None  # unknown so far: sync it (it may have just entered the shared scope)
     changed, before, identifiable = changed_values(event, source_names)

@@ -23,13 +23,21 @@ from django.utils import timezone
 
 from jiraapi.client import counting_calls
 from jiraapi.errors import JiraNotFound, JiraPermanentError, JiraRateLimited, JiraTransientError
-from organizations.models import DeletePolicy
+from organizations.models import DeletePolicy, TargetGonePolicy
 
 from . import echo, fields
 from .jobs import Job, side_id, side_key
 from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease_renew
 from .mapping import PUSH
-from .models import LINK_PROPERTY, CommentLink, IssueLink, LinkStatus, SyncEvent, SyncResult
+from .models import (
+    LINK_PROPERTY,
+    CommentLink,
+    EchoLock,
+    IssueLink,
+    LinkStatus,
+    SyncEvent,
+    SyncResult,
+)
 from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE, CommentOp, FieldWrite, Plan, plan
 from .writes import edit_with_fallback, find_created, plain_comment, transition_to
 
@@ -37,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 
 UNLINK = "unlink"  # a delete whose policy only closes the pair
+GONE = "target_gone"  # the target issue was deleted at its site: the pair is closed
 
 
 class CreateUnsettled(JiraTransientError):
@@ -70,7 +79,7 @@ class Change:
 
     @property
     def wrote(self) -> bool:
-        if self.action == UNLINK:  # the pair is closed; nothing was written to Jira
+        if self.action in (UNLINK, GONE):  # the pair is closed; nothing was written to Jira
             return False
         return self.action in (CREATE, DELETE) or bool(self.fields or self.comments)
 
@@ -80,6 +89,8 @@ class Change:
             return SyncResult.ERROR
         if self.action == "echo":
             return SyncResult.ECHO
+        if self.action == GONE:
+            return SyncResult.CLOSED
         if self.conflicts:
             return SyncResult.CONFLICT
         if self.action == SKIPPED:
@@ -195,8 +206,9 @@ def _follow_key(link: IssueLink, side: str, key: str) -> None:
 
 
 def _recover_lost_create(job: Job, link: IssueLink) -> dict | None:
-    """An earlier create got no answer: it may have happened. Jira's search catches up with
-    new issues after a moment, so look only once that moment has passed."""
+    """An earlier create got no answer: it may have happened, or may still be under way at
+    Jira (a slow answer we stopped waiting for), so look once that moment has passed.
+    `find_created` does not trust search alone: it reads keys search does not show yet."""
     settle = timedelta(seconds=settings.SYNC_CREATE_SETTLE_SECONDS)
     waited = timezone.now() - link.create_started_at
     if waited < settle:
@@ -324,7 +336,13 @@ def _apply_comments(job: Job, link: IssueLink, ops: tuple[CommentOp, ...]) -> No
             continue
         _expect(job, link, {"comment": op.body})
         hashes = {f"{src}_hash": op.digest, f"{tgt}_hash": comment_text_hash(op.body)}
-        if op.verb == "add":
+        if op.verb == "add" and op.link is not None:  # a pair whose copy went with its issue
+            created = job.target.add_comment(target_key, op.body)
+            setattr(op.link, f"{tgt}_comment_id", str(created["id"]))
+            for name, value in hashes.items():
+                setattr(op.link, name, value)
+            op.link.save()
+        elif op.verb == "add":
             created = job.target.add_comment(target_key, op.body)
             CommentLink.objects.create(
                 issue_link=link,
@@ -337,6 +355,91 @@ def _apply_comments(job: Job, link: IssueLink, ops: tuple[CommentOp, ...]) -> No
             for name, value in hashes.items():
                 setattr(op.link, name, value)
             op.link.save()
+
+
+# --- the target issue is gone ------------------------------------------------------------------
+
+
+def _plan_and_apply(
+    job: Job, link: IssueLink, *, delivery_id: int | None, started: float | None
+) -> Change:
+    """Plan and apply; a target issue deleted at its site closes the pair (or is created
+    again, by the organization's policy) instead of failing every later delivery."""
+    recreate = job.organization.target_gone_policy == TargetGonePolicy.RECREATE
+    if link.status == LinkStatus.GONE and recreate and job.issue is not None:
+        _reopen(job, link)  # closed under the old policy; the policy now recreates
+    try:
+        return apply(job, link, plan(job, link))
+    except JiraNotFound:
+        if not _target_gone(job, link):
+            raise
+    gone = _close_gone(job, link)
+    if not recreate or job.issue is None:
+        return gone
+    record(job, link, gone, delivery_id=delivery_id, started=started)
+    _reopen(job, link)
+    change = apply(job, link, plan(job, link))
+    change.notes.insert(0, f"created again: {gone.notes[0]}")
+    return change
+
+
+def _target_gone(job: Job, link: IssueLink) -> bool:
+    """After a 404 on the target: is the target issue itself gone? A GET by id says (a 404
+    may also name a comment, a transition or the source; an issue moved to another project
+    keeps its id)."""
+    target_id = side_id(link, job.target_side)
+    if link.status != LinkStatus.LINKED or not target_id:
+        return False
+    try:
+        job.target.get_issue(target_id, fields=["summary"])
+    except JiraNotFound:
+        return True
+    return False
+
+
+def _close_gone(job: Job, link: IssueLink) -> Change:
+    """Close the pair whose target issue is gone: no echo of ours will come from it."""
+    target_id, target_key = side_id(link, job.target_side), side_key(link, job.target_side)
+    EchoLock.objects.filter(
+        organization=job.organization, side=job.target_side, issue_id=str(target_id)
+    ).delete()
+    where = f"{job.organization.name}'s Jira" if job.way == PUSH else "our Jira"
+    note = (
+        f"{target_key}, the copy of {job.issue_key}, is gone from {where} (deleted there: "
+        f"Jira answers 404 for it)"
+    )
+    if job.organization.target_gone_policy != TargetGonePolicy.RECREATE:
+        note += "; the pair is closed and no longer synced"
+    link.status = LinkStatus.GONE
+    link.last_error = ""
+    link.save(update_fields=["status", "last_error", "updated_at"])
+    logger.warning(
+        "sync.target_gone",
+        extra={
+            "organization": job.organization.public_id,
+            "direction": job.way,
+            "source": job.issue_key,
+            "target": target_key,
+        },
+    )
+    return Change(action=GONE, fields=[f"{job.target_side} issue gone"], notes=[note])
+
+
+def _reopen(job: Job, link: IssueLink) -> None:
+    """Make a closed pair new again on the target's side, so the plan creates the copy anew.
+
+    Comment pairs keep their source comment and lose their copy, so the new issue gets
+    every comment once (`plan_comments` re-pairs them).
+    """
+    tgt = job.target_side
+    setattr(link, f"{tgt}_issue_id", None)
+    setattr(link, f"{tgt}_issue_key", "")
+    link.origin = job.source_side
+    link.status = LinkStatus.NEW
+    link.create_started_at = None
+    link.state = {}
+    link.save()
+    link.comments.update(**{f"{tgt}_comment_id": None, f"{tgt}_hash": ""})
 
 
 # --- running a job ------------------------------------------------------------------------------
@@ -410,7 +513,7 @@ def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | Non
     )
     with counting_calls() as calls, issue_link_lease(link) as link:
         _follow_key(link, job.source_side, str((job.issue or {}).get("key") or ""))
-        change = apply(job, link, plan(job, link))
+        change = _plan_and_apply(job, link, delivery_id=delivery_id, started=started)
         change.calls = calls.count
         link.last_error = fields.without_nul("; ".join(change.errors + change.held))
         link.save(update_fields=["last_error", "updated_at"])
@@ -428,6 +531,7 @@ def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | Non
 
 
 __all__ = [
+    "GONE",
     "SKIPPED",
     "UNLINK",
     "Change",

@@ -12,6 +12,13 @@ class LinkStatus(models.TextChoices):
     CREATING = "creating", _("Creating the other issue")
     LINKED = "linked", _("Linked")
     DELETED = "deleted", _("Deleted")
+    # The other side's copy was deleted at its site (found by a 404 on it, confirmed by a GET
+    # by id) and the organization's policy closed the pair rather than create it again.
+    GONE = "gone", _("Closed: the other issue is gone")
+
+
+# A pair no longer synced: its events are ignored, nothing is written for it.
+CLOSED_LINK_STATUSES = (LinkStatus.DELETED, LinkStatus.GONE)
 
 
 # The Jira entity property that tags an issue we created with its link (set in the create
@@ -136,6 +143,7 @@ class SyncResult(models.TextChoices):
     CONFLICT = "conflict", _("Conflict resolved")
     ERROR = "error", _("Error")
     SKIPPED = "skipped", _("Skipped")
+    CLOSED = "closed", _("Pair closed")
 
 
 class SyncEvent(models.Model):

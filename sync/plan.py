@@ -18,7 +18,7 @@ from . import fields
 from .fields import Crossing
 from .jobs import Job, side_id, side_key
 from .mapping import PULL, PUSH, FieldPair, issue_type_map_for
-from .models import REFUSED, CommentLink, IssueLink, LinkStatus, Side
+from .models import CLOSED_LINK_STATUSES, REFUSED, CommentLink, IssueLink, Side
 from .writes import comment_copy
 
 CREATE, UPDATE, DELETE, SKIPPED, NONE = "create", "update", "delete", "skipped", "none"
@@ -100,7 +100,7 @@ def plan(job: Job, link: IssueLink) -> Plan:
     """What `apply` would do to bring the target in step with `job.issue`."""
     if job.issue is None:
         return plan_delete(job, link)
-    if link.status == LinkStatus.DELETED:
+    if link.status in CLOSED_LINK_STATUSES:
         return Plan(NONE)
     if job.came_from is not None and not job.organization.relay_partner_issues:
         note = (
@@ -122,7 +122,7 @@ def plan_delete(job: Job, link: IssueLink) -> Plan:
     A local issue we deleted ourselves because another partner deleted theirs only closes
     this organization's pair: one partner's delete never reaches another's copies.
     """
-    if link.status == LinkStatus.DELETED or not side_id(link, job.target_side):
+    if link.status in CLOSED_LINK_STATUSES or not side_id(link, job.target_side):
         return Plan(NONE)
     deleted_for = job.deleted_for
     if deleted_for is not None and deleted_for.pk != job.organization.pk:
@@ -214,7 +214,7 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
 
 def plan_comments(job: Job, link: IssueLink) -> tuple[CommentOp, ...]:
     """The comment copies to add, edit or delete so the target's match the source's."""
-    src = job.source_side
+    src, tgt = job.source_side, job.target_side
     comments = job.source.get_comments(side_key(link, src) or job.issue_key)
     links = {getattr(cl, f"{src}_comment_id"): cl for cl in link.comments.all()} if link.pk else {}
     ops: list[CommentOp] = []
@@ -227,10 +227,20 @@ def plan_comments(job: Job, link: IssueLink) -> tuple[CommentOp, ...]:
         seen.add(cid)
         digest = fields.fingerprint("comment", comment.get("body"))
         existing = links.get(cid)
-        if existing is not None and getattr(existing, f"{src}_hash") == digest:
+        # A pair whose copy went with a target issue that is gone: copied again.
+        orphan = existing is not None and not getattr(existing, f"{tgt}_comment_id")
+        if existing is not None and not orphan and getattr(existing, f"{src}_hash") == digest:
             continue
-        body = comment_copy(comment, job.source.flavor, job.target.flavor)
-        ops.append(CommentOp("edit" if existing else "add", cid, body, digest, existing))
+        if orphan and existing.origin == tgt:
+            # Our copy of a comment written on the gone issue goes back as it is: its
+            # header already names the author.
+            body = fields.convert_rich_text(
+                comment.get("body"), job.source.flavor, job.target.flavor
+            )
+        else:
+            body = comment_copy(comment, job.source.flavor, job.target.flavor)
+        verb = "add" if existing is None or orphan else "edit"
+        ops.append(CommentOp(verb, cid, body, digest, existing))
     for cid, existing in links.items():
         if cid in seen or not cid or not getattr(existing, f"{job.target_side}_comment_id"):
             continue

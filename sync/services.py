@@ -224,11 +224,17 @@ def _record_nothing_to_do(job: Job, reason: str, *, delivery_id, started) -> Non
 
 
 def _in_push_scope(source: JiraClient, project_mapping: ProjectMapping, job: Job) -> bool:
-    """An issue already linked stays linked; a new one must match the mapping's JQL."""
+    """An issue already linked stays linked; a new one must match the mapping's JQL.
+
+    Cloud's search lags behind writes (seconds to minutes), and the issue in hand was
+    changed a moment ago: `reconcileIssues` makes the search reflect its current state.
+    Data Center has no such parameter (see `JiraClient.search` and the README).
+    """
     linked = IssueLink.objects.filter(
         organization=project_mapping.organization, local_issue_id=job.issue_id
     ).exclude(remote_issue_id=None)
     if linked.exists():
         return True
     jql = f"({project_mapping.push_jql}) AND key = {job.issue_key}"
-    return bool(list(source.search(jql, fields=["summary"], page_size=1)))
+    reconcile = [job.issue_id] if job.issue_id.isdigit() else None
+    return bool(list(source.search(jql, fields=["summary"], page_size=1, reconcile=reconcile)))

@@ -67,17 +67,63 @@ def plain_comment(text: str, client: JiraClient) -> Any:
     return text
 
 
+# Walking the keys after the highest one search shows: stop after this many keys in a row
+# that do not exist, and after this many keys in all.
+PROBE_MISSES = 5
+PROBE_LIMIT = 100
+
+
 def find_created(
     client: JiraClient, *, project: str, link_id: int, started: datetime
 ) -> dict | None:
-    """An issue an earlier attempt created (its answer lost), found by our tag."""
+    """An issue an earlier attempt created (its answer lost), found by our tag.
+
+    Search alone cannot say "it was not created": Cloud's search catches up with new issues
+    after seconds to minutes, and the id that `reconcileIssues` would need is what the lost
+    answer held. A GET by key is consistent at once, and keys are numbered in order per
+    project, so after the search, the keys beyond the highest one it shows are read one by
+    one (with our tag property) until a few in a row do not exist.
+    """
     since = started - timedelta(minutes=2)
     jql = (
         f'project = "{project}" '
         f'AND updated >= "{since.strftime("%Y-%m-%d %H:%M")}" ORDER BY created DESC'
     )
+    highest = 0
     for candidate in client.search(jql, fields=["summary"], page_size=50):
+        highest = max(highest, key_number(candidate["key"]))
         tag = client.get_property(candidate["key"], LINK_PROPERTY)
-        if isinstance(tag, dict) and tag.get("linkId") == link_id:
+        if _ours(tag, link_id):
             return candidate
+    # The project's highest key that search shows (issues untouched lately count too).
+    last = next(iter(client.search(f'project = "{project}" ORDER BY key DESC', page_size=1)), None)
+    highest = max(highest, key_number(last["key"]) if last else 0)
+    return _probe_keys(client, project=project, after=highest, link_id=link_id)
+
+
+def _probe_keys(client: JiraClient, *, project: str, after: int, link_id: int) -> dict | None:
+    misses = 0
+    for number in range(after + 1, after + 1 + PROBE_LIMIT):
+        try:
+            issue = client.get_issue(
+                f"{project}-{number}", fields=["summary"], properties=[LINK_PROPERTY]
+            )
+        except JiraNotFound:
+            misses += 1
+            if misses >= PROBE_MISSES:
+                return None
+            continue
+        misses = 0
+        if _ours((issue.get("properties") or {}).get(LINK_PROPERTY), link_id):
+            return issue
     return None
+
+
+def _ours(tag: Any, link_id: int) -> bool:
+    return isinstance(tag, dict) and tag.get("linkId") == link_id
+
+
+def key_number(key: str) -> int:
+    """The number of an issue key (`ABC-12` -> 12); 0 if it has none."""
+    number = str(key).rpartition("-")[2]
+    return int(number) if number.isdigit() else 0

@@ -224,3 +224,34 @@ def test_per_issue_write_limit(sim):
     assert limited and limited[0].headers["RateLimit-Reason"] == "jira-per-issue-on-write"
     assert api.put(f"/issue/{b}", {"fields": {"summary": "other issue"}}).status_code == 204
     assert api.get(f"/issue/{a}").status_code == 200  # reads are not limited
+
+
+def test_reconcile_issues_makes_a_lagging_search_reflect_the_named_issues(cloud):
+    api = Api(cloud, version="3")
+    first, second = api.create(summary="one"), api.create(summary="two")
+    ids = {k: api.ok(api.get(f"/issue/{k}"))["id"] for k in (first, second)}
+    faults(cloud, search_lag_ms=60_000)
+    body = {"jql": "project = ENG", "fields": ["summary"]}
+    assert api.ok(api.post("/search/jql", body))["issues"] == []
+    found = api.ok(api.post("/search/jql", {**body, "reconcileIssues": [int(ids[first])]}))
+    assert [i["key"] for i in found["issues"]] == [first]  # only the named issue
+    by_get = api.ok(
+        api.get("/search/jql", params={"jql": "project = ENG", "reconcileIssues": ids[second]})
+    )
+    assert [i["id"] for i in by_get["issues"]] == [ids[second]]
+    # Matched on its current state: a reconciled issue that does not match is not returned.
+    miss = {"jql": "project = ENG AND summary ~ nothing", "reconcileIssues": [int(ids[first])]}
+    assert api.ok(api.post("/search/jql", miss))["issues"] == []
+
+
+def test_reconcile_issues_is_bounded_and_takes_only_ids(cloud):
+    api = Api(cloud, version="3")
+    api.create()
+    too_many = {"jql": "project = ENG", "reconcileIssues": list(range(10000, 10051))}
+    assert api.post("/search/jql", too_many).status_code == 400
+    assert (
+        api.post("/search/jql", {"jql": "project = ENG", "reconcileIssues": ["ENG-1"]}).status_code
+        == 400
+    )
+    fifty = {"jql": "project = ENG", "reconcileIssues": list(range(10000, 10050))}
+    assert api.post("/search/jql", fifty).status_code == 200

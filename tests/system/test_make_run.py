@@ -64,6 +64,7 @@ def test_make_run_serves_the_admin_flow_on_the_embedded_default(tmp_path):
                 "conflict_policy": "later_wins",
                 "remote_delete_policy": "comment",
                 "local_delete_policy": "comment",
+                "target_gone_policy": "unlink",
                 "remote_delete_status": "",
                 "project_mappings-TOTAL_FORMS": "1",
                 "project_mappings-INITIAL_FORMS": "0",
