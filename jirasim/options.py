@@ -38,10 +38,6 @@ class SiteOptions:
     store_adf: bool = False
     # Data Center text uses CRLF line ends (as text typed in the browser does).
     crlf: bool = False
-    # Workflow validators (Jira's "Field Required Validator"): "Status=field" entries; a
-    # transition into that status is refused with 400 while the field is empty.
-    # Empty: no validators (every transition passes).
-    transition_required_fields: tuple[str, ...] = ()
     # Comment lists are paged at this size (Jira's own page sizes), not all at once.
     comment_page_size: int = 0  # 0: every comment in one page
 

@@ -58,7 +58,6 @@ class WorkflowMixin:
                 raise ApiError(400, ["Missing 'transition' identifier"])
             _, _, _, to_name, type_name = self._choose_transition(issue, body["transition"])
             new_sid = self.status_id(to_name)
-            self._validate_required(issue, to_name)
             resolution = self._transition_resolution(dict(body.get("fields") or {}), new_sid)
             ts = now_ms()
             old_sid = issue["status"]
@@ -75,18 +74,6 @@ class WorkflowMixin:
                     self._add_comment(
                         actor, issue, (c["add"] or {}).get("body"), version, c["add"] or {}
                     )
-
-    def _validate_required(self, issue: dict, to_name: str) -> None:
-        """The site's Field Required Validators on transitions into `to_name` (an option)."""
-        for rule in self.options.transition_required_fields:
-            status, _, fid = rule.partition("=")
-            if status.strip().lower() != to_name.lower():
-                continue
-            fid = fid.strip()
-            value = issue.get(fid) if fid in issue else issue.get("custom", {}).get(fid)
-            if value in (None, "", []):
-                name = fid[:1].upper() + fid[1:]
-                raise ApiError(400, [f"Field {name} is required."])
 
     def _choose_transition(self, issue: dict, ref: dict) -> tuple:
         """The available transition named by ``{"id": ...}`` (or by name), else 400."""

@@ -22,16 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jiraapi.client import counting_calls
-from jiraapi.errors import (
-    JiraAuthError,
-    JiraNotConfigured,
-    JiraNotFound,
-    JiraPermanentError,
-    JiraRateLimited,
-    JiraRedirectRefused,
-    JiraTransientError,
-    JiraUnsafeUrl,
-)
+from jiraapi.errors import JiraNotFound, JiraPermanentError, JiraRateLimited, JiraTransientError
 from organizations.models import DeletePolicy
 
 from . import echo, fields
@@ -124,33 +115,13 @@ def _unexpect(job: Job, link: IssueLink, name: str) -> None:
     )
 
 
-# Permanent errors that are not the workflow refusing a move: the issue is gone, or the
-# sync's credentials or configuration are wrong (the delivery fails visibly).
-_NOT_A_REFUSAL = (
-    JiraNotFound,
-    JiraAuthError,
-    JiraNotConfigured,
-    JiraRedirectRefused,
-    JiraUnsafeUrl,
-)
-
-
 def _move_status(job: Job, link: IssueLink, wanted: str | None, change: Change) -> bool:
     """Transition the target to `wanted`; False (and the error recorded) if it cannot."""
     if not wanted:
         change.errors.append("no status to move to")
         return False
     _expect(job, link, {"status": wanted})
-    key = side_key(link, job.target_side)
-    try:
-        error = transition_to(job.target, key, wanted)
-    except JiraPermanentError as exc:
-        if isinstance(exc, _NOT_A_REFUSAL):
-            _unexpect(job, link, "status")
-            raise
-        # Refused by the workflow (a validator, a condition, a screen's field): the move is
-        # not made, like a refused field; what else was written stands and is recorded.
-        error = f"Jira refused moving {key} to '{wanted}': {exc.jira_message}"
+    error = transition_to(job.target, side_key(link, job.target_side), wanted)
     if error:
         change.errors.append(error)
         _unexpect(job, link, "status")

@@ -143,6 +143,7 @@ class Site:
             "assignee": (fields.get("assignee") or {}).get("displayName"),
             "duedate": fields.get("duedate"),
             "issuetype": fields["issuetype"]["name"],
+            "components": sorted(c["name"] for c in fields.get("components") or []),
             "comments": sorted(
                 words(self.text(c["body"]).split("wrote:")[-1]) for c in self.comments(key)
             ),
@@ -405,6 +406,12 @@ class Rounds:
             site.edit(
                 key, who, issuetype={"name": rng.choice([t for t in ISSUE_TYPES if t != current])}
             )
+        elif op == "components":
+            current = sorted(c["name"] for c in before.get("components") or [])
+            choices = [
+                c for c in (["Backend"], ["Frontend"], ["Backend", "Frontend"], []) if c != current
+            ]
+            site.edit(key, who, components=[{"name": name} for name in rng.choice(choices)])
         else:
             raise AssertionError(f"unknown op {op}")
         return op

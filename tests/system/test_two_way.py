@@ -17,7 +17,7 @@ from .conftest import (
     sim_call,
     wait_until,
 )
-from .rounds import Rounds, Site, assert_converged_without_ping_pong
+from .rounds import OPS, Rounds, Site, assert_converged_without_ping_pong
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -209,4 +209,44 @@ def test_fifty_rounds_with_a_data_center_partner(two_way_dc):
     local, partner, org = two_way_dc
     rounds = start_rounds(local, partner)
     rounds.run(50, seed=21)
+    assert_converged_without_ping_pong(rounds)
+
+
+# Jira as it is, on both sites: a workflow where statuses are several steps apart (with a
+# transition screen), e-mails hidden, and components with each site's own ids.
+REAL_JIRA_BEHAVIOUR = {"workflow": "multistep", "hide_emails": True, "id_offset": 7000}
+REAL_OPS = (*OPS, "components")
+
+
+@pytest.fixture
+def real_jira_dc(sync_env, local_sim, partner_dc):
+    local, partner, org = connect(sync_env, local_sim, partner_dc, "datacenter")
+    try:
+        for sim in (local, partner):
+            sim.set_options(**REAL_JIRA_BEHAVIOUR)
+        yield local, partner, org
+    finally:
+        for sim in (local, partner):
+            sim.options.restore()
+
+
+@pytest.mark.skip(reason="needs issue 12 slices merged")
+def test_fifty_rounds_against_real_jira_behaviour(real_jira_dc):
+    """The rounds against a Data Center partner with Jira's real behaviour: people walk the
+    multistep workflow (each step a change the sync carries), assignees cross by the
+    organization's user map (no e-mail is visible), components cross by name."""
+    local, partner, org = real_jira_dc
+    people = [ALICE[0], "bob@example.com"]
+    rounds = Rounds(Site(local, LOCAL_USER[0]), Site(partner, PARTNER_USER[0]), ops=REAL_OPS)
+    for site in (rounds.local, rounds.partner):
+        site.add_people()
+    org_services.organization_update(
+        organization=org,
+        data={"user_map": {local.user(e)["accountId"]: partner.user(e)["name"] for e in people}},
+    )
+    org_services.field_mapping_create(
+        organization=org, local_field="components", remote_field="components"
+    )
+    rounds.start()
+    rounds.run(50, seed=29)
     assert_converged_without_ping_pong(rounds)
