@@ -57,7 +57,6 @@ class Site:
 
     sim: JiraSim
     sync_user: str  # the user name the sync's calls are logged under
-    statuses: list[str] = field(default_factory=list)
     workflow: dict[str, set[str]] | None = None  # learnt by `_graph`
 
     @property
@@ -161,10 +160,11 @@ class Site:
             and c["status"] < 400
         )
 
-    def status_names(self) -> list[str]:
-        if not self.statuses:
-            self.statuses = sorted({s["name"] for s in self.ok("GET", "/status")})
-        return self.statuses
+    def status_names(self, who=ALICE) -> list[str]:
+        """The statuses a person can reach in this site's workflow (a status no transition
+        leads to, e.g. one kept for imports, is not among them)."""
+        graph = self._graph(who)
+        return sorted(set(graph) | {s for targets in graph.values() for s in targets})
 
     # --- acting as a person ----------------------------------------------------------------
 
@@ -375,7 +375,7 @@ class Rounds:
             site.edit(key, who, labels=labels)
         elif op == "status":
             current = before["status"]["name"]
-            wanted = rng.choice([s for s in site.status_names() if s != current])
+            wanted = rng.choice([s for s in site.status_names(who) if s != current])
             # Each step of the walk is a change of its own, carried step by step.
             self.genuine += site.transition(key, wanted, who) - 1
         elif op == "comment":
