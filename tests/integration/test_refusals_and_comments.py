@@ -13,7 +13,7 @@ from jiraapi.adf import adf_to_wiki, wiki_to_adf
 from organizations import services as org_services
 from sync.models import CommentLink, EchoLock, IssueLink, SyncEvent
 
-from .test_loop_prevention import OTHER, WAYS
+from .test_loop_prevention import OTHER, SYNC, WAYS
 
 pytestmark = pytest.mark.django_db
 
@@ -34,8 +34,6 @@ def _transition(world, side: str, status: str) -> None:
 
 
 def _writes_by_sync(world, side: str) -> list[dict]:
-    from .test_loop_prevention import SYNC
-
     log = world.sims[side].calls()
     return [
         c
@@ -92,7 +90,7 @@ def test_an_edit_the_partner_refuses_entirely_writes_nothing_and_reports_it(worl
     assert world.feed_all("partner") == []  # nothing was written, so nothing comes back
 
 
-# --- a transition Jira refuses, or that no transition reaches -------------------------------
+# --- a status no transition reaches ------------------------------------------------------
 
 
 def test_a_status_no_transition_reaches_is_reported_and_holds_no_lock(world):
