@@ -114,13 +114,15 @@ class Site:
         page = self.ok("GET", f"/issue/{key}/comment", params={"maxResults": 1000})
         return page["comments"]
 
-    def own_comments(self, key: str) -> list[dict]:
-        """The comments people wrote on this site (not the sync's copies)."""
+    def own_comments(self, key: str, copies: bool = False) -> list[dict]:
+        """The comments people wrote on this site (with `copies`: the sync's copies of the
+        other site's comments instead)."""
         sync_ids = {self.sim.user(self.sync_email)[k] for k in ("accountId", "name")}
         return [
             c
             for c in self.comments(key)
-            if (c.get("author") or {}).get("accountId" if self.cloud else "name") not in sync_ids
+            if ((c.get("author") or {}).get("accountId" if self.cloud else "name") in sync_ids)
+            == copies
         ]
 
     @property
@@ -351,14 +353,16 @@ class Rounds:
         """One genuine change by a person on `site`; the op actually made."""
         before = site.fields(key)
         who = rng.choice(PEOPLE)
-        if op in ("comment_edit", "comment_delete"):
-            own = site.own_comments(key)
+        if op in ("comment_edit", "comment_delete", "copy_edit", "copy_delete"):
+            # A person edits or deletes a comment written on this site, or (copy_*) the
+            # sync's copy of one from the other site (its original follows, header and all).
+            own = site.own_comments(key, copies=op.startswith("copy"))
             if not own:
                 op = "comment"
             else:
                 target = rng.choice(own)
                 path = f"/issue/{key}/comment/{target['id']}"
-                if op == "comment_edit":
+                if op.endswith("_edit"):
                     text = f"{site.text(target['body'])} edited in round {n}"
                     site.ok("PUT", path, who=who, json={"body": site.rich(text)})
                 else:
@@ -420,6 +424,13 @@ class Rounds:
 def assert_converged_without_ping_pong(rounds: Rounds) -> None:
     local, partner = rounds.local, rounds.partner
     assert local.snapshot(rounds.key) == partner.snapshot(rounds.remote_key)
+    for site, key in ((local, rounds.key), (partner, rounds.remote_key)):
+        own = {c["id"] for c in site.own_comments(key)}
+        for comment in site.comments(key):
+            headers = site.text(comment["body"]).count("wrote:")
+            assert headers <= (0 if comment["id"] in own else 1), (
+                f"a comment with {headers} 'wrote:' headers: {site.text(comment['body'])!r}"
+            )
     total_writes = local.writes() + partner.writes()
     assert total_writes == rounds.genuine, (
         f"{total_writes} writes for {rounds.genuine} genuine changes ({rounds.done})"

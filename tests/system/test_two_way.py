@@ -215,7 +215,7 @@ def test_fifty_rounds_with_a_data_center_partner(two_way_dc):
 # Jira as it is, on both sites: a workflow where statuses are several steps apart (with a
 # transition screen), e-mails hidden, and components with each site's own ids.
 REAL_JIRA_BEHAVIOUR = {"workflow": "multistep", "hide_emails": True, "id_offset": 7000}
-REAL_OPS = (*OPS, "components")
+REAL_OPS = (*OPS, "components", "copy_edit", "copy_delete")
 
 
 @pytest.fixture
