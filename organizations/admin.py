@@ -151,6 +151,17 @@ class OrganizationAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        (
+            _("People"),
+            {
+                "fields": (
+                    "user_map",
+                    "unmapped_user_policy",
+                    "default_local_user",
+                    "default_remote_user",
+                )
+            },
+        ),
         (_("Record"), {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
     )
 

@@ -36,6 +36,10 @@ ORGANIZATION_FIELDS = (
     "local_delete_status",
     "copy_restricted_comments",
     "relay_partner_issues",
+    "user_map",
+    "unmapped_user_policy",
+    "default_local_user",
+    "default_remote_user",
 )
 
 

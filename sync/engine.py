@@ -31,6 +31,7 @@ from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease
 from .mapping import PUSH
 from .models import LINK_PROPERTY, CommentLink, IssueLink, LinkStatus, SyncEvent, SyncResult
 from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE, CommentOp, FieldWrite, Plan, plan
+from .sites import sync_account_ids
 from .writes import edit_with_fallback, find_created, plain_comment, transition_to
 
 logger = logging.getLogger(__name__)
@@ -94,9 +95,14 @@ def comment_text_hash(body: Any) -> str:
 
 
 def _expect(job: Job, link: IssueLink, values: dict[str, Any]) -> None:
-    """Before a write: keep the pair's lease, and commit the echo locks of what we write."""
+    """Before a write: keep the pair's lease, and commit the echo locks of what we write.
+
+    The target's sync account is learnt here (once per process and site), so the webhook
+    our write causes is told from a person's change without a Jira call of its own.
+    """
     if link.lease_owner:
         issue_link_lease_renew(link)
+    sync_account_ids(job.target)
     echo.echo_expect(
         organization=job.organization,
         side=job.target_side,
@@ -202,6 +208,7 @@ def _create_target(job: Job, link: IssueLink, planned: Plan) -> dict:
         if kind.editable and w.target_value not in fields.EMPTY:
             payload[w.target_field] = kind.write(w.target_value, job.target.flavor)
     payload.setdefault("issuetype", {"name": "Task"})
+    sync_account_ids(job.target)  # learnt before our first write there (see `_expect`)
     tag = {"linkId": link.pk, "origin": job.source_side, "id": job.issue_id, "key": job.issue_key}
     try:
         return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
@@ -381,8 +388,15 @@ def record(
         )
 
 
-def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | None = None) -> Change:
-    """Bring the target issue in step with the source issue `job.issue`."""
+def sync_issue(
+    job: Job,
+    *,
+    delivery_id: int | None = None,
+    started: float | None = None,
+    notes: tuple[str, ...] = (),
+) -> Change:
+    """Bring the target issue in step with the source issue `job.issue`; `notes` (from the
+    event's pre-check) go into the sync's record."""
     link = issue_link_get_or_create(
         organization=job.organization,
         side=job.source_side,
@@ -391,6 +405,7 @@ def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | Non
     )
     with counting_calls() as calls, issue_link_lease(link) as link:
         change = apply(job, link, plan(job, link))
+        change.notes[:0] = notes
         change.calls = calls.count
         link.last_error = fields.without_nul("; ".join(change.errors))
         link.save(update_fields=["last_error", "updated_at"])
