@@ -9,6 +9,7 @@ a whole event this way before any Jira call: all echo (or nothing mapped changed
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -190,12 +191,17 @@ def changed_values(
 
 
 def _comment_state(
-    *, organization: Organization, side: str, link: IssueLink, event: JiraEvent, locks: bool = True
+    *,
+    organization: Organization,
+    side: str,
+    link: IssueLink,
+    event: JiraEvent,
+    locks: Callable[[], bool] = lambda: True,
 ) -> str | None:
     """ "genuine", "echo", "in step" or "restricted" for the event's comment; None without one.
 
-    `locks`: False when the comment was written by someone other than the sync account,
-    which no echo lock can speak for."""
+    `locks()`: False when the comment was written by someone other than the sync account,
+    which no echo lock can speak for (asked only when a lock is to be consulted)."""
     comment = event.comment
     if comment is None:
         return None
@@ -211,7 +217,7 @@ def _comment_state(
     ):
         return "restricted"  # never copied (a copy made while it was public goes by the plan)
     values = {"comment": comment.body}
-    if locks and echo_consume(
+    if locks() and echo_consume(
         organization=organization, side=side, issue_id=event.issue_id, values=values
     ):
         return "echo"
@@ -297,9 +303,16 @@ def echo_precheck(
     if link is None or link.status != LinkStatus.LINKED:
         return Precheck()  # unknown so far: sync it (it may have just entered the shared scope)
     changed, before, identifiable = changed_values(event, source_names)
-    by_sync = _by_sync_account(event, client) if changed or event.comment else None
+    known: list[bool | None] = []
+
+    def by_sync() -> bool | None:
+        """Asked only when it matters (a lock to consult, a change to report)."""
+        if not known:
+            known.append(_by_sync_account(event, client))
+        return known[0]
+
     genuine = set(changed)
-    if changed and by_sync is not False:
+    if changed and by_sync() is not False:
         genuine -= echo_consume(
             organization=organization,
             side=side,
@@ -309,15 +322,18 @@ def echo_precheck(
             changed_from=before,
         )
     comment_state = _comment_state(
-        organization=organization, side=side, link=link, event=event, locks=by_sync is not False
+        organization=organization,
+        side=side,
+        link=link,
+        event=event,
+        locks=lambda: by_sync() is not False,
     )
+    unlocked = sorted(genuine)
+    if comment_state == "genuine" and event.comment.action != "deleted":
+        unlocked.append("comment")
     notes: tuple[str, ...] = ()
-    if by_sync:
-        unlocked = sorted(genuine)
-        if comment_state == "genuine" and event.comment.action != "deleted":
-            unlocked.append("comment")
-        if unlocked:
-            notes = (_report_sync_account(organization, side, event, unlocked),)
+    if unlocked and by_sync():
+        notes = (_report_sync_account(organization, side, event, unlocked),)
     if genuine or comment_state == "genuine" or not identifiable:
         return Precheck(notes=notes)
     if changed or comment_state == "echo":

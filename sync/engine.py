@@ -32,6 +32,7 @@ from .mapping import PUSH
 from .models import LINK_PROPERTY, CommentLink, IssueLink, LinkStatus, SyncEvent, SyncResult
 from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE, CommentOp, FieldWrite, Plan, plan
 from .sites import sync_account_ids
+from .users import unmapped_user_record
 from .writes import edit_with_fallback, find_created, plain_comment, transition_to
 
 logger = logging.getLogger(__name__)
@@ -149,6 +150,13 @@ def apply(job: Job, link: IssueLink, planned: Plan) -> Change:
     elif planned.action == UPDATE:
         _apply_update(job, link, planned, change)
         _apply_comments(job, link, planned.comments)
+    for w in planned.unmatched:
+        unmapped_user_record(
+            organization=job.organization,
+            side=job.source_side,
+            user=w.unmatched,
+            field=w.source_field,
+        )
     return change
 
 
@@ -246,18 +254,30 @@ def _apply_create(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
         global_id=f"jira-sync:{src}:{job.issue_id}",
     )
     state_s, state_t = link.side_state(src), link.side_state(tgt)
+    # What the new issue holds where we did not choose: its status (set by its workflow),
+    # and the fields the unmapped-user policy leaves alone (a project may assign by default).
+    reread = [
+        w.target_field
+        for w in planned.writes
+        if w.leave or not fields.kind_of(w.target_field).editable
+    ]
+    current = job.target.get_issue(found["key"], fields=reread)["fields"] if reread else {}
     for w in planned.writes:
         state_s[w.source_field] = w.source_value
-        if fields.kind_of(w.target_field).editable:
+        if w.leave:
+            state_t[w.target_field] = fields.read(w.target_field, current)
+        elif fields.kind_of(w.target_field).editable:
             state_t[w.target_field] = w.target_value
         else:
-            state_t[w.target_field] = _status_after_create(job, link, w.target_value, change)
+            state_t[w.target_field] = _status_after_create(
+                job, link, w.target_value, change, fields.read(w.target_field, current)
+            )
     link.save(update_fields=["state", "updated_at"])
 
 
-def _status_after_create(job: Job, link: IssueLink, wanted: str | None, change: Change) -> str:
-    key = side_key(link, job.target_side)
-    current = fields.read("status", job.target.get_issue(key, fields=["status"])["fields"])
+def _status_after_create(
+    job: Job, link: IssueLink, wanted: str | None, change: Change, current: str | None
+) -> str:
     if not wanted or not current or wanted.lower() == current.lower():
         return current
     return wanted if _move_status(job, link, wanted, change) else current
