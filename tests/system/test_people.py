@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from organizations import services as org_services
-from sync.models import IssueLink, UnmappedUser
+from sync.models import IssueLink, SyncEvent, UnmappedUser
 
 from .conftest import PARTNER_USER, WEBHOOK_SECRET, register_webhook, sim_call, wait_until
 from .test_two_way import ALICE, settled, writes
@@ -152,3 +152,5 @@ def test_assignees_cross_by_the_user_map_and_an_unmapped_one_is_left_alone_and_l
     after = writes(local, "sync@local.example") + writes(partner, PARTNER_USER[0])
     assert after == before  # no ping-pong
     assert _assignee(partner, remote) == people["carol_p"]
+    # Every write of ours came back as a known echo: none was taken for someone else's.
+    assert not SyncEvent.objects.filter(message__contains="sync account").exists()
