@@ -167,6 +167,7 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
             agreed.source_value,
             agreed.target_value,
         )
+        _note_left(job, link, agreed)
     if planned.writes:
         _expect(job, link, {w.target_field: w.target_value for w in planned.writes})
         payload = {
@@ -178,6 +179,7 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
         for w in planned.writes:
             if w.target_field in written:
                 state_s[w.source_field], state_t[w.target_field] = w.source_value, w.target_value
+                _note_left(job, link, w)
             else:
                 _unexpect(job, link, w.target_field)
     status = planned.status
@@ -264,6 +266,7 @@ def _apply_create(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
     current = job.target.get_issue(found["key"], fields=reread)["fields"] if reread else {}
     for w in planned.writes:
         state_s[w.source_field] = w.source_value
+        _note_left(job, link, w)
         if w.leave:
             state_t[w.target_field] = fields.read(w.target_field, current)
         elif fields.kind_of(w.target_field).editable:
@@ -273,6 +276,14 @@ def _apply_create(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
                 job, link, w.target_value, change, fields.read(w.target_field, current)
             )
     link.save(update_fields=["state", "updated_at"])
+
+
+def _note_left(job: Job, link: IssueLink, w: FieldWrite) -> None:
+    """Remember (or forget) a source user the target's field was left without."""
+    if w.leave or link.left_user(job.source_side, w.source_field):
+        link.set_left_user(
+            job.source_side, w.source_field, (w.unmatched or {}).get("id") if w.leave else None
+        )
 
 
 def _status_after_create(

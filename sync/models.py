@@ -63,6 +63,21 @@ class IssueLink(models.Model):
     def side_state(self, side: str) -> dict:
         return self.state.setdefault(side, {})
 
+    # `state["left"]`: "<side>:<field>" -> the id of a user of that side with no counterpart
+    # whose field the other side kept (the unmapped-user policy "leave"). Once the user is
+    # mapped, the issue's next sync carries the field again.
+    def left_user(self, side: str, field: str) -> str | None:
+        return self.state.get("left", {}).get(f"{side}:{field}")
+
+    def set_left_user(self, side: str, field: str, user_id: str | None) -> None:
+        left = self.state.setdefault("left", {})
+        if user_id:
+            left[f"{side}:{field}"] = user_id
+        else:
+            left.pop(f"{side}:{field}", None)
+            if not left:
+                self.state.pop("left")
+
 
 class CommentLink(models.Model):
     """A comment on one side and its copy on the other, with a hash of each body last synced."""

@@ -215,7 +215,8 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
     for pair in job.pairs:
         s_name, t_name = pair.source(job.way), pair.target(job.way)
         value = fields.read(s_name, job.issue["fields"])
-        if s_name in state_s and fields.same(s_name, value, state_s[s_name]):
+        unchanged = s_name in state_s and fields.same(s_name, value, state_s[s_name])
+        if unchanged and not _mapped_since(job, link, pair):
             continue
         write = carried(job, pair)
         if write.leave:
@@ -254,6 +255,16 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
         conflicts=tuple(conflicts),
         comments=plan_comments(job, link) if job.comments_changed else (),
         notes=_unmatched_notes(job, unmatched),
+    )
+
+
+def _mapped_since(job: Job, link: IssueLink, pair: FieldPair) -> bool:
+    """Was the source user this field's target was left without mapped since? (No call.)"""
+    user_id = link.left_user(job.source_side, pair.source(job.way))
+    if not user_id:
+        return False
+    return user_id in user_map_for(job.organization, job.way) or user_id in pair.value_map_for(
+        job.way
     )
 
 

@@ -168,3 +168,26 @@ def test_e_mails_still_match_where_they_are_shown(world):
     world.edit("local", assignee={"accountId": bob_l})
     world.feed_all("local")
     assert _assignee(world, "partner") == bob_p
+
+
+def test_a_user_mapped_later_crosses_at_the_issues_next_sync(world, people):
+    world.edit("local", assignee={"accountId": people["carol"]})
+    world.feed_all("local")
+    world.feed_all("partner")
+    world.edit("local", assignee={"accountId": people["dave"]})
+    world.feed_all("local")
+    assert _assignee(world, "partner") == people["carol_p"]  # left alone for now
+    dave_p = _add_user(world, "partner", "dave@partner.example", "Dave P")
+    org_services.organization_update(
+        organization=world.org,
+        data={"user_map": {people["carol"]: people["carol_p"], people["dave"]: dave_p}},
+    )
+    world.edit("local", summary="next change")  # any change of the issue
+    assert world.feed_all("local") == ["done"]
+    assert _assignee(world, "partner") == dave_p
+    assert world.fields("partner")["summary"] == "next change"
+    assert set(world.feed_all("partner")) == {"echo"}
+    world.reset_calls()
+    world.edit("local", summary="and another")  # the user crossed once: no more re-checks
+    world.feed_all("local")
+    assert world.calls("partner", writes_only=True) == 1
