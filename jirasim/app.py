@@ -167,7 +167,8 @@ class App(
             if faulted is not None:
                 return faulted
         try:
-            resp = handler(req)
+            with s.viewed_by(req.user["accountId"] if req.user else None):
+                resp = handler(req)
         except ApiError as e:
             return Response(e.status, e.body())
         if req.version == "3" and isinstance(resp.body, dict | list):

@@ -30,7 +30,8 @@ class SiteOptions:
     # Empty: every field is editable.
     edit_screen_hidden_fields: tuple[str, ...] = ()
     # Users' emailAddress is hidden (Cloud's default profile visibility) for everyone but
-    # the caller, and user search by e-mail finds no one.
+    # the caller (REST answers and every webhook payload), and user search by e-mail finds
+    # no one. Default: every address shown.
     hide_emails: bool = False
     # Components and versions get ids from a per-site offset, so two sites never share
     # them, and a write naming an id that does not exist is refused (400) as in Jira.

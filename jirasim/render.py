@@ -28,12 +28,22 @@ from .model import (
 class RenderMixin:
     """JSON views of the store's records (mixed into :class:`jirasim.store.Store`)."""
 
-    def user_json(self, acct: str | None) -> dict | None:
+    def user_json(self, acct: str | None, *, reveal: bool = False) -> dict | None:
+        """A user as REST and webhooks show them. With the `hide_emails` option the
+        `emailAddress` key is absent (Cloud's profile visibility, a Data Center site's hidden
+        e-mail setting) unless the viewer is the user themself; `reveal` shows it anyway
+        (the simulator's own control endpoints)."""
         if not acct:
             return None
         u = self.users.get(acct)
         if u is None:
             return None
+        out = self._user_fields(u)
+        if not (reveal or self.email_visible(u["accountId"])):
+            del out["emailAddress"]
+        return out
+
+    def _user_fields(self, u: dict) -> dict:
         avatar = "https://avatar.example/" + hashlib.sha256(u["email"].encode()).hexdigest()[:32]
         avatars = {s: f"{avatar}?s={s.split('x')[0]}" for s in ("48x48", "24x24", "16x16", "32x32")}
         if self.cloud:
@@ -59,7 +69,7 @@ class RenderMixin:
         }
 
     def myself_json(self, user: dict) -> dict:
-        out = self.user_json(user["accountId"]) or {}
+        out = self.user_json(user["accountId"], reveal=True) or {}  # one's own: always
         out["locale"] = "en_US"
         out["groups"] = {"size": 1, "items": []}
         out["applicationRoles"] = {"size": 1, "items": []}

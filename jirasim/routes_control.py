@@ -138,7 +138,9 @@ class ControlRoutes:
             display_name=body.get("displayName"),
             admin=bool(body.get("admin")),
         )
-        return Response(201, {**self.store.user_json(u["accountId"]), "token": u["token"]})
+        return Response(
+            201, {**self.store.user_json(u["accountId"], reveal=True), "token": u["token"]}
+        )
 
     def _sim_projects(self, req: Request) -> Response | None:
         if req.method != "POST":

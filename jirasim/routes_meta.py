@@ -108,7 +108,10 @@ class MetaRoutes:
         out = []
         with s.lock:
             for u in s.users.values():
-                hay = [u["email"].lower(), u["displayName"].lower(), u["name"].lower()]
+                hay = [u["displayName"].lower(), u["name"].lower()]
+                # A hidden e-mail address is not searchable either (profile visibility).
+                if s.email_visible(u["accountId"]):
+                    hay.append(u["email"].lower())
                 if s.cloud:
                     hay.append(u["accountId"].lower())
                 if term in ("", ".", "%") or any(h.startswith(term) or term in h for h in hay):

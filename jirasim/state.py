@@ -10,7 +10,8 @@ import copy
 import hashlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from .errors import ApiError
 from .model import CLOUD, DATACENTER, STATUSES, TRANSITIONS
@@ -43,6 +44,9 @@ class SiteState:
         self.cloud = flavor == CLOUD
         self.base_url = base_url
         self.lock = threading.RLock()
+        # Who is asking, per request thread (the REST caller's accountId; unset for webhook
+        # payloads and control pages): with `hide_emails`, only the caller sees their own.
+        self._viewer = threading.local()
         self.listeners: list[Callable[[dict], None]] = []
         self._initial_projects = list(projects or [("TEST", "Test Project")])
         self._initial_users = list(users or [DEFAULT_USER])
@@ -183,6 +187,22 @@ class SiteState:
                     if who.lower() in ids and u["token"] == secret:
                         return u
             return None
+
+    @contextmanager
+    def viewed_by(self, account_id: str | None) -> Iterator[None]:
+        """Render users inside the block as `account_id` sees them (None: nobody's own)."""
+        before = getattr(self._viewer, "id", None)
+        self._viewer.id = account_id
+        try:
+            yield
+        finally:
+            self._viewer.id = before
+
+    def email_visible(self, account_id: str) -> bool:
+        """Whether the current viewer sees this user's e-mail address."""
+        if not self.options.hide_emails:
+            return True
+        return account_id == getattr(self._viewer, "id", None)
 
     def find_user(self, ident: str | None) -> dict | None:
         if ident is None:

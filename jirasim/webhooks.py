@@ -208,7 +208,8 @@ class Dispatcher:
         ]
         if not targets:
             return
-        body = self.payload(ev)
+        with self.store.viewed_by(None):  # a webhook is nobody's own view of a user
+            body = self.payload(ev)
         raw = json.dumps(body, separators=(",", ":")).encode()
         for wh in targets:
             self._new_delivery(wh, ev, raw, body, ev.get("flow", "Primary"))

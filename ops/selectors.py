@@ -9,7 +9,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from organizations.models import Organization
-from sync.models import SyncEvent
+from sync.models import Side, SyncEvent, UnmappedUser
 from webhooks.models import DeliveryStatus, WebhookDelivery
 
 PROBLEMS = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
@@ -71,6 +71,7 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         ),
         "recent_events": list(events.select_related("issue_link", "organization")[:30]),
         "organizations": list(per_org),
+        "unmapped_users": unmapped_users(organization=organization),
     }
 
 
@@ -110,6 +111,20 @@ def sync_status_json(status: dict) -> dict:
             }
             for d in status["problems"]
         ],
+        "unmappedUsers": [
+            {
+                "organization": u.organization.public_id,
+                "side": u.side,
+                "userId": u.user_id,
+                "displayName": u.display_name,
+                "email": u.email,
+                "field": u.field,
+                "firstSeen": u.first_seen.isoformat(),
+                "lastSeen": u.last_seen.isoformat(),
+                "count": u.count,
+            }
+            for u in status["unmapped_users"]
+        ],
         "organizations": [
             {
                 "id": o.public_id,
@@ -127,6 +142,30 @@ def sync_status_json(status: dict) -> dict:
     }
 
 
+def unmapped_users(*, organization: Organization | None = None, limit: int = 50) -> list:
+    """Users met with no counterpart on the other side and not mapped since, latest first.
+
+    Each carries `map_hint`: the user map entry the admin would add ("id": "?" for our
+    users, "?": "id" for the partner's).
+    """
+    users = UnmappedUser.objects.select_related("organization")
+    if organization is not None:
+        users = users.filter(organization=organization)
+    found = []
+    for user in users[: limit * 2]:
+        table = user.organization.user_map or {}
+        mapped = table if user.side == Side.LOCAL else {v: k for k, v in table.items()}
+        if user.user_id in mapped:
+            continue  # mapped since it was seen
+        user.map_hint = (
+            f'"{user.user_id}": "?"' if user.side == Side.LOCAL else f'"?": "{user.user_id}"'
+        )
+        found.append(user)
+        if len(found) == limit:
+            break
+    return found
+
+
 def organization_activity(*, organization: Organization, hours: int = 24) -> dict:
     """Sync activity for the admin: counts per result over `hours`, and the latest events."""
     since = timezone.now() - timedelta(hours=hours)
@@ -141,4 +180,5 @@ def organization_activity(*, organization: Organization, hours: int = 24) -> dic
         "hours": hours,
         "counts": counts,
         "recent": list(events.select_related("issue_link")[:15]),
+        "unmapped_users": unmapped_users(organization=organization),
     }

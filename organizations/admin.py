@@ -59,6 +59,19 @@ class OrganizationForm(forms.ModelForm):
         model = Organization
         fields = services.ORGANIZATION_FIELDS
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Forms posted without the people settings (older scripts) keep what is stored.
+        for name in ("user_map", "unmapped_user_policy"):
+            if name in self.fields:
+                self.fields[name].required = False
+
+    def clean_user_map(self):
+        return self.cleaned_data.get("user_map") or {}
+
+    def clean_unmapped_user_policy(self):
+        return self.cleaned_data.get("unmapped_user_policy") or self.instance.unmapped_user_policy
+
     def service_data(self) -> dict:
         """The changed fields for the organization services; an empty secret means "keep"."""
         return {
@@ -149,6 +162,17 @@ class OrganizationAdmin(admin.ModelAdmin):
                     "last_delivery_at",
                     "secret_rotated_at",
                     "previous_secret_valid_until",
+                )
+            },
+        ),
+        (
+            _("People"),
+            {
+                "fields": (
+                    "user_map",
+                    "unmapped_user_policy",
+                    "default_local_user",
+                    "default_remote_user",
                 )
             },
         ),

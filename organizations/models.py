@@ -109,6 +109,32 @@ class TargetGonePolicy(models.TextChoices):
     RECREATE = "recreate", _("Create the copy again on the next change")
 
 
+class UnmappedUserPolicy(models.TextChoices):
+    """What a user field becomes on the other side when its user has no counterpart there."""
+
+    LEAVE = "leave", _("Leave the other side's value as it is")
+    DEFAULT = "default", _("Set the default user of that side")
+    UNASSIGN = "unassign", _("Clear the field (unassign)")
+
+
+def validate_user_map(value) -> None:
+    """{local user id: partner user id}, one to one (it is read both ways)."""
+    if not isinstance(value, dict):
+        raise ValidationError(_('Must be a JSON object such as {"712020:1a2b...": "jdoe"}.'))
+    seen: dict[str, str] = {}
+    for key, mapped in value.items():
+        if not key.strip() or not isinstance(mapped, str) or not mapped.strip():
+            raise ValidationError(
+                _("Every user id must be a non-empty string (%(key)s)."), params={"key": key}
+            )
+        if mapped in seen:
+            raise ValidationError(
+                _("'%(a)s' and '%(b)s' are both mapped to the partner's '%(v)s'; map each once."),
+                params={"a": seen[mapped], "b": key, "v": mapped},
+            )
+        seen[mapped] = key
+
+
 class Organization(models.Model):
     """A partner organization: its Jira site and how we sync with it."""
 
@@ -247,6 +273,43 @@ class Organization(models.Model):
         ),
     )
 
+    # People: who is who on the two sites.
+    user_map = models.JSONField(
+        _("user map"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Our user -> the partner's user, by id: an accountId on Jira Cloud, a user name "
+            '(or key) on Data Center, e.g. {"712020:1a2b...": "jdoe"}. Matched before e-mail '
+            "addresses, which Jira Cloud usually hides."
+        ),
+    )
+    unmapped_user_policy = models.CharField(
+        _("when a user has no counterpart"),
+        max_length=16,
+        choices=UnmappedUserPolicy.choices,
+        default=UnmappedUserPolicy.LEAVE,
+        help_text=_(
+            "A user found neither in the user map nor by e-mail on the other side. The "
+            "default leaves the other side's assignee (or other user field) alone; such users "
+            "are listed on the sync dashboard so you can map them."
+        ),
+    )
+    default_local_user = models.CharField(
+        _("default local user"),
+        max_length=128,
+        blank=True,
+        help_text=_("With the 'default user' policy: our user (id) for unmapped partner users."),
+    )
+    default_remote_user = models.CharField(
+        _("default partner user"),
+        max_length=128,
+        blank=True,
+        help_text=_(
+            "With the 'default user' policy: the partner's user (id) for our unmapped users."
+        ),
+    )
+
     last_delivery_at = models.DateTimeField(_("last delivery"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -280,6 +343,20 @@ class Organization(models.Model):
                 {
                     "local_delete_status": _(
                         "Name the status to move the partner's copies of deleted issues to."
+                    )
+                }
+            )
+        try:
+            validate_user_map(self.user_map)
+        except ValidationError as exc:
+            raise ValidationError({"user_map": exc.messages}) from None
+        if self.unmapped_user_policy == UnmappedUserPolicy.DEFAULT and not (
+            self.default_local_user or self.default_remote_user
+        ):
+            raise ValidationError(
+                {
+                    "unmapped_user_policy": _(
+                        "Name a default user for at least one side (local or partner)."
                     )
                 }
             )

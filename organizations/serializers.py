@@ -13,6 +13,7 @@ from .models import (
     ProjectMapping,
     SyncDirection,
     TargetGonePolicy,
+    UnmappedUserPolicy,
 )
 
 
@@ -93,6 +94,16 @@ class OrganizationInputSerializer(serializers.Serializer):
         source="copy_restricted_comments", required=False
     )
     relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues", required=False)
+    userMap = serializers.JSONField(source="user_map", required=False)
+    unmappedUserPolicy = serializers.ChoiceField(
+        source="unmapped_user_policy", choices=UnmappedUserPolicy.choices, required=False
+    )
+    defaultLocalUser = serializers.CharField(
+        source="default_local_user", max_length=128, required=False, allow_blank=True
+    )
+    defaultRemoteUser = serializers.CharField(
+        source="default_remote_user", max_length=128, required=False, allow_blank=True
+    )
 
 
 class OrganizationOutputSerializer(serializers.Serializer):
@@ -118,6 +129,10 @@ class OrganizationOutputSerializer(serializers.Serializer):
     targetGonePolicy = serializers.CharField(source="target_gone_policy")
     copyRestrictedComments = serializers.BooleanField(source="copy_restricted_comments")
     relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues")
+    userMap = serializers.JSONField(source="user_map")
+    unmappedUserPolicy = serializers.CharField(source="unmapped_user_policy")
+    defaultLocalUser = serializers.CharField(source="default_local_user")
+    defaultRemoteUser = serializers.CharField(source="default_remote_user")
     remoteBaseUrl = serializers.CharField(source="remote_base_url")
     remoteFlavor = serializers.CharField(source="remote_flavor")
     remoteUser = serializers.CharField(source="remote_user")

@@ -37,6 +37,10 @@ ORGANIZATION_FIELDS = (
     "target_gone_policy",
     "copy_restricted_comments",
     "relay_partner_issues",
+    "user_map",
+    "unmapped_user_policy",
+    "default_local_user",
+    "default_remote_user",
 )
 
 

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import CommentLink, IssueLink, SyncEvent
+from .models import CommentLink, IssueLink, SyncEvent, UnmappedUser
 
 
 def _issue_link(base_url: str, key: str):
@@ -80,6 +80,32 @@ class SyncEventAdmin(admin.ModelAdmin):
     )
     list_filter = ("organization", "direction", "result", "action")
     readonly_fields = [f.name for f in SyncEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(UnmappedUser)
+class UnmappedUserAdmin(admin.ModelAdmin):
+    """Users met with no counterpart: map them in the organization's user map."""
+
+    list_display = (
+        "organization",
+        "side",
+        "display_name",
+        "user_id",
+        "email",
+        "field",
+        "count",
+        "first_seen",
+        "last_seen",
+    )
+    list_filter = ("organization", "side")
+    search_fields = ("display_name", "user_id", "email")
+    readonly_fields = [f.name for f in UnmappedUser._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False

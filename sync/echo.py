@@ -8,6 +8,9 @@ a whole event this way before any Jira call: all echo (or nothing mapped changed
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +32,9 @@ from .models import (
     IssueLink,
     LinkStatus,
 )
+from .sites import sync_account_ids
+
+logger = logging.getLogger(__name__)
 
 
 def echo_ttl() -> timedelta:
@@ -192,9 +198,17 @@ def changed_values(
 
 
 def _comment_state(
-    *, organization: Organization, side: str, link: IssueLink, event: JiraEvent
+    *,
+    organization: Organization,
+    side: str,
+    link: IssueLink,
+    event: JiraEvent,
+    locks: Callable[[], bool] = lambda: True,
 ) -> str | None:
-    """ "genuine", "echo", "in step" or "restricted" for the event's comment; None without one."""
+    """ "genuine", "echo", "in step" or "restricted" for the event's comment; None without one.
+
+    `locks()`: False when the comment was written by someone other than the sync account,
+    which no echo lock can speak for (asked only when a lock is to be consulted)."""
     comment = event.comment
     if comment is None:
         return None
@@ -210,7 +224,9 @@ def _comment_state(
     ):
         return "restricted"  # never copied (a copy made while it was public goes by the plan)
     values = {"comment": comment.body}
-    if echo_consume(organization=organization, side=side, issue_id=event.issue_id, values=values):
+    if locks() and echo_consume(
+        organization=organization, side=side, issue_id=event.issue_id, values=values
+    ):
         return "echo"
     if known is not None and getattr(known, f"{side}_hash") == fingerprint("comment", comment.body):
         return "in step"  # e.g. the second event Jira sends for one comment
@@ -243,6 +259,27 @@ def _lifecycle_reason(
     return False, None
 
 
+@dataclass(frozen=True)
+class Precheck:
+    """What the pre-check found: why nothing needs doing (None: sync), and notes for the
+    operator that go with the sync's record."""
+
+    reason: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def _by_sync_account(event: JiraEvent, client: JiraClient) -> bool | None:
+    """Was the event's change made by the site's sync account? None: cannot tell (no actor,
+    as in some Data Center events, or the site could not say who its sync account is)."""
+    actor = event.actor
+    if actor is None:
+        return None
+    ids = sync_account_ids(client)
+    if not ids:
+        return None
+    return bool({actor.account_id, actor.name, actor.key} & ids)
+
+
 def echo_precheck(
     *,
     organization: Organization,
@@ -250,10 +287,15 @@ def echo_precheck(
     event: JiraEvent,
     source_names: set[str],
     client: JiraClient,
-) -> str | None:
-    """Why nothing needs doing for this organization (echo / no mapped change), or None.
+) -> Precheck:
+    """Why nothing needs doing for this organization (echo / no mapped change), if so.
 
-    `side` is the side the event came from; `source_names` the fields mapped from it.
+    `side` is the side the event came from; `source_names` the fields mapped from it. Locks
+    and actors decide together (DESIGN.md section 4, point 7): a change made by anyone but
+    the site's sync account is genuine whatever the locks say; one made by the sync account
+    is an echo when its lock says so, and reported when no lock does (another integration
+    may be using the account; it is synced like any genuine change, which writes only what
+    differs from the agreed state). Without an actor, the locks alone decide.
     """
     link = IssueLink.objects.filter(
         organization=organization, **{f"{side}_issue_id": event.issue_id}
@@ -262,18 +304,26 @@ def echo_precheck(
         side=side, event=event, link=link, organization=organization, client=client
     )
     if decided:
-        return reason
+        return Precheck(reason)
     if link is not None and link.status == LinkStatus.DELETED:
-        return "the pair is no longer synced (one of its issues was deleted)"
+        return Precheck("the pair is no longer synced (one of its issues was deleted)")
     if link is not None and link.status == LinkStatus.GONE:
         if organization.target_gone_policy != TargetGonePolicy.RECREATE:
-            return "the pair is closed: the other side's copy was deleted at its site"
-        return None  # the policy now creates the copy again
+            return Precheck("the pair is closed: the other side's copy was deleted at its site")
+        return Precheck()  # the policy now creates the copy again
     if link is None or link.status != LinkStatus.LINKED:
-        return None  # unknown so far: sync it (it may have just entered the shared scope)
+        return Precheck()  # unknown so far: sync it (it may have just entered the shared scope)
     changed, before, identifiable = changed_values(event, source_names)
+    known: list[bool | None] = []
+
+    def by_sync() -> bool | None:
+        """Asked only when it matters (a lock to consult, a change to report)."""
+        if not known:
+            known.append(_by_sync_account(event, client))
+        return known[0]
+
     genuine = set(changed)
-    if changed:
+    if changed and by_sync() is not False:
         genuine -= echo_consume(
             organization=organization,
             side=side,
@@ -282,13 +332,49 @@ def echo_precheck(
             agreed=link.side_state(side),
             changed_from=before,
         )
-    comment_state = _comment_state(organization=organization, side=side, link=link, event=event)
+    comment_state = _comment_state(
+        organization=organization,
+        side=side,
+        link=link,
+        event=event,
+        locks=lambda: by_sync() is not False,
+    )
+    unlocked = sorted(genuine)
+    if comment_state == "genuine" and event.comment.action != "deleted":
+        unlocked.append("comment")
+    notes: tuple[str, ...] = ()
+    if unlocked and by_sync():
+        notes = (_report_sync_account(organization, side, event, unlocked),)
     if genuine or comment_state == "genuine" or not identifiable:
-        return None
+        return Precheck(notes=notes)
     if changed or comment_state == "echo":
-        return "echo: every change in the event is our own write coming back"
+        return Precheck("echo: every change in the event is our own write coming back")
     if comment_state == "restricted":
-        return "the comment is restricted to a role or group, or internal: it is not copied"
+        return Precheck(
+            "the comment is restricted to a role or group, or internal: it is not copied"
+        )
     if comment_state == "in step":
-        return "the comment is already in step"
-    return "no mapped field changed"
+        return Precheck("the comment is already in step")
+    return Precheck("no mapped field changed")
+
+
+def _report_sync_account(
+    organization: Organization, side: str, event: JiraEvent, names: list[str]
+) -> str:
+    """A change made as the sync account that none of our writes accounts for."""
+    who = event.actor.display_name or event.actor.id if event.actor else "?"
+    logger.warning(
+        "delivery.sync_account_without_lock",
+        extra={
+            "organization": organization.public_id,
+            "side": side,
+            "issue": event.issue_key or event.issue_id,
+            "fields": ", ".join(names),
+            "actor": who,
+        },
+    )
+    return (
+        f"changed by the sync account ({who}) with no write of ours to account for it: "
+        f"{', '.join(names)}; another integration may be using the account (synced as a "
+        "genuine change)"
+    )

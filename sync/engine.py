@@ -39,6 +39,8 @@ from .models import (
     SyncResult,
 )
 from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE, CommentOp, FieldWrite, Plan, plan
+from .sites import sync_account_ids
+from .users import unmapped_user_record
 from .writes import edit_with_fallback, find_created, plain_comment, transition_to
 
 logger = logging.getLogger(__name__)
@@ -107,9 +109,14 @@ def comment_text_hash(body: Any) -> str:
 
 
 def _expect(job: Job, link: IssueLink, values: dict[str, Any]) -> None:
-    """Before a write: keep the pair's lease, and commit the echo locks of what we write."""
+    """Before a write: keep the pair's lease, and commit the echo locks of what we write.
+
+    The target's sync account is learnt here (once per process and site), so the webhook
+    our write causes is told from a person's change without a Jira call of its own.
+    """
     if link.lease_owner:
         issue_link_lease_renew(link)
+    sync_account_ids(job.target)
     echo.echo_expect(
         organization=job.organization,
         side=job.target_side,
@@ -156,6 +163,13 @@ def apply(job: Job, link: IssueLink, planned: Plan) -> Change:
     elif planned.action == UPDATE:
         _apply_update(job, link, planned, change)
         _apply_comments(job, link, planned.comments)
+    for w in planned.unmatched:
+        unmapped_user_record(
+            organization=job.organization,
+            side=job.source_side,
+            user=w.unmatched,
+            field=w.source_field,
+        )
     return change
 
 
@@ -167,6 +181,7 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
             agreed.source_value,
             agreed.target_value,
         )
+        _note_left(job, link, agreed)
     if planned.writes:
         _expect(job, link, {w.target_field: w.target_value for w in planned.writes})
         payload = {
@@ -180,6 +195,7 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
             if w.target_field in written:
                 state_s[w.source_field], state_t[w.target_field] = w.source_value, w.target_value
                 standing.pop(w.target_field, None)
+                _note_left(job, link, w)
             else:
                 _unexpect(job, link, w.target_field)
             if w.target_field in refused:  # remembered, so it is not sent with every change
@@ -233,6 +249,7 @@ def _create_target(job: Job, link: IssueLink, planned: Plan) -> dict:
         if kind.editable and w.target_value not in fields.EMPTY:
             payload[w.target_field] = kind.write(w.target_value, job.target.flavor)
     payload.setdefault("issuetype", {"name": "Task"})
+    sync_account_ids(job.target)  # learnt before our first write there (see `_expect`)
     tag = {"linkId": link.pk, "origin": job.source_side, "id": job.issue_id, "key": job.issue_key}
     try:
         return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
@@ -270,18 +287,39 @@ def _apply_create(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
         global_id=f"jira-sync:{src}:{job.issue_id}",
     )
     state_s, state_t = link.side_state(src), link.side_state(tgt)
+    # What the new issue holds where we did not choose: its status (set by its workflow),
+    # and the fields the unmapped-user policy leaves alone (a project may assign by default).
+    reread = [
+        w.target_field
+        for w in planned.writes
+        if w.leave or not fields.kind_of(w.target_field).editable
+    ]
+    current = job.target.get_issue(found["key"], fields=reread)["fields"] if reread else {}
     for w in planned.writes:
         state_s[w.source_field] = w.source_value
-        if fields.kind_of(w.target_field).editable:
+        _note_left(job, link, w)
+        if w.leave:
+            state_t[w.target_field] = fields.read(w.target_field, current)
+        elif fields.kind_of(w.target_field).editable:
             state_t[w.target_field] = w.target_value
         else:
-            state_t[w.target_field] = _status_after_create(job, link, w.target_value, change)
+            state_t[w.target_field] = _status_after_create(
+                job, link, w.target_value, change, fields.read(w.target_field, current)
+            )
     link.save(update_fields=["state", "updated_at"])
 
 
-def _status_after_create(job: Job, link: IssueLink, wanted: str | None, change: Change) -> str:
-    key = side_key(link, job.target_side)
-    current = fields.read("status", job.target.get_issue(key, fields=["status"])["fields"])
+def _note_left(job: Job, link: IssueLink, w: FieldWrite) -> None:
+    """Remember (or forget) a source user the target's field was left without."""
+    if w.leave or link.left_user(job.source_side, w.source_field):
+        link.set_left_user(
+            job.source_side, w.source_field, (w.unmatched or {}).get("id") if w.leave else None
+        )
+
+
+def _status_after_create(
+    job: Job, link: IssueLink, wanted: str | None, change: Change, current: str | None
+) -> str:
     if not wanted or not current or wanted.lower() == current.lower():
         return current
     return wanted if _move_status(job, link, wanted, change) else current
@@ -503,8 +541,15 @@ def record(
         )
 
 
-def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | None = None) -> Change:
-    """Bring the target issue in step with the source issue `job.issue`."""
+def sync_issue(
+    job: Job,
+    *,
+    delivery_id: int | None = None,
+    started: float | None = None,
+    notes: tuple[str, ...] = (),
+) -> Change:
+    """Bring the target issue in step with the source issue `job.issue`; `notes` (from the
+    event's pre-check) go into the sync's record."""
     link = issue_link_get_or_create(
         organization=job.organization,
         side=job.source_side,
@@ -514,6 +559,7 @@ def sync_issue(job: Job, *, delivery_id: int | None = None, started: float | Non
     with counting_calls() as calls, issue_link_lease(link) as link:
         _follow_key(link, job.source_side, str((job.issue or {}).get("key") or ""))
         change = _plan_and_apply(job, link, delivery_id=delivery_id, started=started)
+        change.notes[:0] = notes
         change.calls = calls.count
         link.last_error = fields.without_nul("; ".join(change.errors + change.held))
         link.save(update_fields=["last_error", "updated_at"])

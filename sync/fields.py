@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jiraapi import adf
@@ -38,6 +38,17 @@ class Crossing:
     target_flavor: str
     issue_types: dict[str, str]  # the project mapping's issue type map, in the direction of travel
     find_user: Callable[[str], dict | None]  # a target user by e-mail (canonical), or None
+    # The organization's user map in the direction of travel (source user id -> target id).
+    users: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """A user with no counterpart on the target site: not in the user map (nor the field
+    pair's value map), and not found there by e-mail (Jira Cloud usually hides it). The
+    organization's policy decides what the target gets (`plan.carried`)."""
+
+    user: dict  # the source user, canonical
 
 
 def _generic_text(value: Any) -> str:
@@ -151,26 +162,59 @@ def convert_rich_text(value: Any, source_flavor: str, target_flavor: str) -> Any
 
 
 def user_of(raw: dict | None) -> dict | None:
-    """A user in canonical form: one id for both flavors (accountId, name or key)."""
+    """A user in canonical form: one id for both flavors (accountId, name or key).
+
+    A Data Center user also keeps its key when it differs from its name (a user map may
+    name either). The e-mail is "" where the site hides it.
+    """
     if not raw:
         return None
-    return {
+    user = {
         "id": raw.get("accountId") or raw.get("name") or raw.get("key"),
         "email": raw.get("emailAddress") or "",
         "name": raw.get("displayName") or "",
     }
+    if raw.get("key") and raw.get("key") != user["id"]:
+        user["key"] = raw["key"]
+    return user
+
+
+def is_user(value: Any) -> bool:
+    """A canonical user (as `user_of` makes it)."""
+    return isinstance(value, dict) and "id" in value and "email" in value
+
+
+def cross_user(value: dict | None, crossing: Crossing) -> dict | Unmatched | None:
+    """The target's user for a source user: by the organization's user map (by id), then
+    the field pair's value map (by id or e-mail), then by e-mail on the target site."""
+    if not value:
+        return None
+    ids = [i for i in (value.get("id"), value.get("key")) if i]
+    for key in ids:
+        if key in crossing.users:
+            return {"id": crossing.users[key], "email": "", "name": ""}
+    for key in (*ids, value.get("email")):
+        if key and key in crossing.forward:
+            return {"id": crossing.forward[key], "email": "", "name": ""}
+    email = value.get("email")
+    found = crossing.find_user(email) if email else None
+    return found or Unmatched(value)
+
+
+def write_user(value: Any, flavor: str) -> Any:
+    if not value:
+        return None
+    return {"accountId": value["id"]} if flavor == CLOUD else {"name": value["id"]}
 
 
 class User(FieldKind):
-    """A user: by the pair's user map (id or e-mail), then by e-mail; else nobody."""
+    """A user: by the user maps (organization, then pair), then by e-mail; else unmatched."""
 
     def read(self, raw: Any) -> Any:
         return user_of(raw)
 
     def write(self, value: Any, flavor: str) -> Any:
-        if not value:
-            return None
-        return {"accountId": value["id"]} if flavor == CLOUD else {"name": value["id"]}
+        return write_user(value, flavor)
 
     def same(self, a: Any, b: Any) -> bool:
         return (a or {}).get("id") == (b or {}).get("id")
@@ -179,13 +223,7 @@ class User(FieldKind):
         return {"id": change.from_value} if change.from_value else None
 
     def cross(self, value: Any, crossing: Crossing) -> Any:
-        if not value:
-            return None
-        for key in (value.get("id"), value.get("email")):
-            if key and key in crossing.forward:
-                return {"id": crossing.forward[key], "email": "", "name": ""}
-        email = value.get("email")
-        return crossing.find_user(email) if email else None
+        return cross_user(value, crossing)
 
 
 class NamedOption(FieldKind):
@@ -244,15 +282,22 @@ class Custom(FieldKind):
 
     def read(self, raw: Any) -> Any:
         if isinstance(raw, dict):
+            if "accountId" in raw or "key" in raw:  # a user (a Data Center one has a name too)
+                return user_of(raw)
             if "value" in raw:
                 return {"value": raw["value"]}
             if "name" in raw:
                 return {"name": raw["name"]}
-            if "accountId" in raw or "key" in raw:
-                return user_of(raw)
         if isinstance(raw, list):
             return [self.read(v) for v in raw]
         return raw
+
+    def write(self, value: Any, flavor: str) -> Any:
+        if is_user(value):  # a user picker: by accountId (Cloud) or name (Data Center)
+            return write_user(value, flavor)
+        if isinstance(value, list) and value and all(is_user(v) for v in value):
+            return [write_user(v, flavor) for v in value]
+        return value
 
     def same(self, a: Any, b: Any) -> bool:
         if isinstance(a, dict) and "id" in a:  # a user
@@ -269,6 +314,12 @@ class Custom(FieldKind):
     def cross(self, value: Any, crossing: Crossing) -> Any:
         if isinstance(value, dict) and value.get("type") == "doc":  # a Cloud paragraph field
             return convert_rich_text(value, crossing.source_flavor, crossing.target_flavor)
+        if is_user(value):  # a user picker crosses as the assignee does
+            return cross_user(value, crossing)
+        if isinstance(value, list) and value and all(is_user(v) for v in value):
+            # A multi-user picker: the users with a counterpart (the others stay behind).
+            crossed = [cross_user(v, crossing) for v in value]
+            return [c for c in crossed if c and not isinstance(c, Unmatched)]
         if isinstance(value, str) and "\n" in value and crossing.target_flavor == CLOUD:
             # Only a paragraph (multi-line) field holds a line break: ADF on Cloud.
             return convert_rich_text(value, crossing.source_flavor, crossing.target_flavor)

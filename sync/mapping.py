@@ -58,3 +58,14 @@ def field_pairs(organization: Organization, way: str) -> list[FieldPair]:
 def issue_type_map_for(project_mapping: ProjectMapping, way: str) -> dict[str, str]:
     table = project_mapping.issue_type_map or {}
     return table if way == PUSH else {v: k for k, v in table.items()}
+
+
+def user_map_for(organization: Organization, way: str) -> dict[str, str]:
+    """The organization's user map in the direction of travel (configured local -> partner)."""
+    table = organization.user_map or {}
+    return table if way == PUSH else {v: k for k, v in table.items()}
+
+
+def default_user_for(organization: Organization, way: str) -> str:
+    """The default user of the target side (the 'default user' policy), or ""."""
+    return organization.default_remote_user if way == PUSH else organization.default_local_user

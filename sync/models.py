@@ -78,6 +78,21 @@ class IssueLink(models.Model):
         sent again with every other change; a new value is tried."""
         return self.state.setdefault(REFUSED, {}).setdefault(side, {})
 
+    # `state["left"]`: "<side>:<field>" -> the id of a user of that side with no counterpart
+    # whose field the other side kept (the unmapped-user policy "leave"). Once the user is
+    # mapped, the issue's next sync carries the field again.
+    def left_user(self, side: str, field: str) -> str | None:
+        return self.state.get("left", {}).get(f"{side}:{field}")
+
+    def set_left_user(self, side: str, field: str, user_id: str | None) -> None:
+        left = self.state.setdefault("left", {})
+        if user_id:
+            left[f"{side}:{field}"] = user_id
+        else:
+            left.pop(f"{side}:{field}", None)
+            if not left:
+                self.state.pop("left")
+
 
 class CommentLink(models.Model):
     """A comment on one side and its copy on the other, with a hash of each body last synced."""
@@ -172,3 +187,33 @@ class SyncEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.action} {self.result}"
+
+
+class UnmappedUser(models.Model):
+    """A user of one side with no counterpart on the other (neither in the organization's
+    user map nor found by e-mail), for the admin to map. `side` is where the user lives."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="unmapped_users"
+    )
+    side = models.CharField(max_length=8, choices=Side.choices)
+    user_id = models.CharField(max_length=128)  # accountId (Cloud), name or key (Data Center)
+    display_name = models.CharField(max_length=255, blank=True)
+    email = models.CharField(max_length=254, blank=True)  # when the site shows it
+    field = models.CharField(max_length=64, blank=True)  # the field it was last seen in
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(db_index=True)
+    count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        verbose_name = _("unmapped user")
+        verbose_name_plural = _("unmapped users")
+        ordering = ("-last_seen",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=("organization", "side", "user_id"), name="uniq_unmapped_user"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side}: {self.display_name or self.user_id}"

@@ -7,17 +7,24 @@ dry run, and the backfill's preview, is a plan that is never applied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from organizations.models import ConflictPolicy, DeletePolicy
+from organizations.models import ConflictPolicy, DeletePolicy, UnmappedUserPolicy
 
 from . import fields
-from .fields import Crossing
+from .fields import Crossing, Unmatched
 from .jobs import Job, side_id, side_key
-from .mapping import PULL, PUSH, FieldPair, issue_type_map_for
+from .mapping import (
+    PULL,
+    PUSH,
+    FieldPair,
+    default_user_for,
+    issue_type_map_for,
+    user_map_for,
+)
 from .models import CLOSED_LINK_STATUSES, REFUSED, CommentLink, IssueLink, Side
 from .writes import comment_copy
 
@@ -32,6 +39,10 @@ class FieldWrite:
     target_field: str
     source_value: Any
     target_value: Any
+    # A source user with no counterpart at the target (canonical), and whether the policy
+    # leaves the target's value alone (then `target_value` is not written).
+    unmatched: dict | None = None
+    leave: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,11 @@ class Plan:
         return sorted(names)
 
     @property
+    def unmatched(self) -> tuple[FieldWrite, ...]:
+        """The carried values whose user has no counterpart at the target."""
+        return tuple(w for w in (*self.writes, *self.in_step) if w.unmatched)
+
+    @property
     def comment_notes(self) -> list[str]:
         return [f"{op.verb} {op.source_id}" for op in self.comments]
 
@@ -85,6 +101,7 @@ def crossing(job: Job, pair: FieldPair) -> Crossing:
         target_flavor=job.target.flavor,
         issue_types=issue_type_map_for(job.project_mapping, job.way),
         find_user=find_user,
+        users=user_map_for(job.organization, job.way),
     )
 
 
@@ -93,7 +110,40 @@ def carried(job: Job, pair: FieldPair) -> FieldWrite:
     s_name, t_name = pair.source(job.way), pair.target(job.way)
     value = fields.read(s_name, job.issue["fields"])
     wanted = fields.kind_of(t_name).cross(value, crossing(job, pair))
+    if isinstance(wanted, Unmatched):
+        return _unmatched(job, s_name, t_name, value, wanted.user)
     return FieldWrite(s_name, t_name, value, wanted)
+
+
+def _unmatched(job: Job, s_name: str, t_name: str, value: Any, user: dict) -> FieldWrite:
+    """A user with no counterpart: the organization's unmapped-user policy decides."""
+    policy = job.organization.unmapped_user_policy
+    default = default_user_for(job.organization, job.way)
+    if policy == UnmappedUserPolicy.UNASSIGN:
+        return FieldWrite(s_name, t_name, value, None, unmatched=user)
+    if policy == UnmappedUserPolicy.DEFAULT and default:
+        target = {"id": default, "email": "", "name": ""}
+        return FieldWrite(s_name, t_name, value, target, unmatched=user)
+    return FieldWrite(s_name, t_name, value, None, unmatched=user, leave=True)
+
+
+def _unmatched_notes(job: Job, writes: tuple[FieldWrite, ...]) -> tuple[str, ...]:
+    where = "the partner's Jira" if job.way == PUSH else "our Jira"
+    notes = []
+    for w in writes:
+        user = w.unmatched or {}
+        who = user.get("name") or user.get("id") or "?"
+        if w.leave:
+            outcome = "its value there is left as it is"
+        elif w.target_value:
+            outcome = f"set to the default user {w.target_value['id']}"
+        else:
+            outcome = "cleared there (unassigned)"
+        notes.append(
+            f"{w.target_field}: {who} ({user.get('id')}) has no counterpart in {where} "
+            f"(add them to the user map); {outcome}"
+        )
+    return tuple(notes)
 
 
 def plan(job: Job, link: IssueLink) -> Plan:
@@ -112,7 +162,8 @@ def plan(job: Job, link: IssueLink) -> Plan:
         if job.way == PULL and not job.project_mapping.create_local_issues:
             return Plan(SKIPPED)
         writes = tuple(carried(job, p) for p in job.pairs)
-        return Plan(CREATE, writes=writes, comments=plan_comments(job, link))
+        notes = _unmatched_notes(job, tuple(w for w in writes if w.unmatched))
+        return Plan(CREATE, writes=writes, comments=plan_comments(job, link), notes=notes)
     return plan_update(job, link)
 
 
@@ -169,12 +220,20 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
     for pair in job.pairs:
         s_name, t_name = pair.source(job.way), pair.target(job.way)
         value = fields.read(s_name, job.issue["fields"])
-        if s_name in state_s and fields.same(s_name, value, state_s[s_name]):
+        unchanged = s_name in state_s and fields.same(s_name, value, state_s[s_name])
+        if unchanged and not _mapped_since(job, link, pair):
             continue
         write = carried(job, pair)
+        if write.leave:
+            # No counterpart, and the policy leaves the target alone: the pair agrees on
+            # the target's value as it is, so no later sync makes either side flip.
+            if target_fields is None:
+                target_fields = job.target.get_issue(side_key(link, job.target_side))["fields"]
+            in_step.append(replace(write, target_value=fields.read(t_name, target_fields)))
+            continue
         if t_name in state_t and fields.same(t_name, write.target_value, state_t[t_name]):
             # The target already holds it: only our record of the source moves.
-            in_step.append(FieldWrite(s_name, t_name, value, state_t[t_name]))
+            in_step.append(replace(write, target_value=state_t[t_name]))
             continue
         earlier = refused.get(t_name) or {}
         if earlier.get("fingerprint") == fields.fingerprint(t_name, write.target_value):
@@ -189,7 +248,7 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
                 target_fields, target_key = target["fields"], str(target.get("key") or "")
             current = fields.read(t_name, target_fields)
             if fields.same(t_name, current, write.target_value):
-                in_step.append(FieldWrite(s_name, t_name, value, current))
+                in_step.append(replace(write, target_value=current))
                 continue
             if t_name in state_t and not fields.same(t_name, current, state_t[t_name]):
                 winner = _winner(job, target_fields)
@@ -200,6 +259,7 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
             status = write
         else:
             edits.append(write)
+    unmatched = tuple(w for w in (*edits, *in_step) if w.unmatched)
     return Plan(
         UPDATE,
         writes=tuple(edits),
@@ -209,6 +269,17 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
         comments=plan_comments(job, link) if job.comments_changed else (),
         held=tuple(held),
         target_key=target_key,
+        notes=_unmatched_notes(job, unmatched),
+    )
+
+
+def _mapped_since(job: Job, link: IssueLink, pair: FieldPair) -> bool:
+    """Was the source user this field's target was left without mapped since? (No call.)"""
+    user_id = link.left_user(job.source_side, pair.source(job.way))
+    if not user_id:
+        return False
+    return user_id in user_map_for(job.organization, job.way) or user_id in pair.value_map_for(
+        job.way
     )
 
 

@@ -119,13 +119,14 @@ def _process(
             comments_changed=event.comment is not None,
             deleted_for=deleted_for,
         )
-        reason = echo.echo_precheck(
+        check = echo.echo_precheck(
             organization=job.organization,
             side=job.source_side,
             event=event,
             source_names={p.source(way) for p in job.pairs},
             client=job.source,
         )
+        reason = check.reason
         if reason is not None:
             echoes += reason.startswith("echo")
             _record_nothing_to_do(job, reason, delivery_id=delivery_id, started=started)
@@ -139,7 +140,7 @@ def _process(
         scoped = way == PUSH and project_mapping.push_jql and issue is not None
         if scoped and not _in_push_scope(job.source, project_mapping, job):
             continue
-        engine.sync_issue(job, delivery_id=delivery_id, started=started)
+        engine.sync_issue(job, delivery_id=delivery_id, started=started, notes=check.notes)
     if echoes == len(mappings):
         return ECHO, ""
     if refused:

@@ -4,17 +4,22 @@ Reuse keeps HTTP connections alive (one `requests.Session` per site and credenti
 """
 
 import hashlib
+import logging
 import threading
 
 from django.conf import settings
 
 from jiraapi.client import JiraClient, JiraSite
-from jiraapi.errors import JiraNotConfigured
+from jiraapi.errors import JiraError, JiraNotConfigured
 from organizations.jira_urls import jira_url_policy
 from organizations.models import Organization
 
+logger = logging.getLogger(__name__)
+
 _clients: dict[str, JiraClient] = {}
 _lock = threading.Lock()
+# The sync account of each site (its ids), asked once per process per site and credentials.
+_accounts: dict[str, frozenset[str]] = {}
 
 
 def _client_for(site: JiraSite) -> JiraClient:
@@ -58,3 +63,28 @@ def local_client() -> JiraClient:
 
 def remote_client(organization: Organization) -> JiraClient:
     return _client_for(remote_site(organization))
+
+
+def sync_account_ids(client: JiraClient) -> frozenset[str] | None:
+    """The ids (accountId; name and key on Data Center) of the account `client` acts as.
+
+    Asked of the site (`myself`) once per process per site and credentials, then kept: a
+    delivery never pays a call for it after the first. None when the site cannot say now
+    (the caller then decides without it).
+    """
+    key = "\0".join(
+        (client.base_url, client.site.user, hashlib.sha256(client.site.token.encode()).hexdigest())
+    )
+    ids = _accounts.get(key)
+    if ids is not None:
+        return ids
+    try:
+        me = client.myself() or {}
+    except JiraError as exc:
+        logger.warning("sync.account_unknown", extra={"site": client.site.name, "error": str(exc)})
+        return None
+    ids = frozenset(str(me[k]) for k in ("accountId", "name", "key") if me.get(k))
+    if ids:
+        with _lock:
+            _accounts[key] = ids
+    return ids or None

@@ -131,7 +131,7 @@ def _add_user(world, side: str, email: str) -> str:
     return response.json()["accountId"]
 
 
-def test_assignees_follow_by_email_or_by_the_user_map_and_unknown_ones_unassign(world):
+def test_assignees_follow_by_email_or_by_the_value_map_and_unknown_ones_are_left_alone(world):
     alice = world.api("local", "GET", "/myself", who=("alice@example.com", "alice-token"))
     world.edit("local", assignee={"accountId": alice["accountId"]})
     world.feed_all("local")
@@ -142,7 +142,8 @@ def test_assignees_follow_by_email_or_by_the_user_map_and_unknown_ones_unassign(
     carol = _add_user(world, "local", "carol@local.example")  # unknown at the partner
     world.edit("local", assignee={"accountId": carol})
     world.feed_all("local")
-    assert world.fields("partner")["assignee"] is None
+    # No counterpart: the partner's assignee is left alone (the default policy), not cleared.
+    assert world.fields("partner")["assignee"]["accountId"] == partner_assignee["accountId"]
     world.feed_all("partner")
 
     bob = _add_user(world, "partner", "bob@partner.example")

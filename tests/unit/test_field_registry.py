@@ -6,7 +6,9 @@ from sync import fields
 from sync.fields import Crossing
 
 
-def crossing(forward=None, source="cloud", target="cloud", issue_types=None, users=None):
+def crossing(
+    forward=None, source="cloud", target="cloud", issue_types=None, users=None, user_map=None
+):
     users = users or {}
     return Crossing(
         forward=forward or {},
@@ -14,6 +16,7 @@ def crossing(forward=None, source="cloud", target="cloud", issue_types=None, use
         target_flavor=target,
         issue_types=issue_types or {},
         find_user=lambda email: users.get(email),
+        users=user_map or {},
     )
 
 
@@ -42,7 +45,9 @@ def test_a_user_crosses_by_the_user_map_then_by_e_mail_else_nobody():
         {"id": "acc-2", "email": "bob@x.example"}, crossing(users={"bob@x.example": found})
     )
     assert by_mail == found
-    assert kind.cross({"id": "acc-3", "email": ""}, crossing()) is None
+    nobody = kind.cross({"id": "acc-3", "email": ""}, crossing())
+    assert isinstance(nobody, fields.Unmatched) and nobody.user["id"] == "acc-3"
+    assert kind.cross(None, crossing()) is None
     assert kind.write({"id": "jdoe"}, "datacenter") == {"name": "jdoe"}
     assert kind.write({"id": "acc-1"}, "cloud") == {"accountId": "acc-1"}
     assert kind.same({"id": "u", "name": "A"}, {"id": "u", "name": "B"})
@@ -92,3 +97,27 @@ def test_custom_fields_by_the_shape_of_their_value():
     assert kind.cross({"value": "Major"}, crossing(forward={"Major": "High"})) == {"value": "High"}
     assert fields.kind_of("customfield_1") is kind
     assert fields.kind_of("unknownfield").read(5) == 5
+
+
+def test_the_organizations_user_map_comes_first_and_knows_data_center_keys():
+    kind = fields.kind_of("assignee")
+    dc_user = fields.user_of({"name": "jdoe", "key": "JIRAUSER10100", "displayName": "J"})
+    assert dc_user == {"id": "jdoe", "email": "", "name": "J", "key": "JIRAUSER10100"}
+    by_key = kind.cross(dc_user, crossing(user_map={"JIRAUSER10100": "acc-1"}))
+    assert by_key["id"] == "acc-1"
+    both = crossing(forward={"jdoe": "acc-pair"}, user_map={"jdoe": "acc-org"})
+    assert kind.cross(dc_user, both)["id"] == "acc-org"
+    assert kind.cross(dc_user, crossing(forward={"jdoe": "acc-pair"}))["id"] == "acc-pair"
+
+
+def test_a_user_picker_custom_field_crosses_and_is_written_as_a_user():
+    kind = fields.kind_of("customfield_10100")
+    cloud = kind.read({"accountId": "acc-1", "displayName": "A", "emailAddress": "a@x"})
+    server = kind.read({"name": "jdoe", "key": "JIRAUSER1", "displayName": "J"})
+    assert cloud["id"] == "acc-1" and server["id"] == "jdoe"
+    assert kind.same(server, {"id": "jdoe", "email": "", "name": "other"})
+    crossed = kind.cross(cloud, crossing(user_map={"acc-1": "jdoe"}))
+    assert kind.write(crossed, "datacenter") == {"name": "jdoe"}
+    assert isinstance(kind.cross(server, crossing()), fields.Unmatched)
+    assert kind.write([cloud], "cloud") == [{"accountId": "acc-1"}]
+    assert kind.cross({"value": "Major"}, crossing(forward={"Major": "High"})) == {"value": "High"}
