@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from organizations import services as org_services
 from ops import selectors
+from organizations import services as org_services
 from sync.models import EchoLock, IssueLink, SyncEvent
 from sync.transitions import workflows_forget
 from webhooks.models import WebhookDelivery
