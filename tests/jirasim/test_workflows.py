@@ -4,9 +4,11 @@ recorded as its own change."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from .helpers import Api
+from .helpers import Api, full_fields
 
 MULTISTEP_IDS = {
     "cloud": {"Start Progress": "111", "Submit for Review": "131", "Approve": "151"},
@@ -141,3 +143,41 @@ def test_an_unknown_workflow_is_refused(sim):
     with pytest.raises(ValueError):
         sim.set_options(workflow="kanban")
     assert sim.options.workflow == "simple"
+
+
+@pytest.mark.parametrize(
+    "fixture_name, before, action",
+    [
+        ("webhook-issue-updated-resolved-one-changelog.json", "In Progress", "Done"),
+        ("webhook-issue-updated-reopened-one-changelog.json", "Done", "To Do"),
+    ],
+)
+def test_the_resolution_only_event_has_the_shape_of_the_real_one(
+    cloud, receiver, fixture_name, before, action
+):
+    """Real Cloud payloads whose changelog names only the resolution, against the simulator's
+    with `resolution_separate_changelog` (the structural comparison of
+    test_webhook_structure)."""
+    from .test_webhook_structure import EXCLUDED, FIXTURES, compare
+
+    real = json.loads((FIXTURES / "mattermost" / fixture_name).read_text())
+    cloud.set_options(resolution_separate_changelog=True)
+    try:
+        api = Api(cloud)
+        key = api.create(**full_fields(api))
+        api.transition_to(key, before)
+        cloud.wait_idle()
+        cloud.register_webhook(receiver.url, ["jira:issue_updated"], "project = ENG")
+        api.transition_to(key, action)
+        cloud.wait_idle()
+        got = receiver.requests[-1]["json"]
+    finally:
+        cloud.options.restore()
+    keys = ("field", "fieldtype", "fieldId", "from", "fromString", "to", "toString")
+    assert [tuple(i.get(k) for k in keys) for i in got["changelog"]["items"]] == [
+        tuple(i.get(k) for k in keys) for i in real["changelog"]["items"]
+    ]
+    assert got["issue_event_type_name"] == real["issue_event_type_name"]
+    problems: list[str] = []
+    compare(real, got, "", {**EXCLUDED["common"], **EXCLUDED["cloud"]}, problems)
+    assert not problems, "\n".join(problems)
