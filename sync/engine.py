@@ -224,7 +224,7 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
     status = planned.status
     if status is not None:
         reached = _move_status(job, link, status.target_value, change)
-        if reached is not None and fields.same(status.target_field, reached, status.target_value):
+        if reached is not None and reached.lower() == str(status.target_value).lower():
             state_s[status.source_field], state_t[status.target_field] = (
                 status.source_value,
                 status.target_value,

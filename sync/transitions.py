@@ -64,6 +64,8 @@ def transition_to(
         return walk.take(direct, None)
     issue = client.get_issue(key, fields=["status", "project", "issuetype"])["fields"]
     start = str((issue.get("status") or {}).get("name") or "")
+    if start.lower() == status.lower():
+        return Moved(reached=start)  # already there (no transition leads to its own status)
     graph = _workflow(
         client.base_url,
         str((issue.get("project") or {}).get("key") or key.rsplit("-", 1)[0]),

@@ -215,3 +215,19 @@ def test_our_resolve_coming_back_in_two_events_costs_nothing(make_world):
     for hook in hooks:
         assert world.feed("local", hook) in ("echo", "done")
     assert world.total_calls() == 0
+
+
+def test_a_new_issue_already_done_is_walked_to_done_after_its_create(make_world):
+    world = make_world(partner_flavor="datacenter", options={"partner": MULTISTEP})
+    fields = {"project": {"key": "LOC"}, "issuetype": {"name": "Task"}, "summary": "Late"}
+    created = world.api("local", "POST", "/issue", json={"fields": fields})
+    world.keys["local"] = created["key"]
+    move(world, "local", "Done")
+    assert set(world.feed_all("local")) <= {"done"}
+
+    link = IssueLink.objects.get(local_issue_id=created["id"])
+    assert link.last_error == ""
+    world.keys["partner"] = link.remote_issue_key
+    partner = world.fields("partner")
+    assert partner["status"]["name"] == "Done" and partner["resolution"]["name"] == "Done"
+    assert set(world.feed_all("partner")) <= {"echo"}
