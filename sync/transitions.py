@@ -5,9 +5,10 @@ current status are listed (`GET .../transitions`); a workflow may need several s
 -> In Progress -> In Review -> Done). `transition_to` takes the direct transition when there
 is one (one GET and one POST, as ever); otherwise it finds a path breadth-first over the
 workflow as far as it is known, applying one step at a time and re-reading the transitions
-after each. What each step shows of the workflow is kept per process (per site, project and
-issue type), so a workflow is explored once; a stale memory corrects itself, since every
-step goes by the transitions Jira lists at that moment. A status no path reaches is reported
+after each. What each step shows of the workflow is kept in the shared cache for an hour (per
+site, project and issue type), so a workflow is explored once for every worker; a stale
+memory mostly corrects itself, since every step goes by the transitions Jira lists at that
+moment, and is forgotten after the hour. A status no path reaches is reported
 (and an issue moved while looking is taken back where it was). A transition screen's
 required fields are filled by the caller's `screen_value`, else with the first allowed value
 (a resolution: "Done" when allowed).
@@ -15,21 +16,28 @@ required fields are filled by the caller's `screen_value`, else with the first a
 
 from __future__ import annotations
 
-import threading
+import hashlib
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import cache
+
 from jiraapi.client import JiraClient
 from jiraapi.errors import JiraPermanentError
 
+logger = logging.getLogger(__name__)
+
 MAX_STEPS = 6  # transitions one move may take (exploring included)
 DEFAULT_RESOLUTION = "Done"
+WORKFLOW_MEMORY_SECONDS = 3600
+# Bumped by `workflows_forget`: this process's keys then name a fresh memory.
+_generation = 0
 
-# (site, project, issue type) -> {status (lower case): {reachable status (lower case): name}}
-_workflows: dict[tuple[str, str, str], dict[str, dict[str, str]]] = {}
-_lock = threading.Lock()
+# A workflow as learned: {status (lower case): {status one transition on (lower case): name}}
+Graph = dict[str, dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -66,28 +74,48 @@ def transition_to(
     start = str((issue.get("status") or {}).get("name") or "")
     if start.lower() == status.lower():
         return Moved(reached=start)  # already there (no transition leads to its own status)
-    graph = _workflow(
+    memory = _memory_key(
         client.base_url,
         str((issue.get("project") or {}).get("key") or key.rsplit("-", 1)[0]),
         str((issue.get("issuetype") or {}).get("name") or ""),
     )
-    moved = walk.go(graph, start, status, available, max_steps)
-    if moved.error is None or moved.refused or not moved.reached:
-        return moved
-    # Not reachable: take the issue back where it was (by the way it came, now known).
-    back = walk.go(graph, moved.reached, start, walk.read(), max_steps)
-    return Moved(error=moved.error, reached=back.reached or moved.reached, refused=back.refused)
+    graph = _recall(memory)
+    try:
+        moved = walk.go(graph, start, status, available, max_steps)
+        if moved.error is None or moved.refused or not moved.reached:
+            return moved
+        # Not reachable: take the issue back where it was (by the way it came, now known).
+        back = walk.go(graph, moved.reached, start, walk.read(), max_steps)
+        return Moved(error=moved.error, reached=back.reached or moved.reached, refused=back.refused)
+    finally:
+        _remember(memory, graph)
 
 
-def _workflow(site: str, project: str, issue_type: str) -> dict[str, dict[str, str]]:
-    with _lock:
-        return _workflows.setdefault((site, project.upper(), issue_type.lower()), {})
+def _memory_key(site: str, project: str, issue_type: str) -> str:
+    name = "\0".join((site.rstrip("/"), project.upper(), issue_type.lower()))
+    return f"sync:workflow:{_generation}:{hashlib.sha256(name.encode()).hexdigest()[:32]}"
+
+
+def _recall(memory: str) -> Graph:
+    try:
+        graph = cache.get(memory)
+    except Exception:  # a cache outage costs exploring again, not the move
+        logger.warning("sync.workflow_cache_unavailable", exc_info=True)
+        return {}
+    return graph if isinstance(graph, dict) else {}
+
+
+def _remember(memory: str, graph: Graph) -> None:
+    try:
+        cache.set(memory, graph, WORKFLOW_MEMORY_SECONDS)
+    except Exception:
+        logger.warning("sync.workflow_cache_unavailable", exc_info=True)
 
 
 def workflows_forget() -> None:
-    """Forget every workflow learned (tests; a workflow changed by its admin)."""
-    with _lock:
-        _workflows.clear()
+    """Forget every workflow this process learned (tests; a workflow changed by its admin)."""
+    global _generation
+    _generation += 1
 
 
 def _to_name(transition: dict) -> str:
@@ -101,15 +129,13 @@ def _leading_to(available: list[dict], status: str) -> dict | None:
     return None
 
 
-def _learn(graph: dict, status: str, available: list[dict]) -> None:
-    with _lock:
-        graph[status.lower()] = {_to_name(t).lower(): _to_name(t) for t in available}
+def _learn(graph: Graph, status: str, available: list[dict]) -> None:
+    graph[status.lower()] = {_to_name(t).lower(): _to_name(t) for t in available}
 
 
 def _next_hop(graph: dict, start: str, goal: Callable[[str], bool]) -> str | None:
     """The first status on a shortest known path from `start` to a status `goal` accepts."""
-    with _lock:
-        edges = {k: dict(v) for k, v in graph.items()}
+    edges = graph
     first: dict[str, str] = {}
     queue = deque([start.lower()])
     seen = {start.lower()}
@@ -127,9 +153,8 @@ def _next_hop(graph: dict, start: str, goal: Callable[[str], bool]) -> str | Non
 
 
 def _reachable(graph: dict, start: str) -> list[str]:
-    with _lock:
-        names = {k: v for edges in graph.values() for k, v in edges.items()}
-        edges = {k: set(v) for k, v in graph.items()}
+    names = {k: v for edges in graph.values() for k, v in edges.items()}
+    edges = {k: set(v) for k, v in graph.items()}
     seen, queue = {start.lower()}, deque([start.lower()])
     while queue:
         for nxt in edges.get(queue.popleft(), ()):
