@@ -142,3 +142,21 @@ def test_a_pull_from_a_data_center_partner_walks_our_multistep_workflow(cloud_an
     assert status_of(partner, remote_key) == "Done"
     assert writes(partner, PARTNER_USER[0]) == 0  # our steps did not bounce to the partner
     assert_no_errors()
+
+
+def test_a_transition_the_partner_refuses_is_recorded_once(cloud_and_dc):
+    local, partner, org = cloud_and_dc
+    partner.set_options(transition_required_fields=["customfield_10010"])
+    key = create(local, "LOC", "Needs a reference to close")
+    remote_key = linked_key("local", key)
+    wait_until(lambda: settled(local, partner))
+
+    walk(local, key, "Done")
+    error = wait_until(lambda: SyncEvent.objects.filter(result="error").first())
+    wait_until(lambda: settled(local, partner))
+    assert "External Reference is required" in error.message
+    assert status_of(partner, remote_key) == "To Do"
+    delivery = error.delivery
+    assert delivery.status == "done" and delivery.attempts == 1  # recorded, not retried
+    assert not WebhookDelivery.objects.filter(status__in=["dead", "failed"]).exists()
+    assert SyncEvent.objects.filter(result="error").count() == 1
