@@ -235,18 +235,14 @@ class _Walk:
         """The values for the required fields of the transition's screen (only those)."""
         out: dict[str, Any] = {}
         for field_id, meta in (transition.get("fields") or {}).items():
-            if (
-                not isinstance(meta, dict)
-                or not meta.get("required")
-                or meta.get("hasDefaultValue")
-            ):
+            if not isinstance(meta, dict) or not meta.get("required"):
                 continue
             value = self.screen_value(field_id) if self.screen_value is not None else None
             allowed = [v for v in meta.get("allowedValues") or [] if isinstance(v, dict)]
             if value is not None and allowed and not _allowed(value, allowed):
                 value = None  # not one of this screen's values: chosen below instead
-            if value is None and allowed:
-                value = _default_choice(field_id, allowed)
+            if value is None and allowed and not meta.get("hasDefaultValue"):
+                value = _default_choice(field_id, allowed)  # (with a default, Jira's stands)
             if value is not None:
                 out[field_id] = value
         return out
