@@ -231,3 +231,26 @@ def test_a_new_issue_already_done_is_walked_to_done_after_its_create(make_world)
     partner = world.fields("partner")
     assert partner["status"]["name"] == "Done" and partner["resolution"]["name"] == "Done"
     assert set(world.feed_all("partner")) <= {"echo"}
+
+
+def test_a_walk_refused_on_its_last_step_stays_where_it_got_and_finishes_later(make_world):
+    world = make_world(
+        options={"partner": {**MULTISTEP, "transition_required_fields": ["customfield_10010"]}}
+    )
+    move(world, "local", "Done")
+    assert world.feed_all("local") == ["done"]
+    assert "External Reference is required" in latest_event().message
+    assert world.fields("partner")["status"]["name"] == "In Review"  # two steps made
+    assert IssueLink.objects.get().state["remote"]["status"] == "In Review"
+    assert set(world.feed_all("partner")) == {"echo"}  # those steps were ours: no bounce
+    assert world.fields("local")["status"]["name"] == "Done"
+
+    # The required field mapped and given: the next change finishes the move.
+    org_services.field_mapping_create(
+        organization=world.org, local_field="customfield_10010", remote_field="customfield_10010"
+    )
+    world.edit("local", customfield_10010="EXT-3")
+    assert world.feed_all("local") == ["done"]
+    partner = world.fields("partner")
+    assert partner["status"]["name"] == "Done" and partner["customfield_10010"] == "EXT-3"
+    assert set(world.feed_all("partner")) <= {"echo"}
