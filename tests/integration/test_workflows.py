@@ -143,6 +143,9 @@ def test_an_unreachable_status_is_an_error_the_dashboard_shows(make_world, clien
     status = selectors.sync_status(organization=world.org)
     assert [e.pk for e in status["errors"]] == [event.pk]
     assert status["organizations"][0].errors == 1
+    as_json = selectors.sync_status_json(status)
+    assert as_json["errors"][0]["message"] == event.message
+    assert as_json["organizations"][0]["errors"] == 1
     client.force_login(superuser)
     page = client.get(f"/admin/dashboard/?org={world.org.public_id}").content.decode()
     assert "cannot be reached" in page
