@@ -223,15 +223,19 @@ class JiraClient:
     def delete_issue(self, key: str) -> None:
         self._request("DELETE", f"{self.api}/issue/{key}", params={"deleteSubtasks": "true"})
 
-    def get_transitions(self, key: str) -> list[dict]:
-        return self._request("GET", f"{self.api}/issue/{key}/transitions")["transitions"]
+    def get_transitions(self, key: str, *, with_fields: bool = False) -> list[dict]:
+        """The transitions available from the issue's status; `with_fields`: each with its
+        screen's fields (`required`, `allowedValues`), in the same call."""
+        params = {"expand": "transitions.fields"} if with_fields else None
+        return self._request("GET", f"{self.api}/issue/{key}/transitions", params=params)[
+            "transitions"
+        ]
 
-    def transition_issue(self, key: str, transition_id: str) -> None:
-        self._request(
-            "POST",
-            f"{self.api}/issue/{key}/transitions",
-            json={"transition": {"id": str(transition_id)}},
-        )
+    def transition_issue(self, key: str, transition_id: str, fields: dict | None = None) -> None:
+        body: dict[str, Any] = {"transition": {"id": str(transition_id)}}
+        if fields:
+            body["fields"] = fields
+        self._request("POST", f"{self.api}/issue/{key}/transitions", json=body)
 
     # --- comments --------------------------------------------------------------------------
 

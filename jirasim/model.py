@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 CLOUD = "cloud"
 DATACENTER = "datacenter"
 FLAVORS = (CLOUD, DATACENTER)
@@ -42,36 +44,116 @@ STATUS_CATEGORIES = {
     "done": {"id": 3, "key": "done", "colorName": "green", "name": "Done"},
 }
 
-# Status ids as the fixtures show them for each deployment.
+# Status ids as the fixtures show them for each deployment. "In Review" belongs to the
+# multi-step workflow; "Blocked" is in every site's catalogue but no transition of either
+# workflow leads into it (a status the sync can be asked for and never reach, as in a Jira
+# whose workflow for the project does not contain every status of the site).
 STATUSES = {
     CLOUD: [
         ("10001", "To Do", "new"),
         ("3", "In Progress", "indeterminate"),
         ("10002", "Done", "done"),
+        ("10003", "In Review", "indeterminate"),
+        ("10004", "Blocked", "indeterminate"),
     ],
     DATACENTER: [
         ("10000", "To Do", "new"),
         ("3", "In Progress", "indeterminate"),
         ("10001", "Done", "done"),
+        ("10002", "In Review", "indeterminate"),
+        ("10003", "Blocked", "indeterminate"),
     ],
 }
 
-# Transitions: (id, name, from status names or None for a global transition, to, event type).
-# Cloud's simplified workflow uses global transitions that fire the Generic Event; the Data
-# Center workflow mirrors the classic one (its transitions fire the classic events).
-TRANSITIONS = {
+
+class Transition(NamedTuple):
+    """One workflow transition.
+
+    ``frm``: the status names it leaves from, None for a global transition. ``screen``: the
+    fields on its transition screen, (field id, required). ``condition``: a condition that
+    hides it from everyone (``GET transitions`` leaves it out unless
+    ``includeUnavailableTransitions=true``, which shows it with ``isAvailable: false``; a
+    POST naming it is refused with 400 as for any transition not valid for the issue).
+    """
+
+    id: str
+    name: str
+    frm: list[str] | None
+    to: str
+    event: str
+    screen: tuple[tuple[str, bool], ...] = ()
+    condition: str | None = None
+
+
+# Workflows by the site option ``workflow``, then by flavor.
+#
+# "simple": To Do <-> In Progress <-> Done. Cloud's simplified workflow uses global
+# transitions that fire the Generic Event; the Data Center workflow mirrors the classic one
+# (its transitions fire the classic events).
+#
+# "multistep": a company-managed workflow To Do -> In Progress -> In Review -> Done, forward
+# one step at a time, with "Stop Progress" (In Progress -> To Do), "Back to progress"
+# (In Review -> In Progress) and "Reopen" (Done -> To Do). The transition into Done has a
+# screen on which the resolution is required (Jira answers 400 {"errors": {"resolution":
+# ...}} without it). A shortcut To Do -> Done exists but a condition (members of a group
+# nobody is in) hides it. Custom transitions fire the Generic Event.
+_SIMPLE = {
     CLOUD: [
-        ("11", "To Do", None, "To Do", "issue_generic"),
-        ("21", "In Progress", None, "In Progress", "issue_generic"),
-        ("31", "Done", None, "Done", "issue_generic"),
+        Transition("11", "To Do", None, "To Do", "issue_generic"),
+        Transition("21", "In Progress", None, "In Progress", "issue_generic"),
+        Transition("31", "Done", None, "Done", "issue_generic"),
     ],
     DATACENTER: [
-        ("4", "Start Progress", ["To Do", "Done"], "In Progress", "issue_work_started"),
-        ("301", "Stop Progress", ["In Progress"], "To Do", "issue_work_stopped"),
-        ("5", "Resolve Issue", ["To Do", "In Progress"], "Done", "issue_resolved"),
-        ("3", "Reopen Issue", ["Done"], "To Do", "issue_reopened"),
+        Transition("4", "Start Progress", ["To Do", "Done"], "In Progress", "issue_work_started"),
+        Transition("301", "Stop Progress", ["In Progress"], "To Do", "issue_work_stopped"),
+        Transition("5", "Resolve Issue", ["To Do", "In Progress"], "Done", "issue_resolved"),
+        Transition("3", "Reopen Issue", ["Done"], "To Do", "issue_reopened"),
     ],
 }
+_RESOLUTION_SCREEN = (("resolution", True),)
+_MULTISTEP = {
+    CLOUD: [
+        Transition("111", "Start Progress", ["To Do"], "In Progress", "issue_generic"),
+        Transition("121", "Stop Progress", ["In Progress"], "To Do", "issue_generic"),
+        Transition("131", "Submit for Review", ["In Progress"], "In Review", "issue_generic"),
+        Transition("141", "Back to progress", ["In Review"], "In Progress", "issue_generic"),
+        Transition(
+            "151", "Approve", ["In Review"], "Done", "issue_generic", screen=_RESOLUTION_SCREEN
+        ),
+        Transition("161", "Reopen", ["Done"], "To Do", "issue_generic"),
+        Transition(
+            "171",
+            "Fast-track",
+            ["To Do"],
+            "Done",
+            "issue_generic",
+            screen=_RESOLUTION_SCREEN,
+            condition="group:release-managers",
+        ),
+    ],
+    DATACENTER: [
+        Transition("4", "Start Progress", ["To Do"], "In Progress", "issue_work_started"),
+        Transition("301", "Stop Progress", ["In Progress"], "To Do", "issue_work_stopped"),
+        Transition("711", "Submit for Review", ["In Progress"], "In Review", "issue_generic"),
+        Transition("721", "Back to progress", ["In Review"], "In Progress", "issue_generic"),
+        Transition(
+            "5", "Resolve Issue", ["In Review"], "Done", "issue_resolved", _RESOLUTION_SCREEN
+        ),
+        Transition("3", "Reopen Issue", ["Done"], "To Do", "issue_reopened"),
+        Transition(
+            "731",
+            "Fast-track",
+            ["To Do"],
+            "Done",
+            "issue_resolved",
+            screen=_RESOLUTION_SCREEN,
+            condition="group:release-managers",
+        ),
+    ],
+}
+WORKFLOWS = {"simple": _SIMPLE, "multistep": _MULTISTEP}
+# The simple workflow's transitions (older name).
+TRANSITIONS = _SIMPLE
 
 # Custom fields: id -> (name, kind, options). kind: text | textarea | number | option | date
 CUSTOM_FIELDS = {

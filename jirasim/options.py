@@ -16,13 +16,26 @@ import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+WORKFLOW_NAMES = ("simple", "multistep")  # jirasim/model.py WORKFLOWS
+
 
 @dataclass
 class SiteOptions:
     # Workflow: "simple" (To Do <-> In Progress <-> Done, any direction) or "multistep"
     # (To Do -> In Progress -> In Review -> Done, only forward by one step plus "Reopen" and
-    # "Stop progress", with a transition screen requiring the resolution on Done).
+    # "Stop progress", with a transition screen requiring the resolution on Done, and a
+    # shortcut To Do -> Done hidden by a condition). See jirasim/model.py WORKFLOWS.
     workflow: str = "simple"
+    # Fields (ids) that the screen of every transition into a done status also requires,
+    # e.g. ("customfield_10010",): a transition without them is refused with Jira's 400
+    # {"errors": {"customfield_10010": "External Reference is required."}}. Empty: none.
+    transition_required_fields: tuple[str, ...] = ()
+    # A transition that sets or clears the resolution records it as its own change, after
+    # the status one: its own changelog entry and webhook naming only `resolution` (as when
+    # a workflow post function or an automation rule sets it; the real payloads
+    # webhook-issue-updated-resolved-one-changelog / -reopened-one-changelog show such
+    # events). False: one change naming both.
+    resolution_separate_changelog: bool = False
     # editmeta: only the fields on a project's / issue type's edit screen may be edited;
     # others are refused with Jira's 400 ("Field 'x' cannot be set. It is not on the
     # appropriate screen, or unknown.") and left out of GET issue/{key}/editmeta. Each entry
@@ -50,6 +63,7 @@ class SiteOptions:
 
 REAL_JIRA: dict[str, Any] = {
     "workflow": "multistep",
+    "resolution_separate_changelog": True,
     "hide_emails": True,
     "id_offset": 7000,
     "store_adf": True,
@@ -82,6 +96,8 @@ class Options:
                     value = int(value)
                 else:
                     value = str(value)
+                if name == "workflow" and value not in WORKFLOW_NAMES:
+                    raise ValueError(f"workflow must be one of {', '.join(WORKFLOW_NAMES)}")
                 setattr(self.values, name, value)
             return asdict(self.values)
 

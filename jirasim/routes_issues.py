@@ -115,7 +115,11 @@ class IssueRoutes:
         s = self.store
         with s.lock:
             issue = s.get_issue(req.params["key"])
-            data = s.transitions_json(issue, "transitions.fields" in (req.q("expand") or ""))
+            data = s.transitions_json(
+                issue,
+                "transitions.fields" in (req.q("expand") or ""),
+                unavailable=(req.q("includeUnavailableTransitions") or "").lower() == "true",
+            )
         tid = req.q("transitionId")
         if tid:
             data["transitions"] = [t for t in data["transitions"] if t["id"] == tid]

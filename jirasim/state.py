@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from .errors import ApiError
-from .model import CLOUD, DATACENTER, STATUSES, TRANSITIONS
+from .model import CLOUD, DATACENTER, STATUSES, WORKFLOWS, Transition
 from .options import Options
 
 DEFAULT_USER = ("admin@example.com", "secret-token")
@@ -52,8 +52,12 @@ class SiteState:
         self._initial_users = list(users or [DEFAULT_USER])
         self.statuses = {sid: (sid, name, cat) for sid, name, cat in STATUSES[flavor]}
         self.status_by_name = {name.lower(): sid for sid, name, _ in STATUSES[flavor]}
-        self.transitions = TRANSITIONS[flavor]
         self.reset()
+
+    @property
+    def transitions(self) -> list[Transition]:
+        """The transitions of the site's workflow (the ``workflow`` option, read each time)."""
+        return WORKFLOWS[self.options.workflow][self.flavor]
 
     # ------------------------------------------------------------------ setup / persistence
     def reset(self) -> None:

@@ -1,54 +1,102 @@
-"""The workflow: which transitions an issue has, and moving it (status and resolution)."""
+"""The workflow: which transitions an issue has, and moving it (status and resolution).
+
+The site's ``workflow`` option picks the transitions (``model.WORKFLOWS``): "simple" or
+"multistep" (transition screens with required fields, a transition hidden by a condition).
+"""
 
 from __future__ import annotations
 
 from .clock import now_ms
 from .errors import ApiError
-from .model import DEFAULT_RESOLUTION, RESOLUTIONS
+from .model import CUSTOM_FIELDS, DEFAULT_RESOLUTION, RESOLUTIONS, Transition
 from .parse import CANNOT_SET
 
 
 class WorkflowMixin:
-    """Transitions between To Do, In Progress and Done (mixed into ``Store``)."""
+    """Transitions between the site's statuses (mixed into ``Store``)."""
 
-    def available_transitions(self, issue: dict) -> list[tuple]:
+    def available_transitions(self, issue: dict, *, unavailable: bool = False) -> list[Transition]:
+        """The transitions out of the issue's status; those a condition hides only when
+        ``unavailable`` (Jira's ``includeUnavailableTransitions``)."""
         cur = self.statuses[issue["status"]][1]
         out = []
         for t in self.transitions:
-            tid, name, frm, to, ev = t
-            if to == cur:
+            if t.to == cur:
                 continue
-            if frm is None or cur in frm:
+            if t.condition and not unavailable:
+                continue
+            if t.frm is None or cur in t.frm:
                 out.append(t)
         return out
 
-    def transitions_json(self, issue: dict, expand_fields: bool = False) -> dict:
+    def screen_fields(self, t: Transition) -> dict[str, bool]:
+        """The fields on a transition's screen: field id -> required."""
+        fields = dict(t.screen)
+        if self.status_cat(self.status_id(t.to)) == "done":
+            if not fields:
+                # No screen: the resolution may still be given (optional; Done by default).
+                fields["resolution"] = False
+            for fid in self.options.transition_required_fields:
+                fields[fid] = True
+        return fields
+
+    def _field_meta(self, fid: str, required: bool) -> dict:
+        if fid == "resolution":
+            return {
+                "required": required,
+                "schema": {"type": "resolution", "system": "resolution"},
+                "name": "Resolution",
+                "key": "resolution",
+                "hasDefaultValue": False,
+                "operations": ["set"],
+                "allowedValues": [self.resolution_json(r[0]) for r in RESOLUTIONS],
+            }
+        name, kind, options = CUSTOM_FIELDS.get(fid, (fid, "text", None))
+        meta = {
+            "required": required,
+            "schema": {"type": "option" if kind == "option" else "string", "customId": 0},
+            "name": name,
+            "key": fid,
+            "hasDefaultValue": False,
+            "operations": ["set"],
+        }
+        if fid.startswith("customfield_"):
+            meta["schema"]["customId"] = int(fid.split("_", 1)[1])
+        if options:
+            meta["allowedValues"] = [
+                {
+                    "self": f"{self.base_url}/rest/api/2/customFieldOption/{oid}",
+                    "value": v,
+                    "id": oid,
+                }
+                for oid, v in options
+            ]
+        return meta
+
+    def transitions_json(
+        self, issue: dict, expand_fields: bool = False, *, unavailable: bool = False
+    ) -> dict:
         out = []
-        for tid, name, _frm, to, _ev in self.available_transitions(issue):
-            sid = self.status_id(to)
-            t = {
-                "id": tid,
-                "name": name,
+        for t in self.available_transitions(issue, unavailable=unavailable):
+            sid = self.status_id(t.to)
+            screen = dict(t.screen)
+            item = {
+                "id": t.id,
+                "name": t.name,
                 "to": self.status_json(sid),
-                "hasScreen": False,
-                "isGlobal": _frm is None,
+                "hasScreen": bool(screen),
+                "isGlobal": t.frm is None,
                 "isInitial": False,
-                "isAvailable": True,
-                "isConditional": False,
+                "isAvailable": not t.condition,
+                "isConditional": bool(t.condition),
                 "isLooped": False,
             }
             if expand_fields:
-                t["fields"] = {}
-                if self.status_cat(sid) == "done":
-                    t["fields"]["resolution"] = {
-                        "required": False,
-                        "schema": {"type": "resolution", "system": "resolution"},
-                        "name": "Resolution",
-                        "key": "resolution",
-                        "operations": ["set"],
-                        "allowedValues": [self.resolution_json(r[0]) for r in RESOLUTIONS],
-                    }
-            out.append(t)
+                item["fields"] = {
+                    fid: self._field_meta(fid, required)
+                    for fid, required in self.screen_fields(t).items()
+                }
+            out.append(item)
         return {"expand": "transitions", "transitions": out}
 
     def transition(self, *, actor: dict, key: str, body: dict, version: str) -> None:
@@ -56,59 +104,86 @@ class WorkflowMixin:
             issue = self.get_issue(key)
             if not isinstance(body, dict) or not isinstance(body.get("transition"), dict):
                 raise ApiError(400, ["Missing 'transition' identifier"])
-            _, _, _, to_name, type_name = self._choose_transition(issue, body["transition"])
-            new_sid = self.status_id(to_name)
-            resolution = self._transition_resolution(dict(body.get("fields") or {}), new_sid)
+            chosen = self._choose_transition(issue, body["transition"])
+            new_sid = self.status_id(chosen.to)
+            given = body.get("fields") or {}
+            if not isinstance(given, dict):
+                raise ApiError(400, ["Can not deserialize instance of IssueFieldsBean"])
+            resolution, custom = self._screen_values(issue, chosen, dict(given), version)
             ts = now_ms()
             old_sid = issue["status"]
             old_cat, new_cat = self.status_cat(old_sid), self.status_cat(new_sid)
             items = self._status_change(issue, new_sid, resolution, ts)
+            for fid, value in custom.items():
+                items += self._diff_items(issue, fid, issue["custom"].get(fid), value)
+                issue["custom"][fid] = value
             issue["status"] = new_sid
             if old_cat != new_cat:
                 issue["statuscategorychangedate"] = ts
             issue["updated"] = ts
+            later = []
+            if self.options.resolution_separate_changelog:
+                # The resolution is set after the move (a post function, an automation rule):
+                # its own history entry and event, after the status one.
+                later = [i for i in items if i["fieldId"] == "resolution"]
+                items = [i for i in items if i["fieldId"] != "resolution"]
             hist = self._record(issue, actor, items, ts)
-            self._emit("jira:issue_updated", type_name, actor, issue, hist, ts=ts)
+            self._emit("jira:issue_updated", chosen.event, actor, issue, hist, ts=ts)
+            if later:
+                hist = self._record(issue, actor, later, ts)
+                generic = "issue_generic" if self.cloud else "issue_updated"
+                self._emit("jira:issue_updated", generic, actor, issue, hist, ts=ts)
             for c in (body.get("update") or {}).get("comment", []) or []:
                 if isinstance(c, dict) and "add" in c:
                     self._add_comment(
                         actor, issue, (c["add"] or {}).get("body"), version, c["add"] or {}
                     )
 
-    def _choose_transition(self, issue: dict, ref: dict) -> tuple:
+    def _choose_transition(self, issue: dict, ref: dict) -> Transition:
         """The available transition named by ``{"id": ...}`` (or by name), else 400."""
         tid = str(ref.get("id", ""))
         tname = ref.get("name")
         chosen = None
         for t in self.available_transitions(issue):
-            if t[0] == tid or (not tid and tname and t[1].lower() == str(tname).lower()):
+            if t.id == tid or (not tid and tname and t.name.lower() == str(tname).lower()):
                 chosen = t
         if chosen is None:
             raise ApiError(400, [f"Transition id '{tid or tname}' is not valid for this issue."])
         return chosen
 
-    def _transition_resolution(self, fields: dict, new_sid: str) -> str | None:
-        """The resolution set on the transition screen; any other field is an error."""
-        errors = {}
+    def _screen_values(
+        self, issue: dict, t: Transition, fields: dict, version: str
+    ) -> tuple[str | None, dict]:
+        """The resolution and custom field values set on the transition's screen; a field
+        not on the screen, an invalid value or a missing required field is a 400."""
+        screen = self.screen_fields(t)
+        errors: dict[str, str] = {}
         resolution = None
-        if "resolution" in fields:
-            if self.status_cat(new_sid) != "done":
-                errors["resolution"] = CANNOT_SET.format("resolution")
-            else:
+        custom: dict = {}
+        for fid, required in screen.items():
+            if required and fields.get(fid) in (None, "", [], {}):
+                name = "Resolution" if fid == "resolution" else CUSTOM_FIELDS.get(fid, (fid,))[0]
+                errors[fid] = f"{name} is required."
+        for fid, value in fields.items():
+            if fid not in screen:
+                errors.setdefault(fid, CANNOT_SET.format(fid))
+            elif fid in errors or value in (None, "", [], {}):
+                continue
+            elif fid == "resolution":
                 try:
                     resolution = self._named_ref(
-                        fields.pop("resolution"),
-                        "resolution",
-                        RESOLUTIONS,
-                        "The resolution selected is invalid.",
+                        value, "resolution", RESOLUTIONS, "The resolution selected is invalid."
                     )
                 except ApiError as e:
                     errors.update(e.errors)
-        for fid in fields:
-            errors.setdefault(fid, CANNOT_SET.format(fid))
+            else:
+                try:
+                    custom[fid] = self.parse_field(fid, value, version, self.project_of(issue))
+                except ApiError as e:
+                    errors.update(e.errors)
         if errors:
             raise ApiError(400, errors=errors)
-        return resolution
+        return resolution, custom
 
     def _status_change(self, issue: dict, new_sid: str, resolution: str | None, ts: int) -> list:
         """Changelog items for the move; sets or clears the resolution on the issue."""

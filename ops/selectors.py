@@ -9,7 +9,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from organizations.models import Organization
-from sync.models import Side, SyncEvent, UnmappedUser
+from sync.models import Side, SyncEvent, SyncResult, UnmappedUser
 from webhooks.models import DeliveryStatus, WebhookDelivery
 
 PROBLEMS = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
@@ -69,6 +69,13 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         "closed": list(
             events.filter(result="closed").select_related("issue_link", "organization")[:20]
         ),
+        # Syncs that ended in an error the delivery does not show (it is `done`): a status
+        # no transition reaches, a transition or field Jira refused.
+        "errors": list(
+            events.filter(result=SyncResult.ERROR, created_at__gte=since).select_related(
+                "issue_link", "organization"
+            )[:20]
+        ),
         "recent_events": list(events.select_related("issue_link", "organization")[:30]),
         "organizations": list(per_org),
         "unmapped_users": unmapped_users(organization=organization),
@@ -85,6 +92,11 @@ def _with_counts(organizations, since):
         conflicts=Count(
             "sync_events",
             filter=Q(sync_events__result="conflict", sync_events__created_at__gte=since),
+            distinct=True,
+        ),
+        errors=Count(
+            "sync_events",
+            filter=Q(sync_events__result=SyncResult.ERROR, sync_events__created_at__gte=since),
             distinct=True,
         ),
     ).order_by("name")
@@ -125,6 +137,16 @@ def sync_status_json(status: dict) -> dict:
             }
             for u in status["unmapped_users"]
         ],
+        "errors": [
+            {
+                "organization": e.organization.public_id,
+                "issuePair": str(e.issue_link) if e.issue_link else None,
+                "direction": e.direction,
+                "at": e.created_at.isoformat(),
+                "message": e.message,
+            }
+            for e in status["errors"]
+        ],
         "organizations": [
             {
                 "id": o.public_id,
@@ -136,6 +158,7 @@ def sync_status_json(status: dict) -> dict:
                 "deliveries": o.delivery_count,
                 "problems": o.problems,
                 "conflicts": o.conflicts,
+                "errors": o.errors,
             }
             for o in status["organizations"]
         ],

@@ -165,11 +165,20 @@ def echo_deletion_by(*, side: str, issue_id: str) -> Organization | None:
     return lock.organization if lock is not None else None
 
 
-def echo_discard(*, organization: Organization, side: str, issue_id: str, field: str) -> None:
-    """Forget the locks of a field whose write failed (no echo will come)."""
-    EchoLock.objects.filter(
+_ANY = object()
+
+
+def echo_discard(
+    *, organization: Organization, side: str, issue_id: str, field: str, value: Any = _ANY
+) -> None:
+    """Forget the locks of a field whose write failed (no echo will come); with `value`,
+    only the lock of that value (the other values written stay expected)."""
+    locks = EchoLock.objects.filter(
         organization=organization, side=side, issue_id=str(issue_id), field=field
-    ).delete()
+    )
+    if value is not _ANY:
+        locks = locks.filter(fingerprint=fingerprint(field, value))
+    locks.delete()
 
 
 def echo_purge_expired() -> int:
@@ -195,6 +204,27 @@ def changed_values(
             changed[change.field] = read(change.field, event.issue_fields)
             before[change.field] = kind_of(change.field).before(change)
     return changed, before, event.all_changes_identified
+
+
+def status_by_resolution(
+    event: JiraEvent, source_names: set[str], changed: dict[str, Any], agreed: dict[str, Any]
+) -> dict[str, Any]:
+    """A resolution change is a status change to re-read.
+
+    A resolve (or reopen) may come as an event whose changelog names only `resolution`
+    (a post function or an automation rule sets it after the move, and the status event may
+    be lost or filtered out): when the status mapped from this side is not named and the
+    issue's status differs from the agreed one, the status counts as changed. Our own move
+    coming back already agrees, so it costs nothing.
+    """
+    if "status" not in source_names or "status" in changed:
+        return {}
+    if not any(change.field == "resolution" for change in event.changes):
+        return {}
+    status = read("status", event.issue_fields)
+    if status is None or ("status" in agreed and kind_of("status").same(status, agreed["status"])):
+        return {}
+    return {"status": status}
 
 
 def _comment_state(
@@ -322,7 +352,8 @@ def echo_precheck(
             known.append(_by_sync_account(event, client))
         return known[0]
 
-    genuine = set(changed)
+    implied = status_by_resolution(event, source_names, changed, link.side_state(side))
+    genuine = set(changed) | set(implied)
     if changed and by_sync() is not False:
         genuine -= echo_consume(
             organization=organization,

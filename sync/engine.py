@@ -38,7 +38,18 @@ from .models import (
     SyncEvent,
     SyncResult,
 )
-from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE, CommentOp, FieldWrite, Plan, plan
+from .plan import (
+    CREATE,
+    DELETE,
+    NONE,
+    SKIPPED,
+    UPDATE,
+    CommentOp,
+    FieldWrite,
+    Plan,
+    carried,
+    plan,
+)
 from .sites import sync_account_ids
 from .users import unmapped_user_record
 from .writes import edit_with_fallback, find_created, plain_comment, transition_to
@@ -135,18 +146,62 @@ def _unexpect(job: Job, link: IssueLink, name: str) -> None:
     )
 
 
-def _move_status(job: Job, link: IssueLink, wanted: str | None, change: Change) -> bool:
-    """Transition the target to `wanted`; False (and the error recorded) if it cannot."""
+def _move_status(job: Job, link: IssueLink, wanted: str | None, change: Change) -> str | None:
+    """Transition the target to `wanted`, by as many steps as its workflow needs.
+
+    Returns the status the target is at when the move changed it (`wanted` on success),
+    None when it did not move; a failure is recorded in `change.errors`. Every step's status
+    is expected as an echo before the step (its webhook comes back as ours).
+    """
     if not wanted:
         change.errors.append("no status to move to")
-        return False
-    _expect(job, link, {"status": wanted})
-    error = transition_to(job.target, side_key(link, job.target_side), wanted)
-    if error:
-        change.errors.append(error)
-        _unexpect(job, link, "status")
-        return False
-    return True
+        return None
+    target_id = side_id(link, job.target_side)
+
+    def before_step(to: str, came_from: str | None) -> None:
+        if link.lease_owner:
+            issue_link_lease_renew(link)
+        echo.echo_expect(
+            organization=job.organization,
+            side=job.target_side,
+            issue_id=target_id,
+            values={"status": to},
+            previous={"status": came_from} if came_from else link.side_state(job.target_side),
+        )
+
+    moved = transition_to(
+        job.target,
+        side_key(link, job.target_side),
+        wanted,
+        screen_value=lambda field_id: _screen_value(job, field_id),
+        before_step=before_step,
+    )
+    if moved.refused is not None:
+        echo.echo_discard(
+            organization=job.organization,
+            side=job.target_side,
+            issue_id=target_id,
+            field="status",
+            value=moved.refused,
+        )
+    if moved.error:
+        change.errors.append(moved.error)
+    return moved.reached
+
+
+def _screen_value(job: Job, field_id: str) -> Any:
+    """A required field of a transition screen: the source issue's resolution, or the value
+    of a field mapped to it; None when the sync has none (a default is chosen)."""
+    source_fields = (job.issue or {}).get("fields") or {}
+    if field_id == "resolution":
+        name = fields.read("resolution", source_fields)
+        return {"name": name} if name else None
+    for pair in job.pairs:
+        if pair.target(job.way) == field_id and fields.kind_of(field_id).editable:
+            value = carried(job, pair).target_value
+            if value not in fields.EMPTY:
+                return fields.kind_of(field_id).write(value, job.target.flavor)
+    return None
 
 
 # --- applying a plan ---------------------------------------------------------------------------
@@ -204,11 +259,15 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
                     "message": refused[w.target_field],
                 }
     status = planned.status
-    if status is not None and _move_status(job, link, status.target_value, change):
-        state_s[status.source_field], state_t[status.target_field] = (
-            status.source_value,
-            status.target_value,
-        )
+    if status is not None:
+        reached = _move_status(job, link, status.target_value, change)
+        if reached is not None and reached.lower() == str(status.target_value).lower():
+            state_s[status.source_field], state_t[status.target_field] = (
+                status.source_value,
+                status.target_value,
+            )
+        elif reached is not None:  # moved part of the way: the target's status as it is
+            state_t[status.target_field] = reached
     link.save(update_fields=["state", "updated_at"])
 
 
@@ -322,7 +381,7 @@ def _status_after_create(
 ) -> str:
     if not wanted or not current or wanted.lower() == current.lower():
         return current
-    return wanted if _move_status(job, link, wanted, change) else current
+    return _move_status(job, link, wanted, change) or current
 
 
 def _apply_delete(job: Job, link: IssueLink, planned: Plan, change: Change) -> None:

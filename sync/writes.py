@@ -1,5 +1,5 @@
-"""Jira writes the engine composes: edits that survive a refused field, transitions, comment
-bodies, and finding an issue an earlier attempt created."""
+"""Jira writes the engine composes: edits that survive a refused field, transitions (see
+`transitions.py`), comment bodies, and finding an issue an earlier attempt created."""
 
 from __future__ import annotations
 
@@ -11,17 +11,7 @@ from jiraapi.errors import JiraNotFound, JiraPermanentError
 
 from .fields import convert_rich_text
 from .models import LINK_PROPERTY
-
-
-def transition_to(client: JiraClient, key: str, status: str) -> str | None:
-    """Move an issue to `status` by the transition that reaches it; an error text if none."""
-    transitions = client.get_transitions(key)
-    for transition in transitions:
-        if str(transition.get("to", {}).get("name", "")).lower() == status.lower():
-            client.transition_issue(key, transition["id"])
-            return None
-    reachable = ", ".join(sorted({t.get("to", {}).get("name", "?") for t in transitions}))
-    return f"no transition of {key} reaches status '{status}' (reachable: {reachable or 'none'})"
+from .transitions import Moved, transition_to
 
 
 def edit_with_fallback(
@@ -127,3 +117,13 @@ def key_number(key: str) -> int:
     """The number of an issue key (`ABC-12` -> 12); 0 if it has none."""
     number = str(key).rpartition("-")[2]
     return int(number) if number.isdigit() else 0
+
+
+__all__ = [
+    "Moved",
+    "comment_copy",
+    "edit_with_fallback",
+    "find_created",
+    "plain_comment",
+    "transition_to",
+]

@@ -38,13 +38,24 @@ EVENTS = list(WEBHOOK_EVENTS)
 class World:
     """Two sites, their captured webhooks, and one linked issue pair."""
 
-    def __init__(self, settings) -> None:
+    def __init__(self, settings, *, partner_flavor: str = "cloud", options=None) -> None:
+        """`options`: the realism options of each site (jirasim/options.py), by side."""
+        options = options or {}
         self.sims = {
-            "local": JiraSim("cloud", ["LOC:Local"], [":".join(SYNC["local"]), ":".join(ALICE)]),
+            "local": JiraSim(
+                "cloud",
+                ["LOC:Local"],
+                [":".join(SYNC["local"]), ":".join(ALICE)],
+                options=options.get("local"),
+            ),
             "partner": JiraSim(
-                "cloud", ["REM:Partner"], [":".join(SYNC["partner"]), ":".join(ALICE)]
+                partner_flavor,
+                ["REM:Partner"],
+                [":".join(SYNC["partner"]), ":".join(ALICE)],
+                options=options.get("partner"),
             ),
         }
+        self.versions = {"local": "3", "partner": "3" if partner_flavor == "cloud" else "2"}
         self.hooks = {side: WebhookReceiver() for side in self.sims}
         for side, sim in self.sims.items():
             sim.start()
@@ -60,6 +71,7 @@ class World:
             remote_base_url=partner.base_url,
             remote_user=SYNC["partner"][0],
             remote_token=SYNC["partner"][1],
+            remote_flavor=partner_flavor,
             sync_direction="bidirectional",
         )
         org_services.project_mapping_create(
@@ -76,7 +88,11 @@ class World:
 
     def api(self, side, method, path, who=ALICE, **kwargs):
         response = requests.request(
-            method, f"{self.sims[side].base_url}/rest/api/3{path}", auth=who, timeout=10, **kwargs
+            method,
+            f"{self.sims[side].base_url}/rest/api/{self.versions[side]}{path}",
+            auth=who,
+            timeout=10,
+            **kwargs,
         )
         assert response.status_code < 400, response.text
         return response.json() if response.content else None
