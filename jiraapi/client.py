@@ -330,5 +330,9 @@ class JiraClient:
     def myself(self) -> dict:
         return self._request("GET", f"{self.api}/myself")
 
+    def get_project(self, key: str) -> dict:
+        """A project, with its `components` and `versions` (each with `id` and `name`)."""
+        return self._request("GET", f"{self.api}/project/{key}")
+
     def server_info(self) -> dict:
         return self._request("GET", f"{self.api}/serverInfo")

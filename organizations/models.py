@@ -38,6 +38,8 @@ STANDARD_FIELDS = (
     "assignee",
     "reporter",
     "components",
+    "fixVersions",
+    "versions",
     "comment",
 )
 

@@ -31,7 +31,13 @@ from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease
 from .mapping import PUSH
 from .models import LINK_PROPERTY, CommentLink, IssueLink, LinkStatus, SyncEvent, SyncResult
 from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE, CommentOp, FieldWrite, Plan, plan
-from .writes import edit_with_fallback, find_created, plain_comment, transition_to
+from .writes import (
+    edit_with_fallback,
+    find_created,
+    known_names,
+    plain_comment,
+    transition_to,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -162,10 +168,11 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
         written, refused = edit_with_fallback(job.target, side_key(link, job.target_side), payload)
         change.errors += refused
         for w in planned.writes:
-            if w.target_field in written:
-                state_s[w.source_field], state_t[w.target_field] = w.source_value, w.target_value
-            else:
+            if w.target_field not in written:
                 _unexpect(job, link, w.target_field)
+                w = _narrowed(job, link, w, change)
+            if w is not None:
+                state_s[w.source_field], state_t[w.target_field] = w.source_value, w.target_value
     status = planned.status
     if status is not None and _move_status(job, link, status.target_value, change):
         state_s[status.source_field], state_t[status.target_field] = (
@@ -173,6 +180,44 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
             status.target_value,
         )
     link.save(update_fields=["state", "updated_at"])
+
+
+def _narrowed(job: Job, link: IssueLink, refused: FieldWrite, change: Change) -> FieldWrite | None:
+    """A refused list of components or versions: the names the target project has.
+
+    Each site defines its own; a name the target lacks is recorded (the refusal is in
+    `change.errors`) and left out, and the rest is written. The agreed state then holds the
+    source's list and the target's, so the same refusal is not retried on every event.
+    """
+    known = known_names(job.target, job.target_project, refused.target_field)
+    if known is None or not isinstance(refused.target_value, list):
+        return None
+    kept = [name for name in refused.target_value if name in known]
+    missing = sorted(set(refused.target_value) - known)
+    if not missing:
+        return None  # refused for another reason
+    change.errors.append(
+        f"{refused.target_field}: not in {job.target_project}, left out: {', '.join(missing)}"
+    )
+    narrowed = FieldWrite(refused.source_field, refused.target_field, refused.source_value, kept)
+    agreed = link.side_state(job.target_side).get(refused.target_field)
+    if refused.target_field in link.side_state(job.target_side) and fields.same(
+        refused.target_field, agreed, kept
+    ):
+        return narrowed  # the target already holds the names it has
+    kind = fields.kind_of(refused.target_field)
+    _expect(job, link, {refused.target_field: kept})
+    try:
+        job.target.edit_issue(
+            side_key(link, job.target_side),
+            {refused.target_field: kind.write(kept, job.target.flavor)},
+        )
+    except JiraPermanentError as exc:
+        _unexpect(job, link, refused.target_field)
+        if isinstance(exc, JiraNotFound):
+            raise
+        return None
+    return narrowed
 
 
 def _recover_lost_create(job: Job, link: IssueLink) -> dict | None:

@@ -39,6 +39,20 @@ def edit_with_fallback(client: JiraClient, key: str, fields: dict) -> tuple[list
         return list(rest), [f"{name}: {exc.errors[name]}" for name in refused]
 
 
+# The project list each named field's values come from.
+_NAMED_POOLS = {"components": "components", "fixVersions": "versions", "versions": "versions"}
+
+
+def known_names(client: JiraClient, project: str, field: str) -> set[str] | None:
+    """The names a project's `field` can take (components or versions); None if the field
+    does not take its values from the project."""
+    pool = _NAMED_POOLS.get(field)
+    if pool is None:
+        return None
+    found = client.get_project(project).get(pool) or []
+    return {str(v.get("name")) for v in found if isinstance(v, dict) and v.get("name")}
+
+
 def comment_copy(comment: dict, source_flavor: str, target_flavor: str) -> Any:
     """The copy of a comment for the other side, headed with its author."""
     author = (comment.get("author") or {}).get("displayName") or "Someone"
