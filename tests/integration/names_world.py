@@ -4,7 +4,6 @@ captured webhook at a time as in `test_loop_prevention`."""
 
 from __future__ import annotations
 
-import pytest
 import requests
 
 from jirasim import JiraSim
@@ -82,11 +81,3 @@ class NamesWorld(World):
             project["components"].append(
                 {"id": store._next("component"), "name": name, "description": ""}
             )
-
-
-@pytest.fixture
-def names_world(settings):
-    w = NamesWorld(settings)
-    w.link_pair()
-    yield w
-    w.close()

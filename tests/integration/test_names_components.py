@@ -12,7 +12,7 @@ import pytest
 
 from sync.models import SyncEvent
 
-from .names_world import NamesWorld, names_world  # noqa: F401 - the fixture
+from .names_world import NamesWorld
 from .test_loop_prevention import OTHER, WAYS
 
 pytestmark = pytest.mark.django_db
