@@ -19,7 +19,7 @@ from .fields import Crossing
 from .jobs import Job, side_id, side_key
 from .mapping import PULL, PUSH, FieldPair, issue_type_map_for
 from .models import CommentLink, IssueLink, LinkStatus, Side
-from .writes import comment_copy
+from .writes import comment_back, comment_copy
 
 CREATE, UPDATE, DELETE, SKIPPED, NONE = "create", "update", "delete", "skipped", "none"
 
@@ -136,15 +136,21 @@ def plan_delete(job: Job, link: IssueLink) -> Plan:
 
 def _winner(job: Job, target_fields: dict) -> str:
     """Which side's value stands when both changed one field (the conflict policy)."""
+    source_updated = job.issue["fields"].get("updated")
+    return _later_side(job, source_updated, target_fields.get("updated"))
+
+
+def _later_side(job: Job, source_time: Any, target_time: Any) -> str:
+    """The side the policy keeps: ours, the partner's, or the one changed later (a tie: ours)."""
     policy = job.organization.conflict_policy
     if policy == ConflictPolicy.LOCAL_WINS:
         return Side.LOCAL
     if policy == ConflictPolicy.REMOTE_WINS:
         return Side.REMOTE
-    source_updated = parse_datetime(str(job.issue["fields"].get("updated") or "")) or None
-    target_updated = parse_datetime(str(target_fields.get("updated") or "")) or None
-    if source_updated and target_updated and source_updated != target_updated:
-        return job.source_side if source_updated > target_updated else job.target_side
+    source_at = parse_datetime(str(source_time or "")) or None
+    target_at = parse_datetime(str(target_time or "")) or None
+    if source_at and target_at and source_at != target_at:
+        return job.source_side if source_at > target_at else job.target_side
     return Side.LOCAL  # a tie: ours stands
 
 
@@ -187,24 +193,33 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
             status = write
         else:
             edits.append(write)
+    comments = plan_comments(job, link, conflicts) if job.comments_changed else ()
     return Plan(
         UPDATE,
         writes=tuple(edits),
         status=status,
         in_step=tuple(in_step),
         conflicts=tuple(conflicts),
-        comments=plan_comments(job, link) if job.comments_changed else (),
+        comments=comments,
     )
 
 
-def plan_comments(job: Job, link: IssueLink) -> tuple[CommentOp, ...]:
-    """The comment copies to add, edit or delete so the target's match the source's."""
-    src = job.source_side
+def plan_comments(
+    job: Job, link: IssueLink, conflicts: list[str] | None = None
+) -> tuple[CommentOp, ...]:
+    """The comment copies to add, edit or delete so the target's match the source's.
+
+    A source comment that is itself our copy (edited there) goes back to its original
+    without the header the copy was given. Two-way, a comment whose copy was also edited
+    since the last sync is a conflict (appended to `conflicts`), settled by the policy.
+    """
+    src, tgt = job.source_side, job.target_side
     comments = job.source.get_comments(side_key(link, src) or job.issue_key)
     links = {getattr(cl, f"{src}_comment_id"): cl for cl in link.comments.all()} if link.pk else {}
     ops: list[CommentOp] = []
     seen = set()
     shares_restricted = job.organization.copy_restricted_comments
+    target_comments: dict[str, dict] | None = None
     for comment in comments:
         cid = str(comment["id"])
         if not shares_restricted and fields.comment_restricted(comment):
@@ -214,10 +229,26 @@ def plan_comments(job: Job, link: IssueLink) -> tuple[CommentOp, ...]:
         existing = links.get(cid)
         if existing is not None and getattr(existing, f"{src}_hash") == digest:
             continue
-        body = comment_copy(comment, job.source.flavor, job.target.flavor)
+        if existing is not None and existing.origin != src:  # our copy, edited here
+            body = comment_back(comment, job.source.flavor, job.target.flavor)
+        else:
+            body = comment_copy(comment, job.source.flavor, job.target.flavor)
+        if existing is not None and job.two_way and conflicts is not None:
+            if target_comments is None:
+                target_comments = {
+                    str(c["id"]): c for c in job.target.get_comments(side_key(link, tgt))
+                }
+            other = target_comments.get(str(getattr(existing, f"{tgt}_comment_id")))
+            if other is not None and getattr(existing, f"{tgt}_hash") != fields.fingerprint(
+                "comment", other.get("body")
+            ):
+                winner = _later_side(job, comment.get("updated"), other.get("updated"))
+                conflicts.append(f"comment {cid}: edited on both sides, {winner} side's text kept")
+                if winner == tgt:
+                    continue
         ops.append(CommentOp("edit" if existing else "add", cid, body, digest, existing))
     for cid, existing in links.items():
-        if cid in seen or not cid or not getattr(existing, f"{job.target_side}_comment_id"):
+        if cid in seen or not cid or not getattr(existing, f"{tgt}_comment_id"):
             continue
         ops.append(CommentOp("delete", cid, link=existing))
     return tuple(ops)
