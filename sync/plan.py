@@ -12,6 +12,8 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from jiraapi.errors import JiraPermanentError
+from jiraapi.events import field_id_of
 from organizations.models import ConflictPolicy, DeletePolicy
 
 from . import fields
@@ -134,10 +136,45 @@ def plan_delete(job: Job, link: IssueLink) -> Plan:
     return Plan(DELETE, delete_policy=job.organization.remote_delete_policy)
 
 
-def _winner(job: Job, target_fields: dict) -> str:
-    """Which side's value stands when both changed one field (the conflict policy)."""
-    source_updated = job.issue["fields"].get("updated")
-    return _later_side(job, source_updated, target_fields.get("updated"))
+def _winner(job: Job, link: IssueLink, pair: FieldPair, target_fields: dict, seen: dict) -> str:
+    """Which side's value stands when both changed one field (the conflict policy).
+
+    "The later wins" goes by each side's last change of that field (its changelog, read
+    only now that there is a conflict, once per side), not by the issue's `updated`, which
+    any unrelated edit moves; `updated` decides only when a changelog does not name it.
+    """
+    policy = job.organization.conflict_policy
+    if policy in (ConflictPolicy.LOCAL_WINS, ConflictPolicy.REMOTE_WINS):
+        return _later_side(job, None, None)
+    src, tgt = job.source_side, job.target_side
+    if src not in seen:
+        seen[src] = _changelog(job.source, side_key(link, src) or job.issue_key)
+    if tgt not in seen:
+        seen[tgt] = _changelog(job.target, side_key(link, tgt))
+    source_at = _last_change(seen[src], pair.source(job.way))
+    target_at = _last_change(seen[tgt], pair.target(job.way))
+    if source_at is None or target_at is None:
+        source_at, target_at = job.issue["fields"].get("updated"), target_fields.get("updated")
+    return _later_side(job, source_at, target_at)
+
+
+def _changelog(client, key: str) -> list[dict]:
+    try:
+        return client.get_changelog(key)
+    except JiraPermanentError:
+        return []  # not readable here: the issues' `updated` decides
+
+
+def _last_change(histories: list[dict], field_id: str) -> str | None:
+    """When the newest history naming `field_id` was made (Jira's timestamp text)."""
+    latest = None
+    for history in histories:
+        items = history.get("items") if isinstance(history, dict) else None
+        if any(field_id_of(i) == field_id for i in items or () if isinstance(i, dict)):
+            created = parse_datetime(str(history.get("created") or ""))
+            if created and (latest is None or created > parse_datetime(latest)):
+                latest = str(history.get("created"))
+    return latest
 
 
 def _later_side(job: Job, source_time: Any, target_time: Any) -> str:
@@ -163,6 +200,7 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
     state_s = link.state.get(job.source_side, {})
     state_t = link.state.get(job.target_side, {})
     target_fields: dict | None = None
+    changelogs: dict[str, list[dict]] = {}  # per side, read once a conflict needs them
     edits: list[FieldWrite] = []
     in_step: list[FieldWrite] = []
     conflicts: list[str] = []
@@ -185,7 +223,7 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
                 in_step.append(FieldWrite(s_name, t_name, value, current))
                 continue
             if t_name in state_t and not fields.same(t_name, current, state_t[t_name]):
-                winner = _winner(job, target_fields)
+                winner = _winner(job, link, pair, target_fields, changelogs)
                 conflicts.append(f"{t_name}: {winner} side's value kept")
                 if winner == job.target_side:
                     continue
