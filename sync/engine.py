@@ -235,8 +235,37 @@ def _recover_lost_create(job: Job, link: IssueLink) -> dict | None:
     )
 
 
-def _create_target(job: Job, link: IssueLink, planned: Plan) -> dict:
-    """Create the target issue, tagged with the link in the same call."""
+def _narrow_create(
+    job: Job, payload: dict, refused: JiraPermanentError, narrowed: dict, change: Change
+) -> bool:
+    """A create refused for components or versions the target project lacks: the payload
+    keeps the names it has (recorded in `narrowed` and `change.errors`). False if the
+    refusal was for anything else."""
+    if isinstance(refused, JiraNotFound):
+        return False
+    for name in refused.errors:
+        value = payload.get(name)
+        known = known_names(job.target, job.target_project, name) if value else None
+        if known is None:
+            return False
+        wanted = [str(v.get("name")) for v in value if isinstance(v, dict)]
+        kept = [n for n in wanted if n in known]
+        if kept == wanted:
+            return False
+        change.errors.append(
+            f"{name}: not in {job.target_project}, left out: "
+            + ", ".join(sorted(set(wanted) - known))
+        )
+        narrowed[name] = kept
+        payload[name] = fields.kind_of(name).write(kept, job.target.flavor)
+    return bool(narrowed)
+
+
+def _create_target(
+    job: Job, link: IssueLink, planned: Plan, change: Change, narrowed: dict
+) -> dict:
+    """Create the target issue, tagged with the link in the same call. Components and
+    versions the target project lacks are left out (`narrowed`: field -> names kept)."""
     link.status = LinkStatus.CREATING
     link.create_started_at = timezone.now()
     setattr(link, f"{job.source_side}_issue_key", job.issue_key)
@@ -249,7 +278,12 @@ def _create_target(job: Job, link: IssueLink, planned: Plan) -> dict:
     payload.setdefault("issuetype", {"name": "Task"})
     tag = {"linkId": link.pk, "origin": job.source_side, "id": job.issue_id, "key": job.issue_key}
     try:
-        return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
+        try:
+            return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
+        except JiraPermanentError as exc:
+            if not _narrow_create(job, payload, exc, narrowed, change):
+                raise
+            return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
     except (JiraPermanentError, JiraRateLimited):
         # Refused for sure (a 4xx, or a 429 before any work): nothing was created.
         link.status = LinkStatus.NEW
@@ -260,10 +294,11 @@ def _create_target(job: Job, link: IssueLink, planned: Plan) -> dict:
 def _apply_create(job: Job, link: IssueLink, planned: Plan, change: Change) -> None:
     src, tgt = job.source_side, job.target_side
     found = None
+    narrowed: dict[str, list] = {}
     if link.status == LinkStatus.CREATING and link.create_started_at:
         found = _recover_lost_create(job, link)
     if found is None:
-        found = _create_target(job, link, planned)
+        found = _create_target(job, link, planned, change, narrowed)
     setattr(link, f"{tgt}_issue_id", str(found["id"]))
     setattr(link, f"{tgt}_issue_key", found["key"])
     link.status = LinkStatus.LINKED
@@ -287,7 +322,7 @@ def _apply_create(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
     for w in planned.writes:
         state_s[w.source_field] = w.source_value
         if fields.kind_of(w.target_field).editable:
-            state_t[w.target_field] = w.target_value
+            state_t[w.target_field] = narrowed.get(w.target_field, w.target_value)
         else:
             state_t[w.target_field] = _status_after_create(job, link, w.target_value, change)
     link.save(update_fields=["state", "updated_at"])

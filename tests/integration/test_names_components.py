@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from sync.models import SyncEvent
+from sync.models import IssueLink, SyncEvent
 
 from .names_world import NamesWorld
 from .test_loop_prevention import OTHER, WAYS
@@ -118,3 +118,35 @@ def test_a_late_echo_of_an_added_component_is_still_an_echo(names_world, way):
     assert [w.feed(other, hook) for hook in (third, first, second)] == ["echo"] * 3
     assert w.total_writes() == 0
     assert w.names(edited, "components") == w.names(other, "components") == ["Frontend"]
+
+
+def test_a_new_issue_with_a_component_the_partner_lacks_is_created_without_it(settings):
+    w = NamesWorld(settings)
+    try:
+        w.add_component("local", "Mobile")
+        created = w.api(
+            "local",
+            "POST",
+            "/issue",
+            json={
+                "fields": {
+                    "project": {"key": "LOC"},
+                    "issuetype": {"name": "Task"},
+                    "summary": "New",
+                    "components": [{"name": "Mobile"}, {"name": "Backend"}],
+                }
+            },
+        )
+        w.keys["local"] = created["key"]
+        assert w.feed_all("local") == ["done"]
+        link = IssueLink.objects.get()
+        w.keys["partner"] = link.remote_issue_key
+        assert w.names("partner", "components") == ["Backend"]
+        assert "Mobile" in SyncEvent.objects.filter(direction="push").latest("pk").message
+        w.feed_all("partner")
+        w.reset_calls()
+        w.edit("local", summary="Next")  # the refused name is not tried again
+        assert w.feed_all("local") == ["done"]
+        assert w.total_writes() == 1
+    finally:
+        w.close()
