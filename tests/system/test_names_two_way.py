@@ -85,10 +85,15 @@ def test_components_cross_by_name_both_ways_between_cloud_and_data_center(dc_par
     key = sim_call(local, "POST", "/rest/api/3/issue", auth=ALICE, json={"fields": fields}).json()[
         "key"
     ]
-    link = wait_until(lambda: org.issue_links.exclude(remote_issue_key=None).first())
+    link = wait_until(lambda: org.issue_links.exclude(remote_issue_key=None).first(), timeout=60)
     remote_key = link.remote_issue_key
-    wait_until(lambda: names(partner, remote_key) == ["Backend"])
-    wait_until(lambda: settled(local, partner), timeout=30)
+    try:
+        wait_until(lambda: names(partner, remote_key) == ["Backend"], timeout=60)
+    except AssertionError as exc:  # say what each side holds and what the sync did
+        events = list(org.sync_events.values_list("direction", "action", "result", "message"))
+        held = (names(local, key), remote_key, names(partner, remote_key))
+        raise AssertionError(f"{exc}; held: {held}; sync events: {events}") from None
+    wait_until(lambda: settled(local, partner), timeout=60)
 
     # A person at the partner changes the component (by its own site's id).
     for sim in (local, partner):
@@ -102,8 +107,8 @@ def test_components_cross_by_name_both_ways_between_cloud_and_data_center(dc_par
         json={"fields": {"components": [{"id": frontend}]}},
     )
     assert response.status_code == 204, response.text
-    wait_until(lambda: names(local, key) == ["Frontend"])
-    wait_until(lambda: settled(local, partner), timeout=30)
+    wait_until(lambda: names(local, key) == ["Frontend"], timeout=60)
+    wait_until(lambda: settled(local, partner), timeout=60)
     assert writes(local, "sync@local.example") == 1  # the component, once
     assert writes(partner, PARTNER_USER[0]) == 0  # its echo was not written back
 
@@ -127,7 +132,7 @@ def test_components_cross_by_name_both_ways_between_cloud_and_data_center(dc_par
         json={"fields": {"components": [{"name": "Backend"}, {"name": "Frontend"}]}},
     )
     assert response.status_code == 204, response.text
-    wait_until(lambda: names(partner, remote_key) == ["Backend", "Frontend"])
-    wait_until(lambda: settled(local, partner), timeout=30)
+    wait_until(lambda: names(partner, remote_key) == ["Backend", "Frontend"], timeout=60)
+    wait_until(lambda: settled(local, partner), timeout=60)
     assert writes(partner, PARTNER_USER[0]) == 1
     assert writes(local, "sync@local.example") == 0
