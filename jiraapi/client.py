@@ -348,5 +348,28 @@ class JiraClient:
     def myself(self) -> dict:
         return self._request("GET", f"{self.api}/myself")
 
+    def get_changelog(self, key: str) -> list[dict]:
+        """The issue's most recent change histories (up to 100), oldest first.
+
+        Cloud pages `/issue/{key}/changelog` from the oldest (at most 100 a page; its
+        `expand=changelog` is cut short), so the last page is read; Data Center gives every
+        history with `expand=changelog`.
+        """
+        if not self.is_cloud:
+            found = self.get_issue(key, fields=["updated"], expand="changelog")
+            return list((found.get("changelog") or {}).get("histories") or [])[-100:]
+        path = f"{self.api}/issue/{key}/changelog"
+        page = self._request("GET", path, params={"startAt": 0, "maxResults": 100})
+        total, values = int(page.get("total") or 0), list(page.get("values") or [])
+        if total > len(values):
+            start = max(total - 100, 0)
+            page = self._request("GET", path, params={"startAt": start, "maxResults": 100})
+            values = list(page.get("values") or [])
+        return values
+
+    def get_project(self, key: str) -> dict:
+        """A project, with its `components` and `versions` (each with `id` and `name`)."""
+        return self._request("GET", f"{self.api}/project/{key}")
+
     def server_info(self) -> dict:
         return self._request("GET", f"{self.api}/serverInfo")

@@ -257,6 +257,11 @@ def _scalar(value: Any) -> str | None:
     return None
 
 
+def field_id_of(item: Mapping) -> str:
+    """The field id a changelog item (webhook or REST history) is about."""
+    return _field_id(_mapping(item))
+
+
 def _field_id(item: Mapping) -> str:
     """The id of the field a changelog item names.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -47,7 +48,10 @@ class SiteOptions:
     # no one. Default: every address shown.
     hide_emails: bool = False
     # Components and versions get ids from a per-site offset, so two sites never share
-    # them, and a write naming an id that does not exist is refused (400) as in Jira.
+    # them, and a write naming an id that does not exist in the project is refused (400) as
+    # in Jira; a value given by {"id"} is found by its id alone, by {"name"} by its name.
+    # 0: every site numbers them alike from 10001 and an id or a name finds a value.
+    # Changing it renumbers the site's components and versions (issues keep their values).
     id_offset: int = 0
     # Cloud stores rich text as the ADF it was given (localIds, mentions, marks) instead
     # of rebuilding it from wiki markup.
@@ -78,6 +82,9 @@ class Options:
     def __init__(self, initial: dict[str, Any] | None = None):
         self.lock = threading.Lock()
         self.values = SiteOptions()
+        # Called with the new snapshot after every change (the site's store renumbers
+        # components and versions when `id_offset` changes).
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         if initial:
             self.update(initial)
 
@@ -99,20 +106,27 @@ class Options:
                 if name == "workflow" and value not in WORKFLOW_NAMES:
                     raise ValueError(f"workflow must be one of {', '.join(WORKFLOW_NAMES)}")
                 setattr(self.values, name, value)
-            return asdict(self.values)
+            snapshot = asdict(self.values)
+        return self._notify(snapshot)
 
     def restore(self) -> dict[str, Any]:
         """Back to the friendly defaults."""
         with self.lock:
             self.values = SiteOptions()
-            return asdict(self.values)
+            snapshot = asdict(self.values)
+        return self._notify(snapshot)
+
+    def _notify(self, snapshot: dict[str, Any]) -> dict[str, Any]:
+        for listener in list(self.listeners):
+            listener(snapshot)
+        return snapshot
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return asdict(self.values)
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("lock", "values"):
+        if name in ("lock", "values", "listeners"):
             raise AttributeError(name)
         return getattr(self.values, name)
 

@@ -100,17 +100,28 @@ class ParseMixin:
         raise ApiError(400, errors={fid: msg})
 
     def _list_refs(self, value: Any, fid: str, items: list[dict], label: str) -> list[str]:
+        """Components / versions by `{"id"}` or `{"name"}` -> their ids in this project.
+
+        With distinct ids per site (``strict_ids``) a reference with an id is found by that
+        id alone, as in Jira: another site's id is refused (400) even if its name is here.
+        """
         if not isinstance(value, list):
             raise ApiError(400, errors={fid: "data was not an array"})
         out = []
         for ref in value:
             found = None
+            given_id = ref.get("id") if isinstance(ref, dict) else None
             for it in items:
-                if isinstance(ref, dict) and (
-                    str(ref.get("id")) == it["id"] or ref.get("name") == it["name"]
-                ):
+                if not isinstance(ref, dict):
+                    continue
+                if self.strict_ids and given_id is not None:
+                    if str(given_id) == it["id"]:
+                        found = it["id"]
+                elif str(ref.get("id")) == it["id"] or ref.get("name") == it["name"]:
                     found = it["id"]
             if found is None:
+                if self.strict_ids and given_id is not None:
+                    raise ApiError(400, errors={fid: f"{label} id '{given_id}' is not valid"})
                 name = ref.get("name") or ref.get("id") if isinstance(ref, dict) else ref
                 raise ApiError(400, errors={fid: f"{label} name '{name}' is not valid"})
             out.append(found)

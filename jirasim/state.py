@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +20,11 @@ from .model import CLOUD, DATACENTER, STATUSES, WORKFLOWS, Transition
 from .options import Options
 
 DEFAULT_USER = ("admin@example.com", "secret-token")
+
+# Each site of this process gets its own block of component and version ids (under the
+# `id_offset` option); the process id spreads sites started by separate processes apart.
+_SITE_NUMBERS = itertools.count((os.getpid() % 1000) * 1000)
+_ID_BLOCK = 1000
 
 
 def _account_id(email: str) -> str:
@@ -52,6 +59,8 @@ class SiteState:
         self._initial_users = list(users or [DEFAULT_USER])
         self.statuses = {sid: (sid, name, cat) for sid, name, cat in STATUSES[flavor]}
         self.status_by_name = {name.lower(): sid for sid, name, _ in STATUSES[flavor]}
+        self.site_number = next(_SITE_NUMBERS)
+        self.options.listeners.append(self._options_changed)
         self.reset()
 
     @property
@@ -72,13 +81,49 @@ class SiteState:
                 "history": 10000,
                 "project": 10000,
                 "link": 10000,
-                "component": 10000,
-                "version": 10000,
+                "component": self._id_start(),
+                "version": self._id_start(),
             }
+            self.ids_offset = self.options.id_offset
             for i, (email, token) in enumerate(self._initial_users):
                 self.add_user(email=email, token=token, admin=(i == 0))
             for key, name in self._initial_projects:
                 self.add_project(key=key, name=name)
+
+    def _id_start(self) -> int:
+        """The number before this site's first component / version id."""
+        offset = self.options.id_offset
+        return 10000 if not offset else 10000 + offset + _ID_BLOCK * self.site_number
+
+    @property
+    def strict_ids(self) -> bool:
+        """Components and versions by `{"id"}` are found by id only (``id_offset`` set)."""
+        return bool(self.options.id_offset)
+
+    def _options_changed(self, values: dict) -> None:
+        with self.lock:
+            if values.get("id_offset", 0) != getattr(self, "ids_offset", 0):
+                self._renumber_components_and_versions()
+
+    def _renumber_components_and_versions(self) -> None:
+        """New ids for every component and version (`id_offset` changed); issues follow."""
+        start = self._id_start()
+        self.seq["component"] = self.seq["version"] = start
+        renamed: dict[str, dict[str, str]] = {"components": {}, "versions": {}}
+        for proj in self.projects.values():
+            for pool, seq in (("components", "component"), ("versions", "version")):
+                for item in proj[pool]:
+                    new = self._next(seq)
+                    renamed[pool][item["id"]] = new
+                    item["id"] = new
+        for issue in self.issues.values():
+            for fid, pool in (
+                ("components", "components"),
+                ("fixVersions", "versions"),
+                ("versions", "versions"),
+            ):
+                issue[fid] = [renamed[pool].get(x, x) for x in issue.get(fid) or []]
+        self.ids_offset = self.options.id_offset
 
     def _next(self, name: str) -> str:
         self.seq[name] += 1
@@ -160,6 +205,7 @@ class SiteState:
                 for old in i.get("old_keys", ()):  # a moved issue's old keys still resolve
                     self.keys[old] = iid
                 self.keys[i["key"]] = iid
+            self.ids_offset = self.options.id_offset
 
     def save_file(self, path: str) -> None:
         with open(path, "w") as fh:

@@ -38,6 +38,8 @@ STANDARD_FIELDS = (
     "assignee",
     "reporter",
     "components",
+    "fixVersions",
+    "versions",
     "comment",
 )
 
@@ -87,7 +89,7 @@ class HandshakeStatus(models.TextChoices):
 
 
 class ConflictPolicy(models.TextChoices):
-    LATER_WINS = "later_wins", _("The later change wins (by Jira's 'updated')")
+    LATER_WINS = "later_wins", _("The later change of the field wins (by each side's changelog)")
     LOCAL_WINS = "local_wins", _("Our side wins")
     REMOTE_WINS = "remote_wins", _("The partner's side wins")
 

@@ -197,12 +197,12 @@ def changed_values(
     The bool is False when the changelog names a field we cannot identify (a custom field
     without `fieldId` in an older payload): such an event is never taken for an echo.
     """
-    changed: dict[str, Any] = {}
-    before: dict[str, Any] = {}
+    items: dict[str, list] = {}
     for change in event.changes:
         if change.identified and change.field in source_names:
-            changed[change.field] = read(change.field, event.issue_fields)
-            before[change.field] = kind_of(change.field).before(change)
+            items.setdefault(change.field, []).append(change)
+    changed = {name: read(name, event.issue_fields) for name in items}
+    before = {name: kind_of(name).before_all(items[name], changed[name]) for name in items}
     return changed, before, event.all_changes_identified
 
 

@@ -52,7 +52,13 @@ from .plan import (
 )
 from .sites import sync_account_ids
 from .users import unmapped_user_record
-from .writes import edit_with_fallback, find_created, plain_comment, transition_to
+from .writes import (
+    edit_with_fallback,
+    find_created,
+    known_names,
+    plain_comment,
+    transition_to,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -251,9 +257,14 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
                 state_s[w.source_field], state_t[w.target_field] = w.source_value, w.target_value
                 standing.pop(w.target_field, None)
                 _note_left(job, link, w)
-            else:
-                _unexpect(job, link, w.target_field)
-            if w.target_field in refused:  # remembered, so it is not sent with every change
+                continue
+            _unexpect(job, link, w.target_field)
+            narrowed = _narrowed(job, link, w, change)
+            if narrowed is not None:  # the names the target has were written
+                state_s[w.source_field] = narrowed.source_value
+                state_t[w.target_field] = narrowed.target_value
+                standing.pop(w.target_field, None)
+            elif w.target_field in refused:  # remembered, so it is not sent with every change
                 standing[w.target_field] = {
                     "fingerprint": fields.fingerprint(w.target_field, w.target_value),
                     "message": refused[w.target_field],
@@ -280,6 +291,44 @@ def _follow_key(link: IssueLink, side: str, key: str) -> None:
         link.save(update_fields=[name, "updated_at"])
 
 
+def _narrowed(job: Job, link: IssueLink, refused: FieldWrite, change: Change) -> FieldWrite | None:
+    """A refused list of components or versions: the names the target project has.
+
+    Each site defines its own; a name the target lacks is recorded (the refusal is in
+    `change.errors`) and left out, and the rest is written. The agreed state then holds the
+    source's list and the target's, so the same refusal is not retried on every event.
+    """
+    known = known_names(job.target, job.target_project, refused.target_field)
+    if known is None or not isinstance(refused.target_value, list):
+        return None
+    kept = [name for name in refused.target_value if name in known]
+    missing = sorted(set(refused.target_value) - known)
+    if not missing:
+        return None  # refused for another reason
+    change.errors.append(
+        f"{refused.target_field}: not in {job.target_project}, left out: {', '.join(missing)}"
+    )
+    narrowed = FieldWrite(refused.source_field, refused.target_field, refused.source_value, kept)
+    agreed = link.side_state(job.target_side).get(refused.target_field)
+    if refused.target_field in link.side_state(job.target_side) and fields.same(
+        refused.target_field, agreed, kept
+    ):
+        return narrowed  # the target already holds the names it has
+    kind = fields.kind_of(refused.target_field)
+    _expect(job, link, {refused.target_field: kept})
+    try:
+        job.target.edit_issue(
+            side_key(link, job.target_side),
+            {refused.target_field: kind.write(kept, job.target.flavor)},
+        )
+    except JiraPermanentError as exc:
+        _unexpect(job, link, refused.target_field)
+        if isinstance(exc, JiraNotFound):
+            raise
+        return None
+    return narrowed
+
+
 def _recover_lost_create(job: Job, link: IssueLink) -> dict | None:
     """An earlier create got no answer: it may have happened, or may still be under way at
     Jira (a slow answer we stopped waiting for), so look once that moment has passed.
@@ -296,8 +345,37 @@ def _recover_lost_create(job: Job, link: IssueLink) -> dict | None:
     )
 
 
-def _create_target(job: Job, link: IssueLink, planned: Plan) -> dict:
-    """Create the target issue, tagged with the link in the same call."""
+def _narrow_create(
+    job: Job, payload: dict, refused: JiraPermanentError, narrowed: dict, change: Change
+) -> bool:
+    """A create refused for components or versions the target project lacks: the payload
+    keeps the names it has (recorded in `narrowed` and `change.errors`). False if the
+    refusal was for anything else."""
+    if isinstance(refused, JiraNotFound):
+        return False
+    for name in refused.errors:
+        value = payload.get(name)
+        known = known_names(job.target, job.target_project, name) if value else None
+        if known is None:
+            return False
+        wanted = [str(v.get("name")) for v in value if isinstance(v, dict)]
+        kept = [n for n in wanted if n in known]
+        if kept == wanted:
+            return False
+        change.errors.append(
+            f"{name}: not in {job.target_project}, left out: "
+            + ", ".join(sorted(set(wanted) - known))
+        )
+        narrowed[name] = kept
+        payload[name] = fields.kind_of(name).write(kept, job.target.flavor)
+    return bool(narrowed)
+
+
+def _create_target(
+    job: Job, link: IssueLink, planned: Plan, change: Change, narrowed: dict
+) -> dict:
+    """Create the target issue, tagged with the link in the same call. Components and
+    versions the target project lacks are left out (`narrowed`: field -> names kept)."""
     link.status = LinkStatus.CREATING
     link.create_started_at = timezone.now()
     setattr(link, f"{job.source_side}_issue_key", job.issue_key)
@@ -311,7 +389,12 @@ def _create_target(job: Job, link: IssueLink, planned: Plan) -> dict:
     sync_account_ids(job.target)  # learnt before our first write there (see `_expect`)
     tag = {"linkId": link.pk, "origin": job.source_side, "id": job.issue_id, "key": job.issue_key}
     try:
-        return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
+        try:
+            return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
+        except JiraPermanentError as exc:
+            if not _narrow_create(job, payload, exc, narrowed, change):
+                raise
+            return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
     except (JiraPermanentError, JiraRateLimited):
         # Refused for sure (a 4xx, or a 429 before any work): nothing was created.
         link.status = LinkStatus.NEW
@@ -322,10 +405,11 @@ def _create_target(job: Job, link: IssueLink, planned: Plan) -> dict:
 def _apply_create(job: Job, link: IssueLink, planned: Plan, change: Change) -> None:
     src, tgt = job.source_side, job.target_side
     found = None
+    narrowed: dict[str, list] = {}
     if link.status == LinkStatus.CREATING and link.create_started_at:
         found = _recover_lost_create(job, link)
     if found is None:
-        found = _create_target(job, link, planned)
+        found = _create_target(job, link, planned, change, narrowed)
     setattr(link, f"{tgt}_issue_id", str(found["id"]))
     setattr(link, f"{tgt}_issue_key", found["key"])
     link.status = LinkStatus.LINKED
@@ -360,7 +444,7 @@ def _apply_create(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
         if w.leave:
             state_t[w.target_field] = fields.read(w.target_field, current)
         elif fields.kind_of(w.target_field).editable:
-            state_t[w.target_field] = w.target_value
+            state_t[w.target_field] = narrowed.get(w.target_field, w.target_value)
         else:
             state_t[w.target_field] = _status_after_create(
                 job, link, w.target_value, change, fields.read(w.target_field, current)

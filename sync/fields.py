@@ -129,6 +129,11 @@ class FieldKind:
         """The value the field had before, as the changelog item says (canonical form)."""
         return change.from_string
 
+    def before_all(self, changes: list[FieldChange], now: Any) -> Any:
+        """The value before an event whose changelog has `changes` (this field's items, at
+        least one) and after which the field holds `now` (canonical)."""
+        return self.before(changes[0])
+
     def cross(self, value: Any, crossing: Crossing) -> Any:
         return _mapped(value, crossing.forward)
 
@@ -275,6 +280,14 @@ class NamedList(FieldKind):
 
     def write(self, value: Any, flavor: str) -> Any:
         return [{"name": name} for name in value or []]
+
+    def before_all(self, changes: list[FieldChange], now: Any) -> Any:
+        """Jira gives one item per value added (`to`) or removed (`from`), or one per pair
+        of them: the list before is today's without the added names, with the removed."""
+        names = set(now or [])
+        names -= {c.to_string for c in changes if c.to_string}
+        names |= {c.from_string for c in changes if c.from_string}
+        return sorted(names)
 
 
 class Custom(FieldKind):

@@ -12,6 +12,8 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from jiraapi.errors import JiraPermanentError
+from jiraapi.events import field_id_of
 from organizations.models import ConflictPolicy, DeletePolicy, UnmappedUserPolicy
 
 from . import fields
@@ -26,7 +28,7 @@ from .mapping import (
     user_map_for,
 )
 from .models import CLOSED_LINK_STATUSES, REFUSED, CommentLink, IssueLink, Side
-from .writes import comment_copy
+from .writes import comment_back, comment_copy
 
 CREATE, UPDATE, DELETE, SKIPPED, NONE = "create", "update", "delete", "skipped", "none"
 
@@ -187,17 +189,58 @@ def plan_delete(job: Job, link: IssueLink) -> Plan:
     return Plan(DELETE, delete_policy=job.organization.remote_delete_policy)
 
 
-def _winner(job: Job, target_fields: dict) -> str:
-    """Which side's value stands when both changed one field (the conflict policy)."""
+def _winner(job: Job, link: IssueLink, pair: FieldPair, target_fields: dict, seen: dict) -> str:
+    """Which side's value stands when both changed one field (the conflict policy).
+
+    "The later wins" goes by each side's last change of that field (its changelog, read
+    only now that there is a conflict, once per side), not by the issue's `updated`, which
+    any unrelated edit moves; `updated` decides only when a changelog does not name it.
+    """
+    policy = job.organization.conflict_policy
+    if policy in (ConflictPolicy.LOCAL_WINS, ConflictPolicy.REMOTE_WINS):
+        return _later_side(job, None, None)
+    src, tgt = job.source_side, job.target_side
+    if src not in seen:
+        seen[src] = _changelog(job.source, side_key(link, src) or job.issue_key)
+    if tgt not in seen:
+        seen[tgt] = _changelog(job.target, side_key(link, tgt))
+    source_at = _last_change(seen[src], pair.source(job.way))
+    target_at = _last_change(seen[tgt], pair.target(job.way))
+    if source_at is None or target_at is None:
+        source_at, target_at = job.issue["fields"].get("updated"), target_fields.get("updated")
+    return _later_side(job, source_at, target_at)
+
+
+def _changelog(client, key: str) -> list[dict]:
+    try:
+        return client.get_changelog(key)
+    except JiraPermanentError:
+        return []  # not readable here: the issues' `updated` decides
+
+
+def _last_change(histories: list[dict], field_id: str) -> str | None:
+    """When the newest history naming `field_id` was made (Jira's timestamp text)."""
+    latest = None
+    for history in histories:
+        items = history.get("items") if isinstance(history, dict) else None
+        if any(field_id_of(i) == field_id for i in items or () if isinstance(i, dict)):
+            created = parse_datetime(str(history.get("created") or ""))
+            if created and (latest is None or created > parse_datetime(latest)):
+                latest = str(history.get("created"))
+    return latest
+
+
+def _later_side(job: Job, source_time: Any, target_time: Any) -> str:
+    """The side the policy keeps: ours, the partner's, or the one changed later (a tie: ours)."""
     policy = job.organization.conflict_policy
     if policy == ConflictPolicy.LOCAL_WINS:
         return Side.LOCAL
     if policy == ConflictPolicy.REMOTE_WINS:
         return Side.REMOTE
-    source_updated = parse_datetime(str(job.issue["fields"].get("updated") or "")) or None
-    target_updated = parse_datetime(str(target_fields.get("updated") or "")) or None
-    if source_updated and target_updated and source_updated != target_updated:
-        return job.source_side if source_updated > target_updated else job.target_side
+    source_at = parse_datetime(str(source_time or "")) or None
+    target_at = parse_datetime(str(target_time or "")) or None
+    if source_at and target_at and source_at != target_at:
+        return job.source_side if source_at > target_at else job.target_side
     return Side.LOCAL  # a tie: ours stands
 
 
@@ -213,6 +256,7 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
     held: list[str] = []
     target_fields: dict | None = None
     target_key = ""
+    changelogs: dict[str, list[dict]] = {}  # per side, read once a conflict needs them
     edits: list[FieldWrite] = []
     in_step: list[FieldWrite] = []
     conflicts: list[str] = []
@@ -251,7 +295,7 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
                 in_step.append(replace(write, target_value=current))
                 continue
             if t_name in state_t and not fields.same(t_name, current, state_t[t_name]):
-                winner = _winner(job, target_fields)
+                winner = _winner(job, link, pair, target_fields, changelogs)
                 conflicts.append(f"{t_name}: {winner} side's value kept")
                 if winner == job.target_side:
                     continue
@@ -260,13 +304,14 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
         else:
             edits.append(write)
     unmatched = tuple(w for w in (*edits, *in_step) if w.unmatched)
+    comments = plan_comments(job, link, conflicts) if job.comments_changed else ()
     return Plan(
         UPDATE,
         writes=tuple(edits),
         status=status,
         in_step=tuple(in_step),
         conflicts=tuple(conflicts),
-        comments=plan_comments(job, link) if job.comments_changed else (),
+        comments=comments,
         held=tuple(held),
         target_key=target_key,
         notes=_unmatched_notes(job, unmatched),
@@ -283,14 +328,22 @@ def _mapped_since(job: Job, link: IssueLink, pair: FieldPair) -> bool:
     )
 
 
-def plan_comments(job: Job, link: IssueLink) -> tuple[CommentOp, ...]:
-    """The comment copies to add, edit or delete so the target's match the source's."""
+def plan_comments(
+    job: Job, link: IssueLink, conflicts: list[str] | None = None
+) -> tuple[CommentOp, ...]:
+    """The comment copies to add, edit or delete so the target's match the source's.
+
+    A source comment that is itself our copy (edited there) goes back to its original
+    without the header the copy was given. Two-way, a comment whose copy was also edited
+    since the last sync is a conflict (appended to `conflicts`), settled by the policy.
+    """
     src, tgt = job.source_side, job.target_side
     comments = job.source.get_comments(side_key(link, src) or job.issue_key)
     links = {getattr(cl, f"{src}_comment_id"): cl for cl in link.comments.all()} if link.pk else {}
     ops: list[CommentOp] = []
     seen = set()
     shares_restricted = job.organization.copy_restricted_comments
+    target_comments: dict[str, dict] | None = None
     for comment in comments:
         cid = str(comment["id"])
         if not shares_restricted and fields.comment_restricted(comment):
@@ -308,12 +361,27 @@ def plan_comments(job: Job, link: IssueLink) -> tuple[CommentOp, ...]:
             body = fields.convert_rich_text(
                 comment.get("body"), job.source.flavor, job.target.flavor
             )
+        elif existing is not None and existing.origin != src:  # our copy, edited here
+            body = comment_back(comment, job.source.flavor, job.target.flavor)
         else:
             body = comment_copy(comment, job.source.flavor, job.target.flavor)
+        if existing is not None and not orphan and job.two_way and conflicts is not None:
+            if target_comments is None:
+                target_comments = {
+                    str(c["id"]): c for c in job.target.get_comments(side_key(link, tgt))
+                }
+            other = target_comments.get(str(getattr(existing, f"{tgt}_comment_id")))
+            if other is not None and getattr(existing, f"{tgt}_hash") != fields.fingerprint(
+                "comment", other.get("body")
+            ):
+                winner = _later_side(job, comment.get("updated"), other.get("updated"))
+                conflicts.append(f"comment {cid}: edited on both sides, {winner} side's text kept")
+                if winner == tgt:
+                    continue
         verb = "add" if existing is None or orphan else "edit"
         ops.append(CommentOp(verb, cid, body, digest, existing))
     for cid, existing in links.items():
-        if cid in seen or not cid or not getattr(existing, f"{job.target_side}_comment_id"):
+        if cid in seen or not cid or not getattr(existing, f"{tgt}_comment_id"):
             continue
         ops.append(CommentOp("delete", cid, link=existing))
     return tuple(ops)

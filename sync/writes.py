@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,24 @@ def edit_with_fallback(
         return list(rest), refused
 
 
+# The project list each named field's values come from.
+_NAMED_POOLS = {"components": "components", "fixVersions": "versions", "versions": "versions"}
+
+
+def known_names(client: JiraClient, project: str, field: str) -> set[str] | None:
+    """The names a project's `field` can take (components or versions); None if the field
+    does not take its values from the project."""
+    pool = _NAMED_POOLS.get(field)
+    if pool is None:
+        return None
+    found = client.get_project(project).get(pool) or []
+    return {str(v.get("name")) for v in found if isinstance(v, dict) and v.get("name")}
+
+
+_WIKI_HEADER = re.compile(r"\A\s*\*[^*\r\n]+\* wrote:[ \t]*(?:\r?\n)+")
+_HEADER_TEXT = re.compile(r"\A.+ wrote:\s*\Z", re.DOTALL)
+
+
 def comment_copy(comment: dict, source_flavor: str, target_flavor: str) -> Any:
     """The copy of a comment for the other side, headed with its author."""
     author = (comment.get("author") or {}).get("displayName") or "Someone"
@@ -48,6 +67,39 @@ def comment_copy(comment: dict, source_flavor: str, target_flavor: str) -> Any:
         }
         return {"type": "doc", "version": 1, "content": [head, *content]}
     return f"*{author}* wrote:\n\n{body or ''}"
+
+
+def _is_header_paragraph(node: Any) -> bool:
+    """The ADF paragraph `comment_copy` puts first: the author in bold, then " wrote:"."""
+    if not isinstance(node, dict) or node.get("type") != "paragraph":
+        return False
+    parts = [n for n in node.get("content") or [] if isinstance(n, dict)]
+    if not parts or parts[0].get("type") != "text":
+        return False
+    if not any(
+        m.get("type") == "strong" for m in parts[0].get("marks") or [] if isinstance(m, dict)
+    ):
+        return False
+    text = "".join(str(n.get("text") or "") for n in parts if n.get("type") == "text")
+    return bool(_HEADER_TEXT.match(text))
+
+
+def without_copy_header(body: Any) -> Any:
+    """A copy's body without the "<author> wrote:" header `comment_copy` gave it (as the
+    copy's site renders it: ADF on Cloud, wiki markup on Data Center). A body without the
+    header is returned unchanged."""
+    if isinstance(body, str):
+        return _WIKI_HEADER.sub("", body, count=1)
+    if isinstance(body, dict) and body.get("type") == "doc":
+        content = list(body.get("content") or [])
+        if content and _is_header_paragraph(content[0]):
+            return {**body, "content": content[1:]}
+    return body
+
+
+def comment_back(comment: dict, source_flavor: str, target_flavor: str) -> Any:
+    """A copy's body for its original (the copy was edited): the copy without our header."""
+    return convert_rich_text(without_copy_header(comment.get("body")), source_flavor, target_flavor)
 
 
 def plain_comment(text: str, client: JiraClient) -> Any:

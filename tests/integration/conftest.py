@@ -12,3 +12,15 @@ def world(settings):
     w.link_pair()
     yield w
     w.close()
+
+
+@pytest.fixture
+def names_world(settings):
+    """A Cloud local site and a Data Center partner with their own component and version ids
+    (components and versions mapped), one issue pair linked."""
+    from .names_world import NamesWorld
+
+    w = NamesWorld(settings)
+    w.link_pair()
+    yield w
+    w.close()
