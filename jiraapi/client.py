@@ -371,5 +371,9 @@ class JiraClient:
         """A project, with its `components` and `versions` (each with `id` and `name`)."""
         return self._request("GET", f"{self.api}/project/{key}")
 
+    def get_project_statuses(self, key: str) -> list[dict]:
+        """Per issue type of the project, the statuses of its workflow (`statuses`)."""
+        return self._request("GET", f"{self.api}/project/{key}/statuses")
+
     def server_info(self) -> dict:
         return self._request("GET", f"{self.api}/serverInfo")

@@ -65,6 +65,7 @@ class App(
         r("GET", api + "/project", self.projects)
         r("GET", api + "/project/search", self.project_search)
         r("GET", api + "/project/{key}", self.project)
+        r("GET", api + "/project/{key}/statuses", self.project_statuses)
         r("GET", api + "/issuetype", self.issue_types)
         r("GET", api + "/priority", self.priorities)
         r("GET", api + "/resolution", self.resolutions)

@@ -73,6 +73,30 @@ class MetaRoutes:
                     return Response(200, s.project_json(p, full=True))
         raise ApiError(404, [f"No project could be found with key '{key}'."])
 
+    def project_statuses(self, req: Request) -> Response:
+        """Jira's `GET project/{key}/statuses`: per issue type, the statuses of its workflow
+        (a status may be in the workflow with no transition leading into it)."""
+        s = self.store
+        key = req.params["key"]
+        with s.lock:
+            if not any(key.upper() == p["key"] or key == p["id"] for p in s.projects.values()):
+                raise ApiError(404, [f"No project could be found with key '{key}'."])
+            names = s.workflow_statuses()
+            statuses = [s.status_json(sid) for sid in s.statuses if s.statuses[sid][1] in names]
+            return Response(
+                200,
+                [
+                    {
+                        "self": f"{s.base_url}/rest/api/2/issuetype/{t[0]}",
+                        "id": t[0],
+                        "name": t[1],
+                        "subtask": t[3],
+                        "statuses": statuses,
+                    }
+                    for t in ISSUE_TYPES
+                ],
+            )
+
     def issue_types(self, req: Request) -> Response:
         return Response(200, [self.store.issuetype_json(t[0]) for t in ISSUE_TYPES])
 

@@ -29,6 +29,16 @@ class WorkflowMixin:
                 out.append(t)
         return out
 
+    def workflow_statuses(self) -> set[str]:
+        """The names of the statuses in the site's workflow: those its transitions connect,
+        and in the multistep workflow also "Blocked", which no transition leads into."""
+        names = {t.to for t in self.transitions}
+        for t in self.transitions:
+            names.update(t.frm or ())
+        if self.options.workflow == "multistep":
+            names.add("Blocked")
+        return names
+
     def screen_fields(self, t: Transition) -> dict[str, bool]:
         """The fields on a transition's screen: field id -> required."""
         fields = dict(t.screen)
@@ -40,7 +50,7 @@ class WorkflowMixin:
                 fields[fid] = True
         return fields
 
-    def _field_meta(self, fid: str, required: bool) -> dict:
+    def _screen_field_meta(self, fid: str, required: bool) -> dict:
         if fid == "resolution":
             return {
                 "required": required,
@@ -93,7 +103,7 @@ class WorkflowMixin:
             }
             if expand_fields:
                 item["fields"] = {
-                    fid: self._field_meta(fid, required)
+                    fid: self._screen_field_meta(fid, required)
                     for fid, required in self.screen_fields(t).items()
                 }
             out.append(item)

@@ -167,6 +167,7 @@ def _move_status(job: Job, link: IssueLink, wanted: str | None, change: Change) 
     def before_step(to: str, came_from: str | None) -> None:
         if link.lease_owner:
             issue_link_lease_renew(link)
+        sync_account_ids(job.target)  # learnt before our first write there (see `_expect`)
         echo.echo_expect(
             organization=job.organization,
             side=job.target_side,

@@ -38,6 +38,8 @@ _generation = 0
 
 # A workflow as learned: {status (lower case): {status one transition on (lower case): name}}
 Graph = dict[str, dict[str, str]]
+# A workflow's statuses: {status (lower case): (name, status category key)}
+Statuses = dict[str, tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -74,18 +76,26 @@ def transition_to(
     start = str((issue.get("status") or {}).get("name") or "")
     if start.lower() == status.lower():
         return Moved(reached=start)  # already there (no transition leads to its own status)
-    memory = _memory_key(
-        client.base_url,
-        str((issue.get("project") or {}).get("key") or key.rsplit("-", 1)[0]),
-        str((issue.get("issuetype") or {}).get("name") or ""),
-    )
+    project = str((issue.get("project") or {}).get("key") or key.rsplit("-", 1)[0])
+    issue_type = str((issue.get("issuetype") or {}).get("name") or "")
+    memory = _memory_key(client.base_url, project, issue_type)
     graph = _recall(memory)
+    categories = _categories(client, memory, project, issue_type)
+    if categories and status.lower() not in categories:
+        # Not a status of this workflow at all: say so without moving the issue anywhere.
+        names = ", ".join(sorted(name for name, _ in categories.values()))
+        return Moved(
+            error=(
+                f"status '{status}' is not in the workflow of {key} ({issue_type or '?'} in "
+                f"{project}; its statuses: {names})"
+            )
+        )
     try:
-        moved = walk.go(graph, start, status, available, max_steps)
+        moved = walk.go(graph, start, status, available, max_steps, categories)
         if moved.error is None or moved.refused or not moved.reached:
             return moved
         # Not reachable: take the issue back where it was (by the way it came, now known).
-        back = walk.go(graph, moved.reached, start, walk.read(), max_steps)
+        back = walk.go(graph, moved.reached, start, walk.read(), max_steps, categories)
         return Moved(error=moved.error, reached=back.reached or moved.reached, refused=back.refused)
     finally:
         _remember(memory, graph)
@@ -152,6 +162,64 @@ def _next_hop(graph: dict, start: str, goal: Callable[[str], bool]) -> str | Non
     return None
 
 
+# Status categories in the order work moves through them.
+_CATEGORY_RANK = {"new": 0, "indeterminate": 1, "done": 2}
+
+
+def _explore_hop(graph: Graph, start: str, status: str, categories: Statuses) -> str | None:
+    """The first step towards the unexplored status most likely to lead to `status`: the one
+    whose category is nearest to the goal's (In Review before To Do on the way to Done), then
+    the nearest. Exploring moves the issue, so it must not wander (each step is a write and
+    a notification at the issue's site)."""
+
+    def rank(name: str) -> int:
+        return _CATEGORY_RANK.get(categories.get(name, ("", ""))[1], 1)
+
+    goal = rank(status.lower())
+    first: dict[str, str] = {}
+    depth = {start.lower(): 0}
+    queue = deque([start.lower()])
+    best: tuple[int, int, str] | None = None
+    while queue:
+        node = queue.popleft()
+        for nxt in graph.get(node, {}):
+            if nxt in depth:
+                continue
+            depth[nxt] = depth[node] + 1
+            first[nxt] = first.get(node, nxt)
+            if nxt not in graph:
+                candidate = (abs(rank(nxt) - goal), depth[nxt], nxt)
+                if best is None or candidate < best:
+                    best = candidate
+            else:
+                queue.append(nxt)
+    return first[best[2]] if best is not None else None
+
+
+def _categories(client: JiraClient, memory: str, project: str, issue_type: str) -> Statuses:
+    """The statuses of the issue type's workflow (lower-case name -> (name, category key)),
+    from `GET project/{key}/statuses`, remembered with the workflow; empty if Jira will not
+    say (then nothing is ruled out)."""
+    remembered = _recall(memory + ":statuses")
+    if remembered:
+        return remembered
+    try:
+        per_type = client.get_project_statuses(project)
+    except JiraPermanentError:
+        return {}
+    found: Statuses = {}
+    for entry in per_type if isinstance(per_type, list) else []:
+        if not isinstance(entry, dict) or str(entry.get("name", "")).lower() != issue_type.lower():
+            continue
+        for st in entry.get("statuses") or []:
+            if isinstance(st, dict) and st.get("name"):
+                category = (st.get("statusCategory") or {}).get("key") or ""
+                found[str(st["name"]).lower()] = (str(st["name"]), str(category))
+    if found:
+        _remember(memory + ":statuses", found)
+    return found
+
+
 def _reachable(graph: dict, start: str) -> list[str]:
     names = {k: v for edges in graph.values() for k, v in edges.items()}
     edges = {k: set(v) for k, v in graph.items()}
@@ -178,7 +246,13 @@ class _Walk:
         return self.client.get_transitions(self.key, with_fields=True)
 
     def go(
-        self, graph: dict, current: str, status: str, available: list[dict], limit: int
+        self,
+        graph: dict,
+        current: str,
+        status: str,
+        available: list[dict],
+        limit: int,
+        categories: Statuses | None = None,
     ) -> Moved:
         start, moves = current, 0
         while True:
@@ -186,8 +260,8 @@ class _Walk:
             transition = _leading_to(available, status)
             if transition is None:
                 hop = _next_hop(graph, current, lambda s: s == status.lower())
-                if hop is None:  # explore: the nearest status whose ways on are unknown yet
-                    hop = _next_hop(graph, current, lambda s: s not in graph)
+                if hop is None:  # explore: a status whose ways on are unknown yet
+                    hop = _explore_hop(graph, current, status, categories or {})
                 if hop is None:
                     reachable = ", ".join(_reachable(graph, start)) or "none"
                     error = (

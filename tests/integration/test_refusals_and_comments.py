@@ -193,7 +193,6 @@ def _walk(world, side: str, statuses: list[str]) -> None:
         world.api(side, "POST", f"/issue/{key}/transitions", json=body)
 
 
-@pytest.mark.skip(reason="needs issue 12 slices merged")  # the multistep workflow option
 @pytest.mark.parametrize("way", WAYS)
 def test_a_move_two_steps_away_takes_two_transitions_and_no_detour(world, way):
     """The people walk In Progress -> In Review -> Done; the sync, seeing Done at once, moves
