@@ -270,6 +270,7 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
                     "fingerprint": fields.fingerprint(w.target_field, w.target_value),
                     "message": refused[w.target_field],
                 }
+        link.refused_tidy()
     status = planned.status
     if status is not None:
         reached = _move_status(job, link, status.target_value, change)

@@ -78,6 +78,15 @@ class IssueLink(models.Model):
         sent again with every other change; a new value is tried."""
         return self.state.setdefault(REFUSED, {}).setdefault(side, {})
 
+    def refused_tidy(self) -> None:
+        """Drop the empty records `refused` made, so the state holds only real refusals."""
+        sides = self.state.get(REFUSED)
+        if isinstance(sides, dict):
+            for side in [s for s, held in sides.items() if not held]:
+                del sides[side]
+            if not sides:
+                del self.state[REFUSED]
+
     # `state["left"]`: "<side>:<field>" -> the id of a user of that side with no counterpart
     # whose field the other side kept (the unmapped-user policy "leave"). Once the user is
     # mapped, the issue's next sync carries the field again.
