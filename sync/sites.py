@@ -3,11 +3,13 @@
 Reuse keeps HTTP connections alive (one `requests.Session` per site and credentials).
 """
 
+import contextlib
 import hashlib
 import logging
 import threading
 
 from django.conf import settings
+from django.core.cache import cache
 
 from jiraapi.client import JiraClient, JiraSite
 from jiraapi.errors import JiraError, JiraNotConfigured
@@ -20,6 +22,7 @@ _clients: dict[str, JiraClient] = {}
 _lock = threading.Lock()
 # The sync account of each site (its ids), asked once per process per site and credentials.
 _accounts: dict[str, frozenset[str]] = {}
+ACCOUNT_MEMORY_SECONDS = 24 * 3600
 
 
 def _client_for(site: JiraSite) -> JiraClient:
@@ -68,9 +71,10 @@ def remote_client(organization: Organization) -> JiraClient:
 def sync_account_ids(client: JiraClient) -> frozenset[str] | None:
     """The ids (accountId; name and key on Data Center) of the account `client` acts as.
 
-    Asked of the site (`myself`) once per process per site and credentials, then kept: a
-    delivery never pays a call for it after the first. None when the site cannot say now
-    (the caller then decides without it).
+    Asked of the site (`myself`) once, then kept in this process and in the shared cache
+    (for a day), so other worker processes learn it without a call: a delivery never pays a
+    call for it after the first anywhere. None when the site cannot say now (the caller then
+    decides without it).
     """
     key = "\0".join(
         (client.base_url, client.site.user, hashlib.sha256(client.site.token.encode()).hexdigest())
@@ -78,12 +82,25 @@ def sync_account_ids(client: JiraClient) -> frozenset[str] | None:
     ids = _accounts.get(key)
     if ids is not None:
         return ids
+    shared = "sync:account:" + hashlib.sha256(key.encode()).hexdigest()[:40]
     try:
-        me = client.myself() or {}
-    except JiraError as exc:
-        logger.warning("sync.account_unknown", extra={"site": client.site.name, "error": str(exc)})
-        return None
-    ids = frozenset(str(me[k]) for k in ("accountId", "name", "key") if me.get(k))
+        cached = cache.get(shared)
+    except Exception:  # a cache outage costs a call, not the delivery
+        cached = None
+    if isinstance(cached, list | tuple | frozenset) and cached:
+        ids = frozenset(str(v) for v in cached)
+    else:
+        try:
+            me = client.myself() or {}
+        except JiraError as exc:
+            logger.warning(
+                "sync.account_unknown", extra={"site": client.site.name, "error": str(exc)}
+            )
+            return None
+        ids = frozenset(str(me[k]) for k in ("accountId", "name", "key") if me.get(k))
+        if ids:
+            with contextlib.suppress(Exception):
+                cache.set(shared, sorted(ids), ACCOUNT_MEMORY_SECONDS)
     if ids:
         with _lock:
             _accounts[key] = ids
