@@ -16,6 +16,7 @@ from devtools import jira_admin
 from devtools.processes import worker_command
 from devtools.supervisor import Process, Supervisor
 from jirasim import JiraSim
+from organizations import services as org_services
 from syncapp.celery import app as celery_app
 
 LOCAL_USER = ("sync@local.example", "local-token")
@@ -162,3 +163,42 @@ def _deliveries() -> list:
             "source", "event_type", "issue_key", "status", "last_error"
         )
     )
+
+
+PARTNER_HOOK_SECRET = "partner-webhook-secret"
+
+
+def connect(sync_env, local: JiraSim, partner: JiraSim, flavor: str, *, reset=True, **org_fields):
+    """The local site and a partner site, two-way: the organization (`org_fields` override
+    its settings), its project mapping LOC <-> REM, and both sites' webhooks, as the admins
+    set them up. Returns (local, partner, organization)."""
+    if reset:
+        local.reset()
+        partner.reset()
+    settings = {
+        "name": "Partner",
+        "remote_base_url": partner.base_url,
+        "remote_flavor": flavor,
+        "remote_user": PARTNER_USER[0],
+        "remote_token": PARTNER_USER[1],
+        "sync_direction": "bidirectional",
+        "remote_handshake_token": PARTNER_HOOK_SECRET,
+        "require_signature": True,
+        **org_fields,
+    }
+    org = org_services.organization_create(**settings)
+    org_services.project_mapping_create(
+        organization=org, local_project_key="LOC", remote_project_key="REM"
+    )
+    register_webhook(
+        local, f"{sync_env.url}/webhooks/local/?secret={WEBHOOK_SECRET}", 'project = "LOC"'
+    )
+    # The partner's Jira admin registers their webhook as the admin page tells them to.
+    hook = register_webhook(
+        partner,
+        f"{org.incoming_webhook_url}?secret={org.incoming_secret}",
+        'project = "REM"',
+        secret=PARTNER_HOOK_SECRET,
+    )
+    assert hook["filters"]["issue-related-events-section"] == 'project = "REM"'
+    return local, partner, org

@@ -15,8 +15,8 @@ import requests
 from organizations import services as org_services
 from webhooks.models import WebhookDelivery
 
-from .conftest import PARTNER_USER, WEBHOOK_SECRET, register_webhook, sim_call, wait_until
-from .test_two_way import ALICE, PARTNER_HOOK_SECRET, settled, writes
+from .conftest import PARTNER_USER, connect, sim_call, wait_until
+from .test_two_way import ALICE, settled, writes
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -36,34 +36,11 @@ def project_ids(sim, project: str) -> dict[str, str]:
 
 @pytest.fixture
 def dc_partner(sync_env, local_sim, partner_dc):
-    local, partner = local_sim, partner_dc
-    for sim in (local, partner):
+    for sim in (local_sim, partner_dc):
         sim.set_options(id_offset=7000)
-        sim.reset()
-    org = org_services.organization_create(
-        name="DC partner",
-        remote_base_url=partner.base_url,
-        remote_flavor="datacenter",
-        remote_user=PARTNER_USER[0],
-        remote_token=PARTNER_USER[1],
-        sync_direction="bidirectional",
-        remote_handshake_token=PARTNER_HOOK_SECRET,
-        require_signature=True,
-    )
-    org_services.project_mapping_create(
-        organization=org, local_project_key="LOC", remote_project_key="REM"
-    )
+    local, partner, org = connect(sync_env, local_sim, partner_dc, "datacenter", name="DC partner")
     for field in ("components", "fixVersions"):
         org_services.field_mapping_create(organization=org, local_field=field, remote_field=field)
-    register_webhook(
-        local, f"{sync_env.url}/webhooks/local/?secret={WEBHOOK_SECRET}", 'project = "LOC"'
-    )
-    register_webhook(
-        partner,
-        f"{org.incoming_webhook_url}?secret={org.incoming_secret}",
-        'project = "REM"',
-        secret=PARTNER_HOOK_SECRET,
-    )
     try:
         yield local, partner, org
     finally:

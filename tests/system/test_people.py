@@ -8,15 +8,12 @@ from __future__ import annotations
 import pytest
 import requests
 
-from organizations import services as org_services
 from sync.models import IssueLink, SyncEvent, UnmappedUser
 
-from .conftest import PARTNER_USER, WEBHOOK_SECRET, register_webhook, sim_call, wait_until
+from .conftest import PARTNER_USER, connect, sim_call, wait_until
 from .test_two_way import ALICE, settled, writes
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
-
-PARTNER_HOOK_SECRET = "partner-webhook-secret"
 
 
 def _add_user(sim, email: str, name: str) -> dict:
@@ -63,27 +60,14 @@ def hidden_people(sync_env, local_sim, partner_dc):
             "carol_p": _add_user(partner, "cpartner@partner.example", "Carol P")["name"],
             "erin_p": _add_user(partner, "erin@partner.example", "Erin")["name"],
         }
-        org = org_services.organization_create(
-            name="DC partner",
-            remote_base_url=partner.base_url,
-            remote_flavor="datacenter",
-            remote_user=PARTNER_USER[0],
-            remote_token=PARTNER_USER[1],
-            sync_direction="bidirectional",
-            remote_handshake_token=PARTNER_HOOK_SECRET,
-            user_map={people["carol"]: people["carol_p"]},
-        )
-        org_services.project_mapping_create(
-            organization=org, local_project_key="LOC", remote_project_key="REM"
-        )
-        register_webhook(
-            local, f"{sync_env.url}/webhooks/local/?secret={WEBHOOK_SECRET}", 'project = "LOC"'
-        )
-        register_webhook(
+        connect(
+            sync_env,
+            local,
             partner,
-            f"{org.incoming_webhook_url}?secret={org.incoming_secret}",
-            'project = "REM"',
-            secret=PARTNER_HOOK_SECRET,
+            "datacenter",
+            reset=False,
+            name="DC partner",
+            user_map={people["carol"]: people["carol_p"]},
         )
         yield local, partner, people
     finally:

@@ -6,14 +6,14 @@ import pytest
 import requests
 
 from jiraapi.adf import adf_to_wiki, wiki_to_adf
+from jirasim.options import REAL_JIRA
 from organizations import services as org_services
 from webhooks.models import WebhookDelivery
 
 from .conftest import (
     LOCAL_USER,
     PARTNER_USER,
-    WEBHOOK_SECRET,
-    register_webhook,
+    connect,
     sim_call,
     wait_until,
 )
@@ -22,43 +22,10 @@ from .rounds import OPS, Rounds, Site, assert_converged_without_ping_pong
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
 ALICE = ("alice@example.com", "alice-token")  # the people editing issues, on both sites
-PARTNER_HOOK_SECRET = "partner-webhook-secret"
 
 
 def as_alice(sim, method, path, **kwargs):
     return sim_call(sim, method, path, auth=ALICE, **kwargs)
-
-
-def connect(sync_env, local, partner, flavor: str):
-    """The local site and a partner site, two-way: the organization, its project mapping,
-    and both sites' webhooks, as the admins set them up."""
-    local.reset()
-    partner.reset()
-    org = org_services.organization_create(
-        name="Partner",
-        remote_base_url=partner.base_url,
-        remote_flavor=flavor,
-        remote_user=PARTNER_USER[0],
-        remote_token=PARTNER_USER[1],
-        sync_direction="bidirectional",
-        remote_handshake_token=PARTNER_HOOK_SECRET,
-        require_signature=True,
-    )
-    org_services.project_mapping_create(
-        organization=org, local_project_key="LOC", remote_project_key="REM"
-    )
-    register_webhook(
-        local, f"{sync_env.url}/webhooks/local/?secret={WEBHOOK_SECRET}", 'project = "LOC"'
-    )
-    # The partner's Jira admin registers their webhook as the admin page tells them to.
-    hook = register_webhook(
-        partner,
-        f"{org.incoming_webhook_url}?secret={org.incoming_secret}",
-        'project = "REM"',
-        secret=PARTNER_HOOK_SECRET,
-    )
-    assert hook["filters"]["issue-related-events-section"] == 'project = "REM"'
-    return local, partner, org
 
 
 @pytest.fixture
@@ -225,9 +192,11 @@ def test_fifty_rounds_with_a_data_center_partner(two_way_dc):
     assert_converged_without_ping_pong(rounds)
 
 
-# Jira as it is, on both sites: a workflow where statuses are several steps apart (with a
-# transition screen), e-mails hidden, and components with each site's own ids.
-REAL_JIRA_BEHAVIOUR = {"workflow": "multistep", "hide_emails": True, "id_offset": 7000}
+# Jira as it is, on both sites (jirasim.options.REAL_JIRA): a workflow where statuses are
+# several steps apart (with a transition screen, the resolution its own change), e-mails
+# hidden, components with each site's own ids, Cloud rich text kept as ADF, Data Center
+# text with CRLF line ends, comments paged.
+REAL_JIRA_BEHAVIOUR = REAL_JIRA
 REAL_OPS = (*OPS, "components", "copy_edit", "copy_delete")
 
 

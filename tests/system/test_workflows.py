@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from organizations import services as org_services
 from sync.models import IssueLink, SyncEvent
 from webhooks.models import WebhookDelivery
 
-from .conftest import LOCAL_USER, PARTNER_USER, WEBHOOK_SECRET, register_webhook, sim_call
+from .conftest import LOCAL_USER, PARTNER_USER, connect, sim_call
 from .conftest import wait_until as _wait_until
-from .test_two_way import ALICE, PARTNER_HOOK_SECRET, settled, writes
+from .test_two_way import ALICE, settled, writes
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -47,31 +46,7 @@ def walk(sim, key: str, *statuses: str) -> None:
 @pytest.fixture
 def cloud_and_dc(sync_env, local_sim, partner_dc):
     """Our Cloud site and a Data Center partner, two-way; the sites' options restored after."""
-    local, partner = local_sim, partner_dc
-    local.reset()
-    partner.reset()
-    org = org_services.organization_create(
-        name="DC partner",
-        remote_base_url=partner.base_url,
-        remote_flavor="datacenter",
-        remote_user=PARTNER_USER[0],
-        remote_token=PARTNER_USER[1],
-        sync_direction="bidirectional",
-        remote_handshake_token=PARTNER_HOOK_SECRET,
-        require_signature=True,
-    )
-    org_services.project_mapping_create(
-        organization=org, local_project_key="LOC", remote_project_key="REM"
-    )
-    register_webhook(
-        local, f"{sync_env.url}/webhooks/local/?secret={WEBHOOK_SECRET}", 'project = "LOC"'
-    )
-    register_webhook(
-        partner,
-        f"{org.incoming_webhook_url}?secret={org.incoming_secret}",
-        'project = "REM"',
-        secret=PARTNER_HOOK_SECRET,
-    )
+    local, partner, org = connect(sync_env, local_sim, partner_dc, "datacenter", name="DC partner")
     try:
         yield local, partner, org
     finally:
