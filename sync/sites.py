@@ -105,3 +105,13 @@ def sync_account_ids(client: JiraClient) -> frozenset[str] | None:
         with _lock:
             _accounts[key] = ids
     return ids or None
+
+
+def learn_local_sync_account() -> None:
+    """Learn our own site's sync account ahead of the first delivery (a worker starting):
+    every genuine change's event is checked against it, and the first would otherwise pay
+    the `myself` call. Never raises; a site that cannot say now is asked again later."""
+    try:
+        sync_account_ids(local_client())
+    except Exception:  # not configured, or unreachable: the first delivery asks instead
+        logger.info("sync.account_not_learnt_at_start", exc_info=True)

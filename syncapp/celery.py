@@ -1,10 +1,11 @@
 """The Celery application. Configuration comes from Django settings (CELERY_ namespace)."""
 
 import os
+import threading
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import after_setup_logger, worker_init
+from celery.signals import after_setup_logger, worker_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncapp.settings")
 
@@ -43,3 +44,14 @@ def _refuse_development_keys(**kwargs) -> None:
     except ImproperlyConfigured as exc:
         # Celery logs and swallows exceptions of signal handlers; SystemExit is not swallowed.
         raise SystemExit(f"celery worker: {exc}") from None
+
+
+@worker_ready.connect
+def _learn_sync_account(**kwargs) -> None:
+    """Our site's sync account, learnt once (kept in the shared cache for every process),
+    off the worker's main thread so a slow Jira never holds the worker back."""
+    from sync.sites import learn_local_sync_account
+
+    threading.Thread(
+        target=learn_local_sync_account, name="learn-sync-account", daemon=True
+    ).start()
