@@ -221,10 +221,10 @@ def apply(job: Job, link: IssueLink, planned: Plan) -> Change:
         _apply_delete(job, link, planned, change)
     elif planned.action == CREATE:
         _apply_create(job, link, planned, change)
-        _apply_comments(job, link, planned.comments)
+        _apply_comments(job, link, planned.comments, change)
     elif planned.action == UPDATE:
         _apply_update(job, link, planned, change)
-        _apply_comments(job, link, planned.comments)
+        _apply_comments(job, link, planned.comments, change)
     for w in planned.unmatched:
         unmapped_user_record(
             organization=job.organization,
@@ -508,7 +508,7 @@ def _apply_delete(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
     link.save(update_fields=["status", "updated_at"])
 
 
-def _apply_comments(job: Job, link: IssueLink, ops: tuple[CommentOp, ...]) -> None:
+def _apply_comments(job: Job, link: IssueLink, ops: tuple[CommentOp, ...], change: Change) -> None:
     src, tgt = job.source_side, job.target_side
     target_key = side_key(link, tgt)
     for op in ops:
@@ -534,10 +534,32 @@ def _apply_comments(job: Job, link: IssueLink, ops: tuple[CommentOp, ...]) -> No
                 **hashes,
             )
         else:
-            job.target.edit_comment(target_key, getattr(op.link, f"{tgt}_comment_id"), op.body)
+            copy_id = getattr(op.link, f"{tgt}_comment_id")
+            try:
+                job.target.edit_comment(target_key, copy_id, op.body)
+            except JiraNotFound:
+                copy_id = _comment_copy_gone(job, link, op, copy_id, change)
+                setattr(op.link, f"{tgt}_comment_id", copy_id)
             for name, value in hashes.items():
                 setattr(op.link, name, value)
             op.link.save()
+
+
+def _comment_copy_gone(
+    job: Job, link: IssueLink, op: CommentOp, copy_id: str, change: Change
+) -> str:
+    """Editing a copy that someone deleted at the target (its event never reached us: a
+    push-only partner, or a lost webhook). With the issue still there, the edited comment is
+    copied again (the source is what the target follows; the lock taken for the edit covers
+    the new copy); with the issue gone, the issue pair is closed by the caller."""
+    if _target_gone(job, link):
+        raise JiraNotFound(f"{side_key(link, job.target_side)} is gone")
+    created = job.target.add_comment(side_key(link, job.target_side), op.body)
+    change.notes.append(
+        f"comment {op.source_id}: its copy {copy_id} was deleted at "
+        f"{side_key(link, job.target_side)}; copied again with the edit"
+    )
+    return str(created["id"])
 
 
 # --- the target issue is gone ------------------------------------------------------------------

@@ -170,6 +170,45 @@ def test_a_comment_delete_removes_the_copy_once(world, way):
     assert world.total_calls() == 0
 
 
+@pytest.mark.parametrize("way", WAYS)
+def test_an_edit_whose_copy_was_deleted_at_the_target_is_copied_again(world, way):
+    """The copy was deleted at the target and its event never reached us (a push-only
+    partner, or a lost webhook): editing the original must not fail the delivery (a 404 on
+    the comment, while the issue is still there); the edited comment is copied again, once,
+    and its echo costs nothing."""
+    source = WAYS[way]
+    target = OTHER[source]
+    key = world.keys[source]
+    created = world.api(
+        source, "POST", f"/issue/{key}/comment", json={"body": wiki_to_adf("Soon edited")}
+    )
+    world.feed_all(source)
+    world.feed_all(target)
+    copy_id = getattr(
+        CommentLink.objects.get(), f"{'remote' if target == 'partner' else 'local'}_comment_id"
+    )
+    world.api(target, "DELETE", f"/issue/{world.keys[target]}/comment/{copy_id}")
+    world.take(target)  # its webhooks are lost
+    world.reset_calls()
+
+    world.api(
+        source,
+        "PUT",
+        f"/issue/{key}/comment/{created['id']}",
+        json={"body": wiki_to_adf("Edited after the copy was deleted")},
+    )
+    assert set(world.feed_all(source)) == {"done"}
+    texts = _comment_texts(world, target)
+    assert len(texts) == 1 and "Edited after the copy was deleted" in texts[0]
+    assert CommentLink.objects.count() == 1
+    notes = SyncEvent.objects.filter(message__contains="copied again")
+    assert notes.count() == 1 and notes.get().result == "written"
+    assert _link().status == "linked"
+    world.reset_calls()
+    assert "echo" in world.feed_all(target)  # (its companion event: already in step)
+    assert world.total_calls() == 0
+
+
 # --- a move through a multistep workflow the engine has not seen yet ------------------------
 
 
