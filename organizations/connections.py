@@ -432,7 +432,7 @@ def connection_receive_message(
             connection.save(update_fields=["partner_public_key", "updated_at"])
     logger.info(
         "connection.message_received",
-        extra={"connection": connection_id, "kind": kind, "message": signed.message_id},
+        extra={"connection": connection_id, "kind": kind, "message_id": signed.message_id},
     )
     return {"status": "ok", "type": kind}
 
