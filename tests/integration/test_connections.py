@@ -475,3 +475,83 @@ def test_invitation_accept_both_active_rotate_and_disconnect_over_http(over_http
     accepting.refresh_from_db()
     with pytest.raises(ConnectionRefused, match="410"):
         connection_send_hello(connection=accepting)
+
+
+# --- the admin ------------------------------------------------------------------------------
+
+
+def _invitation_from_page(page: str) -> str:
+    import re
+
+    match = re.search(r'<textarea id="connection-invitation"[^>]*>([^<]+)</textarea>', page)
+    assert match, page
+    return match.group(1).strip()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_creates_an_invitation_and_the_other_side_accepts_it(
+    over_http, client, superuser, inviter
+):
+    client.force_login(superuser)
+    change = f"/admin/organizations/organization/{inviter.pk}/change/"
+    assert 'id="create-invitation"' in client.get(change).content.decode()
+    response = client.post(f"/admin/organizations/organization/{inviter.pk}/invitation/")
+    assert response.status_code == 200
+    text = _invitation_from_page(response.content.decode())
+    assert envelope.decode_invitation(text)["offers"]["projects"] == ["LOC"]
+
+    changelist = client.get("/admin/organizations/organization/").content.decode()
+    assert 'id="accept-invitation-link"' in changelist
+    accept = "/admin/organizations/organization/accept-invitation/"
+    assert client.get(accept).status_code == 200
+    # A project the invitation does not offer: the form says so, nothing is created.
+    count = Organization.objects.count()
+    response = client.post(
+        accept,
+        {
+            "invitation": text,
+            "name": "Globex (their install)",
+            "project_mappings": "OWN = NOPE",
+            "sync_direction": "push",
+        },
+    )
+    assert response.status_code == 200 and "does not offer" in response.content.decode()
+    assert Organization.objects.count() == count
+    response = client.post(
+        accept,
+        {
+            "invitation": text,
+            "name": "Globex (their install)",
+            "project_mappings": "own = LOC",
+            "sync_direction": "bidirectional",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    acceptor = Organization.objects.get(name="Globex (their install)")
+    assert acceptor.handshake_status == "active"
+    assert list(acceptor.project_mappings.values_list("local_project_key", flat=True)) == ["OWN"]
+    inviter.refresh_from_db()
+    assert inviter.handshake_status == "active"
+
+    page = client.get(f"/admin/organizations/organization/{acceptor.pk}/change/").content
+    assert b'id="disconnect"' in page
+    response = client.post(f"/admin/organizations/organization/{acceptor.pk}/disconnect/")
+    assert response.status_code == 302
+    inviter.refresh_from_db()
+    assert inviter.handshake_status == "disconnected"
+
+
+def test_the_admin_accept_page_refuses_garbage_and_needs_add_permission(
+    client, superuser, django_user_model
+):
+    client.force_login(superuser)
+    accept = "/admin/organizations/organization/accept-invitation/"
+    response = client.post(
+        accept,
+        {"invitation": "garbage", "name": "X", "project_mappings": "A=B", "sync_direction": "push"},
+    )
+    assert response.status_code == 200
+    assert "not a connection invitation" in response.content.decode()
+    staff = django_user_model.objects.create_user(username="viewer", password="x", is_staff=True)
+    client.force_login(staff)
+    assert client.get(accept).status_code == 403
