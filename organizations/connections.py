@@ -55,6 +55,10 @@ class ConnectionRefused(Exception):
         self.status = status
 
 
+class PartnerUnavailable(ConnectionRefused):
+    """The partner's install could not be reached or answered 429/5xx: worth retrying."""
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -94,7 +98,7 @@ def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> reque
             allow_redirects=False,
         )
     except (requests.RequestException, JiraError) as exc:
-        raise ConnectionRefused(f"the partner install could not be reached: {exc}") from None
+        raise PartnerUnavailable(f"the partner install could not be reached: {exc}") from None
 
 
 def _send_message(connection: Connection, payload: dict[str, Any], *, private_key: str = ""):
@@ -309,9 +313,15 @@ def invitation_accept(
     )
     try:
         connection_send_hello(connection=connection)
-    except ConnectionRefused:
-        logger.warning("connection.hello_failed", extra={"organization": organization.public_id})
+    except PartnerUnavailable:
+        logger.warning("connection.hello_retry", extra={"organization": organization.public_id})
         _enqueue_hello(connection)
+    except ConnectionRefused as exc:
+        # Stays pending, visible to the admin; a new invitation starts over.
+        logger.warning(
+            "connection.hello_refused",
+            extra={"organization": organization.public_id, "reason": str(exc)[:300]},
+        )
     organization.refresh_from_db()
     return organization
 
@@ -347,7 +357,8 @@ def connection_send_hello(*, connection: Connection) -> None:
         connection, {"type": "hello", "connectionId": connection.connection_id}
     )
     if response.status_code != 200:
-        raise ConnectionRefused(
+        retryable = response.status_code == 429 or response.status_code >= 500
+        raise (PartnerUnavailable if retryable else ConnectionRefused)(
             f"the partner refused our hello ({response.status_code}): {_reason(response)}",
             status=400,
         )

@@ -2,14 +2,14 @@
 
 from celery import shared_task
 
-from .connections import ConnectionRefused, connection_send_hello
+from .connections import PartnerUnavailable, connection_send_hello
 from .models import Connection
 
 
 @shared_task(
     bind=True,
     max_retries=8,
-    autoretry_for=(ConnectionRefused,),
+    autoretry_for=(PartnerUnavailable,),  # never a 4xx refusal: it cannot pass
     retry_backoff=2,
     retry_backoff_max=120,
     retry_jitter=True,

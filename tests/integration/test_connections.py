@@ -470,11 +470,16 @@ def test_invitation_accept_both_active_rotate_and_disconnect_over_http(over_http
     assert response.status_code == 200 and response.json()["handshakeStatus"] == "disconnected"
     detail = api.get(f"/api/organizations/{inviter.public_id}/").json()
     assert detail["handshakeStatus"] == "disconnected"
-    from organizations.connections import ConnectionRefused, connection_send_hello
+    from organizations.connections import (
+        ConnectionRefused,
+        PartnerUnavailable,
+        connection_send_hello,
+    )
 
-    accepting.refresh_from_db()
-    with pytest.raises(ConnectionRefused, match="410"):
-        connection_send_hello(connection=accepting)
+    inviting.refresh_from_db()
+    with pytest.raises(ConnectionRefused, match="410") as refused:
+        connection_send_hello(connection=inviting)
+    assert not isinstance(refused.value, PartnerUnavailable)  # a 4xx is never retried
 
 
 # --- the admin ------------------------------------------------------------------------------
