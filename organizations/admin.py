@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
@@ -14,8 +15,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from jiraapi.events import WEBHOOK_EVENTS
 
-from . import selectors, services
-from .models import FieldMapping, Organization, ProjectMapping
+from . import connections, selectors, services
+from .models import FieldMapping, Organization, ProjectMapping, SyncDirection
 
 SECRET_FORM_FIELDS = ("remote_token", "remote_handshake_token")
 
@@ -82,6 +83,48 @@ class OrganizationForm(forms.ModelForm):
         }
 
 
+class AcceptInvitationForm(forms.Form):
+    """Scenario B: paste the partner install's invitation and choose what maps to what."""
+
+    invitation = forms.CharField(
+        label=_("Invitation"),
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "style": "font-family: monospace"}),
+        max_length=16_384,
+        help_text=_("The text the partner's admin copied from their install."),
+    )
+    name = forms.CharField(label=_("Name of the partner"), max_length=200)
+    project_mappings = forms.CharField(
+        label=_("Project mappings"),
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
+        help_text=_(
+            "One per line: OUR_PROJECT = THEIR_PROJECT (theirs must be one the invitation "
+            "offers), e.g. OPS = LOC."
+        ),
+    )
+    sync_direction = forms.ChoiceField(
+        label=_("Sync direction"), choices=SyncDirection.choices, initial=SyncDirection.PUSH
+    )
+
+    def clean_project_mappings(self) -> list[dict[str, str]]:
+        mappings = []
+        for line in self.cleaned_data["project_mappings"].splitlines():
+            if not line.strip():
+                continue
+            local, sep, remote = line.partition("=")
+            local, remote = local.strip().upper(), remote.strip().upper()
+            if not sep or not local or not remote:
+                raise ValidationError(_("Write each line as OUR_PROJECT = THEIR_PROJECT."))
+            mapping = ProjectMapping(local_project_key=local, remote_project_key=remote)
+            try:
+                mapping.clean_fields(exclude=("organization",))
+            except ValidationError as exc:
+                raise ValidationError(" ".join(exc.messages)) from None
+            mappings.append({"local_project_key": local, "remote_project_key": remote})
+        if not mappings:
+            raise ValidationError(_("Map at least one project."))
+        return mappings
+
+
 class ProjectMappingInline(admin.TabularInline):
     model = ProjectMapping
     extra = 0
@@ -104,17 +147,26 @@ class FieldMappingInline(admin.TabularInline):
 class OrganizationAdmin(admin.ModelAdmin):
     form = OrganizationForm
     change_form_template = "admin/organizations/organization/change_form.html"
+    change_list_template = "admin/organizations/organization/change_list.html"
     list_display = (
         "name",
         "public_id",
         "sync_direction",
+        "connection_type",
         "handshake_status",
         "enabled",
         "last_delivery_at",
     )
-    list_filter = ("sync_direction", "handshake_status", "enabled", "remote_flavor")
+    list_filter = (
+        "sync_direction",
+        "connection_type",
+        "handshake_status",
+        "enabled",
+        "remote_flavor",
+    )
     search_fields = ("name", "public_id", "remote_base_url")
     readonly_fields = (
+        "connection_type",
         "handshake_status",
         "handshake_activated_at",
         "last_delivery_at",
@@ -157,6 +209,7 @@ class OrganizationAdmin(admin.ModelAdmin):
                     "target_gone_policy",
                     "copy_restricted_comments",
                     "relay_partner_issues",
+                    "connection_type",
                     "handshake_status",
                     "handshake_activated_at",
                     "last_delivery_at",
@@ -299,6 +352,13 @@ class OrganizationAdmin(admin.ModelAdmin):
             view("rotate-secret", self.rotate_secret_view),
             view("two-way-on", self.two_way_on_view),
             view("two-way-off", self.two_way_off_view),
+            view("invitation", self.invitation_view),
+            view("disconnect", self.disconnect_view),
+            path(
+                "accept-invitation/",
+                self.admin_site.admin_view(self.accept_invitation_view),
+                name="organizations_organization_accept_invitation",
+            ),
             *super().get_urls(),
         ]
 
@@ -370,4 +430,81 @@ class OrganizationAdmin(admin.ModelAdmin):
             queryset,
             services.organization_disable_two_way,
             _("Two-way sync is off for %(n)d organization(s)."),
+        )
+
+    # --- Scenario B: connection invitations ------------------------------------------------
+
+    def invitation_view(self, request, pk):
+        """Create a connection invitation and show its text once (only its hash is kept)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = get_object_or_404(Organization, pk=pk)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        change_url = reverse("admin:organizations_organization_change", args=[pk])
+        try:
+            text, expires_at = connections.invitation_create(organization=obj)
+        except connections.ConnectionRefused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": obj,
+            "title": _("Connection invitation for %(name)s") % {"name": obj.name},
+            "invitation": text,
+            "expires_at": expires_at,
+            "change_url": change_url,
+        }
+        return TemplateResponse(
+            request, "admin/organizations/organization/invitation.html", context
+        )
+
+    def disconnect_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = get_object_or_404(Organization, pk=pk)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        try:
+            connections.organization_disconnect(organization=obj)
+        except connections.ConnectionRefused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, _("Disconnected from the partner's install."))
+        return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[pk]))
+
+    @method_decorator(sensitive_post_parameters("invitation"))
+    def accept_invitation_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = AcceptInvitationForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                organization = connections.invitation_accept(
+                    invitation=form.cleaned_data["invitation"],
+                    name=form.cleaned_data["name"],
+                    project_mappings=form.cleaned_data["project_mappings"],
+                    sync_direction=form.cleaned_data["sync_direction"],
+                )
+            except connections.ConnectionRefused as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request,
+                    _("Connected to the partner's install: %(status)s.")
+                    % {"status": organization.get_handshake_status_display()},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:organizations_organization_change", args=[organization.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Accept a connection invitation"),
+            "form": form,
+        }
+        return TemplateResponse(
+            request, "admin/organizations/organization/accept_invitation.html", context
         )

@@ -8,9 +8,10 @@ from rest_framework.response import Response
 
 from core.permissions import IsStaffWithModelPermissions
 
-from . import selectors, services
+from . import connections, selectors, services
 from .models import FieldMapping, Organization, ProjectMapping
 from .serializers import (
+    ConnectionAcceptInputSerializer,
     FieldMappingSerializer,
     OrganizationInputSerializer,
     OrganizationOutputSerializer,
@@ -163,3 +164,70 @@ class FieldMappingDetailApi(MappingDetailApi):
     serializer_class = FieldMappingSerializer
     update_service = services.field_mapping_update
     delete_service = services.field_mapping_delete
+
+
+def _refused(exc: connections.ConnectionRefused) -> Response:
+    return Response({"detail": str(exc)}, status=exc.status)
+
+
+class OrganizationInvitationApi(OrganizationBaseApi):
+    """Scenario B: a connection invitation for the partner's install to paste."""
+
+    permission_classes = (ChangePermissionForPost,)
+
+    @extend_schema(request=None)
+    def post(self, request, org_id):
+        try:
+            text, expires_at = connections.invitation_create(organization=self.get_organization())
+        except connections.ConnectionRefused as exc:
+            return _refused(exc)
+        return Response(
+            {"invitation": text, "expiresAt": expires_at.isoformat()},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class OrganizationDisconnectApi(OrganizationBaseApi):
+    """Scenario B: disconnect from the partner's install (both sides show it)."""
+
+    permission_classes = (ChangePermissionForPost,)
+
+    @extend_schema(request=None)
+    def post(self, request, org_id):
+        try:
+            organization = connections.organization_disconnect(organization=self.get_organization())
+        except connections.ConnectionRefused as exc:
+            return _refused(exc)
+        return self.detail(organization)
+
+
+class OrganizationRotateKeyApi(OrganizationBaseApi):
+    """Scenario B: a new signing key, announced to the partner signed by the old one."""
+
+    permission_classes = (ChangePermissionForPost,)
+
+    @extend_schema(request=None)
+    def post(self, request, org_id):
+        try:
+            connections.connection_rotate_key(organization=self.get_organization())
+        except connections.ConnectionRefused as exc:
+            return _refused(exc)
+        return self.detail(self.get_organization())
+
+
+class ConnectionAcceptApi(OrganizationBaseApi):
+    """Scenario B: accept a partner install's invitation; 201 with the new organization."""
+
+    @extend_schema(request=ConnectionAcceptInputSerializer)
+    def post(self, request):
+        data = _parse(ConnectionAcceptInputSerializer, request).validated_data
+        try:
+            organization = connections.invitation_accept(
+                invitation=data["invitation"],
+                name=data["name"],
+                project_mappings=data["projectMappings"],
+                sync_direction=data["syncDirection"],
+            )
+        except connections.ConnectionRefused as exc:
+            return _refused(exc)
+        return self.detail(organization, status.HTTP_201_CREATED)

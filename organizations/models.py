@@ -86,6 +86,16 @@ class HandshakeStatus(models.TextChoices):
     NONE = "none", _("None")
     PENDING = "pending", _("Pending: waiting for the partner's first webhook")
     ACTIVE = "active", _("Active: the partner's webhook has been received")
+    # Scenario B only: either side disconnected; the partner's messages are refused.
+    DISCONNECTED = "disconnected", _("Disconnected")
+
+
+class ConnectionType(models.TextChoices):
+    """Scenario A: we hold the partner's Jira credentials and receive its Jira's webhooks.
+    Scenario B: the partner runs this service too; the two installs connect by invitation."""
+
+    JIRA_WEBHOOK = "jiraWebhook", _("Partner Jira webhook (we hold the partner's credentials)")
+    APP = "app", _("Partner install of this service (connection invitation)")
 
 
 class ConflictPolicy(models.TextChoices):
@@ -190,6 +200,12 @@ class Organization(models.Model):
         default=HandshakeStatus.NONE,
     )
     handshake_activated_at = models.DateTimeField(null=True, blank=True)
+    connection_type = models.CharField(
+        _("connection type"),
+        max_length=16,
+        choices=ConnectionType.choices,
+        default=ConnectionType.JIRA_WEBHOOK,
+    )
     remote_handshake_token = EncryptedTextField(
         _("partner webhook secret"),
         blank=True,
@@ -495,3 +511,85 @@ class FieldMapping(models.Model):
             errors["value_map"] = exc.messages
         if errors:
             raise ValidationError(errors)
+
+
+class ConnectionRole(models.TextChoices):
+    INVITER = "inviter", _("We invited the partner")
+    ACCEPTOR = "acceptor", _("We accepted the partner's invitation")
+
+
+def generate_connection_id() -> str:
+    return secrets.token_hex(16)
+
+
+class Connection(models.Model):
+    """Scenario B: the link between one organization and the partner's install of this service.
+
+    `connection_id` is ours (in our URLs, /connections/<id>/...); the partner's is
+    `partner_connection_id`. Our private signing key is encrypted at rest; the invitation's
+    one-time token is kept only as its SHA-256 hash.
+    """
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="connection"
+    )
+    connection_id = models.CharField(
+        _("connection id"), max_length=32, unique=True, default=generate_connection_id
+    )
+    role = models.CharField(_("role"), max_length=16, choices=ConnectionRole.choices)
+    signing_private_key = EncryptedTextField(_("our signing key"), blank=True, default="")
+    signing_public_key = models.CharField(_("our public key"), max_length=64, blank=True)
+    key_rotated_at = models.DateTimeField(null=True, blank=True)
+
+    partner_base_url = models.URLField(_("partner install URL"), blank=True)
+    partner_connection_id = models.CharField(_("partner connection id"), max_length=32, blank=True)
+    partner_public_key = models.CharField(_("partner public key"), max_length=64, blank=True)
+    partner_projects = models.JSONField(
+        _("partner projects"),
+        default=list,
+        blank=True,
+        help_text=_("The projects the partner offered (inviter) or allowed (acceptor)."),
+    )
+    partner_fields = models.JSONField(default=list, blank=True)
+
+    invitation_token_hash = models.CharField(max_length=64, blank=True)
+    invitation_expires_at = models.DateTimeField(null=True, blank=True)
+    invitation_spent_at = models.DateTimeField(null=True, blank=True)
+
+    # Our hello reached the partner and verified there (answered 2xx) / theirs verified here.
+    our_hello_verified = models.BooleanField(default=False)
+    partner_hello_verified = models.BooleanField(default=False)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("connection")
+        verbose_name_plural = _("connections")
+
+    def __str__(self) -> str:
+        return f"{self.organization.name}: {self.role} {self.connection_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.our_hello_verified and self.partner_hello_verified and not self.disconnected_at
+
+
+class ConnectionMessage(models.Model):
+    """A signed message received on a connection: its id refuses replays (kept longer than
+    the signing window)."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="messages")
+    message_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=32)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("connection", "message_id"), name="uniq_message_per_connection"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.message_id}"

@@ -117,6 +117,7 @@ class OrganizationOutputSerializer(serializers.Serializer):
         source="handshake_status", choices=HandshakeStatus.choices
     )
     handshakeActivatedAt = serializers.DateTimeField(source="handshake_activated_at")
+    connectionType = serializers.CharField(source="connection_type")
     # Write-only: always null in answers (kept for the seed's shape); see hasRemoteHandshakeToken.
     remoteHandshakeToken = serializers.SerializerMethodField()
     hasRemoteHandshakeToken = serializers.SerializerMethodField()
@@ -164,3 +165,34 @@ class OrganizationOutputSerializer(serializers.Serializer):
 
     def get_hasRemoteToken(self, obj: Organization) -> bool:  # noqa: N802
         return bool(obj.remote_token)
+
+
+class ConnectionAcceptInputSerializer(serializers.Serializer):
+    """Accept a partner install's connection invitation (Scenario B)."""
+
+    invitation = serializers.CharField(max_length=16_384, trim_whitespace=True)
+    name = serializers.CharField(max_length=200)
+    projectMappings = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField(max_length=255)),
+        min_length=1,
+        max_length=100,
+    )
+    syncDirection = serializers.ChoiceField(
+        choices=SyncDirection.choices, required=False, default=SyncDirection.PUSH
+    )
+
+    def validate_projectMappings(self, value):  # noqa: N802
+        mappings, local, remote = [], set(), set()
+        for item in value:
+            serializer = ProjectMappingSerializer(data=item)
+            serializer.is_valid(raise_exception=True)
+            pair = {
+                "local_project_key": serializer.validated_data["local_project_key"],
+                "remote_project_key": serializer.validated_data["remote_project_key"],
+            }
+            if pair["local_project_key"] in local or pair["remote_project_key"] in remote:
+                raise serializers.ValidationError("Map each project once.")
+            local.add(pair["local_project_key"])
+            remote.add(pair["remote_project_key"])
+            mappings.append(pair)
+        return mappings

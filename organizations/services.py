@@ -13,7 +13,14 @@ from django.utils import timezone
 from core.crypto import generate_secret
 
 from . import selectors
-from .models import FieldMapping, HandshakeStatus, Organization, ProjectMapping, SyncDirection
+from .models import (
+    ConnectionType,
+    FieldMapping,
+    HandshakeStatus,
+    Organization,
+    ProjectMapping,
+    SyncDirection,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +205,12 @@ def organization_record_delivery(*, organization: Organization) -> Organization:
         )
         if touched:
             organization.last_delivery_at = now
-    if organization.handshake_status == HandshakeStatus.PENDING:
+    # An `app` organization (Scenario B) becomes active by its signed hellos, never by a
+    # Jira webhook.
+    if (
+        organization.handshake_status == HandshakeStatus.PENDING
+        and organization.connection_type == ConnectionType.JIRA_WEBHOOK
+    ):
         activated = Organization.objects.filter(
             pk=organization.pk, handshake_status=HandshakeStatus.PENDING
         ).update(handshake_status=HandshakeStatus.ACTIVE, handshake_activated_at=now)

@@ -13,6 +13,22 @@ urlpatterns = [
         name="rotate-secret",
     ),
     path(
+        "organizations/<str:org_id>/invitation/",
+        api.OrganizationInvitationApi.as_view(),
+        name="invitation",
+    ),
+    path(
+        "organizations/<str:org_id>/disconnect/",
+        api.OrganizationDisconnectApi.as_view(),
+        name="disconnect",
+    ),
+    path(
+        "organizations/<str:org_id>/rotate-key/",
+        api.OrganizationRotateKeyApi.as_view(),
+        name="rotate-key",
+    ),
+    path("connections/accept/", api.ConnectionAcceptApi.as_view(), name="connection-accept"),
+    path(
         "organizations/<str:org_id>/project-mappings/",
         api.ProjectMappingListCreateApi.as_view(),
         name="project-mappings",

@@ -50,6 +50,9 @@ JIRA_ALLOWED_HOSTS = env.list("JIRA_ALLOWED_HOSTS", default=[])
 # How long a rotated-out incoming secret stays valid, so the partner can update their webhook.
 SECRET_ROTATION_GRACE_SECONDS = env.int("SECRET_ROTATION_GRACE_SECONDS", default=24 * 3600)
 
+# Scenario B: how long a connection invitation's one-time token stays valid.
+CONNECTION_INVITATION_TTL_SECONDS = env.int("CONNECTION_INVITATION_TTL_SECONDS", default=72 * 3600)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/", include("organizations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("webhooks/", include("webhooks.urls")),
+    path("connections/", include("organizations.connection_urls")),
     path("healthz", healthz, name="healthz"),
 ]
 
