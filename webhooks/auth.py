@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from core import crypto
 from organizations import selectors as org_selectors
-from organizations.models import Organization, SyncDirection
+from organizations.models import ConnectionType, Organization, SyncDirection
 
 SIGNATURE_HEADER = "X-Hub-Signature"
 # What an organization's public id may be, at most (its validator is stricter).
@@ -45,6 +45,9 @@ class IncomingCredentials:
     # The partner's webhook secret (X-Hub-Signature), decrypted only when `matches`.
     signature_secret: str = ""
     require_signature: bool = False
+    # Connected to another install of this service (Scenario B): changes come as signed
+    # messages, never as the partner's Jira webhooks.
+    app_connection: bool = False
 
 
 # What a stored secret and a stored list of rotated-out secrets look like (one entry, long
@@ -80,6 +83,7 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
             "previous_secret_valid_until",
             "remote_handshake_token",
             "require_signature",
+            "connection_type",
         )
     )
     sql = f"SELECT {columns} FROM {meta.db_table} WHERE {meta.get_field('public_id').column} = %s"  # noqa: S608 - names from the model; the value is bound
@@ -90,8 +94,8 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
         cursor.execute(sql, [lookup])
         row = cursor.fetchone()
     decoy_secret, decoy_previous = _decoy_ciphertexts(tuple(settings.FIELD_ENCRYPTION_KEYS))
-    pk, enabled, direction, current, previous, valid_until, hook_secret, required = row or (
-        (None, False, "", "", "", None, "", False)
+    pk, enabled, direction, current, previous, valid_until, hook_secret, required, kind = row or (
+        (None, False, "", "", "", None, "", False, "")
     )
     candidate = Organization(
         incoming_secret=crypto.decrypt(current or decoy_secret),
@@ -107,6 +111,7 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
         bidirectional=direction == SyncDirection.BIDIRECTIONAL,
         signature_secret=crypto.decrypt(hook_secret) if matches and hook_secret else "",
         require_signature=bool(required),
+        app_connection=kind == ConnectionType.APP,
     )
 
 

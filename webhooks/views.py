@@ -295,6 +295,13 @@ class IncomingWebhookApi(WebhookBaseView):
             raise Refused(
                 status.HTTP_403_FORBIDDEN, "organization_disabled", "This organization is disabled."
             )
+        if credentials.app_connection:
+            raise Refused(
+                status.HTTP_403_FORBIDDEN,
+                "app_connection",
+                "This organization is connected to the partner's own install of the service; "
+                "its changes come as signed messages, not as Jira webhooks.",
+            )
         if not credentials.bidirectional:
             raise Refused(
                 status.HTTP_403_FORBIDDEN,

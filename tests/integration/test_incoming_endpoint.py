@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from organizations import services
-from organizations.models import HandshakeStatus, Organization
+from organizations.models import ConnectionType, HandshakeStatus, Organization
 from webhooks.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db
@@ -185,6 +185,20 @@ def test_a_disabled_organization_refuses_deliveries(client, two_way_org):
     assert response.status_code == 403
     assert response.json()["error"] == "organization_disabled"
     assert WebhookDelivery.objects.count() == 0
+
+
+def test_an_organization_connected_app_to_app_refuses_jira_webhooks(client, two_way_org):
+    """Scenario B: the partner's changes come as signed messages from its own install; a Jira
+    webhook posted with the organization's secret is refused, and nothing is stored."""
+    Organization.objects.filter(pk=two_way_org.pk).update(
+        connection_type=ConnectionType.APP, handshake_status=HandshakeStatus.PENDING
+    )
+    response = post(client, two_way_org, fixture_body())
+    assert response.status_code == 403
+    assert response.json()["error"] == "app_connection"
+    assert WebhookDelivery.objects.count() == 0
+    two_way_org.refresh_from_db()
+    assert two_way_org.handshake_status == HandshakeStatus.PENDING
 
 
 def test_refusals_never_echo_a_secret(client, two_way_org):
