@@ -166,68 +166,62 @@ class FieldMappingDetailApi(MappingDetailApi):
     delete_service = services.field_mapping_delete
 
 
-def _refused(exc: connections.ConnectionRefused) -> Response:
-    return Response({"detail": str(exc)}, status=exc.status)
+class ConnectionBaseApi(OrganizationBaseApi):
+    """Scenario B's endpoints: a refused handshake step answers its status and reason here,
+    once, instead of in every view."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, connections.ConnectionRefused):
+            return Response({"detail": str(exc)}, status=exc.status)
+        return super().handle_exception(exc)
 
 
-class OrganizationInvitationApi(OrganizationBaseApi):
+class OrganizationInvitationApi(ConnectionBaseApi):
     """Scenario B: a connection invitation for the partner's install to paste."""
 
     permission_classes = (ChangePermissionForPost,)
 
     @extend_schema(request=None)
     def post(self, request, org_id):
-        try:
-            text, expires_at = connections.invitation_create(organization=self.get_organization())
-        except connections.ConnectionRefused as exc:
-            return _refused(exc)
+        text, expires_at = connections.invitation_create(organization=self.get_organization())
         return Response(
             {"invitation": text, "expiresAt": expires_at.isoformat()},
             status=status.HTTP_201_CREATED,
         )
 
 
-class OrganizationDisconnectApi(OrganizationBaseApi):
+class OrganizationDisconnectApi(ConnectionBaseApi):
     """Scenario B: disconnect from the partner's install (both sides show it)."""
 
     permission_classes = (ChangePermissionForPost,)
 
     @extend_schema(request=None)
     def post(self, request, org_id):
-        try:
-            organization = connections.organization_disconnect(organization=self.get_organization())
-        except connections.ConnectionRefused as exc:
-            return _refused(exc)
+        organization = connections.organization_disconnect(organization=self.get_organization())
         return self.detail(organization)
 
 
-class OrganizationRotateKeyApi(OrganizationBaseApi):
+class OrganizationRotateKeyApi(ConnectionBaseApi):
     """Scenario B: a new signing key, announced to the partner signed by the old one."""
 
     permission_classes = (ChangePermissionForPost,)
 
     @extend_schema(request=None)
     def post(self, request, org_id):
-        try:
-            connections.connection_rotate_key(organization=self.get_organization())
-        except connections.ConnectionRefused as exc:
-            return _refused(exc)
+        connections.connection_rotate_key(organization=self.get_organization())
         return self.detail(self.get_organization())
 
 
-class ConnectionAcceptApi(OrganizationBaseApi):
+class ConnectionAcceptApi(ConnectionBaseApi):
     """Scenario B: accept a partner install's invitation; 201 with the new organization."""
 
     @extend_schema(request=ConnectionAcceptInputSerializer)
     def post(self, request):
         data = _parse(ConnectionAcceptInputSerializer, request).validated_data
-        try:
-            organization = connections.invitation_accept(
-                invitation=data["invitation"],
-                name=data["name"],
-                project_mappings=data["projectMappings"],
-                sync_direction=data["syncDirection"],
-            )
-        except connections.ConnectionRefused as exc:
-            return _refused(exc)
+        organization = connections.invitation_accept(
+            invitation=data["invitation"],
+            name=data["name"],
+            project_mappings=data["projectMappings"],
+            sync_direction=data["syncDirection"],
+        )
         return self.detail(organization, status.HTTP_201_CREATED)
