@@ -143,23 +143,26 @@ def _learn(graph: Graph, status: str, available: list[dict]) -> None:
     graph[status.lower()] = {_to_name(t).lower(): _to_name(t) for t in available}
 
 
-def _next_hop(graph: dict, start: str, goal: Callable[[str], bool]) -> str | None:
-    """The first status on a shortest known path from `start` to a status `goal` accepts."""
-    edges = graph
+def _paths(graph: Graph, start: str) -> tuple[dict[str, str], dict[str, int]]:
+    """Breadth-first over the known workflow from `start`: for each status reached, the first
+    step of a shortest path to it and that path's length (in the order they were reached)."""
     first: dict[str, str] = {}
+    depth = {start.lower(): 0}
     queue = deque([start.lower()])
-    seen = {start.lower()}
     while queue:
         node = queue.popleft()
-        for nxt in edges.get(node, {}):
-            if nxt in seen:
-                continue
-            seen.add(nxt)
-            first[nxt] = first.get(node, nxt)
-            if goal(nxt):
-                return first[nxt]
-            queue.append(nxt)
-    return None
+        for nxt in graph.get(node, {}):
+            if nxt not in depth:
+                depth[nxt] = depth[node] + 1
+                first[nxt] = first.get(node, nxt)
+                queue.append(nxt)
+    return first, depth
+
+
+def _next_hop(graph: Graph, start: str, goal: Callable[[str], bool]) -> str | None:
+    """The first status on a shortest known path from `start` to a status `goal` accepts."""
+    first, _ = _paths(graph, start)
+    return next((hop for node, hop in first.items() if goal(node)), None)
 
 
 # Status categories in the order work moves through them.
@@ -176,24 +179,9 @@ def _explore_hop(graph: Graph, start: str, status: str, categories: Statuses) ->
         return _CATEGORY_RANK.get(categories.get(name, ("", ""))[1], 1)
 
     goal = rank(status.lower())
-    first: dict[str, str] = {}
-    depth = {start.lower(): 0}
-    queue = deque([start.lower()])
-    best: tuple[int, int, str] | None = None
-    while queue:
-        node = queue.popleft()
-        for nxt in graph.get(node, {}):
-            if nxt in depth:
-                continue
-            depth[nxt] = depth[node] + 1
-            first[nxt] = first.get(node, nxt)
-            if nxt not in graph:
-                candidate = (abs(rank(nxt) - goal), depth[nxt], nxt)
-                if best is None or candidate < best:
-                    best = candidate
-            else:
-                queue.append(nxt)
-    return first[best[2]] if best is not None else None
+    first, depth = _paths(graph, start)
+    unexplored = [(abs(rank(n) - goal), depth[n], n) for n in first if n not in graph]
+    return first[min(unexplored)[2]] if unexplored else None
 
 
 def _categories(client: JiraClient, memory: str, project: str, issue_type: str) -> Statuses:
@@ -220,17 +208,10 @@ def _categories(client: JiraClient, memory: str, project: str, issue_type: str) 
     return found
 
 
-def _reachable(graph: dict, start: str) -> list[str]:
+def _reachable(graph: Graph, start: str) -> list[str]:
     names = {k: v for edges in graph.values() for k, v in edges.items()}
-    edges = {k: set(v) for k, v in graph.items()}
-    seen, queue = {start.lower()}, deque([start.lower()])
-    while queue:
-        for nxt in edges.get(queue.popleft(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                queue.append(nxt)
-    seen.discard(start.lower())
-    return sorted(names.get(s, s) for s in seen)
+    first, _ = _paths(graph, start)
+    return sorted(names.get(s, s) for s in first if s != start.lower())
 
 
 class _Walk:
