@@ -183,3 +183,30 @@ def outbox_sweep() -> int:
     for pk in pks:
         connection_relay_enqueue(connection_pk=pk)
     return len(pks)
+
+
+# A received message's id refuses its replay; past the signing window a replay is refused
+# by its timestamp anyway, so ids are kept a day (well past the window) and then dropped.
+MESSAGE_IDS_KEPT = timedelta(days=1)
+
+
+def connection_history_prune(*, batch_size: int = 5000) -> tuple[int, int]:
+    """Drop received message ids older than MESSAGE_IDS_KEPT, and outbox messages delivered
+    that long ago (a message the partner refused stays, with its reason, for the operator).
+    Returns (ids dropped, outbox messages dropped)."""
+    from .models import ConnectionMessage
+
+    cutoff = timezone.now() - MESSAGE_IDS_KEPT
+    counts = []
+    for query in (
+        ConnectionMessage.objects.filter(received_at__lt=cutoff),
+        OutboxMessage.objects.filter(sent_at__lt=cutoff, last_error=""),
+    ):
+        total = 0
+        while True:
+            ids = list(query.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            total += query.model.objects.filter(pk__in=ids).delete()[0]
+        counts.append(total)
+    return counts[0], counts[1]

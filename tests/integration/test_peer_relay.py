@@ -144,3 +144,20 @@ def test_the_sweep_picks_up_pending_messages_nothing_is_relaying(
         assert outbox_sweep() == 1
     assert not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
     assert [r["json"]["n"] for r in partner.requests] == [1, 2]
+
+
+def test_message_ids_and_delivered_messages_go_after_a_day_refused_ones_stay(connection, partner):
+    from organizations.models import ConnectionMessage
+    from organizations.relay import connection_history_prune
+
+    _queue(connection, 3)
+    partner.responses = [200, 422, 200]
+    connection_relay(connection_pk=connection.pk)
+    old = timezone.now() - timedelta(days=2)
+    OutboxMessage.objects.update(sent_at=old)
+    fresh = ConnectionMessage.objects.create(connection=connection, message_id="n" * 32, kind="x")
+    stale = ConnectionMessage.objects.create(connection=connection, message_id="o" * 32, kind="x")
+    ConnectionMessage.objects.filter(pk=stale.pk).update(received_at=old)
+    assert connection_history_prune() == (1, 2)
+    assert list(ConnectionMessage.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert OutboxMessage.objects.get().last_error.startswith("refused 422")
