@@ -24,7 +24,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .connections import ConnectionRefused, PartnerUnavailable, connection_send_signed
+from .connections import (
+    ConnectionRefused,
+    PartnerUnavailable,
+    connection_offer_refresh,
+    connection_send_signed,
+)
 from .models import Connection, OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -182,6 +187,11 @@ def outbox_sweep() -> int:
     )
     for pk in pks:
         connection_relay_enqueue(connection_pk=pk)
+    live = Connection.objects.filter(
+        disconnected_at__isnull=True, our_hello_verified=True, partner_hello_verified=True
+    ).select_related("organization")
+    for connection in live:
+        connection_offer_refresh(connection=connection)
     return len(pks)
 
 
