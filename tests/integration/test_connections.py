@@ -569,3 +569,39 @@ def test_the_admin_accept_page_refuses_garbage_and_needs_add_permission(
     staff = django_user_model.objects.create_user(username="viewer", password="x", is_staff=True)
     client.force_login(staff)
     assert client.get(accept).status_code == 403
+
+
+def test_failed_proofs_are_throttled_per_address_and_connection(connected, client, settings):
+    settings.WEBHOOK_AUTH_FAILURE_LIMIT = 3
+    partner, cid = connected
+    other_key, _ = envelope.generate_key_pair()
+    for _ in range(3):
+        assert partner.hello(client, cid, key=other_key).status_code == 401
+    refused = partner.hello(client, cid)  # even a good one, from this address, for a while
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert _state(cid)["partner_hello"] is False
+    body = json.dumps({"type": "hello", "connectionId": partner.connection_id}).encode()
+    response = client.post(
+        f"/connections/{cid}/messages/",
+        data=body,
+        content_type="application/json",
+        headers=envelope.signed_headers(private_key=partner.private_key, body=body),
+        REMOTE_ADDR="10.9.8.7",
+    )
+    assert response.status_code == 200
+    # Wrong invitation tokens count the same way.
+    for _ in range(3):
+        response = client.post(
+            f"/connections/{cid}/handshake/",
+            data=json.dumps({"token": "guess"}),
+            content_type="application/json",
+            REMOTE_ADDR="10.1.1.1",
+        )
+        assert response.status_code == 403
+    response = client.post(
+        f"/connections/{cid}/handshake/",
+        data=json.dumps({"token": "guess"}),
+        content_type="application/json",
+        REMOTE_ADDR="10.1.1.1",
+    )
+    assert response.status_code == 429
