@@ -428,3 +428,34 @@ def test_more_from_us_is_sent_once_the_partner_accepts_and_less_at_once(install,
     )
     install.feed_all()
     assert "labels" not in install.outbox("change")[-1]["fields"]
+
+
+def test_the_backfill_sends_existing_issues_once_and_its_dry_run_sends_nothing(install):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    for summary in ("one", "two"):
+        install.api(
+            "POST",
+            "/issue",
+            json={
+                "fields": {
+                    "project": {"key": "LOC"},
+                    "issuetype": {"name": "Task"},
+                    "summary": summary,
+                }
+            },
+        )
+    install.hooks.clear()  # created before the organization was connected: never delivered
+    out = StringIO()
+    call_command("sync_backfill", install.org.public_id, "--dry-run", stdout=out)
+    assert "would be sent" in out.getvalue() or "create" in out.getvalue()
+    assert install.outbox("change") == []
+    call_command("sync_backfill", install.org.public_id, stdout=StringIO())
+    sent = install.outbox("change")
+    assert sorted(m["fields"]["summary"] for m in sent) == ["one", "two"]
+    call_command("sync_backfill", install.org.public_id, stdout=StringIO())
+    # Sent again only while the partner has not confirmed them (no ack yet): the same
+    # issues, never a third one.
+    assert {m["issue"]["id"] for m in install.outbox("change")} == {m["issue"]["id"] for m in sent}
