@@ -682,6 +682,18 @@ def _mark_disconnected(connection: Connection) -> None:
     logger.info("connection.disconnected", extra={"connection": connection.connection_id})
 
 
+def connection_mark_disconnected(*, connection_pk: int) -> None:
+    """The partner answered that the connection is disconnected: so it is, here too."""
+    with transaction.atomic():
+        connection = (
+            Connection.objects.select_for_update()
+            .filter(pk=connection_pk, disconnected_at__isnull=True)
+            .first()
+        )
+        if connection is not None:
+            _mark_disconnected(connection)
+
+
 def organization_disconnect(*, organization: Organization) -> Organization:
     """Disconnect from the partner's install: marked here first, then the partner is told
     with a signed message (best effort: a partner that cannot be reached refuses our later

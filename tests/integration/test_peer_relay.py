@@ -187,3 +187,25 @@ def test_the_dashboard_and_status_show_what_waits_for_the_partner(
         o for o in api.get("/api/status/").json()["organizations"] if o["id"] == org.public_id
     ]
     assert row["outbox"]["pending"] == 0 and row["outbox"]["oldestPendingAt"] is None
+
+
+def test_a_signature_the_partner_cannot_check_yet_is_retried_not_dropped(connection, partner):
+    _queue(connection, 1)
+    partner.responses = [401]
+    with pytest.raises(RelayWait):
+        connection_relay(connection_pk=connection.pk)
+    assert OutboxMessage.objects.get().sent_at is None
+    OutboxMessage.objects.update(next_attempt_at=None)
+    assert connection_relay(connection_pk=connection.pk) == 1
+
+
+def test_a_partner_that_says_disconnected_is_disconnected_here_too(connection, partner):
+    _queue(connection, 1)
+    partner.responses = [410]
+    with pytest.raises(RelayWait):
+        connection_relay(connection_pk=connection.pk)
+    connection.refresh_from_db()
+    connection.organization.refresh_from_db()
+    assert connection.disconnected_at is not None
+    assert connection.organization.handshake_status == "disconnected"
+    assert connection_relay(connection_pk=connection.pk) == 0
