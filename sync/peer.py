@@ -156,6 +156,12 @@ def outgoing(job: Job, link: IssueLink, connection: Connection) -> Outgoing:
     """The message our issue's change calls for, computed without writing anything."""
     if link.status in CLOSED_LINK_STATUSES:
         return Outgoing(engine.Change(action=NONE))
+    if job.came_from is not None and not job.organization.relay_partner_issues:
+        note = (
+            f"{job.issue_key} came from {job.came_from.name}; it is not passed on to "
+            f"{job.organization.name} (the organization does not receive other partners' issues)"
+        )
+        return Outgoing(engine.Change(action=SKIPPED, notes=[note]))
     projects = _accepted(connection.offer_out_accepted, "projects")
     if projects is not None and job.project_mapping.local_project_key not in projects:
         note = (

@@ -459,3 +459,39 @@ def test_the_backfill_sends_existing_issues_once_and_its_dry_run_sends_nothing(i
     # Sent again only while the partner has not confirmed them (no ack yet): the same
     # issues, never a third one.
     assert {m["issue"]["id"] for m in install.outbox("change")} == {m["issue"]["id"] for m in sent}
+
+
+def test_another_partners_issue_is_not_passed_on_unless_the_organization_allows_it(install):
+    other = org_services.organization_create(
+        name="Other Partner", remote_base_url="http://127.0.0.1:9", remote_flavor="cloud"
+    )
+    created = install.api(
+        "POST",
+        "/issue",
+        json={
+            "fields": {
+                "project": {"key": "LOC"},
+                "issuetype": {"name": "Task"},
+                "summary": "theirs",
+            }
+        },
+    )
+    install.hooks.clear()
+    # The issue is the copy of the other partner's issue (created here for them).
+    IssueLink.objects.create(
+        organization=other,
+        local_issue_id=created["id"],
+        local_issue_key=created["key"],
+        remote_issue_id="555",
+        remote_issue_key="OTH-1",
+        origin="remote",
+        status="linked",
+    )
+    install.api("PUT", f"/issue/{created['key']}", json={"fields": {"summary": "edited"}})
+    install.feed_all()
+    assert install.outbox("change") == []
+    install.org.relay_partner_issues = True
+    install.org.save()
+    install.api("PUT", f"/issue/{created['key']}", json={"fields": {"summary": "edited again"}})
+    install.feed_all()
+    assert install.outbox("change")[-1]["fields"]["summary"] == "edited again"
