@@ -218,7 +218,8 @@ def invitation_create(*, organization: Organization) -> tuple[str, datetime]:
             "publicKey": connection.signing_public_key,
             "offers": offers,
             "expiresAt": int(expires_at.timestamp()),
-        }
+        },
+        private_key=connection.signing_private_key,
     )
     logger.info(
         "connection.invitation_created",
