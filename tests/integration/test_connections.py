@@ -560,3 +560,19 @@ def test_the_admin_accept_page_refuses_garbage_and_needs_add_permission(
     staff = django_user_model.objects.create_user(username="viewer", password="x", is_staff=True)
     client.force_login(staff)
     assert client.get(accept).status_code == 403
+
+
+def test_changing_the_direction_of_an_app_connection_keeps_its_handshake(make_org):
+    """Push <-> two-way is what the install applies of the partner's changes; the handshake of
+    an app connection is its connection's, not the partner Jira webhook's."""
+    org = make_org(name="Their install", sync_direction="bidirectional")
+    Organization.objects.filter(pk=org.pk).update(connection_type="app", handshake_status="active")
+    org.refresh_from_db()
+    activated = org.handshake_activated_at
+
+    org = services.organization_disable_two_way(organization=org)
+    assert (org.sync_direction, org.handshake_status) == ("push", "active")
+    org = services.organization_enable_two_way(organization=org)
+    assert (org.sync_direction, org.handshake_status) == ("bidirectional", "active")
+    org.refresh_from_db()
+    assert org.handshake_status == "active" and org.handshake_activated_at == activated
