@@ -16,9 +16,39 @@ from django.views.decorators.debug import sensitive_post_parameters
 from jiraapi.events import WEBHOOK_EVENTS
 
 from . import connections, selectors, services
-from .models import FieldMapping, Organization, ProjectMapping, SyncDirection
+from .models import (
+    ConnectionType,
+    FieldMapping,
+    HandshakeStatus,
+    Organization,
+    ProjectMapping,
+    SyncDirection,
+)
 
 SECRET_FORM_FIELDS = ("remote_token", "remote_handshake_token")
+# Scenario A's fields, not shown for an organization connected app to app (Scenario B).
+APP_HIDDEN_FIELDS = (
+    "remote_base_url",
+    "remote_flavor",
+    "remote_user",
+    "remote_token",
+    "remote_token_state",
+    "remote_handshake_token",
+    "remote_handshake_token_state",
+    "require_signature",
+    "secret_rotated_at",
+    "previous_secret_valid_until",
+    "handshake_status",  # the connection panel says it, in the words of an app connection
+    "handshake_activated_at",
+)
+
+# The handshake of an app connection says what it waits for (the model's labels speak of
+# the partner's Jira webhook, Scenario A).
+APP_HANDSHAKE_LABELS = {
+    HandshakeStatus.PENDING: _("Pending: waiting for the partner install to accept and say hello"),
+    HandshakeStatus.ACTIVE: _("Active: both installs verified each other's signed hello"),
+    HandshakeStatus.DISCONNECTED: _("Disconnected: messages from the partner are refused"),
+}
 
 # The six events the partner ticks on their webhook.
 # (group, what, event) as Jira's webhook form shows them, e.g. "Issue", "created".
@@ -88,21 +118,42 @@ class AcceptInvitationForm(forms.Form):
 
     invitation = forms.CharField(
         label=_("Invitation"),
-        widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "style": "font-family: monospace"}),
+        widget=forms.Textarea(
+            attrs={
+                "rows": 6,
+                "cols": 80,
+                "style": "font-family: monospace; word-break: break-all",
+                "spellcheck": "false",
+                "autocomplete": "off",
+            }
+        ),
         max_length=16_384,
-        help_text=_("The text the partner's admin copied from their install."),
+        help_text=_(
+            "The text the partner's admin copied from their install (one line). What it "
+            "offers is shown below it once pasted."
+        ),
     )
-    name = forms.CharField(label=_("Name of the partner"), max_length=200)
+    name = forms.CharField(
+        label=_("Name of the partner"),
+        max_length=200,
+        help_text=_("How the partner appears in your admin, e.g. their company's name."),
+    )
     project_mappings = forms.CharField(
         label=_("Project mappings"),
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 40, "placeholder": "OPS = LOC"}),
         help_text=_(
             "One per line: OUR_PROJECT = THEIR_PROJECT (theirs must be one the invitation "
-            "offers), e.g. OPS = LOC."
+            "offers), e.g. OPS = LOC. Only these projects of yours are shared."
         ),
     )
     sync_direction = forms.ChoiceField(
-        label=_("Sync direction"), choices=SyncDirection.choices, initial=SyncDirection.PUSH
+        label=_("Sync direction"),
+        choices=SyncDirection.choices,
+        initial=SyncDirection.PUSH,
+        help_text=_(
+            "Push: your install sends your changes to theirs and ignores theirs. "
+            "Two-way: it also applies the partner's changes to your Jira."
+        ),
     )
 
     def clean_project_mappings(self) -> list[dict[str, str]]:
@@ -237,15 +288,20 @@ class OrganizationAdmin(admin.ModelAdmin):
         get no field for them at all (a read-only field would print the value), only their
         "set / not set" state."""
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or self.has_change_permission(request, obj):
+        hidden: tuple[str, ...] = ()
+        if obj is not None and obj.connection_type == ConnectionType.APP:
+            # Scenario B: the partner's install writes into the partner's Jira; there is no
+            # partner Jira site, token or webhook secret here (the connection panel instead).
+            hidden = APP_HIDDEN_FIELDS
+        if obj is not None and not self.has_change_permission(request, obj):
+            hidden += SECRET_FORM_FIELDS
+        if not hidden:
             return fieldsets
-        return [
-            (
-                name,
-                {**opts, "fields": tuple(f for f in opts["fields"] if f not in SECRET_FORM_FIELDS)},
-            )
+        shown = [
+            (name, {**opts, "fields": tuple(f for f in opts["fields"] if f not in hidden)})
             for name, opts in fieldsets
         ]
+        return [(name, opts) for name, opts in shown if opts["fields"]]
 
     @method_decorator(sensitive_post_parameters(*SECRET_FORM_FIELDS))
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -299,9 +355,35 @@ class OrganizationAdmin(admin.ModelAdmin):
     # --- the two-way panel -----------------------------------------------------------------
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None and obj.is_bidirectional:
+        if obj is not None and obj.connection_type == ConnectionType.APP:
+            context["connection_panel"] = self.connection_panel_context(obj)
+        elif obj is not None and obj.is_bidirectional:
             context["partner_setup"] = self.partner_setup_context(request, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def connection_panel_context(self, obj: Organization) -> dict:
+        """Scenario B: the partner's install, the handshake, and which projects map."""
+        connection = selectors.organization_connection(organization=obj)
+        return {
+            "connection": connection,
+            "handshake_status": obj.handshake_status,
+            "handshake_status_label": APP_HANDSHAKE_LABELS.get(
+                obj.handshake_status, obj.get_handshake_status_display()
+            ),
+            "handshake_activated_at": obj.handshake_activated_at,
+            "mappings": [
+                (m.local_project_key, m.remote_project_key) for m in obj.project_mappings.all()
+            ],
+            "waiting_for_accept": bool(
+                connection
+                and connection.invitation_token_hash
+                and not connection.invitation_spent_at
+                and not connection.disconnected_at
+            ),
+            "can_rotate_key": bool(
+                connection and connection.partner_public_key and not connection.disconnected_at
+            ),
+        }
 
     def partner_setup_context(self, request: HttpRequest, obj: Organization) -> dict:
         can_see_secret = self.has_change_permission(request, obj)
@@ -354,6 +436,7 @@ class OrganizationAdmin(admin.ModelAdmin):
             view("two-way-off", self.two_way_off_view),
             view("invitation", self.invitation_view),
             view("disconnect", self.disconnect_view),
+            view("rotate-key", self.rotate_key_view),
             path(
                 "accept-invitation/",
                 self.admin_site.admin_view(self.accept_invitation_view),
@@ -460,19 +543,35 @@ class OrganizationAdmin(admin.ModelAdmin):
             request, "admin/organizations/organization/invitation.html", context
         )
 
-    def disconnect_view(self, request, pk):
+    def _connection_button_view(self, request, pk, service, message):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         obj = get_object_or_404(Organization, pk=pk)
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
         try:
-            connections.organization_disconnect(organization=obj)
+            service(organization=obj)
         except connections.ConnectionRefused as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
-            self.message_user(request, _("Disconnected from the partner's install."))
+            self.message_user(request, message, messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[pk]))
+
+    def disconnect_view(self, request, pk):
+        return self._connection_button_view(
+            request,
+            pk,
+            connections.organization_disconnect,
+            _("Disconnected from the partner's install."),
+        )
+
+    def rotate_key_view(self, request, pk):
+        return self._connection_button_view(
+            request,
+            pk,
+            connections.connection_rotate_key,
+            _("New signing key: the partner's install accepted it."),
+        )
 
     @method_decorator(sensitive_post_parameters("invitation"))
     def accept_invitation_view(self, request):
@@ -490,10 +589,12 @@ class OrganizationAdmin(admin.ModelAdmin):
             except connections.ConnectionRefused as exc:
                 form.add_error(None, str(exc))
             else:
+                status = APP_HANDSHAKE_LABELS.get(
+                    organization.handshake_status, organization.get_handshake_status_display()
+                )
                 self.message_user(
                     request,
-                    _("Connected to the partner's install: %(status)s.")
-                    % {"status": organization.get_handshake_status_display()},
+                    _("Connected to the partner's install. %(status)s.") % {"status": status},
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import Organization, ProjectMapping
+from .models import Connection, Organization, ProjectMapping
 
 
 def organization_list() -> QuerySet[Organization]:
@@ -73,3 +73,8 @@ def organization_partner_jql(*, organization: Organization) -> str:
     if len(keys) == 1:
         return f'project = "{keys[0]}"'
     return "project in ({})".format(", ".join(f'"{k}"' for k in keys))
+
+
+def organization_connection(*, organization: Organization) -> Connection | None:
+    """Scenario B: the organization's connection to the partner's install, if it has one."""
+    return Connection.objects.filter(organization=organization).first()
