@@ -58,14 +58,18 @@ def install_start(
     name: str,
     port: int,
     env: Mapping[str, str],
+    host: str = "127.0.0.1",
     admin: tuple[str, str],
     logs: Path,
     worker: bool = True,
     timeout: float = 90,
 ) -> Install:
     """Migrate, create the admin user, start the web server (and a worker with beat unless
-    `worker=False`), and return once it answers. Its processes stop with `processes`."""
-    base_url = f"http://127.0.0.1:{port}"
+    `worker=False`), and return once it answers. Its processes stop with `processes`.
+
+    It listens on 127.0.0.1; `host` names it in its own URL (`localhost` gives a second install
+    on the same machine cookies of its own in a browser)."""
+    base_url = f"http://{host}:{port}"
     install = Install(
         name=name,
         base_url=base_url,
