@@ -204,7 +204,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         "public_id",
         "sync_direction",
         "connection_type",
-        "handshake_status",
+        "handshake",
         "enabled",
         "last_delivery_at",
     )
@@ -318,6 +318,15 @@ class OrganizationAdmin(admin.ModelAdmin):
         else:
             text = _("Set on %(when)s") % {"when": date_format(set_at, "DATETIME_FORMAT")}
         return format_html('<span id="{}">{}</span>', element_id, text)
+
+    @admin.display(description=_("Handshake status"), ordering="handshake_status")
+    def handshake(self, obj):
+        """In the words of the organization's kind of connection (Scenario A or B)."""
+        if obj.connection_type == ConnectionType.APP:
+            return APP_HANDSHAKE_LABELS.get(
+                obj.handshake_status, obj.get_handshake_status_display()
+            )
+        return obj.get_handshake_status_display()
 
     @admin.display(description=_("Partner Jira API token"))
     def remote_token_state(self, obj):

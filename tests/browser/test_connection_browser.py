@@ -120,6 +120,12 @@ def test_an_admin_pastes_an_invitation_and_both_installs_become_active(
     shot(page, "b04-active-on-b")
     shot(page_a, "b05-active-on-a")
 
+    # The list says it in the words of an app connection.
+    page.goto("/admin/organizations/organization/")
+    row = page.locator("#result_list tr", has_text="Acme (A's install)")
+    assert "both installs verified" in row.locator(".field-handshake").inner_text()
+    page.goto(f"/admin/organizations/organization/{org_b.pk}/change/")
+
     # Saving the page (push only now) keeps the connection as it is.
     page.select_option("#id_sync_direction", "push")
     page.click("input[name=_continue]")
