@@ -88,12 +88,13 @@ def connection_relay(*, connection_pk: int) -> int:
         if not cache.add(lock, token, LOCK_SECONDS):
             return sent  # another worker is relaying; it looks again before it stops
         try:
-            sent += _relay_pending(connection_pk)
+            live, count = _relay_pending(connection_pk)
         finally:
             if cache.get(lock) == token:
                 cache.delete(lock)
+        sent += count
         # A message committed while we were finishing: its task found the lock taken.
-        if not _pending(connection_pk).exists():
+        if not live or not _pending(connection_pk).exists():
             return sent
 
 
@@ -101,15 +102,16 @@ def _pending(connection_pk: int):
     return OutboxMessage.objects.filter(connection_id=connection_pk, sent_at__isnull=True)
 
 
-def _relay_pending(connection_pk: int) -> int:
+def _relay_pending(connection_pk: int) -> tuple[bool, int]:
+    """(whether the connection is live, how many messages went)."""
     connection = Connection.objects.filter(pk=connection_pk).first()
     if connection is None or connection.disconnected_at or not connection.is_active:
-        return 0
+        return False, 0
     sent = 0
     while True:
         batch = list(_pending(connection_pk).order_by("id")[:BATCH])
         if not batch:
-            return sent
+            return True, sent
         for message in batch:
             _send_one(connection, message)
             sent += 1

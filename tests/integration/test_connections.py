@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from organizations import envelope, services
+from organizations import connections, envelope, services
 from organizations.models import Connection, ConnectionMessage, Organization
 from syncapp.celery import app as celery_app
 
@@ -279,7 +279,7 @@ def test_unknown_types_unknown_connections_and_garbage_are_4xx(connected, client
     assert response.status_code == 400
     response = client.post(
         f"/connections/{cid}/messages/",
-        data=b"x" * 70_000,
+        data=b"x" * (connections.MAX_MESSAGE_BYTES + 1),
         content_type="application/json",
     )
     assert response.status_code == 413
