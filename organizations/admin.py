@@ -50,6 +50,16 @@ APP_HANDSHAKE_LABELS = {
     HandshakeStatus.DISCONNECTED: _("Disconnected: messages from the partner are refused"),
 }
 
+
+def handshake_label(organization: Organization) -> str:
+    """The handshake status in the words of the organization's kind of connection."""
+    if organization.connection_type == ConnectionType.APP:
+        label = APP_HANDSHAKE_LABELS.get(organization.handshake_status)
+        if label:
+            return label
+    return organization.get_handshake_status_display()
+
+
 # The six events the partner ticks on their webhook.
 # (group, what, event) as Jira's webhook form shows them, e.g. "Issue", "created".
 PARTNER_WEBHOOK_EVENTS = tuple(
@@ -286,7 +296,7 @@ class OrganizationAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         """The partner's secrets are write-only: users who may not change the organization
         get no field for them at all (a read-only field would print the value), only their
-        "set / not set" state."""
+        "set / not set" state. An app connection (Scenario B) has no partner Jira fields."""
         fieldsets = super().get_fieldsets(request, obj)
         hidden: tuple[str, ...] = ()
         if obj is not None and obj.connection_type == ConnectionType.APP:
@@ -321,12 +331,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Handshake status"), ordering="handshake_status")
     def handshake(self, obj):
-        """In the words of the organization's kind of connection (Scenario A or B)."""
-        if obj.connection_type == ConnectionType.APP:
-            return APP_HANDSHAKE_LABELS.get(
-                obj.handshake_status, obj.get_handshake_status_display()
-            )
-        return obj.get_handshake_status_display()
+        return handshake_label(obj)
 
     @admin.display(description=_("Partner Jira API token"))
     def remote_token_state(self, obj):
@@ -376,9 +381,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         return {
             "connection": connection,
             "handshake_status": obj.handshake_status,
-            "handshake_status_label": APP_HANDSHAKE_LABELS.get(
-                obj.handshake_status, obj.get_handshake_status_display()
-            ),
+            "handshake_status_label": handshake_label(obj),
             "handshake_activated_at": obj.handshake_activated_at,
             "mappings": [
                 (m.local_project_key, m.remote_project_key) for m in obj.project_mappings.all()
@@ -388,9 +391,6 @@ class OrganizationAdmin(admin.ModelAdmin):
                 and connection.invitation_token_hash
                 and not connection.invitation_spent_at
                 and not connection.disconnected_at
-            ),
-            "can_rotate_key": bool(
-                connection and connection.partner_public_key and not connection.disconnected_at
             ),
         }
 
@@ -598,12 +598,10 @@ class OrganizationAdmin(admin.ModelAdmin):
             except connections.ConnectionRefused as exc:
                 form.add_error(None, str(exc))
             else:
-                status = APP_HANDSHAKE_LABELS.get(
-                    organization.handshake_status, organization.get_handshake_status_display()
-                )
                 self.message_user(
                     request,
-                    _("Connected to the partner's install. %(status)s.") % {"status": status},
+                    _("Connected to the partner's install. %(status)s.")
+                    % {"status": handshake_label(organization)},
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(

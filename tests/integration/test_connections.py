@@ -540,6 +540,17 @@ def test_the_admin_creates_an_invitation_and_the_other_side_accepts_it(
 
     page = client.get(f"/admin/organizations/organization/{acceptor.pk}/change/").content
     assert b'id="disconnect"' in page
+    # An app connection's page: the connection panel, no partner Jira site or webhook panel.
+    assert b'id="connection-panel"' in page and b'id="partner-setup"' not in page
+    assert b'name="remote_token"' not in page and b'name="remote_base_url"' not in page
+    key = Connection.objects.get(organization=acceptor).signing_public_key
+    response = client.post(f"/admin/organizations/organization/{acceptor.pk}/rotate-key/")
+    assert response.status_code == 302
+    rotated = Connection.objects.get(organization=acceptor)
+    assert rotated.signing_public_key != key and rotated.key_rotated_at is not None
+    assert Connection.objects.get(organization=inviter).partner_public_key == (
+        rotated.signing_public_key
+    )
     response = client.post(f"/admin/organizations/organization/{acceptor.pk}/disconnect/")
     assert response.status_code == 302
     inviter.refresh_from_db()
