@@ -2,26 +2,21 @@
 
 Install A is this test's live server on the test database with a real Celery worker (it
 invites; its hello to B goes through the worker). Install B is a second web process
-(`manage.py runserver`) on its OWN PostgreSQL database and its own encryption key; B runs its
+on its OWN PostgreSQL database and its own encryption key (tests/installs.py); B runs its
 Celery tasks in the web process (CELERY_TASK_ALWAYS_EAGER: it needs no second broker here).
 The admins use each install's API: invitation on A, accept on B, both active, disconnect."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import psycopg
 import pytest
 import requests
-from django.db import connection
 
-from devtools.supervisor import free_port
 from organizations import services as org_services
 from organizations.models import Organization
 
-from .conftest import database_url, wait_until
+from ..installs import second_install
+from .conftest import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -29,55 +24,18 @@ B_ADMIN = ("admin-b", "admin-b-pass-123")
 B_LOCAL_TOKEN = "install-b-own-jira-token"
 
 
-def _admin_dsn() -> str:
-    s = connection.settings_dict
-    return f"postgresql://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/postgres"
-
-
 @pytest.fixture
 def install_b(processes, worker_env, tmp_path):
-    """A second install: its own database (created and migrated here), web process and keys."""
-    name = f"{connection.settings_dict['NAME']}_install_b"
-    with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    db_url = database_url().rsplit("/", 1)[0] + f"/{name}"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(
-        DATABASE_URL=db_url,
-        FIELD_ENCRYPTION_KEYS="install-b-encryption-key-not-install-a",
-        PUBLIC_BASE_URL=base,
-        VAR_DIR=str(tmp_path),
-        CELERY_TASK_ALWAYS_EAGER="true",
-        LOCAL_JIRA_URL="http://127.0.0.1:9",
+    """A second install: its own database, web process and keys (tests/installs.py)."""
+    with second_install(
+        name="install_b",
+        admin=B_ADMIN,
+        var_dir=tmp_path,
+        processes=processes,
         LOCAL_JIRA_USER="sync@install-b.example",
         LOCAL_JIRA_TOKEN=B_LOCAL_TOKEN,
-        JIRA_ALLOW_HTTP="true",
-        JIRA_ALLOWED_HOSTS="127.0.0.1,localhost",
-        ADMIN_USERNAME=B_ADMIN[0],
-        ADMIN_PASSWORD=B_ADMIN[1],
-        ALLOW_DEV_KEYS="true",
-        PYTHONUNBUFFERED="1",
-    )
-    for command in (["migrate", "--no-input"], ["ensure_admin"]):
-        subprocess.run(
-            [sys.executable, "manage.py", *command], env=env, check=True, capture_output=True
-        )
-    web = processes.start(
-        "web-b",
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        env=env,
-        log=tmp_path / "web-b.log",
-    )
-    processes.wait_http(f"{base}/healthz", timeout=60)
-    try:
-        yield base, db_url
-    finally:
-        web.terminate()
-        with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    ) as (install, db_url):
+        yield install.base_url, db_url
 
 
 def test_two_installs_connect_activate_and_disconnect(sync_env, worker, install_b, api):
