@@ -22,14 +22,13 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
 
 import requests
 
-from devtools.demo import ADMIN_PASSWORD, ALICE, REPO, Demo, say
+from devtools.demo import ADMIN_PASSWORD, ALICE, REPO, Demo, run, say
 from devtools.installs import Install, install_start
 from devtools.jira_admin import register_webhook
 from devtools.processes import jirasim_command
@@ -212,25 +211,7 @@ class DemoB(Demo):
 
 
 def main() -> int:
-    demo = DemoB()
-    signal.signal(signal.SIGINT, demo.stop)
-    signal.signal(signal.SIGTERM, demo.stop)
-    try:
-        say("Starting two installs of the service and their two Jira simulators ...")
-        demo.start()
-        demo.banner()
-        demo.scenario()
-        say("Demo ready. Press Ctrl-C to stop.")
-        while not demo.stopping:
-            time.sleep(0.5)
-    except Exception as exc:
-        if not demo.stopping:
-            say(f"Demo failed: {exc}")
-            demo.stop()
-            return 1
-    finally:
-        demo.stop()
-    return 0
+    return run(DemoB(), "Starting two installs of the service and their two Jira simulators ...")
 
 
 if __name__ == "__main__":

@@ -586,18 +586,12 @@ class OrganizationAdmin(admin.ModelAdmin):
         )
 
     def accept_offer_view(self, request, pk):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        obj = get_object_or_404(Organization, pk=pk)
-        if not self.has_change_permission(request, obj):
-            raise PermissionDenied
-        try:
-            connections.connection_offer_accept(organization=obj)
-        except connections.ConnectionRefused as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        else:
-            self.message_user(request, _("Accepted what the partner now sends."))
-        return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[pk]))
+        return self._connection_button_view(
+            request,
+            pk,
+            connections.connection_offer_accept,
+            _("Accepted what the partner now sends."),
+        )
 
     @method_decorator(sensitive_post_parameters("invitation"))
     def accept_invitation_view(self, request):
