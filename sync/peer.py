@@ -37,7 +37,7 @@ from .jobs import Job, PeerSource
 from .leases import issue_link_get_or_create, issue_link_lease
 from .mapping import PULL, field_pairs
 from .models import CLOSED_LINK_STATUSES, CommentLink, IssueLink, LinkStatus, Side
-from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE
+from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE, not_passed_on
 from .sites import local_client
 
 logger = logging.getLogger(__name__)
@@ -156,12 +156,9 @@ def outgoing(job: Job, link: IssueLink, connection: Connection) -> Outgoing:
     """The message our issue's change calls for, computed without writing anything."""
     if link.status in CLOSED_LINK_STATUSES:
         return Outgoing(engine.Change(action=NONE))
-    if job.came_from is not None and not job.organization.relay_partner_issues:
-        note = (
-            f"{job.issue_key} came from {job.came_from.name}; it is not passed on to "
-            f"{job.organization.name} (the organization does not receive other partners' issues)"
-        )
-        return Outgoing(engine.Change(action=SKIPPED, notes=[note]))
+    held_back = not_passed_on(job)
+    if held_back:
+        return Outgoing(engine.Change(action=SKIPPED, notes=[held_back]))
     projects = _accepted(connection.offer_out_accepted, "projects")
     if projects is not None and job.project_mapping.local_project_key not in projects:
         note = (
