@@ -400,13 +400,16 @@ def _ack_payload(link: IssueLink, payload: dict[str, Any]) -> dict[str, Any]:
         for cl in link.comments.all()
         if cl.remote_comment_id and cl.local_comment_id
     ]
-    return {
-        "issue": {"id": link.local_issue_id or "", "key": link.local_issue_key},
+    ack = {
+        "issue": {"id": link.local_issue_id, "key": link.local_issue_key},
         "yourIssueId": payload["issue"]["id"],
         "ackSeq": payload["seq"],
         "received": payload.get("fields") or {},
         "comments": pairings,
     }
+    if not link.local_issue_id:  # no copy here (not created: the mapping creates none)
+        ack.update(issue={"id": "-", "key": "-"}, applied=False)
+    return ack
 
 
 def _ack_seen(
