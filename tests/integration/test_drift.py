@@ -6,9 +6,12 @@ carried is then only at its site, which is what the drift check is for.
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import requests
 from django.contrib.auth.models import Permission
+from django.core.management import CommandError, call_command
 
 from jiraapi import adf
 from sync import drift
@@ -256,3 +259,47 @@ def test_repair_buttons_are_post_only_and_need_the_change_permission(
     assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
     assert Drift.objects.count() == 1
     assert drifted.fields("local")["summary"] != drifted.fields("partner")["summary"]
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+def run_reconcile(*args) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("sync_reconcile", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_the_command_dry_run_lists_drift_and_writes_nothing(world):
+    world.edit("partner", summary="changed at the partner")
+    lose_webhooks(world)
+    state = IssueLink.objects.get().state
+    world.reset_calls()
+
+    out, err = run_reconcile("--org", world.org.public_id, "--dry-run", "--repair")
+
+    assert "1 differ" in out and "field summary" in out
+    assert "would be repaired (summary: remote's value)" in out
+    assert "drift check [" in err  # the progress line
+    assert not Drift.objects.exists() and not DriftCheck.objects.exists()
+    assert IssueLink.objects.get().state == state
+    assert writes(world) == 0
+    assert world.fields("local")["summary"] != world.fields("partner")["summary"]
+
+
+def test_the_command_repairs_every_organization(world):
+    world.edit("local", summary="changed here")
+    lose_webhooks(world)
+
+    out, _ = run_reconcile("--all", "--repair")
+
+    assert "repair: 1 of 1 pairs repaired" in out
+    assert world.fields("local")["summary"] == world.fields("partner")["summary"]
+    assert not Drift.objects.exists()
+
+
+def test_the_command_refuses_a_bad_since_and_an_unknown_organization(world):
+    with pytest.raises(CommandError):
+        run_reconcile("--org", world.org.public_id, "--since", "yesterday")
+    with pytest.raises(CommandError):
+        run_reconcile("--org", "org-nobody")
