@@ -29,11 +29,13 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from jiraapi import adf
 from jiraapi.client import JiraClient, counting_calls
@@ -331,24 +333,28 @@ def _check_page(
     local = _search(comparer.local, [link.local_issue_id for link in page], names[Side.LOCAL])
     remote = _search(comparer.remote, [link.remote_issue_id for link in page], names[Side.REMOTE])
     now = timezone.now()
+    recent = now - timedelta(seconds=settings.SYNC_DRIFT_GRACE_SECONDS)
     for link in page:
         report.pairs += 1
-        if link.lease_until and link.lease_until > now:
-            report.busy += 1  # a sync is at work on it: its state is in motion
+        issues = (local.get(str(link.local_issue_id)), remote.get(str(link.remote_issue_id)))
+        in_motion = link.lease_until and link.lease_until > now
+        if in_motion or any(_changed_since(issue, recent) for issue in issues):
+            # A sync is at work on it, or a change is younger than the grace (its webhook
+            # may still be on its way): looked at again by the next check.
+            report.busy += 1
             continue
-        found = _pair_differences(
-            comparer,
-            link,
-            local.get(str(link.local_issue_id)),
-            remote.get(str(link.remote_issue_id)),
-            names,
-        )
+        found = _pair_differences(comparer, link, *issues, names)
         if found:
             report.found[link.pk] = found
             if any(d.kind == DriftKind.GONE for d in found):
                 report.gone += 1
             else:
                 report.drifted += 1
+
+
+def _changed_since(issue: dict | None, moment) -> bool:
+    updated = parse_datetime(str(((issue or {}).get("fields") or {}).get("updated") or ""))
+    return updated is not None and updated > moment
 
 
 def _pair_differences(

@@ -237,6 +237,8 @@ RETENTION_PRUNE_SECONDS = env.float("RETENTION_PRUNE_SECONDS", default=3600.0)
 # organization's linked pairs are compared on both sites, SYNC_DRIFT_PAGE_SIZE pairs a search.
 SYNC_DRIFT_CHECK_SECONDS = env.float("SYNC_DRIFT_CHECK_SECONDS", default=3600.0)
 SYNC_DRIFT_PAGE_SIZE = env.int("SYNC_DRIFT_PAGE_SIZE", default=100)
+# A pair changed more recently than this is left to its webhook (perhaps still on its way).
+SYNC_DRIFT_GRACE_SECONDS = env.float("SYNC_DRIFT_GRACE_SECONDS", default=120.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {
         "task": "webhooks.sweep_deliveries",

@@ -24,6 +24,12 @@ pytestmark = pytest.mark.django_db
 OTHER = {"local": "partner", "partner": "local"}
 
 
+@pytest.fixture(autouse=True)
+def no_grace(settings):
+    """The changes of these tests are seconds old: no grace for webhooks still on their way."""
+    settings.SYNC_DRIFT_GRACE_SECONDS = 0
+
+
 def lose_webhooks(world) -> None:
     for side in world.sims:
         world.take(side)
@@ -173,6 +179,17 @@ def test_a_dry_run_writes_nothing_anywhere(world):
     assert IssueLink.objects.get().state == state
     assert writes(world) == 0
     assert world.fields("local")["summary"] != world.fields("partner")["summary"]
+
+
+def test_a_change_younger_than_the_grace_is_left_to_its_webhook(world, settings):
+    settings.SYNC_DRIFT_GRACE_SECONDS = 3600
+    world.edit("partner", summary="changed at the partner")
+    lose_webhooks(world)
+
+    report = drift.drift_check(organization=world.org)
+
+    assert (report.pairs, report.busy, report.drifted) == (1, 1, 0)
+    assert not Drift.objects.exists()
 
 
 def test_an_app_to_app_organization_is_not_checked(world):
