@@ -74,7 +74,8 @@ class DriftReport:
     pairs: int = 0
     drifted: int = 0
     gone: int = 0
-    busy: int = 0  # pairs being synced at the time: looked at next time
+    busy: int = 0  # pairs being synced, or changed within the grace: looked at next time
+    busy_ids: list[int] = field(default_factory=list)
     calls: int = 0
     seconds: float = 0.0
     skipped: str = ""  # why the organization was not checked
@@ -342,6 +343,7 @@ def _check_page(
             # A sync is at work on it, or a change is younger than the grace (its webhook
             # may still be on its way): looked at again by the next check.
             report.busy += 1
+            report.busy_ids.append(link.pk)
             continue
         found = _pair_differences(comparer, link, *issues, names)
         if found:
@@ -406,8 +408,10 @@ def _record(organization: Organization, report: DriftReport) -> None:
                 "error": "",
             },
         )
-        busy = _linked(organization).filter(lease_until__gt=now).values_list("pk", flat=True)
-        stale = Drift.objects.filter(organization=organization).exclude(issue_link_id__in=busy)
+        # What a pair left for next time was found to hold stays listed until then.
+        stale = Drift.objects.filter(organization=organization).exclude(
+            issue_link_id__in=report.busy_ids
+        )
         _replace(stale, organization, report.found, now)
 
 

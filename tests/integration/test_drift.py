@@ -163,6 +163,40 @@ def test_a_link_whose_issue_is_gone_is_found_and_closed_by_the_repair(world, sid
     assert drift.drift_check(organization=world.org).pairs == 0
 
 
+def test_a_push_only_partner_whose_issue_is_gone_gets_the_target_gone_policy(world):
+    world.org.sync_direction = "push"
+    world.org.save()
+    world.api("partner", "DELETE", f"/issue/{world.keys['partner']}")
+    lose_webhooks(world)
+    drift.drift_check(organization=world.org)
+
+    (outcome,) = drift.drift_repair(organization=world.org)
+
+    assert "target-gone policy" in outcome.message
+    assert IssueLink.objects.get().status == LinkStatus.GONE
+    assert world.fields("local")["summary"]  # ours is untouched
+
+
+def test_a_data_center_partner_is_checked_and_repaired(settings):
+    from .test_loop_prevention import World
+
+    world = World(settings, partner_flavor="datacenter")
+    try:
+        world.link_pair()
+        world.edit("partner", priority={"name": "Highest"})
+        lose_webhooks(world)
+
+        report = drift.drift_check(organization=world.org)
+
+        assert report.drifted == 1
+        assert Drift.objects.get().field == "priority"
+        drift.drift_repair(organization=world.org)
+        assert world.fields("local")["priority"]["name"] == "Highest"
+        assert not Drift.objects.exists()
+    finally:
+        world.close()
+
+
 def test_a_dry_run_writes_nothing_anywhere(world):
     world.edit("partner", summary="changed at the partner")
     lose_webhooks(world)
@@ -190,6 +224,12 @@ def test_a_change_younger_than_the_grace_is_left_to_its_webhook(world, settings)
 
     assert (report.pairs, report.busy, report.drifted) == (1, 1, 0)
     assert not Drift.objects.exists()
+    settings.SYNC_DRIFT_GRACE_SECONDS = 0
+    drift.drift_check(organization=world.org)
+    assert Drift.objects.count() == 1
+    settings.SYNC_DRIFT_GRACE_SECONDS = 3600  # a further change: the finding stays listed
+    drift.drift_check(organization=world.org)
+    assert Drift.objects.count() == 1
 
 
 def test_an_app_to_app_organization_is_not_checked(world):
@@ -205,13 +245,9 @@ def test_an_app_to_app_organization_is_not_checked(world):
 
 
 @pytest.fixture
-def celery_eager():
+def celery_eager(settings):
     """The repair task runs in this process when the button enqueues it (as a worker would)."""
-    from syncapp.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
+    settings.CELERY_TASK_ALWAYS_EAGER = True
 
 
 @pytest.fixture
