@@ -31,6 +31,7 @@ from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease
 from .mapping import PUSH
 from .models import (
     LINK_PROPERTY,
+    PEER,
     CommentLink,
     EchoLock,
     IssueLink,
@@ -641,7 +642,8 @@ def _reopen(job: Job, link: IssueLink) -> None:
     link.origin = job.source_side
     link.status = LinkStatus.NEW
     link.create_started_at = None
-    link.state = {}
+    # The pair's message numbers with a partner install go on: they order its messages.
+    link.state = {PEER: link.state[PEER]} if PEER in link.state else {}
     link.save()
     link.comments.update(**{f"{tgt}_comment_id": None, f"{tgt}_hash": ""})
 

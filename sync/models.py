@@ -26,6 +26,8 @@ CLOSED_LINK_STATUSES = (LinkStatus.DELETED, LinkStatus.GONE)
 LINK_PROPERTY = "jira-sync.link"
 # The key of `IssueLink.state` that holds the fields a side refused (see `IssueLink.refused`).
 REFUSED = "refused"
+# The key of `IssueLink.state` that holds a Scenario B pair's message numbers (`peer.py`).
+PEER = "peer"
 
 
 class IssueLink(models.Model):

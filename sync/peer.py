@@ -23,6 +23,7 @@ applied (`state["peer"]`), and an older ack never moves the state back.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,15 +35,18 @@ from organizations.relay import outbox_add
 
 from . import engine, fields
 from .jobs import Job, PeerSource
-from .leases import issue_link_get_or_create, issue_link_lease
+from .leases import LeaseBusy, issue_link_get_or_create, issue_link_lease
 from .mapping import PULL, field_pairs
-from .models import CLOSED_LINK_STATUSES, CommentLink, IssueLink, LinkStatus, Side
+from .models import CLOSED_LINK_STATUSES, PEER, CommentLink, IssueLink, LinkStatus, Side
 from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE, not_passed_on
 from .sites import local_client
 
 logger = logging.getLogger(__name__)
 
-PEER = "peer"  # the key of IssueLink.state that holds the pair's message numbers
+# A message that arrives before an earlier one of its pair (two workers took them at once)
+# waits for it, at most this long after it was received; then it goes on (the earlier one
+# was set aside by the sender, or lost with a database restored from a backup).
+ORDER_WAIT_SECONDS = 60.0
 FLAVORS = ("cloud", "datacenter")
 MAX_ID = 32  # issue and comment ids, as the links keep them
 
@@ -100,6 +104,30 @@ def peer_message_check(payload: dict[str, Any]) -> dict[str, str]:
 
 def _peer_state(link: IssueLink) -> dict[str, int]:
     return link.state.setdefault(PEER, {})
+
+
+class OutOfOrder(LeaseBusy):
+    """An earlier message of this pair is still to be applied: come back shortly (the
+    delivery task retries it without spending an attempt)."""
+
+
+def _in_order(link: IssueLink, seq: int, started: float | None, what: str) -> str | None:
+    """Check a partner message's number against what this pair has applied: its reason to
+    be skipped ("" none), or OutOfOrder while an earlier one is missing."""
+    applied = int(_peer_state(link).get("in", 0))
+    if seq <= applied:
+        return f"{what} {seq} is not newer than the one applied ({applied}): already carried"
+    waited = time.time() - started if started else ORDER_WAIT_SECONDS
+    if seq > applied + 1 and waited < ORDER_WAIT_SECONDS:
+        raise OutOfOrder(f"{what} {seq} waits for {applied + 1}")
+    return None
+
+
+def _next_out(link: IssueLink) -> int:
+    """The next number of our messages for this pair (changes and acks share it)."""
+    peer = _peer_state(link)
+    peer["out"] = int(peer.get("out", 0)) + 1
+    return peer["out"]
 
 
 def _live_connection(organization: Organization) -> Connection | None:
@@ -224,8 +252,7 @@ def _publish(job: Job, link: IssueLink, connection: Connection) -> engine.Change
     if out.payload is None:
         return out.change
     peer = _peer_state(link)
-    seq = peer.get("out", 0) + 1
-    peer["out"] = seq
+    seq = _next_out(link)
     if out.with_comments:
         peer["commentsSeq"] = seq
     with transaction.atomic():
@@ -365,22 +392,16 @@ def peer_apply(
         organization=organization, side=Side.REMOTE, issue_id=issue["id"], issue_key=issue["key"]
     )
     with counting_calls() as calls, issue_link_lease(link) as link:
-        peer = _peer_state(link)
-        if seq <= peer.get("in", 0):
-            return "ignored", (
-                f"message {seq} of {issue['key']} is older than the one applied "
-                f"({peer.get('in')}); a newer message carried its changes"
-            )
+        skip = _in_order(link, seq, started, f"change {issue['key']}")
+        if skip:
+            return "ignored", skip
         change = engine.plan_and_apply(job, link, delivery_id=delivery_id, started=started)
-        # (A pair reopened to recreate a gone copy starts its state afresh: asked again.)
-        _peer_state(link)["in"] = max(seq, int(peer.get("in", 0)))
+        _peer_state(link)["in"] = seq
+        ack = _ack_payload(link, payload)
         with transaction.atomic():
             link.save(update_fields=["state", "updated_at"])
             outbox_add(
-                connection=connection,
-                kind="ack",
-                payload=_ack_payload(link, payload),
-                pair=link.local_issue_id or "",
+                connection=connection, kind="ack", payload=ack, pair=link.local_issue_id or ""
             )
         change.calls = calls.count
         link.last_error = fields.without_nul("; ".join(change.errors + change.held))
@@ -409,6 +430,8 @@ def _ack_payload(link: IssueLink, payload: dict[str, Any]) -> dict[str, Any]:
     }
     if not link.local_issue_id:  # no copy here (not created: the mapping creates none)
         ack.update(issue={"id": "-", "key": "-"}, applied=False)
+    else:  # numbered with our changes of this pair: the partner applies them in our order
+        ack["seq"] = _next_out(link)
     return ack
 
 
@@ -430,7 +453,9 @@ def _ack_seen(
     )
 
 
-def peer_ack_apply(*, organization: Organization, payload: dict[str, Any]) -> tuple[str, str]:
+def peer_ack_apply(
+    *, organization: Organization, payload: dict[str, Any], started: float | None = None
+) -> tuple[str, str]:
     """The partner's ack of our message: its copy's id and key, what it received (our agreed
     state moves to it), and the comment pairings. No Jira call."""
     issue = peer_message_check(payload)
@@ -440,7 +465,14 @@ def peer_ack_apply(*, organization: Organization, payload: dict[str, Any]) -> tu
         return "ignored", f"the ack names issue {ours!r}, which we never sent"
     with issue_link_lease(link) as link:
         peer = _peer_state(link)
+        seq = payload.get("seq")
+        if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0:
+            skip = _in_order(link, seq, started, f"ack {issue['key']}")
+            if skip:
+                return "ignored", skip
+            peer["in"] = seq
         if payload["ackSeq"] <= peer.get("acked", 0):
+            link.save(update_fields=["state", "updated_at"])
             return "ignored", "an older ack (a newer one was applied)"
         peer["acked"] = payload["ackSeq"]
         applied = payload.get("applied", True) is not False
@@ -475,6 +507,15 @@ def _learn_comments(link: IssueLink, pairings: list) -> None:
         if not ours or not theirs or len(ours) > MAX_ID or len(theirs) > MAX_ID:
             continue
         cl = known.get(ours)
+        taken = link.comments.filter(remote_comment_id=theirs)
+        if cl is not None:
+            taken = taken.exclude(pk=cl.pk)
+        if taken.exists():  # already paired with another of ours: not this one's copy
+            logger.warning(
+                "peer.comment_pairing_refused",
+                extra={"link": link.pk, "ours": ours, "theirs": theirs},
+            )
+            continue
         if cl is None:  # our own comment, copied there
             CommentLink.objects.create(
                 issue_link=link,

@@ -73,7 +73,11 @@ def peer_message_process(
             if not isinstance(payload, dict):
                 raise peer.BadMessage("the body must be a JSON object")
             if payload.get("type") == "ack":
-                status, reason = peer.peer_ack_apply(organization=organization, payload=payload)
+                status, reason = peer.peer_ack_apply(
+                    organization=organization,
+                    payload=payload,
+                    started=received_at.timestamp() if received_at else None,
+                )
             else:
                 status, reason = peer.peer_apply(
                     organization=organization,

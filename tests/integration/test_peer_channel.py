@@ -456,3 +456,33 @@ def test_a_mapping_that_creates_no_issues_here_acks_without_a_copy(install, clie
     (ack,) = install.outbox("ack")
     assert ack["applied"] is False and ack["issue"] == {"id": "-", "key": "-"}
     assert ack["yourIssueId"] == "7001"
+
+
+def test_a_message_taken_before_an_earlier_one_of_its_pair_waits_for_it(install, client):
+    """Two workers can take a pair's messages at once: the later waits (the delivery task
+    retries it without spending an attempt) until the earlier is applied."""
+    from sync.peer import OutOfOrder
+    from sync.services import peer_message_process
+
+    install.send(client, _change(1, fields={"summary": "one", "labels": ["a"]}, comments=[]))
+    body = json.dumps(_change(3, fields={"labels": ["c"]})).encode()
+    headers = envelope.signed_headers(private_key=install.partner_private, body=body)
+    response = client.post(
+        f"/connections/{install.connection.connection_id}/messages/",
+        data=body,
+        content_type="application/json",
+        headers=headers,
+    )
+    assert response.status_code == 200
+    third = WebhookDelivery.objects.latest("pk")
+    with pytest.raises(OutOfOrder):
+        peer_message_process(organization=install.org, body=body, received_at=third.received_at)
+    install.send(client, _change(2, fields={"labels": ["b"], "summary": "two"}))
+    process_delivery_task.apply(args=[third.pk])
+    third.refresh_from_db()
+    assert third.status == "done"
+    link = IssueLink.objects.get(organization=install.org)
+    ours = install.api("GET", f"/issue/{link.local_issue_key}")["fields"]
+    assert ours["labels"] == ["c"] and ours["summary"] == "two"
+    # Our acks are numbered with our changes of the pair, in the order they were made.
+    assert [m["seq"] for m in install.outbox("ack")] == [1, 2, 3]
