@@ -10,9 +10,4 @@ urlpatterns = [
         public_views.ConnectionHandshakeView.as_view(),
         name="handshake",
     ),
-    path(
-        "<str:connection_id>/messages/",
-        public_views.ConnectionMessagesView.as_view(),
-        name="messages",
-    ),
 ]

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -42,8 +43,13 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_TYPES = ("hello", "disconnect", "keyRotation")
-MAX_MESSAGE_BYTES = 64 * 1024
+# The handshake's own messages, and the change channel's (stored in the inbox, applied by the
+# sync engine: see `webhooks.services.peer_message_store`).
+CONTROL_TYPES = ("hello", "disconnect", "keyRotation")
+CHANNEL_TYPES = ("change", "ack")
+MESSAGE_TYPES = (*CONTROL_TYPES, *CHANNEL_TYPES)
+# A change carries an issue's shared fields and, when its comments changed, all of them.
+MAX_MESSAGE_BYTES = 1024 * 1024
 TIMEOUT = (5, 15)
 
 
@@ -103,8 +109,18 @@ def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> reque
 
 def _send_message(connection: Connection, payload: dict[str, Any], *, private_key: str = ""):
     body = json.dumps(payload, separators=(",", ":")).encode()
+    return connection_send_signed(connection=connection, body=body, private_key=private_key)
+
+
+def connection_send_signed(
+    *, connection: Connection, body: bytes, message_id: str = "", private_key: str = ""
+) -> requests.Response:
+    """POST a signed message to the partner's install; PartnerUnavailable when it cannot be
+    reached. The caller reads the answer's status."""
     headers = envelope.signed_headers(
-        private_key=private_key or connection.signing_private_key, body=body
+        private_key=private_key or connection.signing_private_key,
+        body=body,
+        message_id=message_id,
     )
     url = f"{connection.partner_base_url}/connections/{connection.partner_connection_id}/messages/"
     return _post(url, body, headers)
@@ -385,11 +401,25 @@ def _parse_body(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def connection_receive_message(
+@dataclass(frozen=True)
+class Received:
+    """A signed message that verified: its connection, body (parsed) and message id."""
+
+    connection: Connection
+    payload: dict[str, Any]
+    message_id: str
+
+    @property
+    def kind(self) -> str:
+        return self.payload["type"]
+
+
+def connection_verify_message(
     *, connection_id: str, headers: Any, body: bytes, now: float | None = None
-) -> dict[str, Any]:
-    """A signed message from the partner's install: verified (signature, window, replay,
-    connection state) before anything is stored."""
+) -> Received:
+    """A signed message from the partner's install, verified (size, connection, signature,
+    time window, connection state, shape) before anything is stored. The replay check is
+    `connection_message_record`'s, in the transaction that stores what the message brings."""
     if len(body) > MAX_MESSAGE_BYTES:
         raise ConnectionRefused("message too large", status=413)
     if not re.fullmatch(r"[a-f0-9]{32}", connection_id):
@@ -409,7 +439,44 @@ def connection_receive_message(
     if connection.disconnected_at:
         raise ConnectionRefused("the connection is disconnected", status=410)
     payload = _parse_body(body)
-    kind = payload["type"]
+    if payload["type"] in CHANNEL_TYPES and not connection.is_active:
+        raise ConnectionRefused("the connection is not active yet", status=409)
+    return Received(connection=connection, payload=payload, message_id=signed.message_id)
+
+
+def connection_message_record(*, received: Received) -> Connection:
+    """Record a verified message's id (inside the caller's transaction), under the
+    connection's row lock: a disconnect in between, or an id already seen, refuses it."""
+    connection = Connection.objects.select_for_update().get(pk=received.connection.pk)
+    if connection.disconnected_at:
+        raise ConnectionRefused("the connection is disconnected", status=410)
+    try:
+        with transaction.atomic():
+            ConnectionMessage.objects.create(
+                connection=connection, message_id=received.message_id, kind=received.kind[:32]
+            )
+    except IntegrityError:
+        raise ConnectionRefused("message already received (replay)", status=409) from None
+    return connection
+
+
+def connection_receive_message(
+    *, connection_id: str, headers: Any, body: bytes, now: float | None = None
+) -> dict[str, Any]:
+    """A signed handshake message (hello, disconnect, key rotation) from the partner's
+    install, verified before anything is stored."""
+    received = connection_verify_message(
+        connection_id=connection_id, headers=headers, body=body, now=now
+    )
+    return connection_handle_control(received=received)
+
+
+def connection_handle_control(*, received: Received) -> dict[str, Any]:
+    """Act on a verified handshake message."""
+    payload, kind = received.payload, received.kind
+    if kind not in CONTROL_TYPES:
+        raise ConnectionRefused(f"{kind!r} is not a handshake message", status=422)
+    connection = received.connection
     new_key = ""
     if kind == "hello" and payload.get("connectionId") != connection.partner_connection_id:
         raise ConnectionRefused("the hello names another connection")
@@ -419,16 +486,7 @@ def connection_receive_message(
         except envelope.EnvelopeError as exc:
             raise ConnectionRefused(f"'publicKey': {exc}") from None
     with transaction.atomic():
-        connection = Connection.objects.select_for_update().get(pk=connection.pk)
-        if connection.disconnected_at:
-            raise ConnectionRefused("the connection is disconnected", status=410)
-        try:
-            with transaction.atomic():
-                ConnectionMessage.objects.create(
-                    connection=connection, message_id=signed.message_id, kind=kind
-                )
-        except IntegrityError:
-            raise ConnectionRefused("message already received (replay)", status=409) from None
+        connection = connection_message_record(received=received)
         if kind == "hello":
             first = not connection.partner_hello_verified
             connection.partner_hello_verified = True
@@ -443,7 +501,11 @@ def connection_receive_message(
             connection.save(update_fields=["partner_public_key", "updated_at"])
     logger.info(
         "connection.message_received",
-        extra={"connection": connection_id, "kind": kind, "message_id": signed.message_id},
+        extra={
+            "connection": connection.connection_id,
+            "kind": kind,
+            "message_id": received.message_id,
+        },
     )
     return {"status": "ok", "type": kind}
 

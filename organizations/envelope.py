@@ -101,10 +101,13 @@ def sign(*, private_key: str, timestamp: int, message_id: str, body: bytes) -> s
     return _b64e(private.sign(_signed_bytes(timestamp, message_id, body)))
 
 
-def signed_headers(*, private_key: str, body: bytes, now: float | None = None) -> dict[str, str]:
-    """The three headers of a signed message carrying `body`."""
+def signed_headers(
+    *, private_key: str, body: bytes, now: float | None = None, message_id: str = ""
+) -> dict[str, str]:
+    """The three headers of a signed message carrying `body` (a message sent again keeps its
+    `message_id`, so the receiver knows it already has it)."""
     timestamp = int(now if now is not None else time.time())
-    message_id = new_message_id()
+    message_id = message_id or new_message_id()
     return {
         HEADER_TIMESTAMP: str(timestamp),
         HEADER_MESSAGE_ID: message_id,

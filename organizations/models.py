@@ -393,6 +393,11 @@ class Organization(models.Model):
         return self.sync_direction == SyncDirection.BIDIRECTIONAL
 
     @property
+    def is_app(self) -> bool:
+        """Connected to the partner's install of this service (Scenario B)."""
+        return self.connection_type == ConnectionType.APP
+
+    @property
     def incoming_webhook_url(self) -> str:
         path = reverse("webhooks:incoming", kwargs={"org_id": self.public_id})
         return f"{settings.PUBLIC_BASE_URL}{path}"
@@ -593,3 +598,34 @@ class ConnectionMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.message_id}"
+
+
+def generate_message_id() -> str:
+    return secrets.token_hex(16)
+
+
+class OutboxMessage(models.Model):
+    """Scenario B's transactional outbox: a message for the partner's install, written in the
+    same transaction as the sync records that call for it, and sent by the relay (in order,
+    at least once; the receiver refuses a message id it already has, so a resend after a lost
+    answer is harmless). `pair` is our issue id, `seq` its number among that pair's messages."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="outbox")
+    message_id = models.CharField(max_length=64, unique=True, default=generate_message_id)
+    kind = models.CharField(max_length=16)
+    pair = models.CharField(max_length=64, blank=True)
+    seq = models.PositiveIntegerField(default=0)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox messages")
+        indexes = [models.Index(fields=("connection", "sent_at", "id"), name="outbox_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pair}#{self.seq}"

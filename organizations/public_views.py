@@ -50,13 +50,3 @@ class ConnectionHandshakeView(ConnectionPublicView):
         except (ValueError, UnicodeDecodeError):
             raise connections.ConnectionRefused("the body must be JSON") from None
         return connections.connection_receive_callback(connection_id=connection_id, payload=payload)
-
-
-class ConnectionMessagesView(ConnectionPublicView):
-    """Signed messages from the partner's install (hello, disconnect, key rotation)."""
-
-    def handle(self, request, *, connection_id: str) -> dict:
-        body = self.read_body(request)
-        return connections.connection_receive_message(
-            connection_id=connection_id, headers=request.headers, body=body
-        )

@@ -199,9 +199,8 @@ def _move_status(job: Job, link: IssueLink, wanted: str | None, change: Change) 
 def _screen_value(job: Job, field_id: str) -> Any:
     """A required field of a transition screen: the source issue's resolution, or the value
     of a field mapped to it; None when the sync has none (a default is chosen)."""
-    source_fields = (job.issue or {}).get("fields") or {}
     if field_id == "resolution":
-        name = fields.read("resolution", source_fields)
+        name = job.source_value("resolution")
         return {"name": name} if name else None
     for pair in job.pairs:
         if pair.target(job.way) == field_id and fields.kind_of(field_id).editable:
@@ -565,7 +564,7 @@ def _comment_copy_gone(
 # --- the target issue is gone ------------------------------------------------------------------
 
 
-def _plan_and_apply(
+def plan_and_apply(
     job: Job, link: IssueLink, *, delivery_id: int | None, started: float | None
 ) -> Change:
     """Plan and apply; a target issue deleted at its site closes the pair (or is created
@@ -725,7 +724,7 @@ def sync_issue(
     )
     with counting_calls() as calls, issue_link_lease(link) as link:
         _follow_key(link, job.source_side, str((job.issue or {}).get("key") or ""))
-        change = _plan_and_apply(job, link, delivery_id=delivery_id, started=started)
+        change = plan_and_apply(job, link, delivery_id=delivery_id, started=started)
         change.notes[:0] = notes
         change.calls = calls.count
         link.last_error = fields.without_nul("; ".join(change.errors + change.held))

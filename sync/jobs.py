@@ -7,12 +7,47 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jiraapi.client import JiraClient
+from jiraapi.client import CLOUD, JiraClient
+from jiraapi.errors import JiraPermanentError
 from organizations.models import Organization, ProjectMapping
 
+from . import fields
 from .mapping import PUSH, SIDES, FieldPair, field_pairs
 from .models import IssueLink, Side
 from .sites import local_client, remote_client
+
+
+@dataclass
+class PeerSource:
+    """The partner's issue as its message describes it, in the place of a Jira client for
+    the source side of a sync (nothing here calls anywhere)."""
+
+    flavor: str
+    base_url: str
+    comments: list[dict] = field(default_factory=list)
+    changed_at: str | None = None
+    changed: tuple[str, ...] = ()
+    name: str = "partner install"
+
+    @property
+    def is_cloud(self) -> bool:
+        return self.flavor == CLOUD
+
+    def get_comments(self, key: str) -> list[dict]:
+        return self.comments
+
+    def get_changelog(self, key: str) -> list[dict]:
+        """One history: the fields this message changed, when the partner changed them."""
+        if not self.changed_at:
+            return []
+        items = [{"field": name, "fieldId": name} for name in self.changed]
+        return [{"created": self.changed_at, "items": items}]
+
+    def get_issue(self, *args, **kwargs) -> dict:
+        raise JiraPermanentError("the partner's issue is read from its messages only")
+
+    def find_user(self, email: str) -> None:
+        return None  # the partner's install matches its own users
 
 
 @dataclass(frozen=True)
@@ -20,8 +55,8 @@ class Job:
     organization: Organization
     project_mapping: ProjectMapping
     way: str  # PUSH or PULL
-    source: JiraClient
-    target: JiraClient
+    source: JiraClient | PeerSource
+    target: JiraClient | PeerSource
     issue_id: str  # the source issue
     issue_key: str
     issue: dict | None = None  # the source issue as REST returns it; None once deleted
@@ -34,6 +69,15 @@ class Job:
     # that partner's side), or None when it originates here or at this organization.
     came_from: Organization | None = None
     user_cache: dict = field(default_factory=dict, compare=False)
+    # Scenario B: the partner install's change, its fields in canonical form (only those it
+    # sent: each is a change the partner judged genuine). None: read from `issue`.
+    values: dict | None = None
+
+    def source_value(self, name: str):
+        """The source's value of field `name`, canonical."""
+        if self.values is not None:
+            return self.values.get(name)
+        return fields.read(name, (self.issue or {}).get("fields") or {})
 
     @property
     def source_side(self) -> str:
@@ -65,8 +109,9 @@ def job_build(
     deleted_for: Organization | None = None,
 ) -> Job:
     organization = project_mapping.organization
-    source = local_client() if way == PUSH else remote_client(organization)
-    target = remote_client(organization) if way == PUSH else local_client()
+    remote = peer_of(organization) if organization.is_app else remote_client(organization)
+    source = local_client() if way == PUSH else remote
+    target = remote if way == PUSH else local_client()
     return Job(
         organization=organization,
         project_mapping=project_mapping,
@@ -81,6 +126,12 @@ def job_build(
         deleted_for=deleted_for,
         came_from=_came_from(organization, str(issue_id)) if way == PUSH else None,
     )
+
+
+def peer_of(organization: Organization) -> PeerSource:
+    """The partner's side of an organization connected app to app (Scenario B): its issues
+    are known only from its install's messages (`peer.py`)."""
+    return PeerSource(flavor=organization.remote_flavor, base_url="")
 
 
 def _came_from(organization: Organization, local_issue_id: str) -> Organization | None:

@@ -14,7 +14,13 @@ from django.utils.dateparse import parse_datetime
 
 from jiraapi.errors import JiraPermanentError
 from jiraapi.events import field_id_of
-from organizations.models import ConflictPolicy, DeletePolicy, UnmappedUserPolicy
+from organizations.models import (
+    ConflictPolicy,
+    ConnectionRole,
+    ConnectionType,
+    DeletePolicy,
+    UnmappedUserPolicy,
+)
 
 from . import fields
 from .fields import Crossing, Unmatched
@@ -110,7 +116,7 @@ def crossing(job: Job, pair: FieldPair) -> Crossing:
 def carried(job: Job, pair: FieldPair) -> FieldWrite:
     """The pair's value at the source now, and what it becomes at the target."""
     s_name, t_name = pair.source(job.way), pair.target(job.way)
-    value = fields.read(s_name, job.issue["fields"])
+    value = job.source_value(s_name)
     wanted = fields.kind_of(t_name).cross(value, crossing(job, pair))
     if isinstance(wanted, Unmatched):
         return _unmatched(job, s_name, t_name, value, wanted.user)
@@ -241,7 +247,17 @@ def _later_side(job: Job, source_time: Any, target_time: Any) -> str:
     target_at = parse_datetime(str(target_time or "")) or None
     if source_at and target_at and source_at != target_at:
         return job.source_side if source_at > target_at else job.target_side
-    return Side.LOCAL  # a tie: ours stands
+    return _tie(job)
+
+
+def _tie(job: Job) -> str:
+    """A tie: ours stands. Between two installs (Scenario B) both must pick the same side,
+    so the inviter's value stands on both."""
+    if job.organization.connection_type != ConnectionType.APP:
+        return Side.LOCAL
+    connection = getattr(job.organization, "connection", None)
+    inviter = connection is None or connection.role == ConnectionRole.INVITER
+    return Side.LOCAL if inviter else Side.REMOTE
 
 
 def plan_update(job: Job, link: IssueLink) -> Plan:
@@ -263,8 +279,11 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
     status: FieldWrite | None = None
     for pair in job.pairs:
         s_name, t_name = pair.source(job.way), pair.target(job.way)
-        value = fields.read(s_name, job.issue["fields"])
-        unchanged = s_name in state_s and fields.same(s_name, value, state_s[s_name])
+        value = job.source_value(s_name)
+        # A partner install's change names only what changed there (see `peer.py`).
+        unchanged = (
+            job.values is None and s_name in state_s and fields.same(s_name, value, state_s[s_name])
+        )
         if unchanged and not _mapped_since(job, link, pair):
             continue
         write = carried(job, pair)

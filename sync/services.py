@@ -6,16 +6,19 @@ it is our own echo, and which syncs it calls for.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from django.db.models import Q
+
 from jiraapi.client import JiraClient, counting_calls
 from jiraapi.errors import JiraNotFound
 from jiraapi.events import JiraEvent
-from organizations.models import Organization, ProjectMapping
+from organizations.models import ConnectionType, Organization, ProjectMapping
 
-from . import echo, engine
+from . import echo, engine, peer
 from .jobs import Job, job_build
 from .mapping import PULL, PUSH, SIDES
 from .models import IssueLink
@@ -55,6 +58,35 @@ def event_process(
     return DeliveryOutcome(status=status, reason=reason, calls=calls.count)
 
 
+def peer_message_process(
+    *,
+    organization: Organization,
+    body: bytes,
+    delivery_id: int | None = None,
+    received_at: datetime | None = None,
+) -> DeliveryOutcome:
+    """A message from the partner's install (Scenario B): a change to apply to our Jira, or
+    the ack of one of ours (`peer.py`)."""
+    with counting_calls() as calls:
+        try:
+            payload = json.loads(body)
+            if not isinstance(payload, dict):
+                raise peer.BadMessage("the body must be a JSON object")
+            if payload.get("type") == "ack":
+                status, reason = peer.peer_ack_apply(organization=organization, payload=payload)
+            else:
+                status, reason = peer.peer_apply(
+                    organization=organization,
+                    payload=payload,
+                    delivery_id=delivery_id,
+                    started=received_at.timestamp() if received_at else None,
+                )
+        except (ValueError, KeyError, TypeError) as exc:  # BadMessage is a ValueError
+            status, reason = IGNORED, f"malformed message from the partner's install: {exc}"
+            logger.warning("peer.bad_message", extra={"delivery": delivery_id, "error": str(exc)})
+    return DeliveryOutcome(status=status, reason=reason, calls=calls.count)
+
+
 def _mappings(
     *, event: JiraEvent, way: str, organization: Organization | None
 ) -> list[ProjectMapping]:
@@ -72,7 +104,11 @@ def _mappings(
         queryset = queryset.filter(
             **{f"organization__issue_links__{side}_issue_id": event.issue_id}
         )
-    found = {m.organization_id: m for m in queryset.exclude(organization__remote_base_url="")}
+    # An organization needs its partner's Jira (Scenario A) or its partner's install (B).
+    queryset = queryset.exclude(
+        Q(organization__remote_base_url="") & ~Q(organization__connection_type=ConnectionType.APP)
+    )
+    found = {m.organization_id: m for m in queryset}
     return list(found.values())
 
 
@@ -140,7 +176,10 @@ def _process(
         scoped = way == PUSH and project_mapping.push_jql and issue is not None
         if scoped and not _in_push_scope(job.source, project_mapping, job):
             continue
-        engine.sync_issue(job, delivery_id=delivery_id, started=started, notes=check.notes)
+        if job.organization.is_app:
+            peer.peer_publish(job, delivery_id=delivery_id, started=started, notes=check.notes)
+        else:
+            engine.sync_issue(job, delivery_id=delivery_id, started=started, notes=check.notes)
     if echoes == len(mappings):
         return ECHO, ""
     if refused:

@@ -236,6 +236,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.sweep_deliveries",
         "schedule": SYNC_SWEEP_SECONDS,
     },
+    "sweep-outbox": {
+        "task": "connections.sweep_outbox",
+        "schedule": SYNC_SWEEP_SECONDS,
+    },
     "prune-history": {
         "task": "webhooks.prune_history",
         "schedule": RETENTION_PRUNE_SECONDS,

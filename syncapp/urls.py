@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("webhooks/", include("webhooks.urls")),
     path("connections/", include("organizations.connection_urls")),
+    path("connections/", include("webhooks.connection_urls")),
     path("healthz", healthz, name="healthz"),
 ]
 

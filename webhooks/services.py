@@ -8,9 +8,11 @@ from django.db import IntegrityError, transaction
 
 from core.logging import escape_controls
 from jiraapi.events import JiraEvent
+from organizations.connections import ConnectionRefused, Received, connection_message_record
 from organizations.models import Organization
+from sync import peer
 
-from .models import DeliveryStatus, WebhookDelivery
+from .models import DeliverySource, DeliveryStatus, WebhookDelivery
 from .tasks import delivery_enqueue
 
 logger = logging.getLogger(__name__)
@@ -101,6 +103,41 @@ def delivery_store(
         },
     )
     return delivery, True
+
+
+def peer_message_store(*, received: Received, body: bytes) -> dict[str, str]:
+    """A verified change or ack from the partner's install, stored in the inbox (with its
+    message id, which refuses a replay) before it is answered; a worker applies it."""
+    try:
+        issue = peer.peer_message_check(received.payload)
+    except peer.BadMessage as exc:
+        raise ConnectionRefused(f"malformed {received.kind}: {exc}", status=422) from None
+    with transaction.atomic():
+        connection = connection_message_record(received=received)
+        organization = connection.organization
+        delivery = WebhookDelivery.objects.create(
+            source=DeliverySource.PARTNER,
+            organization=organization,
+            dedupe_key=f"partner:{organization.pk}:message-{received.message_id}"[:200],
+            event_type=f"peer:{received.kind}",
+            issue_id=issue["id"],
+            issue_key=issue["key"],
+            body=body.decode("utf-8"),
+            headers={},
+            status=DeliveryStatus.PENDING,
+        )
+        delivery_enqueue(delivery.pk, organization_id=organization.pk)
+    logger.info(
+        "delivery.stored",
+        extra={
+            "delivery": delivery.pk,
+            "source": "partner-install",
+            "organization": organization.public_id,
+            "event": delivery.event_type,
+            "issue": issue["key"],
+        },
+    )
+    return {"status": "ok", "type": received.kind}
 
 
 def delivery_retry(*, deliveries) -> int:

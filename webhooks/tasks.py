@@ -25,7 +25,7 @@ from sync import echo
 from sync.leases import LeaseBusy
 from sync.mapping import PULL, PUSH
 from sync.retries import backoff_seconds
-from sync.services import DeliveryOutcome, event_process
+from sync.services import DeliveryOutcome, event_process, peer_message_process
 
 from .models import DeliverySource, DeliveryStatus, WebhookDelivery
 from .retention import history_prune
@@ -67,6 +67,13 @@ def _finish(
 def delivery_process(delivery: WebhookDelivery) -> DeliveryOutcome:
     """Hand a stored delivery's event to the sync engine (PUSH from our Jira, PULL from a
     partner's); the outcome says how it ended."""
+    if delivery.event_type.startswith("peer:"):  # from the partner's install (Scenario B)
+        return peer_message_process(
+            organization=delivery.organization,
+            body=delivery.body.encode("utf-8"),
+            delivery_id=delivery.pk,
+            received_at=delivery.received_at,
+        )
     return event_process(
         event=JiraEvent.from_body(delivery.body.encode("utf-8")),
         way=PUSH if delivery.source == DeliverySource.LOCAL else PULL,

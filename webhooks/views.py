@@ -16,8 +16,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jiraapi.events import JiraEvent
+from organizations import connections
 from organizations import selectors as org_selectors
 from organizations import services as org_services
+from organizations.public_views import ConnectionPublicView
 
 from . import auth, bodies, services, throttle
 from .models import DeliverySource, DeliveryStatus
@@ -341,3 +343,18 @@ class IncomingWebhookApi(WebhookBaseView):
             delivery_enqueue(delivery.pk, organization_id=organization.pk)
         org_services.organization_record_delivery(organization=organization)
         return self.answer(delivery, created)
+
+
+class ConnectionMessagesApi(ConnectionPublicView):
+    """Signed messages from the partner's install (Scenario B): the handshake's (hello,
+    disconnect, key rotation), and changes and acks, which go into the inbox like a Jira
+    delivery. Every refusal is a 4xx and stores nothing."""
+
+    def handle(self, request, *, connection_id: str) -> dict:
+        body = self.read_body(request)
+        received = connections.connection_verify_message(
+            connection_id=connection_id, headers=request.headers, body=body
+        )
+        if received.kind in connections.CHANNEL_TYPES:
+            return services.peer_message_store(received=received, body=body)
+        return connections.connection_handle_control(received=received)

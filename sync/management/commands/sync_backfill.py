@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from jiraapi.errors import JiraError
 from organizations.models import Organization
-from sync import engine
+from sync import engine, peer
 from sync.jobs import job_build
 from sync.leases import LeaseBusy
 from sync.mapping import PUSH
@@ -66,7 +66,12 @@ class Command(BaseCommand):
                     issue=issue,
                     comments_changed=True,
                 )
-                change = engine.preview(job) if dry_run else engine.sync_issue(job)
+                if dry_run:
+                    change = engine.preview(job)
+                elif job.organization.is_app:  # Scenario B: sent to the partner's install
+                    change = peer.peer_publish(job)
+                else:
+                    change = engine.sync_issue(job)
             except LeaseBusy:
                 time.sleep(0.5)
                 continue
