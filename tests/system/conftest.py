@@ -156,14 +156,17 @@ def wait_until(check: Callable[[], object], timeout: float = 20, interval: float
     )
 
 
-def _deliveries() -> list:
+def _deliveries() -> list | str:
     from webhooks.models import WebhookDelivery
 
-    return list(
-        WebhookDelivery.objects.order_by("pk").values_list(
-            "source", "event_type", "issue_key", "status", "last_error"
+    try:
+        return list(
+            WebhookDelivery.objects.order_by("pk").values_list(
+                "source", "event_type", "issue_key", "status", "last_error"
+            )
         )
-    )
+    except RuntimeError as exc:  # a test without the test database (two installs: their own)
+        return f"not read ({exc})"
 
 
 PARTNER_HOOK_SECRET = "partner-webhook-secret"

@@ -3,9 +3,12 @@ only into its own Jira, connected by invitation over their APIs."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from .two_installs import Install, connect_installs
+from .rounds import Site, clear_calls, words
+from .two_installs import Install, connect_installs, settled, wait_until
 
 pytestmark = [pytest.mark.system]
 
@@ -80,3 +83,143 @@ def test_an_install_stopped_and_started_again_is_still_connected(two_installs):
     b.start()
     assert b.organization(org_b["id"])["handshakeStatus"] == "active"
     assert a.organization(org_a["id"])["handshakeStatus"] == "active"
+
+
+# --- the change channel ---------------------------------------------------------------------
+
+
+def sites(a: Install, b: Install) -> tuple[Site, Site]:
+    """Each install's Jira as its people (Alice, Bob) and its sync account see it."""
+    site_a, site_b = Site(a.sim, a.sync_user[0]), Site(b.sim, b.sync_user[0])
+    for site in (site_a, site_b):
+        site.add_people()
+    return site_a, site_b
+
+
+def issues(site: Site, project: str) -> list[dict]:
+    """Every issue of `project`, by key."""
+    jql = f"project = {project} ORDER BY key"
+    if site.cloud:
+        body = site.ok(
+            "POST", "/search/jql", json={"jql": jql, "fields": ["summary"], "maxResults": 100}
+        )
+    else:
+        body = site.ok("POST", "/search", json={"jql": jql, "maxResults": 100})
+    return body.get("issues") or []
+
+
+def create(site: Site, project: str, summary: str, **fields) -> str:
+    body = {"project": {"key": project}, "issuetype": {"name": "Task"}, "summary": summary}
+    return site.ok("POST", "/issue", json={"fields": {**body, **fields}})["key"]
+
+
+def copy_of(site: Site, project: str, summary: str) -> str:
+    """The key of the one issue of `project` with `summary`, once it is there."""
+    found = wait_until(
+        lambda: [
+            i["key"] for i in issues(site, project) if site.fields(i["key"])["summary"] == summary
+        ],
+        timeout=60,
+        what=f"a copy of {summary!r} in {project}",
+    )
+    assert len(found) == 1, f"{len(found)} copies of {summary!r}: {found}"
+    return found[0]
+
+
+def follows(src: Site, src_key: str, dst: Site, dst_key: str, timeout: float = 60) -> dict:
+    """Waits until the copy shows what a person sees of the original; that snapshot."""
+    return wait_until(
+        lambda: (s := src.snapshot(src_key)) == dst.snapshot(dst_key) and s,
+        timeout=timeout,
+        what=f"{dst_key} shows {src_key}",
+    )
+
+
+def wait_settled(a: Install, b: Install, timeout: float = 60) -> None:
+    try:
+        wait_until(lambda: settled(a, b), timeout=timeout, what="both installs settled")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: A {a.busy()} B {b.busy()}") from None
+
+
+def assert_inboxes_clean(*installs: Install) -> None:
+    for install in installs:
+        bad = [d for d in install.deliveries() if d[3] in ("failed", "dead")]
+        assert not bad, f"install {install.name}: {bad}"
+
+
+def test_changes_cross_both_ways_once_without_ping_pong(two_installs):
+    a, b = two_installs
+    connect_installs(a, b)
+    site_a, site_b = sites(a, b)
+
+    # A create on A appears on B once; a create on B appears on A once.
+    key_a = create(
+        site_a,
+        "LOC",
+        "Made on A",
+        priority={"name": "High"},
+        description=site_a.rich("The *plan*"),
+        labels=["from-a"],
+    )
+    copy_b = copy_of(site_b, "REM", "Made on A")
+    follows(site_a, key_a, site_b, copy_b)
+    key_b = create(site_b, "REM", "Made on B", priority={"name": "Low"})
+    copy_a = copy_of(site_a, "LOC", "Made on B")
+    follows(site_b, key_b, site_a, copy_a)
+    wait_settled(a, b)
+    assert [i["key"] for i in issues(site_a, "LOC")] == sorted([key_a, copy_a])
+    assert [i["key"] for i in issues(site_b, "REM")] == sorted([key_b, copy_b])
+    clear_calls(site_a, site_b)
+
+    # Edits, transitions and comments, made by people on either side of either pair.
+    genuine = 0
+    for site, key, other, other_key in (
+        (site_a, key_a, site_b, copy_b),  # A's issue, edited on A
+        (site_b, copy_b, site_a, key_a),  # A's issue, edited on B (its copy)
+        (site_b, key_b, site_a, copy_a),  # B's issue, edited on B
+        (site_a, copy_a, site_b, key_b),  # B's issue, edited on A (its copy)
+    ):
+        tag = f"{site.sim.flavor} {key}"
+        edits = [
+            {"summary": f"Summary by {tag}"},
+            {"description": site.rich(f"Described by _{tag}_")},
+            {"priority": {"name": "Lowest" if site is site_a else "Highest"}},
+            {"labels": ["x", tag.replace(" ", "-")]},
+        ]
+        for edit in edits:
+            site.edit(key, **edit)
+            genuine += 1
+            follows(site, key, other, other_key)
+        status = "In Progress" if site.fields(key)["status"]["name"] != "In Progress" else "Done"
+        genuine += site.transition(key, status)
+        follows(site, key, other, other_key)
+        comment = site.ok("POST", f"/issue/{key}/comment", json={"body": site.rich(f"Hi {tag}")})
+        genuine += 1
+        follows(site, key, other, other_key)
+        path = f"/issue/{key}/comment/{comment['id']}"
+        site.ok("PUT", path, json={"body": site.rich(f"Hi {tag}, edited")})
+        genuine += 1
+        follows(site, key, other, other_key)
+        site.ok("POST", f"/issue/{key}/comment", json={"body": site.rich(f"Second {tag}")})
+        site.ok("DELETE", path)
+        genuine += 2
+        snapshot = follows(site, key, other, other_key)
+        assert words(f"Second {tag}") in snapshot["comments"]
+        assert words(f"Hi {tag}, edited") not in snapshot["comments"]
+
+    wait_settled(a, b)
+    for site, key, other, other_key in (
+        (site_a, key_a, site_b, copy_b),
+        (site_b, key_b, site_a, copy_a),
+    ):
+        assert site.snapshot(key) == other.snapshot(other_key)
+    # No ping-pong: one write of a sync account per genuine change, and nothing more after.
+    writes = site_a.writes() + site_b.writes()
+    assert writes == genuine, f"{writes} writes for {genuine} genuine changes"
+    inbox = len(a.deliveries()) + len(b.deliveries())
+    time.sleep(5)
+    assert len(a.deliveries()) + len(b.deliveries()) == inbox, "deliveries kept coming"
+    assert site_a.writes() + site_b.writes() == writes, "writes kept coming"
+    assert_inboxes_clean(a, b)
+    assert_no_foreign_credentials(a, b)

@@ -322,9 +322,6 @@ class Install:
         with psycopg.connect(self.db_url) as conn:
             return conn.execute(query, params).fetchall()
 
-    def table_exists(self, table: str) -> bool:
-        return self.sql("SELECT to_regclass(%s) IS NOT NULL", (table,))[0][0]
-
     def text_values(self) -> dict[str, list[str]]:
         """Every non-empty value of every text-like column of every table (JSON as text):
         `schema.table.column` -> values."""
@@ -357,7 +354,7 @@ class Install:
         )
 
     def busy(self) -> list[str]:
-        """What it still has to do: inbox rows not finished, outbox rows not yet sent."""
+        """What it still has to do: inbox rows not finished, outbox messages not yet sent."""
         busy = [
             f"delivery {row}"
             for row in self.sql(
@@ -365,24 +362,13 @@ class Install:
                 " WHERE status IN ('pending', 'processing', 'failed')"
             )
         ]
-        if self.table_exists("organizations_outboxmessage"):
-            columns = {
-                c
-                for (c,) in self.sql(
-                    "SELECT column_name FROM information_schema.columns"
-                    " WHERE table_name = 'organizations_outboxmessage'"
-                )
-            }
-            if "status" in columns:
-                query = (
-                    "SELECT id, status FROM organizations_outboxmessage"
-                    " WHERE status NOT IN ('sent', 'acked', 'done', 'dead', 'dropped')"
-                )
-            elif "sent_at" in columns:
-                query = "SELECT id FROM organizations_outboxmessage WHERE sent_at IS NULL"
-            else:
-                query = "SELECT id FROM organizations_outboxmessage WHERE false"
-            busy += [f"outbox {row}" for row in self.sql(query)]
+        busy += [
+            f"outbox {row}"
+            for row in self.sql(
+                "SELECT kind, pair, seq, attempts, last_error FROM organizations_outboxmessage"
+                " WHERE sent_at IS NULL"
+            )
+        ]
         return busy
 
     # --- its Jira ---------------------------------------------------------------------------
