@@ -153,15 +153,19 @@ class Site:
 
     def writes(self) -> int:
         """The sync account's successful writes to this site's REST API."""
+        return len(self.sync_writes())
+
+    def sync_writes(self) -> list[str]:
+        """Those writes, as "METHOD path"."""
         calls = requests.get(f"{self.sim.base_url}/_sim/calls", timeout=5).json()["calls"]
-        return sum(
-            1
+        return [
+            f"{c['method']} {c['path']}"
             for c in calls
             if c.get("user") == self.sync_user
             and c["method"] in ("POST", "PUT", "DELETE")
             and c["path"].startswith("/rest/api")
             and c["status"] < 400
-        )
+        ]
 
     def status_names(self, who=ALICE) -> list[str]:
         """The statuses a person can reach in this site's workflow (a status no transition

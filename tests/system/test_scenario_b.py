@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from .rounds import Site, clear_calls, words
+from .rounds import Rounds, Site, assert_converged_without_ping_pong, clear_calls, words
 from .two_installs import Install, connect_installs, settled, wait_until
 
 pytestmark = [pytest.mark.system]
@@ -73,16 +73,6 @@ def test_two_installs_connect_and_neither_holds_the_others_jira_credentials(two_
         )
         assert rows == [("", "", "")], f"install {install.name}: {rows}"
     assert_no_foreign_credentials(a, b)
-
-
-def test_an_install_stopped_and_started_again_is_still_connected(two_installs):
-    a, b = two_installs
-    org_a, org_b = connect_installs(a, b)
-    b.stop()
-    assert b.api_down()
-    b.start()
-    assert b.organization(org_b["id"])["handshakeStatus"] == "active"
-    assert a.organization(org_a["id"])["handshakeStatus"] == "active"
 
 
 # --- the change channel ---------------------------------------------------------------------
@@ -223,3 +213,105 @@ def test_changes_cross_both_ways_once_without_ping_pong(two_installs):
     assert site_a.writes() + site_b.writes() == writes, "writes kept coming"
     assert_inboxes_clean(a, b)
     assert_no_foreign_credentials(a, b)
+
+
+def test_fifty_random_rounds_converge_with_one_write_per_change(two_installs):
+    """People on both installs' Jira sites edit one issue pair in turn (every kind of change
+    of the Scenario A rounds); each change reaches the other site through both installs."""
+    a, b = two_installs
+    connect_installs(a, b)
+    site_a, site_b = sites(a, b)
+    rounds = Rounds(
+        site_a,
+        site_b,
+        is_settled=lambda: settled(a, b),
+        inbox=lambda: [d[3] for d in a.deliveries() + b.deliveries()],
+    )
+    rounds.start()
+    rounds.run(50, seed=17)
+    assert_converged_without_ping_pong(rounds)
+    # No duplicate issues: the one pair, one issue on each site.
+    assert [i["key"] for i in issues(site_a, "LOC")] == [rounds.key]
+    assert [i["key"] for i in issues(site_b, "REM")] == [rounds.remote_key]
+    assert_no_foreign_credentials(a, b)
+
+
+def test_an_install_down_for_a_while_gets_everything_sent_meanwhile_once(two_installs):
+    """B's web process and worker are stopped; people go on working on A (and on B's Jira).
+    When B is back, every change A sent meanwhile arrives once: no duplicate issue or comment,
+    one write at B per change, and what B's people did meanwhile stays."""
+    a, b = two_installs
+    connect_installs(a, b)
+    site_a, site_b = sites(a, b)
+    key_a = create(site_a, "LOC", "Before the outage", labels=["start"])
+    copy_b = copy_of(site_b, "REM", "Before the outage")
+    follows(site_a, key_a, site_b, copy_b)
+    wait_settled(a, b)
+    clear_calls(site_a, site_b)
+
+    b.stop()
+    assert b.api_down()
+
+    # On A meanwhile: edits, a transition, comments (one edited). Each is in A's outbox
+    # (A's worker has read it) before the next one is made, so each is a message of its own.
+    genuine = 0
+    for change in (
+        lambda: site_a.edit(key_a, summary="Changed during the outage"),
+        lambda: site_a.edit(key_a, priority={"name": "Highest"}),
+        lambda: site_a.transition(key_a, "In Progress"),
+        lambda: site_a.ok("POST", f"/issue/{key_a}/comment", json={"body": site_a.rich("One")}),
+        lambda: site_a.ok("POST", f"/issue/{key_a}/comment", json={"body": site_a.rich("Two")}),
+        lambda: site_a.ok(
+            "PUT",
+            f"/issue/{key_a}/comment/{site_a.own_comments(key_a)[0]['id']}",
+            json={"body": site_a.rich("One, edited")},
+        ),
+    ):
+        before = a.outbox_count("change")
+        steps = change()
+        genuine += steps if isinstance(steps, int) else 1
+        wait_until(lambda b=before: a.outbox_count("change") > b, timeout=60, what="A sent it")
+    # And a new issue.
+    new_a = create(site_a, "LOC", "Made during the outage", priority={"name": "Low"})
+    # On B's Jira meanwhile: a person edits a field A does not touch (B's own change).
+    site_b.edit(copy_b, labels=["start", "from-b-during-outage"])
+    # A's relay keeps trying: its messages wait in A's outbox until B answers again.
+    wait_until(
+        lambda: a.sql(
+            "SELECT count(*) FROM organizations_outboxmessage"
+            " WHERE sent_at IS NULL AND attempts >= 2"
+        )[0][0],
+        timeout=120,
+        what="A's relay retried while B was down",
+    )
+    assert a.outbox_count("change", pending=True) >= genuine
+
+    b.start()
+    new_b = copy_of(site_b, "REM", "Made during the outage")
+    follows(site_a, new_a, site_b, new_b, timeout=120)
+    wait_until(
+        lambda: (
+            (s := site_b.snapshot(copy_b))["summary"] == "Changed during the outage"
+            and len(s["comments"]) == 2
+            and s["status"] == "In Progress"
+        ),
+        timeout=120,
+        what="A's changes at B",
+    )
+    wait_settled(a, b, timeout=120)
+    seen_a, seen_b = site_a.snapshot(key_a), site_b.snapshot(copy_b)
+    # Everything A sent arrived, once.
+    for name in ("summary", "priority", "status", "description"):
+        assert seen_b[name] == seen_a[name], name
+    assert seen_b["comments"] == sorted([words("One, edited"), words("Two")])
+    assert sorted(i["key"] for i in issues(site_b, "REM")) == sorted([copy_b, new_b])
+    assert len(issues(site_a, "LOC")) == 2
+    # B's own change, made while its service was down, is kept.
+    assert "from-b-during-outage" in seen_b["labels"]
+    # One write of B's sync account per change A sent, and one create of the new issue.
+    writes = site_b.sync_writes()
+    on_copy = [w for w in writes if f"/issue/{copy_b}/" in w.split(" ")[1] + "/"]
+    assert len(on_copy) == genuine, f"{len(on_copy)} writes on {copy_b} for {genuine}: {writes}"
+    creates = [w for w in writes if w.startswith("POST") and w.endswith("/issue")]
+    assert len(creates) == 1, writes
+    assert_inboxes_clean(a, b)

@@ -371,6 +371,13 @@ class Install:
         ]
         return busy
 
+    def outbox_count(self, kind: str, *, pending: bool = False) -> int:
+        """Its outbox messages of `kind` (with `pending`: those not sent yet)."""
+        query = "SELECT count(*) FROM organizations_outboxmessage WHERE kind = %s"
+        if pending:
+            query += " AND sent_at IS NULL"
+        return self.sql(query, (kind,))[0][0]
+
     # --- its Jira ---------------------------------------------------------------------------
 
     def sim_idle(self) -> bool:
