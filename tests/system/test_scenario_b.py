@@ -315,3 +315,36 @@ def test_an_install_down_for_a_while_gets_everything_sent_meanwhile_once(two_ins
     creates = [w for w in writes if w.startswith("POST") and w.endswith("/issue")]
     assert len(creates) == 1, writes
     assert_inboxes_clean(a, b)
+
+
+def test_an_install_that_only_sends_keeps_its_jira_as_it_is(two_installs):
+    """B accepted with sync direction push: B's changes reach A; A's messages reach B, are
+    acknowledged and logged as ignored, and B's sync account writes nothing into B's Jira."""
+    a, b = two_installs
+    connect_installs(a, b, direction_b="push")
+    site_a, site_b = sites(a, b)
+
+    key_b = create(site_b, "REM", "Made on B, which only sends", priority={"name": "High"})
+    copy_a = copy_of(site_a, "LOC", "Made on B, which only sends")
+    follows(site_b, key_b, site_a, copy_a)
+    site_b.edit(key_b, summary="Edited on B")
+    follows(site_b, key_b, site_a, copy_a)
+
+    # A's people change B's issue's copy and make an issue of their own: B ignores both.
+    site_a.edit(copy_a, summary="Edited on A")
+    key_a = create(site_a, "LOC", "Made on A")
+
+    def ignored_at_b() -> list[tuple]:
+        return [
+            d
+            for d in b.deliveries()
+            if d[1] == "peer:change" and d[3] == "ignored" and "push" in d[4]
+        ]
+
+    wait_until(lambda: len(ignored_at_b()) >= 2, timeout=60, what="B ignored A's changes")
+    wait_settled(a, b)
+    assert site_b.fields(key_b)["summary"] == "Edited on B"
+    assert [i["key"] for i in issues(site_b, "REM")] == [key_b]
+    assert site_b.writes() == 0, site_b.sync_writes()
+    assert {d[2] for d in ignored_at_b()} >= {key_a, copy_a}
+    assert_inboxes_clean(a, b)
