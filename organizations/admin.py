@@ -299,8 +299,10 @@ class OrganizationAdmin(admin.ModelAdmin):
     # --- the two-way panel -----------------------------------------------------------------
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None and obj.is_bidirectional:
+        if obj is not None and obj.is_bidirectional and not obj.is_app:
             context["partner_setup"] = self.partner_setup_context(request, obj)
+        if obj is not None and obj.is_app:
+            context["offers"] = selectors.organization_offers(organization=obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def partner_setup_context(self, request: HttpRequest, obj: Organization) -> dict:
@@ -354,6 +356,7 @@ class OrganizationAdmin(admin.ModelAdmin):
             view("two-way-off", self.two_way_off_view),
             view("invitation", self.invitation_view),
             view("disconnect", self.disconnect_view),
+            view("accept-offer", self.accept_offer_view),
             path(
                 "accept-invitation/",
                 self.admin_site.admin_view(self.accept_invitation_view),
@@ -472,6 +475,20 @@ class OrganizationAdmin(admin.ModelAdmin):
             self.message_user(request, str(exc), messages.ERROR)
         else:
             self.message_user(request, _("Disconnected from the partner's install."))
+        return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[pk]))
+
+    def accept_offer_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = get_object_or_404(Organization, pk=pk)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        try:
+            connections.connection_offer_accept(organization=obj)
+        except connections.ConnectionRefused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, _("Accepted what the partner now sends."))
         return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[pk]))
 
     @method_decorator(sensitive_post_parameters("invitation"))

@@ -212,6 +212,17 @@ class OrganizationRotateKeyApi(ConnectionBaseApi):
         return self.detail(self.get_organization())
 
 
+class OrganizationAcceptOfferApi(ConnectionBaseApi):
+    """Scenario B: accept what the partner now sends (its last announcement)."""
+
+    permission_classes = (ChangePermissionForPost,)
+
+    @extend_schema(request=None)
+    def post(self, request, org_id):
+        connections.connection_offer_accept(organization=self.get_organization())
+        return self.detail(self.get_organization())
+
+
 class ConnectionAcceptApi(ConnectionBaseApi):
     """Scenario B: accept a partner install's invitation; 201 with the new organization."""
 

@@ -31,6 +31,8 @@ from jiraapi.urlpolicy import UnsafeUrl, UrlPolicy
 from . import envelope, services
 from .jira_urls import jira_url_policy
 from .models import (
+    MAPPED_ONLY,
+    STANDARD_FIELDS,
     Connection,
     ConnectionMessage,
     ConnectionRole,
@@ -45,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 # The handshake's own messages, and the change channel's (stored in the inbox, applied by the
 # sync engine: see `webhooks.services.peer_message_store`).
-CONTROL_TYPES = ("hello", "disconnect", "keyRotation")
+CONTROL_TYPES = ("hello", "disconnect", "keyRotation", "offer", "offerAccepted")
 CHANNEL_TYPES = ("change", "ack")
 MESSAGE_TYPES = (*CONTROL_TYPES, *CHANNEL_TYPES)
 # A change carries an issue's shared fields and, when its comments changed, all of them.
@@ -136,15 +138,46 @@ def _reason(response: requests.Response) -> str:
 # --- invitation (inviter) ---------------------------------------------------------------------
 
 
-def _offers(organization: Organization) -> dict[str, list[str]]:
+def organization_offer(organization: Organization) -> dict[str, list[str]]:
+    """What we send the partner (Scenario B): our mapped projects, and the fields that sync
+    our way out (the defaults unless mapped pull-only, and those mapped both ways or push),
+    comments included."""
+    configured = {m.local_field: m.direction for m in organization.field_mappings.all()}
+    names = {
+        name
+        for name in STANDARD_FIELDS
+        if name not in MAPPED_ONLY and configured.get(name) != FieldDirection.PULL
+    }
+    names |= {n for n, d in configured.items() if d in (FieldDirection.BOTH, FieldDirection.PUSH)}
+    names.add("comment")
     return {
         "projects": sorted(m.local_project_key for m in organization.project_mappings.all()),
-        "fields": sorted(
-            m.local_field
-            for m in organization.field_mappings.all()
-            if m.direction in (FieldDirection.BOTH, FieldDirection.PUSH)
-        ),
+        "fields": sorted(names),
     }
+
+
+_offers = organization_offer
+
+
+FIELD_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _field_list(value: Any, what: str) -> list[str]:
+    if (
+        not isinstance(value, list)
+        or len(value) > 500
+        or not all(isinstance(v, str) and FIELD_ID_RE.fullmatch(v) for v in value)
+    ):
+        raise ConnectionRefused(f"'{what}' must be a list of Jira field ids")
+    return sorted(set(value))
+
+
+def _first_offer(projects: list[str], fields: list[str] | None) -> dict[str, Any]:
+    """The offer exchanged in the handshake: accepted by accepting the invitation."""
+    offer: dict[str, Any] = {"version": 1, "projects": sorted(projects)}
+    if fields is not None:
+        offer["fields"] = sorted(fields)
+    return offer
 
 
 @transaction.atomic
@@ -165,6 +198,10 @@ def invitation_create(*, organization: Organization) -> tuple[str, datetime]:
     connection.invitation_expires_at = expires_at
     connection.invitation_spent_at = None
     connection.disconnected_at = None
+    offers = organization_offer(organization)
+    connection.offer_out = connection.offer_out_accepted = _first_offer(
+        offers["projects"], offers["fields"]
+    )
     connection.save()
     organization.connection_type = ConnectionType.APP
     organization.handshake_status = HandshakeStatus.PENDING
@@ -179,7 +216,7 @@ def invitation_create(*, organization: Organization) -> tuple[str, datetime]:
             "connectionId": connection.connection_id,
             "token": token,
             "publicKey": connection.signing_public_key,
-            "offers": _offers(organization),
+            "offers": offers,
             "expiresAt": int(expires_at.timestamp()),
         }
     )
@@ -235,6 +272,10 @@ def connection_receive_callback(*, connection_id: str, payload: Any) -> dict[str
     except envelope.EnvelopeError as exc:
         raise ConnectionRefused(f"'publicKey': {exc}") from None
     projects = _project_list(payload.get("projects"), "projects")
+    sent_fields = payload.get("fields")
+    if sent_fields is not None:
+        sent_fields = _field_list(sent_fields, "fields")
+    offer = _first_offer(projects, sent_fields)
     spent = Connection.objects.filter(
         pk=connection.pk,
         invitation_token_hash=presented,
@@ -246,6 +287,9 @@ def connection_receive_callback(*, connection_id: str, payload: Any) -> dict[str
         partner_connection_id=partner_id,
         partner_public_key=public_key,
         partner_projects=projects,
+        partner_fields=sent_fields or [],
+        offer_in=offer,
+        offer_in_accepted=offer,
         updated_at=timezone.now(),
     )
     if not spent:
@@ -293,6 +337,8 @@ def invitation_accept(
         organization.remote_handshake_token_set_at = timezone.now()
         organization.save()
         private_key, public_key = envelope.generate_key_pair()
+        ours = organization_offer(organization)
+        theirs = _first_offer(data["offers"]["projects"], data["offers"].get("fields"))
         connection = Connection.objects.create(
             organization=organization,
             role=ConnectionRole.ACCEPTOR,
@@ -303,6 +349,10 @@ def invitation_accept(
             partner_public_key=data["publicKey"],
             partner_projects=data["offers"]["projects"],
             partner_fields=data["offers"]["fields"],
+            offer_in=theirs,
+            offer_in_accepted=theirs,
+            offer_out=_first_offer(ours["projects"], ours["fields"]),
+            offer_out_accepted=_first_offer(ours["projects"], ours["fields"]),
         )
     body = json.dumps(
         {
@@ -310,7 +360,8 @@ def invitation_accept(
             "baseUrl": settings.PUBLIC_BASE_URL,
             "connectionId": connection.connection_id,
             "publicKey": public_key,
-            "projects": sorted(m["local_project_key"] for m in project_mappings),
+            "projects": ours["projects"],
+            "fields": ours["fields"],
         }
     ).encode()
     try:
@@ -485,8 +536,16 @@ def connection_handle_control(*, received: Received) -> dict[str, Any]:
             new_key = envelope.check_public_key(payload.get("publicKey"))
         except envelope.EnvelopeError as exc:
             raise ConnectionRefused(f"'publicKey': {exc}") from None
+    version = payload.get("version")
+    if kind in ("offer", "offerAccepted") and (
+        not isinstance(version, int) or isinstance(version, bool) or version < 1
+    ):
+        raise ConnectionRefused("'version' must be a positive integer")
+    offer = _offer_of(payload.get("offer")) if kind == "offer" else None
     with transaction.atomic():
         connection = connection_message_record(received=received)
+        if kind in ("offer", "offerAccepted"):
+            _offer_message(connection, kind, version, offer)
         if kind == "hello":
             first = not connection.partner_hello_verified
             connection.partner_hello_verified = True
@@ -496,7 +555,7 @@ def connection_handle_control(*, received: Received) -> dict[str, Any]:
             _activate_if_ready(connection)
         elif kind == "disconnect":
             _mark_disconnected(connection)
-        else:
+        elif kind == "keyRotation":
             connection.partner_public_key = new_key
             connection.save(update_fields=["partner_public_key", "updated_at"])
     logger.info(
@@ -508,6 +567,109 @@ def connection_handle_control(*, received: Received) -> dict[str, Any]:
         },
     )
     return {"status": "ok", "type": kind}
+
+
+# --- what each side sends ----------------------------------------------------------------------
+
+
+def _offer_of(value: Any) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        raise ConnectionRefused("'offer' must be an object")
+    return {
+        "projects": sorted(set(_project_list(value.get("projects"), "offer.projects"))),
+        "fields": _field_list(value.get("fields"), "offer.fields"),
+    }
+
+
+def _within(offer: dict, accepted: dict) -> bool:
+    """Does `offer` send nothing beyond `accepted` (an accepted offer with no list for a
+    kind, from before offers were kept, allows every value of it)?"""
+    for kind in ("projects", "fields"):
+        if kind in accepted and not set(offer.get(kind) or ()) <= set(accepted[kind]):
+            return False
+    return True
+
+
+def _offer_message(connection: Connection, kind: str, version: int, offer: dict | None) -> None:
+    """The partner announced what it sends (`offer`), or accepted what we announced."""
+    from .relay import outbox_add
+
+    if kind == "offerAccepted":
+        if connection.offer_out.get("version") == version:
+            connection.offer_out_accepted = dict(connection.offer_out)
+            connection.save(update_fields=["offer_out_accepted", "updated_at"])
+        return
+    if version <= int(connection.offer_in.get("version") or 0):
+        return  # an older announcement
+    connection.offer_in = {"version": version, **offer}
+    fields = ["offer_in", "updated_at"]
+    if _within(offer, connection.offer_in_accepted):
+        # It sends less than before: nothing for us to decide (each side decides what
+        # leaves it); accepted at once.
+        connection.offer_in_accepted = dict(connection.offer_in)
+        fields.append("offer_in_accepted")
+        outbox_add(connection=connection, kind="offerAccepted", payload={"version": version})
+    connection.save(update_fields=fields)
+    logger.info(
+        "connection.offer_received",
+        extra={
+            "connection": connection.connection_id,
+            "version": version,
+            "pending": "offer_in_accepted" not in fields,
+        },
+    )
+
+
+def connection_offer_refresh(*, connection: Connection) -> bool:
+    """Announce what we send when it changed (mappings edited). Sending less takes effect
+    at once; sending more, when the partner accepts it. True when announced."""
+    from .relay import outbox_add
+
+    if not connection.is_active:
+        return False
+    current = organization_offer(connection.organization)
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().get(pk=connection.pk)
+        announced = {k: connection.offer_out.get(k) for k in ("projects", "fields")}
+        if connection.offer_out and announced == current:
+            return False
+        version = int(connection.offer_out.get("version") or 0) + 1
+        connection.offer_out = {"version": version, **current}
+        if _within(current, connection.offer_out_accepted):
+            connection.offer_out_accepted = dict(connection.offer_out)
+        connection.save(update_fields=["offer_out", "offer_out_accepted", "updated_at"])
+        outbox_add(
+            connection=connection, kind="offer", payload={"offer": current, "version": version}
+        )
+    logger.info(
+        "connection.offer_announced",
+        extra={"connection": connection.connection_id, "version": version},
+    )
+    return True
+
+
+def connection_offer_accept(*, organization: Organization) -> Connection:
+    """Accept what the partner now sends (its last announcement): it takes effect on both
+    sides (the partner is told)."""
+    from .relay import outbox_add
+
+    with transaction.atomic():
+        connection = (
+            Connection.objects.select_for_update().filter(organization=organization).first()
+        )
+        if connection is None or not connection.is_active:
+            raise ConnectionRefused("no live connection", status=409)
+        if not connection.offer_in or connection.offer_in == connection.offer_in_accepted:
+            raise ConnectionRefused("nothing new to accept", status=409)
+        connection.offer_in_accepted = dict(connection.offer_in)
+        connection.save(update_fields=["offer_in_accepted", "updated_at"])
+        outbox_add(
+            connection=connection,
+            kind="offerAccepted",
+            payload={"version": connection.offer_in["version"]},
+        )
+    logger.info("connection.offer_accepted", extra={"connection": connection.connection_id})
+    return connection
 
 
 def _mark_disconnected(connection: Connection) -> None:

@@ -42,6 +42,10 @@ STANDARD_FIELDS = (
     "versions",
     "comment",
 )
+# Synced unless a field mapping says otherwise (comments always, by their own path), except
+# these, which sync only when mapped: the reporter, and components and versions (fix and
+# affects), which cross by name and so need the same names in both projects.
+MAPPED_ONLY = ("reporter", "components", "fixVersions", "versions", "comment")
 
 
 def validate_value_map(value, *, reversible: bool) -> None:
@@ -556,6 +560,13 @@ class Connection(models.Model):
         help_text=_("The projects the partner offered (inviter) or allowed (acceptor)."),
     )
     partner_fields = models.JSONField(default=list, blank=True)
+    # What each side sends (Scenario B): {"version": n, "projects": [...], "fields": [...]}.
+    # Ours as last announced, and as the partner accepted it (in effect: we send what both
+    # name); theirs as last announced, and as we accepted it (in effect: we apply only that).
+    offer_out = models.JSONField(default=dict, blank=True)
+    offer_out_accepted = models.JSONField(default=dict, blank=True)
+    offer_in = models.JSONField(default=dict, blank=True)
+    offer_in_accepted = models.JSONField(default=dict, blank=True)
 
     invitation_token_hash = models.CharField(max_length=64, blank=True)
     invitation_expires_at = models.DateTimeField(null=True, blank=True)

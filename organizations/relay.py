@@ -24,7 +24,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .connections import ConnectionRefused, PartnerUnavailable, connection_send_signed
+from .connections import (
+    ConnectionRefused,
+    PartnerUnavailable,
+    connection_offer_refresh,
+    connection_send_signed,
+)
 from .models import Connection, OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -88,12 +93,13 @@ def connection_relay(*, connection_pk: int) -> int:
         if not cache.add(lock, token, LOCK_SECONDS):
             return sent  # another worker is relaying; it looks again before it stops
         try:
-            sent += _relay_pending(connection_pk)
+            live, count = _relay_pending(connection_pk)
         finally:
             if cache.get(lock) == token:
                 cache.delete(lock)
+        sent += count
         # A message committed while we were finishing: its task found the lock taken.
-        if not _pending(connection_pk).exists():
+        if not live or not _pending(connection_pk).exists():
             return sent
 
 
@@ -101,15 +107,16 @@ def _pending(connection_pk: int):
     return OutboxMessage.objects.filter(connection_id=connection_pk, sent_at__isnull=True)
 
 
-def _relay_pending(connection_pk: int) -> int:
+def _relay_pending(connection_pk: int) -> tuple[bool, int]:
+    """(whether the connection is live, how many messages went)."""
     connection = Connection.objects.filter(pk=connection_pk).first()
     if connection is None or connection.disconnected_at or not connection.is_active:
-        return 0
+        return False, 0
     sent = 0
     while True:
         batch = list(_pending(connection_pk).order_by("id")[:BATCH])
         if not batch:
-            return sent
+            return True, sent
         for message in batch:
             _send_one(connection, message)
             sent += 1
@@ -180,4 +187,36 @@ def outbox_sweep() -> int:
     )
     for pk in pks:
         connection_relay_enqueue(connection_pk=pk)
+    live = Connection.objects.filter(
+        disconnected_at__isnull=True, our_hello_verified=True, partner_hello_verified=True
+    ).select_related("organization")
+    for connection in live:
+        connection_offer_refresh(connection=connection)
     return len(pks)
+
+
+# A received message's id refuses its replay; past the signing window a replay is refused
+# by its timestamp anyway, so ids are kept a day (well past the window) and then dropped.
+MESSAGE_IDS_KEPT = timedelta(days=1)
+
+
+def connection_history_prune(*, batch_size: int = 5000) -> tuple[int, int]:
+    """Drop received message ids older than MESSAGE_IDS_KEPT, and outbox messages delivered
+    that long ago (a message the partner refused stays, with its reason, for the operator).
+    Returns (ids dropped, outbox messages dropped)."""
+    from .models import ConnectionMessage
+
+    cutoff = timezone.now() - MESSAGE_IDS_KEPT
+    counts = []
+    for query in (
+        ConnectionMessage.objects.filter(received_at__lt=cutoff),
+        OutboxMessage.objects.filter(sent_at__lt=cutoff, last_error=""),
+    ):
+        total = 0
+        while True:
+            ids = list(query.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            total += query.model.objects.filter(pk__in=ids).delete()[0]
+        counts.append(total)
+    return counts[0], counts[1]

@@ -73,3 +73,30 @@ def organization_partner_jql(*, organization: Organization) -> str:
     if len(keys) == 1:
         return f'project = "{keys[0]}"'
     return "project in ({})".format(", ".join(f'"{k}"' for k in keys))
+
+
+def organization_offers(*, organization: Organization) -> dict | None:
+    """Scenario B: what we send and what the partner sends, each in effect and as last
+    announced (a difference is a change awaiting the other side's acceptance)."""
+    from .models import Connection
+
+    connection = Connection.objects.filter(organization=organization).first()
+    if connection is None:
+        return None
+
+    def side(in_effect: dict, announced: dict) -> dict:
+        def lists(offer: dict) -> dict:
+            return {k: offer.get(k) for k in ("projects", "fields") if k in offer}
+
+        now, next_ = lists(in_effect), lists(announced)
+        return {
+            "in_effect": now,
+            "announced": next_,
+            "pending": bool(announced) and now != next_,
+            "added": {k: sorted(set(next_.get(k) or ()) - set(now.get(k) or ())) for k in next_},
+        }
+
+    return {
+        "we_send": side(connection.offer_out_accepted, connection.offer_out),
+        "they_send": side(connection.offer_in_accepted, connection.offer_in),
+    }

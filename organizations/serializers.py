@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from . import selectors
 from .models import (
     ConflictPolicy,
     DeletePolicy,
@@ -147,6 +148,32 @@ class OrganizationOutputSerializer(serializers.Serializer):
     updatedAt = serializers.DateTimeField(source="updated_at")
     projectMappings = ProjectMappingSerializer(source="project_mappings", many=True)
     fieldMappings = FieldMappingSerializer(source="field_mappings", many=True)
+    weSend = serializers.SerializerMethodField()
+    theySend = serializers.SerializerMethodField()
+
+    def _offers(self, obj: Organization, side: str) -> dict | None:
+        if not obj.is_app:
+            return None
+        offers = selectors.organization_offers(organization=obj)
+        if offers is None:
+            return None
+        found = offers[side]
+        return {
+            "inEffect": found["in_effect"],
+            "announced": found["announced"],
+            "pending": found["pending"],
+            "added": found["added"],
+        }
+
+    def get_weSend(self, obj: Organization) -> dict | None:  # noqa: N802
+        """Scenario B: what we send, in effect (as the partner accepted it) and as last
+        announced (`pending`: more than before, awaiting the partner's acceptance)."""
+        return self._offers(obj, "we_send")
+
+    def get_theySend(self, obj: Organization) -> dict | None:  # noqa: N802
+        """Scenario B: what the partner sends, as we accepted it (only that is applied), and
+        its last announcement (`pending` until accepted: POST .../accept-offer/)."""
+        return self._offers(obj, "they_send")
 
     def _show_secrets(self) -> bool:
         # The incoming secret appears in the detail view only, never in lists, and only to

@@ -27,6 +27,11 @@ urlpatterns = [
         api.OrganizationRotateKeyApi.as_view(),
         name="rotate-key",
     ),
+    path(
+        "organizations/<str:org_id>/accept-offer/",
+        api.OrganizationAcceptOfferApi.as_view(),
+        name="accept-offer",
+    ),
     path("connections/accept/", api.ConnectionAcceptApi.as_view(), name="connection-accept"),
     path(
         "organizations/<str:org_id>/project-mappings/",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from organizations.models import (
+    MAPPED_ONLY,
     STANDARD_FIELDS,
     FieldDirection,
     FieldMapping,
@@ -13,11 +14,8 @@ from organizations.models import (
     ProjectMapping,
 )
 
-# Synced unless a field mapping says otherwise; comments always, by their own path. Status
-# moves by transition, not by edit. Only when mapped: the reporter, and components and
-# versions (fix and affects), which cross by name and so need the same names in both
-# projects - a project's own configuration, which partners rarely share by default.
-MAPPED_ONLY = ("reporter", "components", "fixVersions", "versions", "comment")
+# Synced unless a field mapping says otherwise (MAPPED_ONLY: only when mapped); comments
+# always, by their own path. Status moves by transition, not by edit.
 DEFAULT_FIELDS = tuple(f for f in STANDARD_FIELDS if f not in MAPPED_ONLY)
 PUSH, PULL = "push", "pull"
 # (source side, target side) of each direction.

@@ -135,9 +135,22 @@ def peer_publish(
     return change
 
 
+def _accepted(offer: dict, kind: str) -> set[str] | None:
+    """The projects or fields an accepted offer names; None: not limited (a connection made
+    before offers were kept)."""
+    return set(offer[kind]) if isinstance(offer.get(kind), list) else None
+
+
 def _publish(job: Job, link: IssueLink, connection: Connection) -> engine.Change:
     if link.status in CLOSED_LINK_STATUSES:
         return engine.Change(action=NONE)
+    projects = _accepted(connection.offer_out_accepted, "projects")
+    if projects is not None and job.project_mapping.local_project_key not in projects:
+        note = (
+            f"not sent: project {job.project_mapping.local_project_key} is not in what the "
+            "partner accepted from us"
+        )
+        return engine.Change(action=SKIPPED, notes=[note])
     if job.issue_key and link.local_issue_key != job.issue_key:
         link.local_issue_key = job.issue_key
     peer = _peer_state(link)
@@ -165,7 +178,10 @@ def _publish(job: Job, link: IssueLink, connection: Connection) -> engine.Change
         full = not link.remote_issue_id
         agreed = link.side_state(Side.LOCAL)
         values = {}
+        allowed = _accepted(connection.offer_out_accepted, "fields")
         for pair in job.pairs:
+            if allowed is not None and pair.local not in allowed:
+                continue  # not in what the partner accepted from us (yet)
             value = fields.read(pair.local, job.issue["fields"])
             if (
                 full
@@ -175,7 +191,10 @@ def _publish(job: Job, link: IssueLink, connection: Connection) -> engine.Change
                 values[pair.local] = value
         pending_comments = peer.get("commentsSeq", 0) > peer.get("acked", 0)
         comments = (
-            _shared_comments(job) if job.comments_changed or full or pending_comments else None
+            _shared_comments(job)
+            if (job.comments_changed or full or pending_comments)
+            and (allowed is None or "comment" in allowed)
+            else None
         )
         if not values and comments is None:
             return engine.Change(action=NONE)
@@ -265,10 +284,20 @@ def peer_apply(
     if mapping is None:
         _ack_seen(organization, connection, payload, issue)
         return "ignored", f"partner project {project!r} is not mapped"
+    accepted = connection.offer_in_accepted
+    projects = _accepted(accepted, "projects")
+    if projects is not None and project not in projects:
+        _ack_seen(organization, connection, payload, issue)
+        return "ignored", f"partner project {project!r} is not in what we accepted from them"
     _find_link(organization, issue["id"], issue["key"], str(payload.get("yourIssueId") or ""))
     values = payload.get("fields") or {}
-    pairs = tuple(p for p in field_pairs(organization, PULL) if p.remote in values)
     comments = payload.get("comments")
+    allowed = _accepted(accepted, "fields")
+    if allowed is not None:  # only what we accepted from them crosses into our Jira
+        values = {name: value for name, value in values.items() if name in allowed}
+        if "comment" not in allowed:
+            comments = None
+    pairs = tuple(p for p in field_pairs(organization, PULL) if p.remote in values)
     job = Job(
         organization=organization,
         project_mapping=mapping,

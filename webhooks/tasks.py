@@ -21,6 +21,7 @@ from django.utils import timezone
 from jiraapi.client import counting_calls
 from jiraapi.errors import JiraError
 from jiraapi.events import JiraEvent
+from organizations.relay import connection_history_prune
 from sync import echo
 from sync.leases import LeaseBusy
 from sync.mapping import PULL, PUSH
@@ -196,7 +197,9 @@ def sweep_deliveries_task() -> int:
 @shared_task(name="webhooks.prune_history", ignore_result=True)
 def prune_history_task() -> int:
     """Beat's retention run: finished deliveries and sync events older than RETENTION_DAYS
-    (0 keeps everything), at most RETENTION_MAX_BATCHES batches a run; the next run goes on."""
+    (0 keeps everything), at most RETENTION_MAX_BATCHES batches a run; the next run goes on.
+    Scenario B's received message ids and delivered outbox messages go after a day."""
+    connection_history_prune()
     if settings.RETENTION_DAYS <= 0:
         return 0
     result = history_prune(

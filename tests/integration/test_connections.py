@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from organizations import envelope, services
+from organizations import connections, envelope, services
 from organizations.models import Connection, ConnectionMessage, Organization
 from syncapp.celery import app as celery_app
 
@@ -93,7 +93,12 @@ def _state(connection_id):
 def test_an_invitation_offers_the_mappings_and_stores_only_the_tokens_hash(api, inviter):
     text, data = _invite(api, inviter)
     assert data["baseUrl"] == "http://127.0.0.1:8000" or data["baseUrl"].startswith("http")
-    assert data["offers"] == {"projects": ["LOC"], "fields": ["summary"]}
+    # What we send: our projects, and the fields that sync our way out (defaults included,
+    # the mapped-only ones only when mapped).
+    assert data["offers"] == connections.organization_offer(inviter)
+    assert data["offers"]["projects"] == ["LOC"]
+    assert {"summary", "description", "comment"} <= set(data["offers"]["fields"])
+    assert "reporter" not in data["offers"]["fields"]
     inviter.refresh_from_db()
     assert (inviter.connection_type, inviter.handshake_status) == ("app", "pending")
     connection = inviter.connection
@@ -279,7 +284,7 @@ def test_unknown_types_unknown_connections_and_garbage_are_4xx(connected, client
     assert response.status_code == 400
     response = client.post(
         f"/connections/{cid}/messages/",
-        data=b"x" * 70_000,
+        data=b"x" * (connections.MAX_MESSAGE_BYTES + 1),
         content_type="application/json",
     )
     assert response.status_code == 413
@@ -440,7 +445,11 @@ def test_invitation_accept_both_active_rotate_and_disconnect_over_http(over_http
     assert inviting.partner_connection_id == accepting.connection_id
     assert inviting.partner_public_key == accepting.signing_public_key
     assert inviting.partner_projects == ["OWN"]
-    assert accepting.partner_fields == ["summary"]
+    assert accepting.partner_fields == connections.organization_offer(inviter)["fields"]
+    # What each side sends, as the other accepted it by the handshake.
+    assert accepting.offer_in_accepted == {"version": 1, **connections.organization_offer(inviter)}
+    assert inviting.offer_in_accepted["projects"] == ["OWN"]
+    assert inviting.offer_in_accepted["fields"] == accepting.offer_out["fields"]
 
     # The token is spent: accepting the same invitation again is refused, nothing kept.
     count = Organization.objects.count()

@@ -318,3 +318,113 @@ def test_a_push_only_organization_acks_but_does_not_apply(settings, client):
         assert ack["applied"] is False
     finally:
         world.close()
+
+
+# --- what each side sends ------------------------------------------------------------------
+
+
+def _offer(connection, side: str, fields: list[str], projects: list[str], version: int = 1):
+    offer = {"version": version, "projects": projects, "fields": fields}
+    setattr(connection, f"offer_{side}", offer)
+    setattr(connection, f"offer_{side}_accepted", dict(offer))
+    connection.save()
+
+
+def test_more_from_the_partner_waits_for_our_acceptance(install, client, api):
+    _offer(install.connection, "in", ["summary"], ["THEIRS"])
+    install.send(client, _change(1, fields={"summary": "S", "labels": ["l1"]}, comments=[]))
+    link = IssueLink.objects.get(organization=install.org)
+    ours = install.api("GET", f"/issue/{link.local_issue_key}")["fields"]
+    assert ours["summary"] == "S" and ours["labels"] == []  # labels: not accepted from them
+    install.feed_all()
+
+    offer = {
+        "type": "offer",
+        "version": 2,
+        "offer": {"projects": ["THEIRS"], "fields": ["labels", "summary"]},
+    }
+    assert install.send(client, offer).status_code == 200
+    detail = api.get(f"/api/organizations/{install.org.public_id}/").json()
+    assert detail["theySend"]["pending"] is True
+    assert detail["theySend"]["added"]["fields"] == ["labels"]
+    assert detail["theySend"]["inEffect"]["fields"] == ["summary"]
+    install.send(client, _change(2, fields={"labels": ["l2"]}))
+    assert install.api("GET", f"/issue/{link.local_issue_key}")["fields"]["labels"] == []
+
+    assert api.post(f"/api/organizations/{install.org.public_id}/accept-offer/").status_code == 200
+    assert install.outbox("offerAccepted") == [{"type": "offerAccepted", "version": 2}]
+    detail = api.get(f"/api/organizations/{install.org.public_id}/").json()
+    assert detail["theySend"]["pending"] is False
+    install.send(client, _change(3, fields={"labels": ["l3"]}))
+    assert install.api("GET", f"/issue/{link.local_issue_key}")["fields"]["labels"] == ["l3"]
+    # Nothing new to accept now.
+    assert api.post(f"/api/organizations/{install.org.public_id}/accept-offer/").status_code == 409
+
+
+def test_less_from_the_partner_takes_effect_at_once(install, client):
+    _offer(install.connection, "in", ["labels", "summary"], ["THEIRS"])
+    offer = {
+        "type": "offer",
+        "version": 2,
+        "offer": {"projects": ["THEIRS"], "fields": ["summary"]},
+    }
+    assert install.send(client, offer).status_code == 200
+    install.connection.refresh_from_db()
+    assert install.connection.offer_in_accepted["fields"] == ["summary"]
+    assert install.outbox("offerAccepted") == [{"type": "offerAccepted", "version": 2}]
+    # An older announcement arriving late changes nothing.
+    stale = {"type": "offer", "version": 1, "offer": {"projects": ["THEIRS"], "fields": ["labels"]}}
+    assert install.send(client, stale).status_code == 200
+    install.connection.refresh_from_db()
+    assert install.connection.offer_in["version"] == 2
+
+
+def test_more_from_us_is_sent_once_the_partner_accepts_and_less_at_once(install, client):
+    from organizations.connections import connection_offer_refresh
+
+    _offer(install.connection, "out", ["summary"], ["LOC"])
+    created = install.api(
+        "POST",
+        "/issue",
+        json={
+            "fields": {
+                "project": {"key": "LOC"},
+                "issuetype": {"name": "Task"},
+                "summary": "A",
+                "labels": ["x"],
+            }
+        },
+    )
+    install.feed_all()
+    assert set(install.outbox("change")[-1]["fields"]) == {"summary"}
+    assert install.outbox("change")[-1]["comments"] is None  # comments: not in what they took
+
+    # Our mappings say more: announced, not yet in effect.
+    assert connection_offer_refresh(connection=install.connection) is True
+    (announced,) = install.outbox("offer")
+    assert announced["version"] == 2 and "labels" in announced["offer"]["fields"]
+    assert connection_offer_refresh(connection=install.connection) is False  # once
+    install.api(
+        "PUT", f"/issue/{created['key']}", json={"fields": {"labels": ["y"], "summary": "B"}}
+    )
+    install.feed_all()
+    assert set(install.outbox("change")[-1]["fields"]) == {"summary"}
+
+    assert install.send(client, {"type": "offerAccepted", "version": 2}).status_code == 200
+    install.api("PUT", f"/issue/{created['key']}", json={"fields": {"labels": ["z"]}})
+    install.feed_all()
+    assert install.outbox("change")[-1]["fields"]["labels"] == ["z"]
+
+    # Labels become pull-only here: we stop sending them at once.
+    org_services.field_mapping_create(
+        organization=install.org, local_field="labels", remote_field="labels", direction="pull"
+    )
+    install.connection.refresh_from_db()
+    assert connection_offer_refresh(connection=install.connection) is True
+    install.connection.refresh_from_db()
+    assert "labels" not in install.connection.offer_out_accepted["fields"]
+    install.api(
+        "PUT", f"/issue/{created['key']}", json={"fields": {"labels": ["w"], "summary": "C"}}
+    )
+    install.feed_all()
+    assert "labels" not in install.outbox("change")[-1]["fields"]
