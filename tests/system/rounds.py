@@ -322,6 +322,7 @@ class Rounds:
     # service runs on the test database; two installs (Scenario B) say it for both of theirs.
     is_settled: Callable[[], bool] | None = None
     inbox: Callable[[], list[str]] | None = None
+    explain: Callable[[], str] | None = None  # what to show when a round does not cross
 
     def settled(self) -> bool:
         if self.is_settled is not None:
@@ -362,10 +363,18 @@ class Rounds:
             self.done.append(f"{n}:{'local' if site is self.local else 'partner'}:{op}")
             self.genuine += 1
             expected = site.snapshot(key)
-            wait_until(
-                lambda o=other, k=other_key, e=expected: o.snapshot(k) == e,
-                timeout=30,
-            )
+            try:
+                wait_until(
+                    lambda o=other, k=other_key, e=expected: o.snapshot(k) == e,
+                    timeout=30,
+                )
+            except AssertionError as exc:
+                seen = other.snapshot(other_key)
+                diff = {f: (expected[f], seen[f]) for f in expected if expected[f] != seen[f]}
+                raise AssertionError(
+                    f"round {self.done[-1]}: the other site differs {diff}; rounds {self.done}; "
+                    f"{self.explain() if self.explain else exc}"
+                ) from None
         wait_until(self.settled, timeout=30)
 
     def change(self, site: Site, key: str, op: str, n: int, rng: random.Random) -> str:

@@ -6,8 +6,19 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 
-from .rounds import Rounds, Site, assert_converged_without_ping_pong, clear_calls, words
+from jirasim.options import REAL_JIRA
+
+from .rounds import (
+    OPS,
+    PEOPLE,
+    Rounds,
+    Site,
+    assert_converged_without_ping_pong,
+    clear_calls,
+    words,
+)
 from .two_installs import Install, connect_installs, settled, wait_until
 
 pytestmark = [pytest.mark.system]
@@ -215,18 +226,26 @@ def test_changes_cross_both_ways_once_without_ping_pong(two_installs):
     assert_no_foreign_credentials(a, b)
 
 
+def install_rounds(a: Install, b: Install, site_a: Site, site_b: Site, **kwargs) -> Rounds:
+    """The Scenario A rounds (tests/system/rounds.py) between the two installs' Jira sites:
+    settled and the inbox are both installs'."""
+    return Rounds(
+        site_a,
+        site_b,
+        is_settled=lambda: settled(a, b),
+        inbox=lambda: [d[3] for d in a.deliveries() + b.deliveries()],
+        explain=lambda: "; ".join(f"install {i.name}: {i.unfinished()}" for i in (a, b)),
+        **kwargs,
+    )
+
+
 def test_fifty_random_rounds_converge_with_one_write_per_change(two_installs):
     """People on both installs' Jira sites edit one issue pair in turn (every kind of change
     of the Scenario A rounds); each change reaches the other site through both installs."""
     a, b = two_installs
     connect_installs(a, b)
     site_a, site_b = sites(a, b)
-    rounds = Rounds(
-        site_a,
-        site_b,
-        is_settled=lambda: settled(a, b),
-        inbox=lambda: [d[3] for d in a.deliveries() + b.deliveries()],
-    )
+    rounds = install_rounds(a, b, site_a, site_b)
     rounds.start()
     rounds.run(50, seed=17)
     assert_converged_without_ping_pong(rounds)
@@ -236,10 +255,12 @@ def test_fifty_random_rounds_converge_with_one_write_per_change(two_installs):
     assert_no_foreign_credentials(a, b)
 
 
-def test_an_install_down_for_a_while_gets_everything_sent_meanwhile_once(two_installs):
-    """B's web process and worker are stopped; people go on working on A (and on B's Jira).
-    When B is back, every change A sent meanwhile arrives once: no duplicate issue or comment,
-    one write at B per change, and what B's people did meanwhile stays."""
+@pytest.mark.parametrize("crash", [False, True], ids=["stopped", "killed"])
+def test_an_install_down_for_a_while_gets_everything_sent_meanwhile_once(two_installs, crash):
+    """B's web process and worker are stopped (or killed, as in a crash); people go on working
+    on A (and on B's Jira). When B is back, every change A sent meanwhile arrives once: no
+    duplicate issue or comment, one write at B per change, and what B's people did meanwhile
+    stays."""
     a, b = two_installs
     connect_installs(a, b)
     site_a, site_b = sites(a, b)
@@ -249,7 +270,7 @@ def test_an_install_down_for_a_while_gets_everything_sent_meanwhile_once(two_ins
     wait_settled(a, b)
     clear_calls(site_a, site_b)
 
-    b.stop()
+    b.stop(kill=crash)
     assert b.api_down()
 
     # On A meanwhile: edits, a transition, comments (one edited). Each is in A's outbox
@@ -348,3 +369,83 @@ def test_an_install_that_only_sends_keeps_its_jira_as_it_is(two_installs):
     assert site_b.writes() == 0, site_b.sync_writes()
     assert {d[2] for d in ignored_at_b()} >= {key_a, copy_a}
     assert_inboxes_clean(a, b)
+
+
+def test_fifty_rounds_with_duplicated_and_reordered_webhooks(two_installs):
+    """Both Jira sites send some webhooks twice and some out of order (as Jira does); the
+    installs still converge with one write per genuine change."""
+    a, b = two_installs
+    connect_installs(a, b)
+    site_a, site_b = sites(a, b)
+    for sim in (a.sim, b.sim):
+        response = requests.post(
+            f"{sim.base_url}/_sim/faults",
+            json={"webhook_duplicate_ratio": 0.3, "webhook_reorder_window": 3, "seed": 11},
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
+    rounds = install_rounds(a, b, site_a, site_b)
+    rounds.start()
+    rounds.run(50, seed=23)
+    assert_converged_without_ping_pong(rounds)
+    assert [i["key"] for i in issues(site_a, "LOC")] == [rounds.key]
+    assert [i["key"] for i in issues(site_b, "REM")] == [rounds.remote_key]
+
+
+def share_components(a: Install, org_a: dict, b: Install, org_b: dict) -> None:
+    """Both admins map components (shared only when mapped): each install announces that it
+    sends more, and each admin accepts what the other now sends."""
+    for install, org in ((a, org_a), (b, org_b)):
+        install.ok(
+            "POST",
+            f"/api/organizations/{org['id']}/field-mappings/",
+            json={"localField": "components", "remoteField": "components"},
+        )
+    for install, org in ((a, org_a), (b, org_b)):
+        wait_until(
+            lambda i=install, o=org: (i.organization(o["id"])["theySend"] or {}).get("pending"),
+            timeout=60,
+            what=f"the partner's offer with components pending at install {install.name}",
+        )
+        install.ok("POST", f"/api/organizations/{org['id']}/accept-offer/")
+    for install, org in ((a, org_a), (b, org_b)):
+        wait_until(
+            lambda i=install, o=org: all(
+                "components" in (i.organization(o["id"])[side]["inEffect"].get("fields") or [])
+                for side in ("weSend", "theySend")
+            ),
+            timeout=60,
+            what=f"components sent both ways, as install {install.name} sees it",
+        )
+
+
+def map_people(a: Install, org_a: dict, b: Install, org_b: dict) -> None:
+    """With e-mails hidden, each admin maps the people by their ids on both sites (Alice and
+    Bob): A's accountIds to B's user names, and back."""
+    ids_a = {email: a.sim.user(email)["accountId"] for email, _ in PEOPLE}
+    ids_b = {email: b.sim.user(email)["name"] for email, _ in PEOPLE}
+    for install, org, ours, theirs in ((a, org_a, ids_a, ids_b), (b, org_b, ids_b, ids_a)):
+        install.ok(
+            "PATCH",
+            f"/api/organizations/{org['id']}/",
+            json={"userMap": {ours[email]: theirs[email] for email in ours}},
+        )
+
+
+def test_fifty_rounds_against_real_jira_behaviour(two_installs):
+    """Both Jira sites as Jira is (jirasim.options.REAL_JIRA: a multistep workflow with a
+    transition screen, e-mails hidden, each site's own ids, ADF kept, CRLF, paged comments),
+    with components and people editing the sync's comment copies too."""
+    a, b = two_installs
+    for sim in (a.sim, b.sim):
+        sim.set_options(**REAL_JIRA)
+    org_a, org_b = connect_installs(a, b)
+    share_components(a, org_a, b, org_b)
+    site_a, site_b = sites(a, b)
+    map_people(a, org_a, b, org_b)
+    rounds = install_rounds(
+        a, b, site_a, site_b, ops=(*OPS, "components", "copy_edit", "copy_delete")
+    )
+    rounds.start()
+    rounds.run(50, seed=31)
+    assert_converged_without_ping_pong(rounds)

@@ -353,6 +353,10 @@ class Install:
             " FROM webhooks_webhookdelivery ORDER BY id"
         )
 
+    def unfinished(self) -> list[tuple]:
+        """Its inbox rows that were not applied (nor recognised as echoes), with the reason."""
+        return [d for d in self.deliveries() if d[3] not in ("done", "echo")]
+
     def busy(self) -> list[str]:
         """What it still has to do: inbox rows not finished, outbox messages not yet sent."""
         busy = [
