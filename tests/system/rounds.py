@@ -461,7 +461,9 @@ def assert_converged_without_ping_pong(rounds: Rounds) -> None:
             )
     total_writes = local.writes() + partner.writes()
     assert total_writes == rounds.genuine, (
-        f"{total_writes} writes for {rounds.genuine} genuine changes ({rounds.done})"
+        f"{total_writes} writes for {rounds.genuine} genuine changes ({rounds.done}); "
+        f"local: {local.sync_writes()}; partner: {partner.sync_writes()}"
+        + (f"; {rounds.explain()}" if rounds.explain else "")
     )
     deliveries = len(rounds.statuses())
     time.sleep(5)

@@ -12,10 +12,10 @@ read its database with plain SQL.
     org_a, org_b = connect_installs(a, b)
     b.stop(); ...; b.start()     # one install's web and worker down for a while, then back
 
-Redis databases: INSTALL_A_BROKER_URL and INSTALL_B_BROKER_URL, by default the two after the
-test run's own CELERY_BROKER_URL (…/15 -> …/0 and …/1); set them when other runs use those.
-Each install's Celery queues there are emptied when it is created (they are its alone), and
-its cache keys carry a prefix of its own.
+Redis databases: INSTALL_A_BROKER_URL and INSTALL_B_BROKER_URL (`make test` sets them: see
+TEST_INSTALL_A_BROKER_URL in the Makefile), each used by nothing else: a worker there takes
+every task it finds, and each install's Celery queues are emptied when it is created. Its
+cache keys carry a prefix of its own.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import kombu
 import psycopg
@@ -91,19 +91,19 @@ print("DECRYPTED" + json.dumps(out))
 """
 
 
-def _with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
 def broker_urls() -> tuple[str, str]:
-    """The two installs' Redis databases (see the module's docstring)."""
-    base = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
-    number = int(urlsplit(base).path.strip("/") or 0)
-    return (
-        os.environ.get("INSTALL_A_BROKER_URL") or _with_path(base, f"/{(number + 1) % 16}"),
-        os.environ.get("INSTALL_B_BROKER_URL") or _with_path(base, f"/{(number + 2) % 16}"),
-    )
+    """The two installs' Redis databases (see the module's docstring): never guessed, since a
+    database another run uses would lose its tasks to our workers (and its queues)."""
+    urls = (os.environ.get("INSTALL_A_BROKER_URL"), os.environ.get("INSTALL_B_BROKER_URL"))
+    if not all(urls):
+        raise RuntimeError(
+            "set INSTALL_A_BROKER_URL and INSTALL_B_BROKER_URL (make test does), e.g. "
+            "redis://127.0.0.1:6379/13 and redis://127.0.0.1:6379/14"
+        )
+    ours = os.environ.get("CELERY_BROKER_URL")
+    if len({*urls, ours}) < 3:
+        raise RuntimeError(f"the installs' brokers {urls} must differ from each other and {ours}")
+    return urls
 
 
 def wait_until(check: Callable[[], object], timeout: float = 30, interval: float = 0.2, what=""):
