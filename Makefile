@@ -17,7 +17,7 @@ export WEB_PORT PUBLIC_BASE_URL
 # `make run` is for development: a Jira (or the simulator) on this machine over plain http.
 RUN_JIRA_ENV := JIRA_ALLOW_HTTP=$${JIRA_ALLOW_HTTP:-true} JIRA_ALLOWED_HOSTS=$${JIRA_ALLOWED_HOSTS:-127.0.0.1,localhost,::1}
 
-.PHONY: install run demo test lint format clean bench bench-quick
+.PHONY: install run demo demo-b test lint format clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ run: install
 ## Two simulated Jira sites, the service, a worker and beat, and a guided scenario.
 demo: install
 	$(BIN)/python -m devtools.demo
+
+## Scenario B: two installs (each with its own database, worker and simulated Jira) connected
+## by invitation.
+demo-b: install
+	$(BIN)/python -m devtools.demo_b
 
 ## The whole test suite, on PostgreSQL and Redis.
 test: install

@@ -268,12 +268,13 @@ class Demo:
         say("Press Ctrl-C to stop.")
 
 
-def main() -> int:
-    demo = Demo()
+def run(demo, starting: str) -> int:
+    """Run a demo (`Demo` or `DemoB`) until Ctrl-C: start it, show where to look, play its
+    guided steps; 1 when it failed to come up."""
     signal.signal(signal.SIGINT, demo.stop)
     signal.signal(signal.SIGTERM, demo.stop)
     try:
-        say("Starting two Jira simulators, the web server, a worker and beat ...")
+        say(starting)
         demo.start()
         demo.banner()
         demo.scenario()
@@ -288,6 +289,10 @@ def main() -> int:
     finally:
         demo.stop()
     return 0
+
+
+def main() -> int:
+    return run(Demo(), "Starting two Jira simulators, the web server, a worker and beat ...")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from organizations.models import Organization
+from organizations.models import Organization, OutboxMessage
 from sync.models import Side, SyncEvent, SyncResult, UnmappedUser
 from webhooks.models import DeliveryStatus, WebhookDelivery
 
@@ -49,7 +49,10 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         .annotate(n=Count("id"))
         .values_list("result", "n")
     )
-    per_org = _with_counts(organizations, since)
+    per_org = list(_with_counts(organizations, since))
+    outboxes = peer_outboxes([o.pk for o in per_org if o.is_app])
+    for o in per_org:
+        o.outbox = outboxes.get(o.pk)
     return {
         "generated_at": now,
         "hours": hours,
@@ -80,6 +83,32 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         "organizations": list(per_org),
         "unmapped_users": unmapped_users(organization=organization),
     }
+
+
+def peer_outboxes(organization_ids: list[int]) -> dict[int, dict]:
+    """Scenario B: per organization connected to a partner install, its outbox (messages
+    not yet delivered, the oldest one's age, the last error) and the latest message
+    the partner refused for good."""
+    found: dict[int, dict] = {}
+    pending = OutboxMessage.objects.filter(sent_at__isnull=True)
+    for organization_id in organization_ids:
+        mine = pending.filter(connection__organization_id=organization_id)
+        head = mine.order_by("pk").first()
+        refused = (
+            OutboxMessage.objects.filter(
+                connection__organization_id=organization_id, sent_at__isnull=False
+            )
+            .exclude(last_error="")
+            .order_by("-pk")
+            .first()
+        )
+        found[organization_id] = {
+            "pending": mine.count() if head else 0,
+            "oldest_pending_at": head.created_at if head else None,
+            "last_error": head.last_error if head else "",
+            "refused": refused.last_error if refused else "",
+        }
+    return found
 
 
 def _with_counts(organizations, since):
@@ -159,9 +188,21 @@ def sync_status_json(status: dict) -> dict:
                 "problems": o.problems,
                 "conflicts": o.conflicts,
                 "errors": o.errors,
+                "connectionType": o.connection_type,
+                **({"outbox": _outbox_json(o.outbox)} if getattr(o, "outbox", None) else {}),
             }
             for o in status["organizations"]
         ],
+    }
+
+
+def _outbox_json(outbox: dict) -> dict:
+    oldest = outbox["oldest_pending_at"]
+    return {
+        "pending": outbox["pending"],
+        "oldestPendingAt": oldest.isoformat() if oldest else None,
+        "lastError": outbox["last_error"],
+        "lastRefused": outbox["refused"],
     }
 
 

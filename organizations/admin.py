@@ -16,9 +16,49 @@ from django.views.decorators.debug import sensitive_post_parameters
 from jiraapi.events import WEBHOOK_EVENTS
 
 from . import connections, selectors, services
-from .models import FieldMapping, Organization, ProjectMapping, SyncDirection
+from .models import (
+    ConnectionType,
+    FieldMapping,
+    HandshakeStatus,
+    Organization,
+    ProjectMapping,
+    SyncDirection,
+)
 
 SECRET_FORM_FIELDS = ("remote_token", "remote_handshake_token")
+# Scenario A's fields, not shown for an organization connected app to app (Scenario B).
+APP_HIDDEN_FIELDS = (
+    "remote_base_url",
+    "remote_flavor",
+    "remote_user",
+    "remote_token",
+    "remote_token_state",
+    "remote_handshake_token",
+    "remote_handshake_token_state",
+    "require_signature",
+    "secret_rotated_at",
+    "previous_secret_valid_until",
+    "handshake_status",  # the connection panel says it, in the words of an app connection
+    "handshake_activated_at",
+)
+
+# The handshake of an app connection says what it waits for (the model's labels speak of
+# the partner's Jira webhook, Scenario A).
+APP_HANDSHAKE_LABELS = {
+    HandshakeStatus.PENDING: _("Pending: waiting for the partner install to accept and say hello"),
+    HandshakeStatus.ACTIVE: _("Active: both installs verified each other's signed hello"),
+    HandshakeStatus.DISCONNECTED: _("Disconnected: messages from the partner are refused"),
+}
+
+
+def handshake_label(organization: Organization) -> str:
+    """The handshake status in the words of the organization's kind of connection."""
+    if organization.connection_type == ConnectionType.APP:
+        label = APP_HANDSHAKE_LABELS.get(organization.handshake_status)
+        if label:
+            return label
+    return organization.get_handshake_status_display()
+
 
 # The six events the partner ticks on their webhook.
 # (group, what, event) as Jira's webhook form shows them, e.g. "Issue", "created".
@@ -88,21 +128,42 @@ class AcceptInvitationForm(forms.Form):
 
     invitation = forms.CharField(
         label=_("Invitation"),
-        widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "style": "font-family: monospace"}),
+        widget=forms.Textarea(
+            attrs={
+                "rows": 6,
+                "cols": 80,
+                "style": "font-family: monospace; word-break: break-all",
+                "spellcheck": "false",
+                "autocomplete": "off",
+            }
+        ),
         max_length=16_384,
-        help_text=_("The text the partner's admin copied from their install."),
+        help_text=_(
+            "The text the partner's admin copied from their install (one line). What it "
+            "offers is shown below it once pasted."
+        ),
     )
-    name = forms.CharField(label=_("Name of the partner"), max_length=200)
+    name = forms.CharField(
+        label=_("Name of the partner"),
+        max_length=200,
+        help_text=_("How the partner appears in your admin, e.g. their company's name."),
+    )
     project_mappings = forms.CharField(
         label=_("Project mappings"),
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 40, "placeholder": "OPS = LOC"}),
         help_text=_(
             "One per line: OUR_PROJECT = THEIR_PROJECT (theirs must be one the invitation "
-            "offers), e.g. OPS = LOC."
+            "offers), e.g. OPS = LOC. Only these projects of yours are shared."
         ),
     )
     sync_direction = forms.ChoiceField(
-        label=_("Sync direction"), choices=SyncDirection.choices, initial=SyncDirection.PUSH
+        label=_("Sync direction"),
+        choices=SyncDirection.choices,
+        initial=SyncDirection.PUSH,
+        help_text=_(
+            "Push: your install sends your changes to theirs and ignores theirs. "
+            "Two-way: it also applies the partner's changes to your Jira."
+        ),
     )
 
     def clean_project_mappings(self) -> list[dict[str, str]]:
@@ -153,7 +214,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         "public_id",
         "sync_direction",
         "connection_type",
-        "handshake_status",
+        "handshake",
         "enabled",
         "last_delivery_at",
     )
@@ -235,17 +296,22 @@ class OrganizationAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         """The partner's secrets are write-only: users who may not change the organization
         get no field for them at all (a read-only field would print the value), only their
-        "set / not set" state."""
+        "set / not set" state. An app connection (Scenario B) has no partner Jira fields."""
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or self.has_change_permission(request, obj):
+        hidden: tuple[str, ...] = ()
+        if obj is not None and obj.connection_type == ConnectionType.APP:
+            # Scenario B: the partner's install writes into the partner's Jira; there is no
+            # partner Jira site, token or webhook secret here (the connection panel instead).
+            hidden = APP_HIDDEN_FIELDS
+        if obj is not None and not self.has_change_permission(request, obj):
+            hidden += SECRET_FORM_FIELDS
+        if not hidden:
             return fieldsets
-        return [
-            (
-                name,
-                {**opts, "fields": tuple(f for f in opts["fields"] if f not in SECRET_FORM_FIELDS)},
-            )
+        shown = [
+            (name, {**opts, "fields": tuple(f for f in opts["fields"] if f not in hidden)})
             for name, opts in fieldsets
         ]
+        return [(name, opts) for name, opts in shown if opts["fields"]]
 
     @method_decorator(sensitive_post_parameters(*SECRET_FORM_FIELDS))
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -262,6 +328,10 @@ class OrganizationAdmin(admin.ModelAdmin):
         else:
             text = _("Set on %(when)s") % {"when": date_format(set_at, "DATETIME_FORMAT")}
         return format_html('<span id="{}">{}</span>', element_id, text)
+
+    @admin.display(description=_("Handshake status"), ordering="handshake_status")
+    def handshake(self, obj):
+        return handshake_label(obj)
 
     @admin.display(description=_("Partner Jira API token"))
     def remote_token_state(self, obj):
@@ -299,11 +369,32 @@ class OrganizationAdmin(admin.ModelAdmin):
     # --- the two-way panel -----------------------------------------------------------------
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None and obj.is_bidirectional and not obj.is_app:
+        if obj is not None and obj.connection_type == ConnectionType.APP:
+            context["connection_panel"] = self.connection_panel_context(obj)
+        elif obj is not None and obj.is_bidirectional:
             context["partner_setup"] = self.partner_setup_context(request, obj)
         if obj is not None and obj.is_app:
             context["offers"] = selectors.organization_offers(organization=obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def connection_panel_context(self, obj: Organization) -> dict:
+        """Scenario B: the partner's install, the handshake, and which projects map."""
+        connection = selectors.organization_connection(organization=obj)
+        return {
+            "connection": connection,
+            "handshake_status": obj.handshake_status,
+            "handshake_status_label": handshake_label(obj),
+            "handshake_activated_at": obj.handshake_activated_at,
+            "mappings": [
+                (m.local_project_key, m.remote_project_key) for m in obj.project_mappings.all()
+            ],
+            "waiting_for_accept": bool(
+                connection
+                and connection.invitation_token_hash
+                and not connection.invitation_spent_at
+                and not connection.disconnected_at
+            ),
+        }
 
     def partner_setup_context(self, request: HttpRequest, obj: Organization) -> dict:
         can_see_secret = self.has_change_permission(request, obj)
@@ -357,6 +448,7 @@ class OrganizationAdmin(admin.ModelAdmin):
             view("invitation", self.invitation_view),
             view("disconnect", self.disconnect_view),
             view("accept-offer", self.accept_offer_view),
+            view("rotate-key", self.rotate_key_view),
             path(
                 "accept-invitation/",
                 self.admin_site.admin_view(self.accept_invitation_view),
@@ -463,33 +555,43 @@ class OrganizationAdmin(admin.ModelAdmin):
             request, "admin/organizations/organization/invitation.html", context
         )
 
-    def disconnect_view(self, request, pk):
+    def _connection_button_view(self, request, pk, service, message):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         obj = get_object_or_404(Organization, pk=pk)
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
         try:
-            connections.organization_disconnect(organization=obj)
+            service(organization=obj)
         except connections.ConnectionRefused as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
-            self.message_user(request, _("Disconnected from the partner's install."))
+            self.message_user(request, message, messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[pk]))
 
+    def disconnect_view(self, request, pk):
+        return self._connection_button_view(
+            request,
+            pk,
+            connections.organization_disconnect,
+            _("Disconnected from the partner's install."),
+        )
+
+    def rotate_key_view(self, request, pk):
+        return self._connection_button_view(
+            request,
+            pk,
+            connections.connection_rotate_key,
+            _("New signing key: the partner's install accepted it."),
+        )
+
     def accept_offer_view(self, request, pk):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        obj = get_object_or_404(Organization, pk=pk)
-        if not self.has_change_permission(request, obj):
-            raise PermissionDenied
-        try:
-            connections.connection_offer_accept(organization=obj)
-        except connections.ConnectionRefused as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        else:
-            self.message_user(request, _("Accepted what the partner now sends."))
-        return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[pk]))
+        return self._connection_button_view(
+            request,
+            pk,
+            connections.connection_offer_accept,
+            _("Accepted what the partner now sends."),
+        )
 
     @method_decorator(sensitive_post_parameters("invitation"))
     def accept_invitation_view(self, request):
@@ -509,8 +611,8 @@ class OrganizationAdmin(admin.ModelAdmin):
             else:
                 self.message_user(
                     request,
-                    _("Connected to the partner's install: %(status)s.")
-                    % {"status": organization.get_handshake_status_display()},
+                    _("Connected to the partner's install. %(status)s.")
+                    % {"status": handshake_label(organization)},
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(

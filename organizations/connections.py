@@ -218,7 +218,8 @@ def invitation_create(*, organization: Organization) -> tuple[str, datetime]:
             "publicKey": connection.signing_public_key,
             "offers": offers,
             "expiresAt": int(expires_at.timestamp()),
-        }
+        },
+        private_key=connection.signing_private_key,
     )
     logger.info(
         "connection.invitation_created",
@@ -680,6 +681,18 @@ def _mark_disconnected(connection: Connection) -> None:
         handshake_status=HandshakeStatus.DISCONNECTED, handshake_activated_at=None
     )
     logger.info("connection.disconnected", extra={"connection": connection.connection_id})
+
+
+def connection_mark_disconnected(*, connection_pk: int) -> None:
+    """The partner answered that the connection is disconnected: so it is, here too."""
+    with transaction.atomic():
+        connection = (
+            Connection.objects.select_for_update()
+            .filter(pk=connection_pk, disconnected_at__isnull=True)
+            .first()
+        )
+        if connection is not None:
+            _mark_disconnected(connection)
 
 
 def organization_disconnect(*, organization: Organization) -> Organization:

@@ -170,8 +170,17 @@ def verify(
 # --- invitations -------------------------------------------------------------------------------
 
 
-def encode_invitation(invitation: dict[str, Any]) -> str:
-    return _b64e(json.dumps(invitation, separators=(",", ":"), sort_keys=True).encode())
+def _invitation_bytes(invitation: dict[str, Any]) -> bytes:
+    fields = {k: v for k, v in invitation.items() if k != "signature"}
+    return b"invitation." + json.dumps(fields, separators=(",", ":"), sort_keys=True).encode()
+
+
+def encode_invitation(invitation: dict[str, Any], *, private_key: str) -> str:
+    """The invitation as one pasteable line, signed by the inviter's key (whose public half
+    it carries): a text altered or cut short in transit is refused, not half-trusted."""
+    private = Ed25519PrivateKey.from_private_bytes(_b64d(private_key))
+    signed = {**invitation, "signature": _b64e(private.sign(_invitation_bytes(invitation)))}
+    return _b64e(json.dumps(signed, separators=(",", ":"), sort_keys=True).encode())
 
 
 def _str(data: dict, key: str, *, max_length: int = 2048) -> str:
@@ -203,7 +212,15 @@ def decode_invitation(text: Any, *, now: float | None = None) -> dict[str, Any]:
         raise EnvelopeError("invitation field 'connectionId' is malformed")
     if len(_str(data, "token")) < 40:
         raise EnvelopeError("invitation field 'token' is malformed")
-    check_public_key(_str(data, "publicKey"))
+    public_key = check_public_key(_str(data, "publicKey"))
+    try:
+        Ed25519PublicKey.from_public_bytes(_b64d(public_key)).verify(
+            _b64d(_str(data, "signature", max_length=200)), _invitation_bytes(data)
+        )
+    except (InvalidSignature, ValueError, EnvelopeError):
+        raise EnvelopeError(
+            "the invitation's signature does not match: it was altered or cut short"
+        ) from None
     expires_at = data.get("expiresAt")
     if not isinstance(expires_at, int) or isinstance(expires_at, bool):
         raise EnvelopeError("invitation field 'expiresAt' is missing or malformed")

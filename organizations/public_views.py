@@ -10,6 +10,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import throttle
+
 from . import connections
 
 
@@ -34,9 +36,19 @@ class ConnectionPublicView(APIView):
 
     @extend_schema(request=None)
     def post(self, request, **kwargs):
+        """Failed proofs (a wrong token, a bad signature) are counted per client address and
+        connection, as the webhook endpoints count theirs; past the limit, 429 for a while."""
+        client = throttle.client_address(request.META)
+        target = f"connection:{str(kwargs.get('connection_id', ''))[:64]}"
+        wait = throttle.retry_after(client=client, target=target)
+        if wait is not None:
+            detail = "Too many failed attempts from this address; try again later."
+            return Response({"detail": detail}, status=429, headers={"Retry-After": str(wait)})
         try:
             return Response(self.handle(request, **kwargs))
         except connections.ConnectionRefused as exc:
+            if exc.status in (401, 403):
+                throttle.record_failure(client=client, target=target)
             return Response({"detail": str(exc)}, status=exc.status)
 
 

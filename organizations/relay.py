@@ -27,6 +27,7 @@ from django.utils import timezone
 from .connections import (
     ConnectionRefused,
     PartnerUnavailable,
+    connection_mark_disconnected,
     connection_offer_refresh,
     connection_send_signed,
 )
@@ -142,7 +143,12 @@ def _send_one(connection: Connection, message: OutboxMessage) -> None:
         )
         return
     attempts = message.attempts + 1
-    if status == 0 or status == 429 or status >= 500 or status == 410:
+    if status == 410:  # the partner disconnected (its message saying so did not reach us)
+        connection_mark_disconnected(connection_pk=connection.pk)
+        raise RelayWait(BACKOFF_CAP_SECONDS)
+    # 401: signed with a key the partner does not hold yet (a key rotation under way): the
+    # next attempt is signed again, with the key we hold then.
+    if status in (0, 401, 429) or status >= 500:
         wait = backoff(attempts)
         OutboxMessage.objects.filter(pk=message.pk).update(
             attempts=attempts,

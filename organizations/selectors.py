@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import Organization, ProjectMapping
+from .models import Connection, Organization, ProjectMapping
 
 
 def organization_list() -> QuerySet[Organization]:
@@ -78,8 +78,6 @@ def organization_partner_jql(*, organization: Organization) -> str:
 def organization_offers(*, organization: Organization) -> dict | None:
     """Scenario B: what we send and what the partner sends, each in effect and as last
     announced (a difference is a change awaiting the other side's acceptance)."""
-    from .models import Connection
-
     connection = Connection.objects.filter(organization=organization).first()
     if connection is None:
         return None
@@ -100,3 +98,8 @@ def organization_offers(*, organization: Organization) -> dict | None:
         "we_send": side(connection.offer_out_accepted, connection.offer_out),
         "they_send": side(connection.offer_in_accepted, connection.offer_in),
     }
+
+
+def organization_connection(*, organization: Organization) -> Connection | None:
+    """Scenario B: the organization's connection to the partner's install, if it has one."""
+    return Connection.objects.filter(organization=organization).first()

@@ -64,8 +64,11 @@ def _stamp_secrets(organization: Organization, changed: dict[str, Any]) -> None:
 
 
 def _apply_direction(organization: Organization, direction: str) -> None:
-    """Direction changes drive the handshake: two-way waits for the partner's first webhook."""
-    if direction == SyncDirection.BIDIRECTIONAL:
+    """Direction changes drive the handshake: two-way waits for the partner's first webhook.
+    Not for an app connection (Scenario B): its handshake is the connection's own."""
+    if organization.connection_type == ConnectionType.APP:
+        pass
+    elif direction == SyncDirection.BIDIRECTIONAL:
         if not organization.incoming_secret:
             organization.incoming_secret = generate_secret()
         if organization.handshake_status == HandshakeStatus.NONE:

@@ -23,6 +23,7 @@ applied (`state["peer"]`), and an older ack never moves the state back.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -36,7 +37,7 @@ from .jobs import Job, PeerSource
 from .leases import issue_link_get_or_create, issue_link_lease
 from .mapping import PULL, field_pairs
 from .models import CLOSED_LINK_STATUSES, CommentLink, IssueLink, LinkStatus, Side
-from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE
+from .plan import CREATE, DELETE, NONE, SKIPPED, UPDATE, not_passed_on
 from .sites import local_client
 
 logger = logging.getLogger(__name__)
@@ -141,19 +142,31 @@ def _accepted(offer: dict, kind: str) -> set[str] | None:
     return set(offer[kind]) if isinstance(offer.get(kind), list) else None
 
 
-def _publish(job: Job, link: IssueLink, connection: Connection) -> engine.Change:
+@dataclass
+class Outgoing:
+    """What a change of our issue sends (`payload` None: nothing), and its record."""
+
+    change: engine.Change
+    payload: dict[str, Any] | None = None
+    with_comments: bool = False
+    close: bool = False  # the pair is only closed here
+
+
+def outgoing(job: Job, link: IssueLink, connection: Connection) -> Outgoing:
+    """The message our issue's change calls for, computed without writing anything."""
     if link.status in CLOSED_LINK_STATUSES:
-        return engine.Change(action=NONE)
+        return Outgoing(engine.Change(action=NONE))
+    held_back = not_passed_on(job)
+    if held_back:
+        return Outgoing(engine.Change(action=SKIPPED, notes=[held_back]))
     projects = _accepted(connection.offer_out_accepted, "projects")
     if projects is not None and job.project_mapping.local_project_key not in projects:
         note = (
             f"not sent: project {job.project_mapping.local_project_key} is not in what the "
             "partner accepted from us"
         )
-        return engine.Change(action=SKIPPED, notes=[note])
-    if job.issue_key and link.local_issue_key != job.issue_key:
-        link.local_issue_key = job.issue_key
-    peer = _peer_state(link)
+        return Outgoing(engine.Change(action=SKIPPED, notes=[note]))
+    peer = link.state.get(PEER) or {}
     payload: dict[str, Any] = {
         "issue": {
             "id": job.issue_id,
@@ -168,58 +181,80 @@ def _publish(job: Job, link: IssueLink, connection: Connection) -> engine.Change
     if job.issue is None:
         if job.deleted_for is not None or not peer.get("out"):
             # Deleted by us for a partner (never passed on), or never sent: only closed here.
-            link.status = LinkStatus.DELETED
-            link.save(update_fields=["status", "state", "local_issue_key", "updated_at"])
-            return engine.Change(action=engine.UNLINK, notes=["the pair is closed here"])
+            note = "the pair is closed here"
+            return Outgoing(engine.Change(action=engine.UNLINK, notes=[note]), close=True)
         payload["deleted"] = True
-        change = engine.Change(action=DELETE, fields=["deleted"])
-        comments = None
-    else:
-        full = not link.remote_issue_id
-        agreed = link.side_state(Side.LOCAL)
-        values = {}
-        allowed = _accepted(connection.offer_out_accepted, "fields")
-        for pair in job.pairs:
-            if allowed is not None and pair.local not in allowed:
-                continue  # not in what the partner accepted from us (yet)
-            value = fields.read(pair.local, job.issue["fields"])
-            if (
-                full
-                or pair.local not in agreed
-                or not fields.same(pair.local, value, agreed[pair.local])
-            ):
-                values[pair.local] = value
-        pending_comments = peer.get("commentsSeq", 0) > peer.get("acked", 0)
-        comments = (
-            _shared_comments(job)
-            if (job.comments_changed or full or pending_comments)
-            and (allowed is None or "comment" in allowed)
-            else None
-        )
-        if not values and comments is None:
-            return engine.Change(action=NONE)
-        payload.update(
-            fields=values,
-            comments=comments,
-            changedAt=job.issue["fields"].get("updated"),
-        )
-        change = engine.Change(
-            action=CREATE if full else UPDATE,
-            fields=sorted(values),
-            comments=["list"] if comments is not None else [],
-        )
+        return Outgoing(engine.Change(action=DELETE, fields=["deleted"]), payload)
+    full = not link.remote_issue_id
+    agreed = link.side_state(Side.LOCAL)
+    values = {}
+    allowed = _accepted(connection.offer_out_accepted, "fields")
+    for pair in job.pairs:
+        if allowed is not None and pair.local not in allowed:
+            continue  # not in what the partner accepted from us (yet)
+        value = fields.read(pair.local, job.issue["fields"])
+        seen = pair.local in agreed and fields.same(pair.local, value, agreed[pair.local])
+        if full or not seen:
+            values[pair.local] = value
+    pending_comments = peer.get("commentsSeq", 0) > peer.get("acked", 0)
+    comments = (
+        _shared_comments(job)
+        if (job.comments_changed or full or pending_comments)
+        and (allowed is None or "comment" in allowed)
+        else None
+    )
+    if not values and comments is None:
+        return Outgoing(engine.Change(action=NONE))
+    payload.update(fields=values, comments=comments, changedAt=job.issue["fields"].get("updated"))
+    change = engine.Change(
+        action=CREATE if full else UPDATE,
+        fields=sorted(values),
+        comments=["list"] if comments is not None else [],
+    )
+    return Outgoing(change, payload, with_comments=comments is not None)
+
+
+def _publish(job: Job, link: IssueLink, connection: Connection) -> engine.Change:
+    out = outgoing(job, link, connection)
+    if job.issue_key and link.local_issue_key != job.issue_key:
+        link.local_issue_key = job.issue_key
+    if out.close:
+        link.status = LinkStatus.DELETED
+        link.save(update_fields=["status", "local_issue_key", "updated_at"])
+    if out.payload is None:
+        return out.change
+    peer = _peer_state(link)
     seq = peer.get("out", 0) + 1
     peer["out"] = seq
-    if comments is not None:
+    if out.with_comments:
         peer["commentsSeq"] = seq
-    payload["seq"] = seq
     with transaction.atomic():
         outbox_add(
-            connection=connection, kind="change", payload=payload, pair=job.issue_id, seq=seq
+            connection=connection,
+            kind="change",
+            payload={**out.payload, "seq": seq},
+            pair=job.issue_id,
+            seq=seq,
         )
         link.save(update_fields=["state", "local_issue_key", "updated_at"])
-    change.notes.append(f"sent to the partner's install (message {seq} of {job.issue_key})")
-    return change
+    out.change.notes.append(f"sent to the partner's install (message {seq} of {job.issue_key})")
+    return out.change
+
+
+def peer_preview(job: Job) -> engine.Change:
+    """What `peer_publish` would send for our issue, without sending or saving anything
+    (a dry run)."""
+    connection = _live_connection(job.organization)
+    if connection is None:
+        note = "would not send: the connection to the partner's install is not active"
+        return engine.Change(action=SKIPPED, notes=[note])
+    link = IssueLink.objects.filter(
+        organization=job.organization, local_issue_id=job.issue_id
+    ).first() or IssueLink(organization=job.organization, local_issue_id=job.issue_id)
+    out = outgoing(job, link, connection)
+    if out.payload is not None:
+        out.change.notes.append("would be sent to the partner's install")
+    return out.change
 
 
 def _shared_comments(job: Job) -> list[dict]:
@@ -337,7 +372,8 @@ def peer_apply(
                 f"({peer.get('in')}); a newer message carried its changes"
             )
         change = engine.plan_and_apply(job, link, delivery_id=delivery_id, started=started)
-        peer["in"] = seq
+        # (A pair reopened to recreate a gone copy starts its state afresh: asked again.)
+        _peer_state(link)["in"] = max(seq, int(peer.get("in", 0)))
         with transaction.atomic():
             link.save(update_fields=["state", "updated_at"])
             outbox_add(
@@ -364,13 +400,16 @@ def _ack_payload(link: IssueLink, payload: dict[str, Any]) -> dict[str, Any]:
         for cl in link.comments.all()
         if cl.remote_comment_id and cl.local_comment_id
     ]
-    return {
-        "issue": {"id": link.local_issue_id or "", "key": link.local_issue_key},
+    ack = {
+        "issue": {"id": link.local_issue_id, "key": link.local_issue_key},
         "yourIssueId": payload["issue"]["id"],
         "ackSeq": payload["seq"],
         "received": payload.get("fields") or {},
         "comments": pairings,
     }
+    if not link.local_issue_id:  # no copy here (not created: the mapping creates none)
+        ack.update(issue={"id": "-", "key": "-"}, applied=False)
+    return ack
 
 
 def _ack_seen(
@@ -452,4 +491,11 @@ def _learn_comments(link: IssueLink, pairings: list) -> None:
             cl.save()
 
 
-__all__ = ["BadMessage", "peer_ack_apply", "peer_apply", "peer_message_check", "peer_publish"]
+__all__ = [
+    "BadMessage",
+    "peer_ack_apply",
+    "peer_apply",
+    "peer_message_check",
+    "peer_preview",
+    "peer_publish",
+]

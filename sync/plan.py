@@ -160,12 +160,9 @@ def plan(job: Job, link: IssueLink) -> Plan:
         return plan_delete(job, link)
     if link.status in CLOSED_LINK_STATUSES:
         return Plan(NONE)
-    if job.came_from is not None and not job.organization.relay_partner_issues:
-        note = (
-            f"{job.issue_key} came from {job.came_from.name}; it is not passed on to "
-            f"{job.organization.name} (the organization does not receive other partners' issues)"
-        )
-        return Plan(SKIPPED, notes=(note,))
+    held_back = not_passed_on(job)
+    if held_back:
+        return Plan(SKIPPED, notes=(held_back,))
     if not side_id(link, job.target_side):
         if job.way == PULL and not job.project_mapping.create_local_issues:
             return Plan(SKIPPED)
@@ -173,6 +170,17 @@ def plan(job: Job, link: IssueLink) -> Plan:
         notes = _unmatched_notes(job, tuple(w for w in writes if w.unmatched))
         return Plan(CREATE, writes=writes, comments=plan_comments(job, link), notes=notes)
     return plan_update(job, link)
+
+
+def not_passed_on(job: Job) -> str:
+    """Why our issue is not passed on to this organization ("" when it is): it came from
+    another partner, and this organization does not receive other partners' issues."""
+    if job.came_from is None or job.organization.relay_partner_issues:
+        return ""
+    return (
+        f"{job.issue_key} came from {job.came_from.name}; it is not passed on to "
+        f"{job.organization.name} (the organization does not receive other partners' issues)"
+    )
 
 
 def plan_delete(job: Job, link: IssueLink) -> Plan:

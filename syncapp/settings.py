@@ -180,6 +180,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600),
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's transport, with each message written whole before a worker can see it.
+    CELERY_BROKER_TRANSPORT = "syncapp.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS |= {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),

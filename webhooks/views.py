@@ -15,13 +15,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import throttle
 from jiraapi.events import JiraEvent
 from organizations import connections
 from organizations import selectors as org_selectors
 from organizations import services as org_services
 from organizations.public_views import ConnectionPublicView
 
-from . import auth, bodies, services, throttle
+from . import auth, bodies, services
 from .models import DeliverySource, DeliveryStatus
 from .tasks import delivery_enqueue
 
@@ -97,16 +98,8 @@ class WebhookBaseView(APIView):
 
     @staticmethod
     def client_address(request: Request) -> str:
-        """The client's address: REMOTE_ADDR, or with `NUM_PROXIES` trusted proxies in front,
-        the address the outermost of them saw (from the right of X-Forwarded-For)."""
-        proxies = settings.NUM_PROXIES
-        remote = request.META.get("REMOTE_ADDR", "")
-        if proxies > 0:
-            forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-            forwarded = [a for a in forwarded if a]
-            if forwarded:
-                return forwarded[-min(proxies, len(forwarded))]
-        return remote
+        """The client's address (see `core.throttle.client_address`)."""
+        return throttle.client_address(request.META)
 
     def throttle_target(self, **kwargs) -> str:
         return self.endpoint_name

@@ -1,71 +1,23 @@
-"""The admin in a real browser: Debian's Chromium driven by Playwright.
-
-Screenshots of each step are saved under test-artifacts/browser/.
-"""
+"""The admin in a real browser: Debian's Chromium driven by Playwright (conftest.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-import os
-import shutil
-from pathlib import Path
 
 import pytest
 import requests
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+from .conftest import needs_chromium, shot
+
 HOOK_SECRET = "browser-partner-hook-secret"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not shutil.which(CHROMIUM) and not os.environ.get("REQUIRE_BROWSER"),
-        reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)",
-    ),
+    needs_chromium,
 ]
-
-
-@pytest.fixture
-def browser_page(live_server):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM is only used by the
-    # live server's own threads and by fixtures before the browser starts.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        context = browser.new_context(
-            base_url=live_server.url,
-            viewport={"width": 1400, "height": 1000},
-            permissions=["clipboard-read", "clipboard-write"],
-        )
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        yield page
-        context.close()
-        browser.close()
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_an_admin_sets_up_two_way_sync_in_a_real_browser(

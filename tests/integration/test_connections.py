@@ -549,6 +549,17 @@ def test_the_admin_creates_an_invitation_and_the_other_side_accepts_it(
 
     page = client.get(f"/admin/organizations/organization/{acceptor.pk}/change/").content
     assert b'id="disconnect"' in page
+    # An app connection's page: the connection panel, no partner Jira site or webhook panel.
+    assert b'id="connection-panel"' in page and b'id="partner-setup"' not in page
+    assert b'name="remote_token"' not in page and b'name="remote_base_url"' not in page
+    key = Connection.objects.get(organization=acceptor).signing_public_key
+    response = client.post(f"/admin/organizations/organization/{acceptor.pk}/rotate-key/")
+    assert response.status_code == 302
+    rotated = Connection.objects.get(organization=acceptor)
+    assert rotated.signing_public_key != key and rotated.key_rotated_at is not None
+    assert Connection.objects.get(organization=inviter).partner_public_key == (
+        rotated.signing_public_key
+    )
     response = client.post(f"/admin/organizations/organization/{acceptor.pk}/disconnect/")
     assert response.status_code == 302
     inviter.refresh_from_db()
@@ -569,3 +580,55 @@ def test_the_admin_accept_page_refuses_garbage_and_needs_add_permission(
     staff = django_user_model.objects.create_user(username="viewer", password="x", is_staff=True)
     client.force_login(staff)
     assert client.get(accept).status_code == 403
+
+
+def test_failed_proofs_are_throttled_per_address_and_connection(connected, client, settings):
+    settings.WEBHOOK_AUTH_FAILURE_LIMIT = 3
+    partner, cid = connected
+    other_key, _ = envelope.generate_key_pair()
+    for _ in range(3):
+        assert partner.hello(client, cid, key=other_key).status_code == 401
+    refused = partner.hello(client, cid)  # even a good one, from this address, for a while
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert _state(cid)["partner_hello"] is False
+    body = json.dumps({"type": "hello", "connectionId": partner.connection_id}).encode()
+    response = client.post(
+        f"/connections/{cid}/messages/",
+        data=body,
+        content_type="application/json",
+        headers=envelope.signed_headers(private_key=partner.private_key, body=body),
+        REMOTE_ADDR="10.9.8.7",
+    )
+    assert response.status_code == 200
+    # Wrong invitation tokens count the same way.
+    for _ in range(3):
+        response = client.post(
+            f"/connections/{cid}/handshake/",
+            data=json.dumps({"token": "guess"}),
+            content_type="application/json",
+            REMOTE_ADDR="10.1.1.1",
+        )
+        assert response.status_code == 403
+    response = client.post(
+        f"/connections/{cid}/handshake/",
+        data=json.dumps({"token": "guess"}),
+        content_type="application/json",
+        REMOTE_ADDR="10.1.1.1",
+    )
+    assert response.status_code == 429
+
+
+def test_changing_the_direction_of_an_app_connection_keeps_its_handshake(make_org):
+    """Push <-> two-way is what the install applies of the partner's changes; the handshake of
+    an app connection is its connection's, not the partner Jira webhook's."""
+    org = make_org(name="Their install", sync_direction="bidirectional")
+    Organization.objects.filter(pk=org.pk).update(connection_type="app", handshake_status="active")
+    org.refresh_from_db()
+    activated = org.handshake_activated_at
+
+    org = services.organization_disable_two_way(organization=org)
+    assert (org.sync_direction, org.handshake_status) == ("push", "active")
+    org = services.organization_enable_two_way(organization=org)
+    assert (org.sync_direction, org.handshake_status) == ("bidirectional", "active")
+    org.refresh_from_db()
+    assert org.handshake_status == "active" and org.handshake_activated_at == activated

@@ -87,6 +87,11 @@ class Install:
         assert response.status_code < 400, response.text
         return response.json() if response.content else None
 
+    def create(self, **fields) -> dict:
+        """A Task in our project LOC, made by a person."""
+        base = {"project": {"key": "LOC"}, "issuetype": {"name": "Task"}}
+        return self.api("POST", "/issue", json={"fields": {**base, **fields}})
+
     def feed_all(self) -> list[str]:
         """Our Jira's webhooks since the last call, through the inbox and the worker's task."""
         self.sim.wait_idle()
@@ -158,18 +163,7 @@ def _change(seq: int, *, issue_id="7001", key="THEIRS-1", fields=None, comments=
 
 
 def test_a_local_issue_goes_out_whole_once_then_only_what_changed(install):
-    created = install.api(
-        "POST",
-        "/issue",
-        json={
-            "fields": {
-                "project": {"key": "LOC"},
-                "issuetype": {"name": "Task"},
-                "summary": "Printer on fire",
-                "labels": ["hot"],
-            }
-        },
-    )
+    created = install.create(summary="Printer on fire", labels=["hot"])
     assert install.feed_all() == ["done"]
     (first,) = install.outbox("change")
     assert first["seq"] == 1 and first["issue"]["id"] == created["id"]
@@ -182,18 +176,7 @@ def test_a_local_issue_goes_out_whole_once_then_only_what_changed(install):
 
 
 def test_the_partner_acks_and_later_changes_carry_only_what_changed(install, client):
-    created = install.api(
-        "POST",
-        "/issue",
-        json={
-            "fields": {
-                "project": {"key": "LOC"},
-                "issuetype": {"name": "Task"},
-                "summary": "S1",
-                "labels": ["a"],
-            }
-        },
-    )
+    created = install.create(summary="S1", labels=["a"])
     install.feed_all()
     (first,) = install.outbox("change")
     ack = {
@@ -383,18 +366,7 @@ def test_more_from_us_is_sent_once_the_partner_accepts_and_less_at_once(install,
     from organizations.connections import connection_offer_refresh
 
     _offer(install.connection, "out", ["summary"], ["LOC"])
-    created = install.api(
-        "POST",
-        "/issue",
-        json={
-            "fields": {
-                "project": {"key": "LOC"},
-                "issuetype": {"name": "Task"},
-                "summary": "A",
-                "labels": ["x"],
-            }
-        },
-    )
+    created = install.create(summary="A", labels=["x"])
     install.feed_all()
     assert set(install.outbox("change")[-1]["fields"]) == {"summary"}
     assert install.outbox("change")[-1]["comments"] is None  # comments: not in what they took
@@ -428,3 +400,50 @@ def test_more_from_us_is_sent_once_the_partner_accepts_and_less_at_once(install,
     )
     install.feed_all()
     assert "labels" not in install.outbox("change")[-1]["fields"]
+
+
+def test_the_backfill_sends_existing_issues_once_and_its_dry_run_sends_nothing(install):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    for summary in ("one", "two"):
+        install.create(summary=summary)
+    install.hooks.clear()  # created before the organization was connected: never delivered
+    out = StringIO()
+    call_command("sync_backfill", install.org.public_id, "--dry-run", stdout=out)
+    assert "would be sent" in out.getvalue() or "create" in out.getvalue()
+    assert install.outbox("change") == []
+    call_command("sync_backfill", install.org.public_id, stdout=StringIO())
+    sent = install.outbox("change")
+    assert sorted(m["fields"]["summary"] for m in sent) == ["one", "two"]
+    call_command("sync_backfill", install.org.public_id, stdout=StringIO())
+    # Sent again only while the partner has not confirmed them (no ack yet): the same
+    # issues, never a third one.
+    assert {m["issue"]["id"] for m in install.outbox("change")} == {m["issue"]["id"] for m in sent}
+
+
+def test_another_partners_issue_is_not_passed_on_unless_the_organization_allows_it(install):
+    other = org_services.organization_create(
+        name="Other Partner", remote_base_url="http://127.0.0.1:9", remote_flavor="cloud"
+    )
+    created = install.create(summary="theirs")
+    install.hooks.clear()
+    # The issue is the copy of the other partner's issue (created here for them).
+    IssueLink.objects.create(
+        organization=other,
+        local_issue_id=created["id"],
+        local_issue_key=created["key"],
+        remote_issue_id="555",
+        remote_issue_key="OTH-1",
+        origin="remote",
+        status="linked",
+    )
+    install.api("PUT", f"/issue/{created['key']}", json={"fields": {"summary": "edited"}})
+    install.feed_all()
+    assert install.outbox("change") == []
+    install.org.relay_partner_issues = True
+    install.org.save()
+    install.api("PUT", f"/issue/{created['key']}", json={"fields": {"summary": "edited again"}})
+    install.feed_all()
+    assert install.outbox("change")[-1]["fields"]["summary"] == "edited again"

@@ -162,3 +162,50 @@ def test_message_ids_and_delivered_messages_go_after_a_day_refused_ones_stay(con
     assert connection_history_prune() == (1, 2)
     assert list(ConnectionMessage.objects.values_list("pk", flat=True)) == [fresh.pk]
     assert OutboxMessage.objects.get().last_error.startswith("refused 422")
+
+
+def test_the_dashboard_and_status_show_what_waits_for_the_partner(
+    connection, partner, api, client, superuser
+):
+    _queue(connection, 2)
+    partner.responses = [503]
+    with pytest.raises(RelayWait):
+        connection_relay(connection_pk=connection.pk)
+    org = connection.organization
+    (row,) = [
+        o for o in api.get("/api/status/").json()["organizations"] if o["id"] == org.public_id
+    ]
+    assert row["connectionType"] == "app"
+    assert row["outbox"]["pending"] == 2 and "503" in row["outbox"]["lastError"]
+    assert row["outbox"]["oldestPendingAt"]
+    client.force_login(superuser)
+    page = client.get("/admin/dashboard/").content.decode()
+    assert 'data-pending="2"' in page and "messages to the partner install waiting" in page
+    OutboxMessage.objects.update(next_attempt_at=None)
+    assert connection_relay(connection_pk=connection.pk) == 2
+    (row,) = [
+        o for o in api.get("/api/status/").json()["organizations"] if o["id"] == org.public_id
+    ]
+    assert row["outbox"]["pending"] == 0 and row["outbox"]["oldestPendingAt"] is None
+
+
+def test_a_signature_the_partner_cannot_check_yet_is_retried_not_dropped(connection, partner):
+    _queue(connection, 1)
+    partner.responses = [401]
+    with pytest.raises(RelayWait):
+        connection_relay(connection_pk=connection.pk)
+    assert OutboxMessage.objects.get().sent_at is None
+    OutboxMessage.objects.update(next_attempt_at=None)
+    assert connection_relay(connection_pk=connection.pk) == 1
+
+
+def test_a_partner_that_says_disconnected_is_disconnected_here_too(connection, partner):
+    _queue(connection, 1)
+    partner.responses = [410]
+    with pytest.raises(RelayWait):
+        connection_relay(connection_pk=connection.pk)
+    connection.refresh_from_db()
+    connection.organization.refresh_from_db()
+    assert connection.disconnected_at is not None
+    assert connection.organization.handshake_status == "disconnected"
+    assert connection_relay(connection_pk=connection.pk) == 0

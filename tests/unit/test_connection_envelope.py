@@ -8,9 +8,11 @@ import pytest
 
 from organizations import envelope
 
+KEYS = envelope.generate_key_pair()
+
 
 def _invitation(**overrides):
-    _, public_key = envelope.generate_key_pair()
+    public_key = KEYS[1]
     data = {
         "version": envelope.PROTOCOL_VERSION,
         "baseUrl": "https://sync.partner.example",
@@ -24,12 +26,31 @@ def _invitation(**overrides):
     return data
 
 
+def _encode(data):
+    return envelope.encode_invitation(data, private_key=KEYS[0])
+
+
+def _without_signature(data):
+    return {k: v for k, v in data.items() if k != "signature"}
+
+
 def test_an_invitation_round_trips_as_one_pasteable_line():
     data = _invitation()
-    text = envelope.encode_invitation(data)
+    text = _encode(data)
     assert "\n" not in text and "=" not in text and " " not in text
-    assert envelope.decode_invitation(text) == data
-    assert envelope.decode_invitation(f"  {text}\n") == data
+    assert _without_signature(envelope.decode_invitation(text)) == data
+    assert _without_signature(envelope.decode_invitation(f"  {text}\n")) == data
+
+
+def test_an_altered_invitation_or_one_signed_by_another_key_is_refused():
+    data = json.loads(base64.urlsafe_b64decode(_encode(_invitation()) + "=="))
+    data["baseUrl"] = "https://attacker.example"
+    altered = base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    with pytest.raises(envelope.EnvelopeError, match="signature"):
+        envelope.decode_invitation(altered)
+    other, _ = envelope.generate_key_pair()
+    with pytest.raises(envelope.EnvelopeError, match="signature"):
+        envelope.decode_invitation(envelope.encode_invitation(_invitation(), private_key=other))
 
 
 @pytest.mark.parametrize(
@@ -47,7 +68,7 @@ def test_an_invitation_round_trips_as_one_pasteable_line():
 )
 def test_a_malformed_or_expired_invitation_is_refused_with_the_reason(overrides, reason):
     with pytest.raises(envelope.EnvelopeError, match=reason):
-        envelope.decode_invitation(envelope.encode_invitation(_invitation(**overrides)))
+        envelope.decode_invitation(_encode(_invitation(**overrides)))
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,9 @@ class Command(BaseCommand):
                     issue=issue,
                     comments_changed=True,
                 )
-                if dry_run:
+                if dry_run and job.organization.is_app:
+                    change = peer.peer_preview(job)
+                elif dry_run:
                     change = engine.preview(job)
                 elif job.organization.is_app:  # Scenario B: sent to the partner's install
                     change = peer.peer_publish(job)

@@ -1,4 +1,5 @@
-"""Throttling of failed authentication on the webhook endpoints.
+"""Throttling of failed authentication on the public endpoints (Jira webhooks, and the
+partner installs' handshake and messages).
 
 A counter per (client address, endpoint target) in Django's cache, in fixed windows: the
 `default` cache is Redis when the broker is (shared by every web process and machine), or a
@@ -61,3 +62,16 @@ def record_failure(*, client: str, target: str) -> None:
         cache.add(key, 1, timeout=window + 1)
     except Exception:
         logger.warning("throttle.cache_unavailable", exc_info=True)
+
+
+def client_address(meta: dict) -> str:
+    """The client's address: REMOTE_ADDR, or with `NUM_PROXIES` trusted proxies in front,
+    the address the outermost of them saw (from the right of X-Forwarded-For)."""
+    proxies = settings.NUM_PROXIES
+    remote = meta.get("REMOTE_ADDR", "")
+    if proxies > 0:
+        forwarded = [a.strip() for a in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [a for a in forwarded if a]
+        if forwarded:
+            return forwarded[-min(proxies, len(forwarded))]
+    return remote
