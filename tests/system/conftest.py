@@ -209,7 +209,7 @@ def connect(sync_env, local: JiraSim, partner: JiraSim, flavor: str, *, reset=Tr
 
 
 @pytest.fixture
-def two_installs(processes, tmp_path):
+def two_installs(tmp_path):
     """Install A (local Jira: Cloud, project LOC) and install B (local Jira: Data Center,
     project REM), each complete and running, not yet connected (tests/system/two_installs.py)."""
     from .two_installs import SPECS, Install, broker_urls, start_sim
@@ -229,7 +229,6 @@ def two_installs(processes, tmp_path):
                 db_url=f"{server}/{db['NAME']}_install_{name}",
                 broker_url=broker,
                 var_dir=var_dir,
-                processes=processes,
                 sim=sims[-1],
             )
             installs.append(install)

@@ -39,11 +39,13 @@ from django.conf import settings
 from psycopg import sql
 
 from devtools import jira_admin
-from devtools.processes import worker_command
-from devtools.supervisor import Process, Supervisor, free_port, wait_http
+from devtools.installs import install_start
+from devtools.supervisor import Process, Supervisor, free_port
 from jirasim import JiraSim
 
 ALICE = ("alice@example.com", "alice-token")
+# Each install's admin (the API is used with its token: see `Install.token`).
+ADMIN = ("admin", "install-admin-password-not-used-by-the-tests")
 BOB = ("bob@example.com", "bob-token")
 
 # What each install's admin and sync account are; every value differs between the two, so
@@ -127,7 +129,6 @@ class Install:
     db_url: str
     broker_url: str
     var_dir: Path
-    processes: Supervisor
     sim: JiraSim
     port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_hex(20))
@@ -135,6 +136,7 @@ class Install:
     cache_prefix: str = field(default_factory=lambda: f"install-{secrets.token_hex(6)}")
     web: Process | None = None
     worker: Process | None = None
+    starts: int = 0
 
     # --- what it is ------------------------------------------------------------------------
 
@@ -217,32 +219,26 @@ class Install:
                 conn.default_channel.queue_purge(queue.name)
 
     def start(self) -> None:
-        """Its web process and its worker (with beat), once both are ready."""
+        """Its web process and its worker (with beat), once both are ready
+        (`devtools.installs.install_start`, as `make demo-b` starts an install)."""
         assert self.web is None and self.worker is None, f"install {self.name} is running"
-        env = self.env
-        stamp = time.monotonic_ns()
-        self.worker = self.processes.start(
-            f"worker-{self.name}",
-            [
-                *worker_command(concurrency=2),
-                "--hostname",
-                f"install-{self.name}-{stamp}@%h",
-                "--beat",
-                "--schedule",
-                str(self.var_dir / "beat-schedule"),
-            ],
-            env=env,
-            log=self.var_dir / f"worker-{stamp}.log",
-        )
-        self.web = self.processes.start(
-            f"web-{self.name}",
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
-            env=env,
-            log=self.var_dir / f"web-{stamp}.log",
-        )
-        # This install's processes only: the supervisor also holds earlier, stopped ones.
-        wait_http(f"{self.base_url}/healthz", timeout=60, processes=(self.web, self.worker))
-        self.worker.wait_for(" ready.", timeout=60)
+        self.starts += 1
+        # A supervisor of its own: one that also held the processes of an earlier start
+        # (stopped) would take them for processes that died.
+        supervisor = Supervisor()
+        try:
+            install = install_start(
+                supervisor,
+                name=f"install-{self.name}",
+                port=self.port,
+                env=self.env,
+                admin=ADMIN,
+                logs=self.var_dir / f"start-{self.starts}",
+            )
+        except BaseException:
+            supervisor.stop(15)
+            raise
+        self.worker, self.web = install.processes
 
     def stop(self, *, kill: bool = False) -> None:
         """Its web process and worker stop (a warm shutdown, or with `kill` SIGKILL at once,
@@ -289,8 +285,10 @@ class Install:
     def logs(self) -> str:
         """The end of each of its process logs (for a failure message)."""
         parts = []
-        for path in sorted(self.var_dir.glob("*.log")):
-            parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}")
+        for path in sorted(self.var_dir.rglob("*.log")):
+            parts.append(
+                f"--- {path.relative_to(self.var_dir)}\n{path.read_text(errors='replace')[-3000:]}"
+            )
         return "\n".join(parts)
 
     # --- its API ---------------------------------------------------------------------------
