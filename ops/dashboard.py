@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -17,6 +18,8 @@ from rest_framework.views import APIView
 from ops import selectors
 from ops.permissions import STATUS_PERMISSIONS, CanViewSyncStatus, may_see
 from organizations.models import Organization
+from sync.models import IssueLink
+from sync.tasks import drift_repair_task
 from webhooks import services as webhook_services
 from webhooks.models import WebhookDelivery
 
@@ -78,6 +81,7 @@ def dashboard_view(request):
         "status": status,
         "chart": _chart(status["series"]),
         "can_retry": request.user.has_perm("webhooks.change_webhookdelivery"),
+        "can_repair": request.user.has_perm(REPAIR_PERMISSION),
     }
     return TemplateResponse(request, "admin/sync_dashboard.html", context)
 
@@ -91,6 +95,37 @@ def dashboard_retry_view(request, delivery_id: int):
         webhook_services.delivery_retry(deliveries=WebhookDelivery.objects.filter(pk=delivery_id))
         messages.success(request, f"Delivery {delivery_id} sent again.")
     return HttpResponseRedirect(_same_site_path(request, request.POST.get("next", "")))
+
+
+# Repairing drift writes to both Jira sites through the sync: staff who may change links.
+REPAIR_PERMISSION = "sync.change_issuelink"
+
+
+@staff_member_required
+@require_POST
+def dashboard_drift_repair_view(request):
+    """Repair one pair (`link`), one organization's drift (`org`) or everyone's (`all`):
+    queued for a worker, which brings each pair equal through the sync (sync/drift.py)."""
+    if not request.user.has_perm(REPAIR_PERMISSION):
+        raise PermissionDenied
+    if request.POST.get("link"):
+        link = get_object_or_404(IssueLink, pk=_int(request.POST["link"]))
+        kwargs, what = {"link_id": link.pk}, f"the pair {link}"
+    elif request.POST.get("org"):
+        organization = get_object_or_404(Organization, public_id=request.POST["org"])
+        kwargs, what = {"organization_id": organization.pk}, f"{organization.name}'s drift"
+    elif request.POST.get("all"):
+        kwargs, what = {}, "every organization's drift"
+    else:
+        messages.error(request, "Nothing to repair was named.")
+        return HttpResponseRedirect(_same_site_path(request, request.POST.get("next", "")))
+    transaction.on_commit(lambda: drift_repair_task.delay(**kwargs))
+    messages.success(request, f"Repair of {what} queued.")
+    return HttpResponseRedirect(_same_site_path(request, request.POST.get("next", "")))
+
+
+def _int(value: str) -> int:
+    return int(value) if value.isdigit() else 0
 
 
 def _same_site_path(request, url: str) -> str:

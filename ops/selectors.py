@@ -8,8 +8,9 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from jiraapi import adf
 from organizations.models import Organization, OutboxMessage
-from sync.models import Side, SyncEvent, SyncResult, UnmappedUser
+from sync.models import Drift, DriftCheck, DriftKind, Side, SyncEvent, SyncResult, UnmappedUser
 from webhooks.models import DeliveryStatus, WebhookDelivery
 
 PROBLEMS = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
@@ -51,8 +52,10 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
     )
     per_org = list(_with_counts(organizations, since))
     outboxes = peer_outboxes([o.pk for o in per_org if o.is_app])
+    drifts = drift_per_organization([o.pk for o in per_org])
     for o in per_org:
         o.outbox = outboxes.get(o.pk)
+        o.drift = drifts[o.pk]
     return {
         "generated_at": now,
         "hours": hours,
@@ -82,7 +85,83 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         "recent_events": list(events.select_related("issue_link", "organization")[:30]),
         "organizations": list(per_org),
         "unmapped_users": unmapped_users(organization=organization),
+        "drift": drift_summary(organization=organization),
+        "drift_rows": drift_rows(organization=organization),
     }
+
+
+def drift_summary(*, organization: Organization | None = None) -> dict:
+    """What the last drift checks found: pairs that differ, their differing fields and
+    comments, and pairs whose issue is gone on a side."""
+    rows = Drift.objects.all()
+    if organization is not None:
+        rows = rows.filter(organization=organization)
+    return {
+        "pairs": rows.values("issue_link_id").distinct().count(),
+        "fields": rows.exclude(kind=DriftKind.GONE).count(),
+        "gone": rows.filter(kind=DriftKind.GONE).values("issue_link_id").distinct().count(),
+    }
+
+
+def drift_per_organization(organization_ids: list[int]) -> dict[int, dict]:
+    """Per organization: its drift (as `drift_summary`) and its last check."""
+    found = {pk: {"pairs": 0, "fields": 0, "gone": 0, "check": None} for pk in organization_ids}
+    rows = Drift.objects.filter(organization_id__in=organization_ids)
+    for pk, n in (
+        rows.values_list("organization_id").annotate(n=Count("issue_link_id", distinct=True))
+    ).values_list("organization_id", "n"):
+        found[pk]["pairs"] = n
+    for pk, n in (
+        rows.exclude(kind=DriftKind.GONE)
+        .values_list("organization_id")
+        .annotate(n=Count("id"))
+        .values_list("organization_id", "n")
+    ):
+        found[pk]["fields"] = n
+    for pk, n in (
+        rows.filter(kind=DriftKind.GONE)
+        .values_list("organization_id")
+        .annotate(n=Count("issue_link_id", distinct=True))
+        .values_list("organization_id", "n")
+    ):
+        found[pk]["gone"] = n
+    for check in DriftCheck.objects.filter(organization_id__in=organization_ids):
+        found[check.organization_id]["check"] = check
+    return found
+
+
+def drift_rows(*, organization: Organization | None = None, limit: int = 200) -> list:
+    """The differences the drift check recorded, each with both values shown as text."""
+    rows = Drift.objects.select_related("issue_link", "organization")
+    if organization is not None:
+        rows = rows.filter(organization=organization)
+    found = list(rows[:limit])
+    for row in found:
+        row.local_shown = shown_value(row.local_value)
+        row.remote_shown = shown_value(row.remote_value)
+    return found
+
+
+def shown_value(value, limit: int = 300) -> str:
+    """A canonical field value as a short text for a person."""
+    if value in (None, "", []):
+        return "—"
+    if isinstance(value, dict) and value.get("type") == "doc":
+        text = adf.adf_to_wiki(value)
+    elif isinstance(value, dict):
+        text = str(
+            value.get("name")
+            or value.get("displayName")
+            or value.get("value")
+            or value.get("email")
+            or value.get("id")
+            or value
+        )
+    elif isinstance(value, list):
+        text = ", ".join(shown_value(v, limit) for v in value)
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def peer_outboxes(organization_ids: list[int]) -> dict[int, dict]:
@@ -176,6 +255,7 @@ def sync_status_json(status: dict) -> dict:
             }
             for e in status["errors"]
         ],
+        "drift": status["drift"],
         "organizations": [
             {
                 "id": o.public_id,
@@ -189,10 +269,24 @@ def sync_status_json(status: dict) -> dict:
                 "conflicts": o.conflicts,
                 "errors": o.errors,
                 "connectionType": o.connection_type,
+                "drift": _drift_json(o.drift),
                 **({"outbox": _outbox_json(o.outbox)} if getattr(o, "outbox", None) else {}),
             }
             for o in status["organizations"]
         ],
+    }
+
+
+def _drift_json(drift: dict) -> dict:
+    check = drift["check"]
+    return {
+        "pairs": drift["pairs"],
+        "fields": drift["fields"],
+        "gone": drift["gone"],
+        "lastCheckedAt": check.checked_at.isoformat() if check else None,
+        "lastCheckPairs": check.pairs if check else None,
+        "lastCheckCalls": check.calls if check else None,
+        "lastCheckError": check.error if check else "",
     }
 
 
@@ -245,4 +339,6 @@ def organization_activity(*, organization: Organization, hours: int = 24) -> dic
         "counts": counts,
         "recent": list(events.select_related("issue_link")[:15]),
         "unmapped_users": unmapped_users(organization=organization),
+        "drift": drift_summary(organization=organization),
+        "drift_rows": drift_rows(organization=organization),
     }

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import CommentLink, IssueLink, SyncEvent, UnmappedUser
+from .models import CommentLink, Drift, IssueLink, SyncEvent, UnmappedUser
 
 
 def _issue_link(base_url: str, key: str):
@@ -106,6 +106,22 @@ class UnmappedUserAdmin(admin.ModelAdmin):
     list_filter = ("organization", "side")
     search_fields = ("display_name", "user_id", "email")
     readonly_fields = [f.name for f in UnmappedUser._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Drift)
+class DriftAdmin(admin.ModelAdmin):
+    """What the last drift checks found (repaired from the sync dashboard)."""
+
+    list_display = ("organization", "issue_link", "kind", "field", "checked_at", "found_at")
+    list_filter = ("organization", "kind")
+    search_fields = ("field", "issue_link__local_issue_key", "issue_link__remote_issue_key")
+    readonly_fields = [f.name for f in Drift._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False

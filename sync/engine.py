@@ -646,6 +646,29 @@ def _reopen(job: Job, link: IssueLink) -> None:
     link.comments.update(**{f"{tgt}_comment_id": None, f"{tgt}_hash": ""})
 
 
+def sync_target_gone(job: Job) -> Change:
+    """The target issue of `job`'s pair was found gone by the drift check (no sync met its
+    404 yet): the pair is closed, or its copy created again, by the organization's policy,
+    as a sync that met the 404 would have done. Asks the target site again (GET by id)."""
+    link = IssueLink.objects.get(
+        organization=job.organization, **{f"{job.source_side}_issue_id": job.issue_id}
+    )
+    with counting_calls() as calls, issue_link_lease(link) as link:
+        if not _target_gone(job, link):
+            return Change(notes=[f"{side_key(link, job.target_side)} is there after all"])
+        change = _close_gone(job, link)
+        recreate = job.organization.target_gone_policy == TargetGonePolicy.RECREATE
+        if recreate and job.issue is not None:
+            record(job, link, change)
+            note = change.notes[0]
+            _reopen(job, link)
+            change = apply(job, link, plan(job, link))
+            change.notes.insert(0, f"created again: {note}")
+        change.calls = calls.count
+        record(job, link, change)
+    return change
+
+
 # --- running a job ------------------------------------------------------------------------------
 
 
@@ -753,4 +776,5 @@ __all__ = [
     "preview",
     "record",
     "sync_issue",
+    "sync_target_gone",
 ]

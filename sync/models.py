@@ -226,3 +226,60 @@ class UnmappedUser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.side}: {self.display_name or self.user_id}"
+
+
+class DriftKind(models.TextChoices):
+    FIELD = "field", _("Field differs")
+    COMMENT = "comment", _("Comment differs")
+    GONE = "gone", _("Issue gone")
+
+
+class Drift(models.Model):
+    """A linked pair found different by the drift check (`drift.py`): one field, one comment,
+    or one side's issue gone (confirmed by a GET by id answering 404). Replaced by each check
+    of its organization; deleted once a repair or a later check finds the pair in step."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="drifts"
+    )
+    issue_link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="drifts")
+    kind = models.CharField(max_length=8, choices=DriftKind.choices)
+    # The local field's id ("summary"), "comment <local id|remote id>", or the side whose
+    # issue is gone ("local" / "remote").
+    field = models.CharField(max_length=128)
+    local_value = models.JSONField(null=True, blank=True)
+    remote_value = models.JSONField(null=True, blank=True)
+    found_at = models.DateTimeField(auto_now_add=True)
+    checked_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("drift")
+        verbose_name_plural = _("drift")
+        ordering = ("organization_id", "issue_link_id", "kind", "field")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("issue_link", "kind", "field"), name="uniq_drift_link_field"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issue_link}: {self.kind} {self.field}"
+
+
+class DriftCheck(models.Model):
+    """The last drift check of an organization: when, how many pairs, what it found, and
+    the Jira calls it made."""
+
+    organization = models.OneToOneField(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="drift_check"
+    )
+    checked_at = models.DateTimeField()
+    pairs = models.PositiveIntegerField(default=0)
+    drifted = models.PositiveIntegerField(default=0)  # pairs with a field or comment differing
+    gone = models.PositiveIntegerField(default=0)  # pairs whose issue is gone on a side
+    calls = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"drift check of {self.organization_id} at {self.checked_at:%Y-%m-%d %H:%M}"

@@ -203,7 +203,9 @@ def plan_delete(job: Job, link: IssueLink) -> Plan:
     return Plan(DELETE, delete_policy=job.organization.remote_delete_policy)
 
 
-def _winner(job: Job, link: IssueLink, pair: FieldPair, target_fields: dict, seen: dict) -> str:
+def conflict_winner(
+    job: Job, link: IssueLink, pair: FieldPair, target_fields: dict, seen: dict
+) -> str:
     """Which side's value stands when both changed one field (the conflict policy).
 
     "The later wins" goes by each side's last change of that field (its changelog, read
@@ -322,7 +324,7 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
                 in_step.append(replace(write, target_value=current))
                 continue
             if t_name in state_t and not fields.same(t_name, current, state_t[t_name]):
-                winner = _winner(job, link, pair, target_fields, changelogs)
+                winner = conflict_winner(job, link, pair, target_fields, changelogs)
                 conflicts.append(f"{t_name}: {winner} side's value kept")
                 if winner == job.target_side:
                     continue

@@ -233,6 +233,12 @@ RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
 RETENTION_MAX_BATCHES = env.int("RETENTION_MAX_BATCHES", default=100)
 RETENTION_PRUNE_SECONDS = env.float("RETENTION_PRUNE_SECONDS", default=3600.0)
+# Reconciliation's drift check (sync/drift.py): every SYNC_DRIFT_CHECK_SECONDS, each
+# organization's linked pairs are compared on both sites, SYNC_DRIFT_PAGE_SIZE pairs a search.
+SYNC_DRIFT_CHECK_SECONDS = env.float("SYNC_DRIFT_CHECK_SECONDS", default=3600.0)
+SYNC_DRIFT_PAGE_SIZE = env.int("SYNC_DRIFT_PAGE_SIZE", default=100)
+# A pair changed more recently than this is left to its webhook (perhaps still on its way).
+SYNC_DRIFT_GRACE_SECONDS = env.float("SYNC_DRIFT_GRACE_SECONDS", default=120.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {
         "task": "webhooks.sweep_deliveries",
@@ -245,6 +251,10 @@ CELERY_BEAT_SCHEDULE = {
     "prune-history": {
         "task": "webhooks.prune_history",
         "schedule": RETENTION_PRUNE_SECONDS,
+    },
+    "drift-check": {
+        "task": "sync.drift_check",
+        "schedule": SYNC_DRIFT_CHECK_SECONDS,
     },
 }
 

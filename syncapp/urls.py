@@ -15,6 +15,11 @@ urlpatterns = [
         dashboard.dashboard_retry_view,
         name="sync-dashboard-retry",
     ),
+    path(
+        "admin/dashboard/drift/repair/",
+        dashboard.dashboard_drift_repair_view,
+        name="sync-dashboard-drift-repair",
+    ),
     path("admin/", admin.site.urls),
     path("api/status/", dashboard.SyncStatusApi.as_view(), name="sync-status"),
     path("api/", include("organizations.urls")),

@@ -447,3 +447,12 @@ def test_another_partners_issue_is_not_passed_on_unless_the_organization_allows_
     install.api("PUT", f"/issue/{created['key']}", json={"fields": {"summary": "edited again"}})
     install.feed_all()
     assert install.outbox("change")[-1]["fields"]["summary"] == "edited again"
+
+
+def test_a_mapping_that_creates_no_issues_here_acks_without_a_copy(install, client):
+    install.org.project_mappings.update(create_local_issues=False)
+    assert install.send(client, _change(1, fields={"summary": "x"}, comments=[])).status_code == 200
+    assert install.writes() == 0
+    (ack,) = install.outbox("ack")
+    assert ack["applied"] is False and ack["issue"] == {"id": "-", "key": "-"}
+    assert ack["yourIssueId"] == "7001"
