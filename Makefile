@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 # `make test` uses PostgreSQL and Redis at their standard local addresses.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/syncapp
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+# Scenario B's system tests run two installs, each with a Redis database of its own.
+TEST_INSTALL_A_BROKER_URL ?= redis://127.0.0.1:6379/13
+TEST_INSTALL_B_BROKER_URL ?= redis://127.0.0.1:6379/14
 
 WEB_PORT ?= 8000
 PUBLIC_BASE_URL ?= http://127.0.0.1:$(WEB_PORT)
@@ -44,6 +47,8 @@ demo-b: install
 ## The whole test suite, on PostgreSQL and Redis.
 test: install
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) ALLOW_DEV_KEYS=true \
+		INSTALL_A_BROKER_URL=$(TEST_INSTALL_A_BROKER_URL) \
+		INSTALL_B_BROKER_URL=$(TEST_INSTALL_B_BROKER_URL) \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks on the deployment configuration (gunicorn, PostgreSQL, Redis, Celery, simulators).
