@@ -116,6 +116,8 @@ def reconcile_catch_up(
             continue
         total += len(found)
         pending = 0  # issues left for the next run: the watermark must not pass them
+        pairs = field_pairs(organization, way)
+        links = _links(organization, side, [str(i["id"]) for i in found])
         try:
             for issue in found:
                 done += 1
@@ -126,7 +128,8 @@ def reconcile_catch_up(
                 if updated is not None and updated > upto:
                     pending += 1
                     continue
-                pending += _one(organization, project_mapping, way, issue, report, dry_run)
+                link = links.get(str(issue["id"]))
+                pending += _one(project_mapping, way, issue, link, pairs, report, dry_run)
         except _Stop:
             break
         if not dry_run:
@@ -221,24 +224,33 @@ def _changed(
     return found
 
 
+def _links(organization: Organization, side: str, ids: list[str]) -> dict[str, IssueLink]:
+    """The links of the issues found, with their comment pairs, in a few queries."""
+    found: dict[str, IssueLink] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        links = IssueLink.objects.filter(
+            organization=organization, **{f"{side}_issue_id__in": chunk}
+        ).prefetch_related("comments")
+        found.update({str(getattr(link, f"{side}_issue_id")): link for link in links})
+    return found
+
+
 def _one(
-    organization: Organization,
     project_mapping: ProjectMapping,
     way: str,
     issue: dict,
+    link: IssueLink | None,
+    pairs: list,
     report: CatchUpReport,
     dry_run: bool,
 ) -> int:
     """Examine one issue the search found; sync it when it differs. Returns 1 when it is
     left for the next run (busy, or an error that may pass), else 0."""
+    organization = project_mapping.organization
     side = SIDES[way][0]
     issue_id, key = str(issue["id"]), str(issue.get("key") or issue["id"])
-    link = (
-        IssueLink.objects.filter(organization=organization, **{f"{side}_issue_id": issue_id})
-        .prefetch_related("comments")
-        .first()
-    )
-    comments_changed = _differs(organization, way, issue, link)
+    comments_changed = _differs(organization, way, issue, link, pairs)
     if comments_changed is None:
         return 0
     try:
@@ -275,7 +287,7 @@ def _one(
 
 
 def _differs(
-    organization: Organization, way: str, issue: dict, link: IssueLink | None
+    organization: Organization, way: str, issue: dict, link: IssueLink | None, pairs: list
 ) -> bool | None:
     """Does the issue as the search shows it differ from its link's agreed state? None: no;
     else whether its comments differ (the fields do when False)."""
@@ -292,7 +304,7 @@ def _differs(
         return True  # unknown so far: the path of a first webhook decides (scope, create)
     comments = _comments_differ(organization, side, found.get("comment"), link)
     agreed = link.side_state(side)
-    for pair in field_pairs(organization, way):
+    for pair in pairs:
         name = pair.source(way)
         if name not in found:
             continue  # not on this project's screens: nothing to compare
