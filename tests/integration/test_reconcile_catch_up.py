@@ -197,3 +197,24 @@ def test_the_status_api_and_dashboard_show_the_catch_up(world, settings, superus
     client.force_login(superuser)
     page = client.get("/admin/dashboard/").content.decode()
     assert 'data-healed="1"' in page and "webhooks are being lost" in page
+
+
+def test_a_datacenter_partner_change_whose_webhook_was_lost_is_healed(settings):
+    from .test_loop_prevention import World
+
+    world = World(settings, partner_flavor="datacenter")
+    try:
+        world.link_pair()
+        world.edit("partner", duedate="2027-03-22", labels=["lost"])
+        lose(world, "partner")
+        world.reset_calls()
+
+        report = reconcile_catch_up(organization=world.org)
+
+        assert report.per_side["remote"]["healed"] == 1 and report.healed == 1
+        assert world.fields("local")["duedate"] == "2027-03-22"
+        assert world.fields("local")["labels"] == ["lost"]
+        assert searches(world, "partner") == 1  # Data Center's /search, one page
+        assert set(world.feed_all("local")) == {"echo"}
+    finally:
+        world.close()
