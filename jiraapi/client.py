@@ -315,6 +315,39 @@ class JiraClient:
                 if not issues or start >= page.get("total", 0):
                     return
 
+    def search_pages(
+        self,
+        jql: str,
+        *,
+        fields: list[str],
+        properties: list[str] | None = None,
+        page_size: int = 100,
+    ) -> Iterator[list[dict]]:
+        """The issues matching `jql`, one list per page (one call each); `properties`: issue
+        entity properties to include (`issue["properties"]`)."""
+        token, start = None, 0
+        while True:
+            body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": page_size}
+            if properties:
+                body["properties"] = properties
+            if self.is_cloud:
+                if token:
+                    body["nextPageToken"] = token
+                page = self._request("POST", f"{self.api}/search/jql", json=body)
+            else:
+                body["startAt"] = start
+                page = self._request("POST", f"{self.api}/search", json=body)
+            issues = list(page.get("issues") or [])
+            yield issues
+            if self.is_cloud:
+                token = page.get("nextPageToken")
+                if not token or page.get("isLast"):
+                    return
+            else:
+                start += len(issues)
+                if not issues or start >= page.get("total", 0):
+                    return
+
     # --- entity properties, remote links, users --------------------------------------------
 
     def get_property(self, key: str, prop: str) -> Any | None:

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Q
+from django.conf import settings
+from django.db.models import Count, Min, Q, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from jiraapi import adf
 from organizations.models import Organization, OutboxMessage
-from sync.models import Drift, DriftCheck, DriftKind, Side, SyncEvent, SyncResult, UnmappedUser
+from sync.models import (
+    Drift,
+    DriftCheck,
+    DriftKind,
+    ReconcileMark,
+    ReconcileRun,
+    Side,
+    SyncEvent,
+    SyncResult,
+    UnmappedUser,
+)
 from webhooks.models import DeliveryStatus, WebhookDelivery
 
 PROBLEMS = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
@@ -53,9 +64,11 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
     per_org = list(_with_counts(organizations, since))
     outboxes = peer_outboxes([o.pk for o in per_org if o.is_app])
     drifts = drift_per_organization([o.pk for o in per_org])
+    catch_up = reconciliation([o.pk for o in per_org], since)
     for o in per_org:
         o.outbox = outboxes.get(o.pk)
         o.drift = drifts[o.pk]
+        o.reconcile = catch_up[o.pk]
     return {
         "generated_at": now,
         "hours": hours,
@@ -190,6 +203,32 @@ def peer_outboxes(organization_ids: list[int]) -> dict[int, dict]:
     return found
 
 
+def reconciliation(organization_ids: list[int], since) -> dict[int, dict]:
+    """Per organization: when each side was last reconciled (every project mapping's side
+    by then), how many changes catch-up had to heal since `since`, and whether that is more
+    than SYNC_RECONCILE_WARN_HEALED (a sign that webhooks are being lost)."""
+    found = {pk: {"last": {}, "healed": 0, "warn": False, "stopped": ""} for pk in organization_ids}
+    marks = (
+        ReconcileMark.objects.filter(organization_id__in=organization_ids)
+        .values_list("organization_id", "side")
+        .annotate(last=Min("last_run_at"))
+    )
+    for organization_id, side, last in marks:
+        found[organization_id]["last"][side] = last
+    healed = (
+        ReconcileRun.objects.filter(organization_id__in=organization_ids, started_at__gte=since)
+        .values_list("organization_id")
+        .annotate(n=Sum("healed"))
+    )
+    for organization_id, n in healed:
+        found[organization_id]["healed"] = n or 0
+        found[organization_id]["warn"] = (n or 0) > settings.SYNC_RECONCILE_WARN_HEALED
+    for organization_id in organization_ids:
+        latest = ReconcileRun.objects.filter(organization_id=organization_id).first()
+        found[organization_id]["stopped"] = latest.stopped if latest else ""
+    return found
+
+
 def _with_counts(organizations, since):
     """Each organization with its deliveries, problems and conflicts since `since`."""
     return organizations.annotate(
@@ -270,6 +309,7 @@ def sync_status_json(status: dict) -> dict:
                 "errors": o.errors,
                 "connectionType": o.connection_type,
                 "drift": _drift_json(o.drift),
+                "reconciliation": _reconcile_json(o.reconcile),
                 **({"outbox": _outbox_json(o.outbox)} if getattr(o, "outbox", None) else {}),
             }
             for o in status["organizations"]
@@ -287,6 +327,18 @@ def _drift_json(drift: dict) -> dict:
         "lastCheckPairs": check.pairs if check else None,
         "lastCheckCalls": check.calls if check else None,
         "lastCheckError": check.error if check else "",
+    }
+
+
+def _reconcile_json(catch_up: dict) -> dict:
+    last = catch_up["last"]
+    return {
+        "lastReconciled": {
+            side: last[side].isoformat() if last.get(side) else None for side in Side.values
+        },
+        "healed24h": catch_up["healed"],
+        "warning": catch_up["warn"],
+        "stopped": catch_up["stopped"],
     }
 
 

@@ -285,3 +285,51 @@ class DriftCheck(models.Model):
 
     def __str__(self) -> str:
         return f"drift check of {self.organization_id} at {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+class ReconcileMark(models.Model):
+    """How far catch-up has looked at one side of one project mapping: every issue of that
+    side changed before `watermark` (less the overlap) has been compared with its link."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="reconcile_marks"
+    )
+    project_mapping = models.ForeignKey(
+        "organizations.ProjectMapping", on_delete=models.CASCADE, related_name="reconcile_marks"
+    )
+    side = models.CharField(max_length=8, choices=Side.choices)
+    watermark = models.DateTimeField()
+    last_run_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("reconciliation watermark")
+        verbose_name_plural = _("reconciliation watermarks")
+        constraints = [
+            models.UniqueConstraint(fields=("project_mapping", "side"), name="uniq_reconcile_mark")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} of mapping {self.project_mapping_id} up to {self.watermark}"
+
+
+class ReconcileRun(models.Model):
+    """One catch-up run for an organization: what it searched, examined and had to heal."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="reconcile_runs"
+    )
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    searched = models.PositiveIntegerField(default=0)
+    examined = models.PositiveIntegerField(default=0)
+    healed = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    per_side = models.JSONField(default=dict, blank=True)
+    # Why the run stopped before the end (rate limited, ...); "" when it went through.
+    stopped = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-started_at",)
+
+    def __str__(self) -> str:
+        return f"catch-up {self.started_at:%Y-%m-%d %H:%M} healed {self.healed}"

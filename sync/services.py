@@ -282,3 +282,42 @@ def _in_push_scope(source: JiraClient, project_mapping: ProjectMapping, job: Job
     jql = f"({project_mapping.push_jql}) AND key = {job.issue_key}"
     reconcile = [job.issue_id] if job.issue_id.isdigit() else None
     return bool(list(source.search(jql, fields=["summary"], page_size=1, reconcile=reconcile)))
+
+
+def issue_catch_up(
+    *,
+    project_mapping: ProjectMapping,
+    way: str,
+    issue_id: str,
+    issue_key: str,
+    comments_changed: bool,
+    dry_run: bool = False,
+    note: str = "",
+) -> engine.Change | None:
+    """Sync one issue that changed without its webhook reaching us (reconciliation's
+    catch-up), by the path a webhook's event takes from the point the event is known to be
+    genuine: the issue read now, the push scope, then the engine (echo locks, the pair's
+    lease) or, for a partner install, the outbox. None: nothing to do (gone, out of scope).
+    `dry_run`: the plan only."""
+    job = job_build(
+        project_mapping=project_mapping,
+        way=way,
+        issue_id=issue_id,
+        issue_key=issue_key,
+        comments_changed=comments_changed,
+    )
+    try:
+        issue = job.source.get_issue(issue_id)
+    except JiraNotFound:
+        return None  # deleted since the search: its delete is a webhook's (or drift's) job
+    job = replace(job, issue=issue, issue_key=issue.get("key") or job.issue_key)
+    if (
+        way == PUSH
+        and project_mapping.push_jql
+        and not _in_push_scope(job.source, project_mapping, job)
+    ):
+        return None
+    notes = (note,) if note else ()
+    if job.organization.is_app:
+        return peer.peer_preview(job) if dry_run else peer.peer_publish(job, notes=notes)
+    return engine.preview(job) if dry_run else engine.sync_issue(job, notes=notes)

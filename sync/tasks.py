@@ -2,6 +2,8 @@
 
 The check runs on beat (`SYNC_DRIFT_CHECK_SECONDS`), never on the webhook path; one run at
 a time (a cache lock), so a check longer than the period is not started twice.
+
+Catch-up (`reconcile.py`): beat's periodic run enqueues one catch-up per organization.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from organizations.models import Organization
 
 from .drift import drift_check_all, drift_repair
 from .models import IssueLink
+from .reconcile import reconcile_catch_up
 
 CHECK_LOCK = "sync:drift-check:running"
 
@@ -40,3 +43,32 @@ def drift_repair_task(*, link_id: int | None = None, organization_id: int | None
         if organization is None:
             return 0
     return len(drift_repair(organization=organization))
+
+
+@shared_task(name="sync.reconcile_all", ignore_result=True)
+def reconcile_all_task() -> int:
+    """Beat, every SYNC_RECONCILE_SECONDS: one catch-up task per enabled organization."""
+    ids = list(
+        Organization.objects.filter(enabled=True, project_mappings__isnull=False)
+        .distinct()
+        .values_list("pk", flat=True)
+    )
+    for organization_id in ids:
+        reconcile_organization_task.delay(organization_id)
+    return len(ids)
+
+
+@shared_task(name="sync.reconcile_organization", ignore_result=True)
+def reconcile_organization_task(organization_id: int) -> None:
+    """One organization's catch-up; a run still going (a slow site) is not doubled."""
+    organization = Organization.objects.filter(pk=organization_id, enabled=True).first()
+    if organization is None:
+        return
+    key = f"sync.reconcile:{organization_id}"
+    hold = max(60.0, settings.SYNC_RECONCILE_SECONDS * 4)
+    if not cache.add(key, 1, timeout=hold):
+        return
+    try:
+        reconcile_catch_up(organization=organization)
+    finally:
+        cache.delete(key)

@@ -239,6 +239,15 @@ SYNC_DRIFT_CHECK_SECONDS = env.float("SYNC_DRIFT_CHECK_SECONDS", default=3600.0)
 SYNC_DRIFT_PAGE_SIZE = env.int("SYNC_DRIFT_PAGE_SIZE", default=100)
 # A pair changed more recently than this is left to its webhook (perhaps still on its way).
 SYNC_DRIFT_GRACE_SECONDS = env.float("SYNC_DRIFT_GRACE_SECONDS", default=120.0)
+# Reconciliation catch-up (README, "Reconciliation"): every SYNC_RECONCILE_SECONDS (0: off)
+# each organization's sites are asked which issues changed since the last run, less
+# SYNC_RECONCILE_OVERLAP_SECONDS (clock skew, search index lag); changes younger than
+# SYNC_RECONCILE_GRACE_SECONDS are left to their webhook (the next run looks again). More
+# than SYNC_RECONCILE_WARN_HEALED healed in 24 h is a warning: webhooks are being lost.
+SYNC_RECONCILE_SECONDS = env.float("SYNC_RECONCILE_SECONDS", default=300.0)
+SYNC_RECONCILE_OVERLAP_SECONDS = env.float("SYNC_RECONCILE_OVERLAP_SECONDS", default=600.0)
+SYNC_RECONCILE_GRACE_SECONDS = env.float("SYNC_RECONCILE_GRACE_SECONDS", default=60.0)
+SYNC_RECONCILE_WARN_HEALED = env.int("SYNC_RECONCILE_WARN_HEALED", default=3)
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {
         "task": "webhooks.sweep_deliveries",
@@ -257,6 +266,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SYNC_DRIFT_CHECK_SECONDS,
     },
 }
+if SYNC_RECONCILE_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["reconcile-catch-up"] = {
+        "task": "sync.reconcile_all",
+        "schedule": SYNC_RECONCILE_SECONDS,
+    }
 
 # The cache holds the failed-authentication counters, shared by every web process: Redis when
 # the broker is Redis (every machine), else files beside the embedded database (one machine).

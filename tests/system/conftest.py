@@ -116,6 +116,12 @@ def worker_env(local_sim, django_db_setup, django_db_blocker, tmp_path_factory) 
         SYNC_PROCESSING_STALE_SECONDS="4",
         SYNC_LEASE_SECONDS="4",
         SYNC_CREATE_SETTLE_SECONDS="1",
+        # No reconciliation by this worker's beat: its searches would count in other tests'
+        # call logs (test_reconcile.py starts a worker whose beat reconciles; either worker
+        # may run the catch-up tasks, so both have the same grace and overlap).
+        SYNC_RECONCILE_SECONDS="0",
+        SYNC_RECONCILE_GRACE_SECONDS="1",
+        SYNC_RECONCILE_OVERLAP_SECONDS="60",
         PYTHONUNBUFFERED="1",
     )
     return env

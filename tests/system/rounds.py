@@ -164,6 +164,7 @@ class Site:
             if c.get("user") == self.sync_user
             and c["method"] in ("POST", "PUT", "DELETE")
             and c["path"].startswith("/rest/api")
+            and "/search" not in c["path"]
             and c["status"] < 400
         ]
 
