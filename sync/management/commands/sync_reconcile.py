@@ -9,7 +9,6 @@ goes to stderr.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from datetime import UTC
 
@@ -20,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 from organizations.models import Organization
 from sync import drift
 from sync.models import IssueLink
+from sync.reconcile import reconcile_catch_up
 
 
 class Progress:
@@ -102,11 +102,6 @@ class Command(BaseCommand):
         return Progress(getattr(self.stderr, "_out", sys.stderr), label)
 
     def _catch_up(self, organization: Organization, since, dry_run: bool) -> None:
-        if importlib.util.find_spec("sync.reconcile") is None:
-            self.stdout.write("  catch-up: not in this build (sync/reconcile.py)")
-            return
-        from sync.reconcile import reconcile_catch_up
-
         bar = self._progress("  catch-up")
         try:
             report = reconcile_catch_up(
@@ -119,11 +114,11 @@ class Command(BaseCommand):
             f"  catch-up: {report.searched} searches, {report.examined} issues examined, "
             f"{verb} {report.healed} (created {report.created})"
         )
-        for line in getattr(report, "changes", None) or ():
+        for line in report.changes:
             self.stdout.write(f"    {line}")
-        for line in getattr(report, "errors", None) or ():
+        for line in report.errors:
             self.stdout.write(f"    error: {line}")
-        if getattr(report, "stopped", ""):
+        if report.stopped:
             self.stdout.write(f"    stopped: {report.stopped}")
 
     def _drift(self, organization: Organization, dry_run: bool) -> drift.DriftReport:
