@@ -20,6 +20,8 @@ from jirasim import JiraSim
 from organizations import services as org_services
 from syncapp.celery import app as celery_app
 
+from .helpers import FAST_TIMINGS
+
 LOCAL_USER = ("sync@local.example", "local-token")
 PARTNER_USER = ("sync@partner.example", "partner-token")
 WEBHOOK_SECRET = "local-webhook-secret-for-tests"
@@ -109,13 +111,7 @@ def worker_env(local_sim, django_db_setup, django_db_blocker, tmp_path_factory) 
         LOCAL_WEBHOOK_SECRET=WEBHOOK_SECRET,
         JIRA_ALLOW_HTTP="true",  # the simulators: plain http on 127.0.0.1
         JIRA_ALLOWED_HOSTS="127.0.0.1,localhost",
-        SYNC_RETRY_BASE_SECONDS="0.3",
-        SYNC_RETRY_MAX_SECONDS="5",
-        SYNC_SWEEP_SECONDS="1",
-        SYNC_PENDING_STALE_SECONDS="3",
-        SYNC_PROCESSING_STALE_SECONDS="4",
-        SYNC_LEASE_SECONDS="4",
-        SYNC_CREATE_SETTLE_SECONDS="1",
+        **FAST_TIMINGS,
         # No reconciliation by this worker's beat: its searches would count in other tests'
         # call logs (test_reconcile.py starts a worker whose beat reconciles; either worker
         # may run the catch-up tasks, so both have the same grace and overlap).

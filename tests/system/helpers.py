@@ -29,3 +29,16 @@ def embedded_env(var_dir: Path, port: int) -> dict[str, str]:
 
 def csrf_token(html: str) -> str:
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+
+
+# The timings of the workers the system tests start: retries, sweeps and leases in seconds,
+# not minutes, so a test waits for them briefly (never asserted: they only shorten waits).
+FAST_TIMINGS = {
+    "SYNC_RETRY_BASE_SECONDS": "0.3",
+    "SYNC_RETRY_MAX_SECONDS": "5",
+    "SYNC_SWEEP_SECONDS": "1",
+    "SYNC_PENDING_STALE_SECONDS": "3",
+    "SYNC_PROCESSING_STALE_SECONDS": "4",
+    "SYNC_LEASE_SECONDS": "4",
+    "SYNC_CREATE_SETTLE_SECONDS": "1",
+}

@@ -43,6 +43,8 @@ from devtools.installs import install_start
 from devtools.supervisor import Process, Supervisor, free_port
 from jirasim import JiraSim
 
+from .helpers import FAST_TIMINGS
+
 ALICE = ("alice@example.com", "alice-token")
 # Each install's admin (the API is used with its token: see `Install.token`).
 ADMIN = ("admin", "install-admin-password-not-used-by-the-tests")
@@ -180,13 +182,7 @@ class Install:
             LOCAL_WEBHOOK_SECRET=self.spec["webhook_secret"],
             JIRA_ALLOW_HTTP="true",  # the simulators and the partner install: plain http
             JIRA_ALLOWED_HOSTS="127.0.0.1,localhost",
-            SYNC_RETRY_BASE_SECONDS="0.3",
-            SYNC_RETRY_MAX_SECONDS="5",
-            SYNC_SWEEP_SECONDS="1",
-            SYNC_PENDING_STALE_SECONDS="3",
-            SYNC_PROCESSING_STALE_SECONDS="4",
-            SYNC_LEASE_SECONDS="4",
-            SYNC_CREATE_SETTLE_SECONDS="1",
+            **FAST_TIMINGS,
             PYTHONUNBUFFERED="1",
         )
         for key in ("DJANGO_SETTINGS_MODULE", "DEBUG", "WEB_PORT"):
