@@ -525,25 +525,19 @@ def _repair_fields(
         held.save(update_fields=["state", "updated_at"])
     winners = set(outcome.winners.values())
     if Side.LOCAL in winners or comments:
-        job = job_build(
-            project_mapping=mapping,
-            way=PUSH,
-            issue_id=str(link.local_issue_id),
-            issue=local_issue,
-            comments_changed=True,
-        )
-        engine.sync_issue(job, notes=("drift repair",))
+        _resync(mapping, PUSH, str(link.local_issue_id), local_issue)
     if Side.REMOTE in winners or (comments and PULL in comparer.ways):
-        remote_issue = comparer.remote.get_issue(str(link.remote_issue_id))  # after the push
-        job = job_build(
-            project_mapping=mapping,
-            way=PULL,
-            issue_id=str(link.remote_issue_id),
-            issue=remote_issue,
-            comments_changed=True,
-        )
-        engine.sync_issue(job, notes=("drift repair",))
+        remote_id = str(link.remote_issue_id)
+        _resync(mapping, PULL, remote_id, comparer.remote.get_issue(remote_id))  # after the push
     return _recheck(comparer, link, outcome)
+
+
+def _resync(mapping, way: str, issue_id: str, issue: dict) -> None:
+    """Sync one side of a pair to the other through the engine (its echo locks)."""
+    job = job_build(
+        project_mapping=mapping, way=way, issue_id=issue_id, issue=issue, comments_changed=True
+    )
+    engine.sync_issue(job, notes=("drift repair",))
 
 
 def _with_issue(job: Job, issue: dict) -> Job:
