@@ -18,6 +18,9 @@ from .model import CUSTOM_FIELDS, DEFAULT_PRIORITY, ISSUE_TYPES, PRIORITIES
 CANNOT_SET = "Field '{}' cannot be set. It is not on the appropriate screen, or unknown."
 _MULTI = ("labels", "components", "fixVersions", "versions")
 _LF = re.compile(r"\r?\n")
+# Jira refuses a multi-line text field (description, textarea, comment) over this length.
+TEXT_LIMIT = 32767
+TOO_LONG = "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
 # Rich text fields (ADF in REST v3): their given ADF is kept on a site with ``store_adf``.
 RICH_FIELDS = ("description", "environment") + tuple(
     fid for fid, (_, kind, _) in CUSTOM_FIELDS.items() if kind == "textarea"
@@ -84,9 +87,11 @@ class ParseMixin:
                         "(see the Atlassian Document Format)"
                     },
                 )
+            _check_length(adf.text_length(value), fid)
             return adf.adf_to_wiki(value, panels=self._keeps_adf(version))
         if not isinstance(value, str):
             raise ApiError(400, errors={fid: "Operation value must be a string"})
+        _check_length(len(value), fid)
         return self._line_ends(value)
 
     def _named_ref(self, value: Any, fid: str, table: list[tuple], msg: str) -> str:
@@ -271,14 +276,21 @@ class ParseMixin:
                     400,
                     errors={"comment": "Comment body is not a valid Atlassian Document"},
                 )
+            _check_length(adf.text_length(body), "comment")
             text = adf.adf_to_wiki(body, panels=self._keeps_adf(version)) or ""
         else:
             if not isinstance(body, str):
                 raise ApiError(400, errors={"comment": "Operation value must be a string"})
+            _check_length(len(body), "comment")
             text = self._line_ends(body)
         if not text.strip():
             raise ApiError(400, errors={"comment": "Comment body can not be empty!"})
         return text
+
+
+def _check_length(length: int, fid: str) -> None:
+    if length > TEXT_LIMIT:
+        raise ApiError(400, errors={fid: TOO_LONG})
 
 
 def _parse_summary(value: Any) -> str:
