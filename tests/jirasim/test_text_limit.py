@@ -52,3 +52,11 @@ def test_adf_is_measured_by_its_text(cloud):
     assert r.status_code == 400 and r.json()["errors"] == {"description": TOO_LONG}
     r = api.post(f"/issue/{key}/comment", {"body": _doc("z" * (TEXT_LIMIT + 1))})
     assert r.status_code == 400 and r.json()["errors"] == {"comment": TOO_LONG}
+
+
+def test_data_centers_limit_can_be_lifted(dc):
+    dc.set_options(dc_text_limit=0)
+    api = Api(dc)
+    key = api.create(description="x" * (TEXT_LIMIT + 100))
+    api.ok(api.post(f"/issue/{key}/comment", {"body": "y" * (TEXT_LIMIT + 100)}), 201)
+    assert len(api.ok(api.get(f"/issue/{key}"))["fields"]["description"]) == TEXT_LIMIT + 100
