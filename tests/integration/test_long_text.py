@@ -98,3 +98,34 @@ def test_a_long_comment_is_truncated_recorded_and_its_echo_costs_nothing(mixed):
     mixed.reset_calls()
     assert "echo" in mixed.feed_all(other)  # the copy's comment_created (the lock is used once)
     assert mixed.total_calls() == 0
+
+
+def test_a_new_issue_with_a_long_description_is_created_with_it_cut(settings):
+    """A partner issue over Cloud's limit (its Data Center's limit lifted) is created here,
+    cut to fit, rather than refused."""
+    w = World(settings, partner_flavor="datacenter", options={"partner": {"dc_text_limit": 0}})
+    try:
+        created = w.api(
+            "partner",
+            "POST",
+            "/issue",
+            json={
+                "fields": {
+                    "project": {"key": "REM"},
+                    "issuetype": {"name": "Task"},
+                    "summary": "Long",
+                    "description": _long(w, "partner"),
+                }
+            },
+        )
+        w.keys["partner"] = created["key"]
+        assert w.feed_all("partner") == ["done"]
+        w.keys["local"] = IssueLink.objects.get().local_issue_key
+        copy = w.fields("local")["description"]
+        assert MARKER in json.dumps(copy) and fields.text_length(copy) <= fields.TEXT_LIMIT
+        assert "description: truncated" in SyncEvent.objects.latest("pk").message
+        w.reset_calls()
+        assert set(w.feed_all("local")) <= {"echo"}
+        assert w.total_writes() == 0
+    finally:
+        w.close()
