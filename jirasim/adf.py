@@ -214,3 +214,13 @@ def validate_adf(value: Any) -> bool:
     if not is_adf(value):
         return False
     return isinstance(value.get("content", []), list)
+
+
+def text_length(doc: Any) -> int:
+    """The characters of a document's text nodes (what Cloud counts against a field's limit)."""
+    if isinstance(doc, dict):
+        own = len(doc["text"]) if isinstance(doc.get("text"), str) else 0
+        return own + sum(text_length(n) for n in doc.get("content") or [])
+    if isinstance(doc, list):
+        return sum(text_length(n) for n in doc)
+    return 0

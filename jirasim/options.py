@@ -63,6 +63,9 @@ class SiteOptions:
     # the answer's maxResults), and the `comment` field of GET issue holds only the first
     # page (its `total` counts all). 0: every comment in one page.
     comment_page_size: int = 0
+    # Data Center's limit on multi-line text (its `jira.text.field.character.limit`, 32,767
+    # by default; 0: no limit, as an administrator may set). Cloud's is always 32,767.
+    dc_text_limit: int = 32767
 
 
 REAL_JIRA: dict[str, Any] = {

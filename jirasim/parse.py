@@ -18,6 +18,8 @@ from .model import CUSTOM_FIELDS, DEFAULT_PRIORITY, ISSUE_TYPES, PRIORITIES
 CANNOT_SET = "Field '{}' cannot be set. It is not on the appropriate screen, or unknown."
 _MULTI = ("labels", "components", "fixVersions", "versions")
 _LF = re.compile(r"\r?\n")
+# Jira refuses a multi-line text field (description, textarea, comment) over this length.
+TEXT_LIMIT = 32767
 # Rich text fields (ADF in REST v3): their given ADF is kept on a site with ``store_adf``.
 RICH_FIELDS = ("description", "environment") + tuple(
     fid for fid, (_, kind, _) in CUSTOM_FIELDS.items() if kind == "textarea"
@@ -72,6 +74,18 @@ class ParseMixin:
             return text
         return _LF.sub("\r\n", text)
 
+    def _check_length(self, length: int, fid: str) -> None:
+        """Jira's limit on multi-line text (Data Center's may be raised or lifted)."""
+        limit = TEXT_LIMIT if self.cloud else self.options.dc_text_limit
+        if limit and length > limit:
+            raise ApiError(
+                400,
+                errors={
+                    fid: "The entered text is too long. It exceeds the allowed limit of "
+                    f"{limit:,} characters."
+                },
+            )
+
     def _text_in(self, value: Any, fid: str, version: str) -> str | None:
         if value is None:
             return None
@@ -84,9 +98,11 @@ class ParseMixin:
                         "(see the Atlassian Document Format)"
                     },
                 )
+            self._check_length(adf.text_length(value), fid)
             return adf.adf_to_wiki(value, panels=self._keeps_adf(version))
         if not isinstance(value, str):
             raise ApiError(400, errors={fid: "Operation value must be a string"})
+        self._check_length(len(value), fid)
         return self._line_ends(value)
 
     def _named_ref(self, value: Any, fid: str, table: list[tuple], msg: str) -> str:
@@ -271,10 +287,12 @@ class ParseMixin:
                     400,
                     errors={"comment": "Comment body is not a valid Atlassian Document"},
                 )
+            self._check_length(adf.text_length(body), "comment")
             text = adf.adf_to_wiki(body, panels=self._keeps_adf(version)) or ""
         else:
             if not isinstance(body, str):
                 raise ApiError(400, errors={"comment": "Operation value must be a string"})
+            self._check_length(len(body), "comment")
             text = self._line_ends(body)
         if not text.strip():
             raise ApiError(400, errors={"comment": "Comment body can not be empty!"})

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -217,6 +217,8 @@ def _screen_value(job: Job, field_id: str) -> Any:
 def apply(job: Job, link: IssueLink, planned: Plan) -> Change:
     """Carry a plan out against the target site; returns what was done."""
     change = Change.of(planned)
+    if planned.action in (CREATE, UPDATE):
+        planned = _fitted(planned, change)
     if planned.action == DELETE:
         _apply_delete(job, link, planned, change)
     elif planned.action == CREATE:
@@ -233,6 +235,35 @@ def apply(job: Job, link: IssueLink, planned: Plan) -> Change:
             field=w.source_field,
         )
     return change
+
+
+def _fitted(planned: Plan, change: Change) -> Plan:
+    """The plan with every text value over Jira's limit cut to fit, with a visible marker
+    (recorded in `change.errors`). The target's agreed value is the cut copy it will hold,
+    the source's stays its full value: the copy's webhook is an echo, and nothing syncs back."""
+    if not any(
+        fields.text_length(w.target_value) > fields.TEXT_LIMIT for w in planned.writes
+    ) and not any(fields.text_length(op.body) > fields.TEXT_LIMIT for op in planned.comments):
+        return planned
+    writes = []
+    for w in planned.writes:
+        value, over = fields.fit(w.target_field, w.target_value)
+        if over:
+            change.errors.append(
+                f"{w.target_field}: truncated, {over} characters over Jira's 32,767 limit"
+            )
+            w = replace(w, target_value=value)
+        writes.append(w)
+    ops = []
+    for op in planned.comments:
+        body, over = fields.fit_text(op.body) if op.verb != "delete" else (op.body, 0)
+        if over:
+            change.errors.append(
+                f"comment {op.source_id}: truncated, {over} characters over Jira's 32,767 limit"
+            )
+            op = replace(op, body=body)
+        ops.append(op)
+    return replace(planned, writes=tuple(writes), comments=tuple(ops))
 
 
 def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> None:

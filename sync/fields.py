@@ -166,6 +166,59 @@ def convert_rich_text(value: Any, source_flavor: str, target_flavor: str) -> Any
     return adf.adf_to_wiki(value)
 
 
+# Jira refuses a multi-line text value (description, textarea, comment) over this length.
+TEXT_LIMIT = 32767
+_TRUNCATED = "… [truncated by Jira sync: {over:,} characters over Jira's 32,767 limit]"
+
+
+def text_length(value: Any) -> int:
+    """A text value's length as Jira measures it: a string's characters, ADF's text nodes."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        own = len(value["text"]) if isinstance(value.get("text"), str) else 0
+        return own + sum(text_length(n) for n in value.get("content") or [])
+    if isinstance(value, list):
+        return sum(text_length(n) for n in value)
+    return 0
+
+
+def _cut_adf(node: Any, budget: list[int]) -> Any:
+    """`node` keeping at most `budget[0]` characters of text (in order); None once spent."""
+    if not isinstance(node, dict):
+        return node
+    if isinstance(node.get("text"), str):
+        if budget[0] <= 0:
+            return None
+        text = node["text"][: budget[0]]
+        budget[0] -= len(text)
+        return {**node, "text": text}
+    if "content" not in node:
+        return node if budget[0] > 0 else None
+    kept = [c for c in (_cut_adf(n, budget) for n in node.get("content") or []) if c is not None]
+    if not kept and node.get("type") != "doc":
+        return None
+    return {**node, "content": kept}
+
+
+def fit_text(value: Any) -> tuple[Any, int]:
+    """A text value cut to fit Jira's limit, ended with a visible marker, and by how many
+    characters it was over (0: the value fits and is returned as it is)."""
+    if not (isinstance(value, str) or (isinstance(value, dict) and value.get("type") == "doc")):
+        return value, 0
+    over = text_length(value) - TEXT_LIMIT
+    if over <= 0:
+        return value, 0
+    marker = _TRUNCATED.format(over=over)
+    # Room for the marker and the line break before it.
+    keep = TEXT_LIMIT - len(marker) - 2
+    if isinstance(value, str):
+        return value[:keep].rstrip() + "\n\n" + marker, over
+    doc = _cut_adf(value, [keep])
+    note = {"type": "paragraph", "content": [{"type": "text", "text": marker}]}
+    return {**doc, "content": [*doc.get("content", []), note]}, over
+
+
 def user_of(raw: dict | None) -> dict | None:
     """A user in canonical form: one id for both flavors (accountId, name or key).
 
@@ -404,6 +457,13 @@ def comment_restricted(comment: Any) -> bool:
             if isinstance(value, dict) and value.get("internal"):
                 return True
     return False
+
+
+def fit(field_id: str, value: Any) -> tuple[Any, int]:
+    """A value for the target cut to Jira's text limit (`fit_text`), for text kinds only."""
+    if isinstance(kind_of(field_id), RichText | Custom):
+        return fit_text(value)
+    return value, 0
 
 
 def read(field_id: str, fields: dict) -> Any:

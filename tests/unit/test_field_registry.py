@@ -121,3 +121,29 @@ def test_a_user_picker_custom_field_crosses_and_is_written_as_a_user():
     assert isinstance(kind.cross(server, crossing()), fields.Unmatched)
     assert kind.write([cloud], "cloud") == [{"accountId": "acc-1"}]
     assert kind.cross({"value": "Major"}, crossing(forward={"Major": "High"})) == {"value": "High"}
+
+
+def test_text_over_jiras_limit_is_cut_to_fit_with_a_marker_and_its_overrun():
+    wiki = "word " * 8000
+    cut, over = fields.fit("description", wiki)
+    assert over == len(wiki) - fields.TEXT_LIMIT
+    assert len(cut) <= fields.TEXT_LIMIT and cut.endswith("32,767 limit]")
+    assert f"{over:,} characters over" in cut
+    doc = {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": "a" * 30000}]},
+            {"type": "paragraph", "content": [{"type": "text", "text": "b" * 30000}]},
+        ],
+    }
+    cut, over = fields.fit("customfield_10013", doc)
+    assert over == 60000 - fields.TEXT_LIMIT
+    assert fields.text_length(cut) <= fields.TEXT_LIMIT
+    assert "truncated by Jira sync" in cut["content"][-1]["content"][0]["text"]
+
+
+def test_text_within_the_limit_and_other_kinds_are_left_alone():
+    fitting = "x" * fields.TEXT_LIMIT
+    assert fields.fit("description", fitting) == (fitting, 0)
+    assert fields.fit("labels", ["x" * 40000]) == (["x" * 40000], 0)
