@@ -121,3 +121,16 @@ def test_a_401_from_our_own_jira_is_not_blamed_on_the_partner(world, settings):
     assert delivery.last_error.startswith("credentials rejected by our Jira")
     world.org.refresh_from_db()
     assert world.org.credentials_rejected_at is None
+
+
+def test_the_organization_page_shows_credentials_rejected(client, superuser, make_org):
+    org = make_org(name="Acme", remote_base_url="https://acme.example", remote_user="sync")
+    message = "credentials rejected by the partner's Jira: GET /rest/api/3/myself -> 401"
+    marked = org_services.organization_credentials_reject(
+        base_url="https://acme.example", user="sync", message=message
+    )
+    assert marked == 1
+    client.force_login(superuser)
+    page = client.get(f"/admin/organizations/organization/{org.pk}/change/").content.decode()
+    assert "credentials rejected" in page
+    assert "-&gt; 401" in page
