@@ -1,7 +1,6 @@
 """Expiring and rejected partner credentials: the expiry warning, a 401 from a site shown as
 "credentials rejected" with its deliveries waiting, and a new token that retries them."""
 
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -9,7 +8,6 @@ from django.utils import timezone
 
 from organizations import services as org_services
 from organizations.models import Organization
-from syncapp.celery import app as celery_app
 from webhooks.models import DeliveryStatus, WebhookDelivery
 
 from .test_loop_prevention import SYNC
@@ -19,15 +17,10 @@ pytestmark = pytest.mark.django_db
 URL = "/api/organizations/"
 
 
-@contextmanager
-def eager_celery():
-    """Tasks sent in the block run in this process (the worker's code, no broker)."""
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        celery_app.conf.task_always_eager = before
+@pytest.fixture
+def celery_eager(settings):
+    """Tasks sent run in this process (the worker's code, no broker), as in test_drift."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
 
 
 def _credentials(api, public_id: str) -> dict:
@@ -76,7 +69,7 @@ def test_the_expiry_date_is_set_through_the_api_alone_or_with_the_token(api, mak
 
 
 def test_a_401_shows_credentials_rejected_and_a_new_token_retries_the_waiting_deliveries(
-    world, api, django_capture_on_commit_callbacks
+    world, api, django_capture_on_commit_callbacks, celery_eager
 ):
     org_services.organization_update(organization=world.org, data={"remote_token": "revoked"})
     world.org.refresh_from_db()
@@ -97,7 +90,7 @@ def test_a_401_shows_credentials_rejected_and_a_new_token_retries_the_waiting_de
     assert shown["rejectedAt"]
     assert world.fields("partner")["summary"] != "second while rejected"
 
-    with eager_celery(), django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         org_services.organization_update(
             organization=world.org, data={"remote_token": SYNC["partner"][1]}
         )
