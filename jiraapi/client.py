@@ -133,7 +133,9 @@ class JiraClient:
                 return response.json()
             except ValueError:
                 return response.text
-        raise self._error(method, path, response)
+        error = self._error(method, path, response)
+        error.base_url, error.user = self.base_url, self.site.user
+        raise error
 
     def _send(self, method: str, path: str, url: str, kwargs: dict) -> requests.Response:
         """One call, following redirects only within the site's own origin.

@@ -5,6 +5,10 @@ class JiraError(Exception):
     """Any failed Jira call. `retryable` says whether trying again later can succeed."""
 
     retryable = False
+    # The site that answered (its base URL) and the account we called it as, set by the
+    # client on an HTTP answer.
+    base_url = ""
+    user = ""
 
     def __init__(
         self,

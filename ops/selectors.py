@@ -69,6 +69,7 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         o.outbox = outboxes.get(o.pk)
         o.drift = drifts[o.pk]
         o.reconcile = catch_up[o.pk]
+        o.credentials = credentials_state(organization=o, today=timezone.localdate(now))
     return {
         "generated_at": now,
         "hours": hours,
@@ -229,6 +230,42 @@ def reconciliation(organization_ids: list[int], since) -> dict[int, dict]:
     return found
 
 
+def credentials_state(*, organization: Organization, today) -> dict:
+    """The partner credentials' state: `rejected` (the site answered 401), `expired`,
+    `expiring` (within CREDENTIALS_EXPIRY_WARNING_DAYS) or `ok`; no query."""
+    expires = organization.remote_token_expires_at
+    days_left = (expires - today).days if expires else None
+    if organization.credentials_rejected_at:
+        state = "rejected"
+    elif days_left is not None and days_left < 0:
+        state = "expired"
+    elif days_left is not None and days_left <= settings.CREDENTIALS_EXPIRY_WARNING_DAYS:
+        state = "expiring"
+    else:
+        state = "ok"
+    return {
+        "state": state,
+        "expires_at": expires,
+        "days_left": days_left,
+        "rejected_at": organization.credentials_rejected_at,
+        "message": organization.credentials_rejected_message,
+    }
+
+
+def _credentials_json(credentials: dict) -> dict:
+    return {
+        "state": credentials["state"],
+        "tokenExpiresAt": (
+            credentials["expires_at"].isoformat() if credentials["expires_at"] else None
+        ),
+        "daysLeft": credentials["days_left"],
+        "rejectedAt": (
+            credentials["rejected_at"].isoformat() if credentials["rejected_at"] else None
+        ),
+        "message": credentials["message"],
+    }
+
+
 def _with_counts(organizations, since):
     """Each organization with its deliveries, problems and conflicts since `since`."""
     return organizations.annotate(
@@ -310,6 +347,7 @@ def sync_status_json(status: dict) -> dict:
                 "connectionType": o.connection_type,
                 "drift": _drift_json(o.drift),
                 "reconciliation": _reconcile_json(o.reconcile),
+                "credentials": _credentials_json(o.credentials),
                 **({"outbox": _outbox_json(o.outbox)} if getattr(o, "outbox", None) else {}),
             }
             for o in status["organizations"]

@@ -33,6 +33,8 @@ APP_HIDDEN_FIELDS = (
     "remote_user",
     "remote_token",
     "remote_token_state",
+    "remote_token_expires_at",
+    "credentials_state",
     "remote_handshake_token",
     "remote_handshake_token_state",
     "require_signature",
@@ -237,6 +239,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         "updated_at",
         "remote_token_state",
         "remote_handshake_token_state",
+        "credentials_state",
     )
     inlines = (ProjectMappingInline, FieldMappingInline)
     actions = ("rotate_secret_action", "enable_two_way_action", "disable_two_way_action")
@@ -251,6 +254,8 @@ class OrganizationAdmin(admin.ModelAdmin):
                     "remote_user",
                     "remote_token",
                     "remote_token_state",
+                    "remote_token_expires_at",
+                    "credentials_state",
                 )
             },
         ),
@@ -336,6 +341,18 @@ class OrganizationAdmin(admin.ModelAdmin):
     @admin.display(description=_("Partner Jira API token"))
     def remote_token_state(self, obj):
         return self._secret_state(obj, "remote_token", "remote-token-state")
+
+    @admin.display(description=_("Partner credentials"))
+    def credentials_state(self, obj):
+        if obj.credentials_rejected_at:
+            return format_html(
+                '<span id="credentials-state" style="color:#ba2121">{} ({}): {}<br>{}</span>',
+                _("credentials rejected"),
+                obj.credentials_rejected_at,
+                obj.credentials_rejected_message,
+                _("Deliveries wait; saving a new API token retries them."),
+            )
+        return format_html('<span id="credentials-state">{}</span>', _("not rejected"))
 
     @admin.display(description=_("Partner webhook secret"))
     def remote_handshake_token_state(self, obj):

@@ -181,6 +181,15 @@ class Organization(models.Model):
     )
     remote_token = EncryptedTextField(_("partner Jira API token / PAT"), blank=True, default="")
     remote_token_set_at = models.DateTimeField(_("API token set"), null=True, blank=True)
+    remote_token_expires_at = models.DateField(
+        _("API token expires"),
+        null=True,
+        blank=True,
+        help_text=_("The token's expiry date (Cloud tokens expire within a year): warned before."),
+    )
+    # The partner's site answered 401 to our token: deliveries wait until a new one is saved.
+    credentials_rejected_at = models.DateTimeField(null=True, blank=True)
+    credentials_rejected_message = models.TextField(blank=True)
 
     # Two-way sync.
     sync_direction = models.CharField(

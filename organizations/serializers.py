@@ -69,6 +69,9 @@ class OrganizationInputSerializer(serializers.Serializer):
     remoteToken = serializers.CharField(
         source="remote_token", required=False, allow_blank=True, write_only=True
     )
+    remoteTokenExpiresAt = serializers.DateField(
+        source="remote_token_expires_at", required=False, allow_null=True
+    )
     remoteHandshakeToken = serializers.CharField(
         source="remote_handshake_token", required=False, allow_blank=True, write_only=True
     )
@@ -140,6 +143,9 @@ class OrganizationOutputSerializer(serializers.Serializer):
     remoteUser = serializers.CharField(source="remote_user")
     hasRemoteToken = serializers.SerializerMethodField()
     remoteTokenSetAt = serializers.DateTimeField(source="remote_token_set_at")
+    remoteTokenExpiresAt = serializers.DateField(source="remote_token_expires_at")
+    credentialsRejectedAt = serializers.DateTimeField(source="credentials_rejected_at")
+    credentialsRejectedMessage = serializers.CharField(source="credentials_rejected_message")
     remoteHandshakeTokenSetAt = serializers.DateTimeField(source="remote_handshake_token_set_at")
     secretRotatedAt = serializers.DateTimeField(source="secret_rotated_at")
     previousSecretValidUntil = serializers.DateTimeField(source="previous_secret_valid_until")

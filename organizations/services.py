@@ -33,6 +33,7 @@ ORGANIZATION_FIELDS = (
     "remote_flavor",
     "remote_user",
     "remote_token",
+    "remote_token_expires_at",
     "sync_direction",
     "remote_handshake_token",
     "require_signature",
@@ -106,6 +107,9 @@ def organization_update(*, organization: Organization, data: dict[str, Any]) -> 
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     data = dict(data)
     direction = data.pop("sync_direction", None)
+    token_changed = bool(data.get("remote_token")) and data["remote_token"] != (
+        organization.remote_token
+    )
     _stamp_secrets(
         organization,
         {
@@ -116,6 +120,8 @@ def organization_update(*, organization: Organization, data: dict[str, Any]) -> 
     )
     for name, value in data.items():
         setattr(organization, name, value)
+    if organization.credentials_rejected_at is not None and token_changed:
+        _credentials_renewed(organization)
     if direction is not None and direction != organization.sync_direction:
         _apply_direction(organization, direction)
         logger.info(
@@ -131,6 +137,48 @@ def organization_update(*, organization: Organization, data: dict[str, Any]) -> 
     organization.full_clean()
     organization.save()
     return organization
+
+
+# The task (webhooks.tasks) that retries the deliveries waiting for new credentials. Sent by
+# name: the organizations package sits below webhooks and does not import it.
+CREDENTIALS_RENEWED_TASK = "webhooks.credentials_renewed"
+
+
+def _credentials_renewed(organization: Organization) -> None:
+    """A new token after a 401: the state clears and, once saved, the waiting deliveries go
+    to a worker again."""
+    from celery import current_app
+
+    organization.credentials_rejected_at = None
+    organization.credentials_rejected_message = ""
+    organization_id = organization.pk
+    logger.info("organization.credentials_renewed", extra={"organization": organization.public_id})
+    transaction.on_commit(
+        lambda: (
+            current_app.tasks[CREDENTIALS_RENEWED_TASK].apply_async(
+                kwargs={"organization_id": organization_id}
+            )
+            if CREDENTIALS_RENEWED_TASK in current_app.tasks
+            else current_app.send_task(
+                CREDENTIALS_RENEWED_TASK, kwargs={"organization_id": organization_id}
+            )
+        )
+    )
+
+
+def organization_credentials_reject(*, base_url: str, user: str, message: str) -> int:
+    """A partner site answered 401 to our token: note it (time and Jira's words) on the
+    organizations that call that site as that account, for the dashboard. Only on the 401
+    path: one UPDATE, no lock. Returns how many organizations it marked."""
+    base_url = base_url.rstrip("/")
+    marked = Organization.objects.filter(
+        remote_base_url__in=(base_url, base_url + "/"), remote_user=user
+    ).update(credentials_rejected_at=timezone.now(), credentials_rejected_message=message[:2000])
+    logger.warning(
+        "organization.credentials_rejected",
+        extra={"site": base_url, "organizations": marked, "error": message},
+    )
+    return marked
 
 
 def organization_enable_two_way(*, organization: Organization) -> Organization:

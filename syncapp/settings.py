@@ -248,6 +248,8 @@ SYNC_RECONCILE_SECONDS = env.float("SYNC_RECONCILE_SECONDS", default=300.0)
 SYNC_RECONCILE_OVERLAP_SECONDS = env.float("SYNC_RECONCILE_OVERLAP_SECONDS", default=600.0)
 SYNC_RECONCILE_GRACE_SECONDS = env.float("SYNC_RECONCILE_GRACE_SECONDS", default=60.0)
 SYNC_RECONCILE_WARN_HEALED = env.int("SYNC_RECONCILE_WARN_HEALED", default=3)
+# A partner's API token with an expiry date is warned about this many days before it.
+CREDENTIALS_EXPIRY_WARNING_DAYS = env.int("CREDENTIALS_EXPIRY_WARNING_DAYS", default=14)
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {
         "task": "webhooks.sweep_deliveries",

@@ -19,9 +19,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from jiraapi.client import counting_calls
-from jiraapi.errors import JiraError
+from jiraapi.errors import JiraAuthError, JiraError
 from jiraapi.events import JiraEvent
 from organizations.relay import connection_history_prune
+from organizations.services import organization_credentials_reject
 from sync import echo
 from sync.leases import LeaseBusy
 from sync.mapping import PULL, PUSH
@@ -32,6 +33,10 @@ from .models import DeliverySource, DeliveryStatus, WebhookDelivery
 from .retention import history_prune
 
 logger = logging.getLogger(__name__)
+
+# The start of a delivery's error while it waits for new credentials (a 401 from a site).
+CREDENTIALS_REJECTED = "credentials rejected"
+PARTNER_SITE = "the partner's"
 
 FINAL = (DeliveryStatus.DONE, DeliveryStatus.IGNORED, DeliveryStatus.ECHO, DeliveryStatus.DEAD)
 
@@ -118,6 +123,9 @@ def _failed(task, delivery: WebhookDelivery, exc: Exception, *, calls: int) -> N
         message = f"{type(exc).__name__}: {exc}"
         retryable, retry_after = True, None
         logger.exception("delivery.error", extra={"delivery": delivery.pk})
+    if isinstance(exc, JiraAuthError) and exc.status == 401:
+        _credentials_rejected(delivery, exc, message, calls=calls)
+        return
     if not retryable or attempts >= settings.SYNC_MAX_ATTEMPTS:
         _finish(delivery, DeliveryStatus.DEAD, message, attempt=True, calls=calls)
         logger.warning("delivery.dead", extra={"delivery": delivery.pk, "error": message})
@@ -129,6 +137,36 @@ def _failed(task, delivery: WebhookDelivery, exc: Exception, *, calls: int) -> N
         extra={"delivery": delivery.pk, "attempt": attempts, "countdown": round(countdown, 2)},
     )
     raise task.retry(countdown=countdown) from None
+
+
+def _credentials_rejected(
+    delivery: WebhookDelivery, exc: JiraAuthError, message: str, *, calls: int
+) -> None:
+    """A site answered 401: the delivery waits (failed, no retry of its own; the sweeper's
+    slow round or a new token sends it again), and the partner organization shows
+    "credentials rejected" (our own Jira's rejection shows on the delivery alone)."""
+    local = not exc.base_url or exc.base_url == settings.LOCAL_JIRA_URL.rstrip("/")
+    text = f"{CREDENTIALS_REJECTED} by {'our' if local else PARTNER_SITE} Jira: {message}"
+    _finish(delivery, DeliveryStatus.FAILED, text, attempt=True, calls=calls)
+    if not local:
+        organization_credentials_reject(base_url=exc.base_url, user=exc.user, message=text)
+    logger.warning("delivery.credentials_rejected", extra={"delivery": delivery.pk, "error": text})
+
+
+@shared_task(name="webhooks.credentials_renewed", ignore_result=True)
+def credentials_renewed_task(organization_id: int) -> int:
+    """A new partner token was saved: the deliveries waiting for it go again. Those from our
+    own Jira carry no organization: every one that a partner refused goes again (one still
+    refused by another partner only waits again)."""
+    from .services import delivery_retry
+
+    return delivery_retry(
+        deliveries=WebhookDelivery.objects.filter(
+            Q(organization_id=organization_id) | Q(organization__isnull=True),
+            status=DeliveryStatus.FAILED,
+            last_error__startswith=f"{CREDENTIALS_REJECTED} by {PARTNER_SITE} Jira",
+        )
+    )
 
 
 def delivery_queue(organization_id: int | None) -> str:
