@@ -484,6 +484,8 @@ class OrganizationAdmin(admin.ModelAdmin):
             service(organization=obj)
         except ValidationError as exc:  # e.g. a partner URL saved before a stricter policy
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        except connections.ConnectionRefused as exc:  # a partner install's step refused
+            self.message_user(request, str(exc), messages.ERROR)
         else:
             self.message_user(request, message, messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[pk]))
@@ -572,22 +574,8 @@ class OrganizationAdmin(admin.ModelAdmin):
             request, "admin/organizations/organization/invitation.html", context
         )
 
-    def _connection_button_view(self, request, pk, service, message):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        obj = get_object_or_404(Organization, pk=pk)
-        if not self.has_change_permission(request, obj):
-            raise PermissionDenied
-        try:
-            service(organization=obj)
-        except connections.ConnectionRefused as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        else:
-            self.message_user(request, message, messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[pk]))
-
     def disconnect_view(self, request, pk):
-        return self._connection_button_view(
+        return self._button_view(
             request,
             pk,
             connections.organization_disconnect,
@@ -595,7 +583,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         )
 
     def rotate_key_view(self, request, pk):
-        return self._connection_button_view(
+        return self._button_view(
             request,
             pk,
             connections.connection_rotate_key,
@@ -603,7 +591,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         )
 
     def accept_offer_view(self, request, pk):
-        return self._connection_button_view(
+        return self._button_view(
             request,
             pk,
             connections.connection_offer_accept,
