@@ -145,6 +145,7 @@ class ChangelogMixin:
         comment: dict | None = None,
         ts: int | None = None,
         flow: str = "Primary",
+        link: dict | None = None,
     ) -> None:
         ev = {
             "flow": flow,
@@ -155,6 +156,7 @@ class ChangelogMixin:
             "history": history,
             "comment": comment,
             "timestamp": ts or now_ms(),
+            "link": link,
         }
         for listener in list(self.listeners):
             listener(ev)

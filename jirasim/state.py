@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from .errors import ApiError
+from .issue_links import DEFAULT_LINK_TYPES
 from .model import CLOUD, DATACENTER, STATUSES, WORKFLOWS, Transition
 from .options import Options
 
@@ -75,12 +76,19 @@ class SiteState:
             self.projects: dict[str, dict] = {}
             self.issues: dict[str, dict] = {}
             self.keys: dict[str, str] = {}
+            self.links: dict[str, dict] = {}
+            self.link_types = {
+                tid: {"id": tid, "name": name, "inward": inward, "outward": outward}
+                for tid, name, inward, outward in DEFAULT_LINK_TYPES
+            }
             self.seq = {
                 "issue": 10000,
                 "comment": 10000,
                 "history": 10000,
                 "project": 10000,
                 "link": 10000,
+                "issuelink": 10000,
+                "linktype": 10003,
                 "component": self._id_start(),
                 "version": self._id_start(),
             }
@@ -190,6 +198,8 @@ class SiteState:
                     "users": self.users,
                     "projects": self.projects,
                     "issues": self.issues,
+                    "links": self.links,
+                    "link_types": self.link_types,
                     "seq": self.seq,
                 }
             )
@@ -199,7 +209,10 @@ class SiteState:
             self.users = data["users"]
             self.projects = data["projects"]
             self.issues = data["issues"]
-            self.seq = data["seq"]
+            self.seq = {"issuelink": 10000, "linktype": 10003, **data["seq"]}
+            self.links = data.get("links", {})
+            if "link_types" in data:
+                self.link_types = data["link_types"]
             self.keys = {}
             for iid, i in self.issues.items():
                 for old in i.get("old_keys", ()):  # a moved issue's old keys still resolve

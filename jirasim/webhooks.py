@@ -29,7 +29,12 @@ EVENTS = {
     "comment_created",
     "comment_updated",
     "comment_deleted",
+    "issuelink_created",
+    "issuelink_deleted",
 }
+# Jira applies a webhook's JQL filter to issue and comment events only: link events reach
+# every webhook that asks for them.
+LINK_EVENTS = {"issuelink_created", "issuelink_deleted"}
 
 
 class Dispatcher:
@@ -149,6 +154,24 @@ class Dispatcher:
         issue = ev["issue"]
         name = ev["webhookEvent"]
         out: dict[str, Any] = {"timestamp": ev["timestamp"], "webhookEvent": name}
+        if name in LINK_EVENTS:
+            link = ev["link"]
+            t = s.link_types[link["type"]]
+            out["issueLink"] = {
+                "id": int(link["id"]),
+                "sourceIssueId": int(link["source"]),
+                "destinationIssueId": int(link["dest"]),
+                "issueLinkType": {
+                    "id": int(t["id"]),
+                    "name": t["name"],
+                    "outwardName": t["outward"],
+                    "inwardName": t["inward"],
+                    "isSubTaskLinkType": False,
+                    "isSystemLinkType": False,
+                },
+                "systemLink": False,
+            }
+            return out
         if name.startswith("comment_"):
             if not (s.cloud or name == "comment_created"):
                 out["user"] = s.user_json(ev["actor"])
@@ -204,7 +227,8 @@ class Dispatcher:
         targets = [
             w
             for w in hooks
-            if ev["webhookEvent"] in w["events"] and self.store.matches(w["jql"], ev["issue"])
+            if ev["webhookEvent"] in w["events"]
+            and (ev["webhookEvent"] in LINK_EVENTS or self.store.matches(w["jql"], ev["issue"]))
         ]
         if not targets:
             return
