@@ -1,4 +1,4 @@
-"""A Jira webhook delivery, parsed once: the six events the sync handles, and `JiraEvent`.
+"""A Jira webhook delivery, parsed once: the events the sync handles, and `JiraEvent`.
 
 Cloud and Data Center bodies differ (Data Center's comment events carry no `issue`, its
 changelog items often no `fieldId`); `JiraEvent.parse` reads both into one shape and never
@@ -23,7 +23,11 @@ ISSUE_DELETED = "jira:issue_deleted"
 COMMENT_CREATED = "comment_created"
 COMMENT_UPDATED = "comment_updated"
 COMMENT_DELETED = "comment_deleted"
-# The six events the sync handles (a webhook must send us these); the only list of them.
+# A link between two issues made or unmade (both flavors send these; Jira Cloud also sends
+# `jira:issue_updated` with a `Link` changelog item for each of the two issues).
+ISSUELINK_CREATED = "issuelink_created"
+ISSUELINK_DELETED = "issuelink_deleted"
+# The events the sync handles (a webhook must send us these); the only list of them.
 WEBHOOK_EVENTS = (
     ISSUE_CREATED,
     ISSUE_UPDATED,
@@ -31,7 +35,10 @@ WEBHOOK_EVENTS = (
     COMMENT_CREATED,
     COMMENT_UPDATED,
     COMMENT_DELETED,
+    ISSUELINK_CREATED,
+    ISSUELINK_DELETED,
 )
+_LINK_ACTIONS = {ISSUELINK_CREATED: "created", ISSUELINK_DELETED: "deleted"}
 # The comment events, and Data Center's `jira:issue_updated` that names one in its type.
 _COMMENT_ACTIONS = {
     COMMENT_CREATED: "created",
@@ -150,6 +157,18 @@ class CommentRef:
 
 
 @dataclass(frozen=True)
+class LinkRef:
+    """The issue link an `issuelink_*` event is about (`source` shows the type's outward
+    description: "source blocks destination")."""
+
+    action: str  # "created" | "deleted"
+    id: str
+    source_issue_id: str
+    destination_issue_id: str
+    type_name: str
+
+
+@dataclass(frozen=True)
 class JiraEvent:
     """One webhook delivery, parsed."""
 
@@ -164,6 +183,7 @@ class JiraEvent:
     timestamp: datetime | None  # aware UTC; None when missing or not believable
     changes: tuple[FieldChange, ...]
     event_type_name: str = ""  # issue_event_type_name (e.g. "issue_commented"), "" if none
+    link: LinkRef | None = None  # issuelink_created / issuelink_deleted
 
     @classmethod
     def parse(cls, payload: Mapping) -> JiraEvent:
@@ -201,6 +221,7 @@ class JiraEvent:
             timestamp=_timestamp(payload.get("timestamp")),
             changes=changes,
             event_type_name=type_name,
+            link=_link(kind, payload.get("issueLink")),
         )
 
     @classmethod
@@ -301,6 +322,20 @@ def _comment(kind: str, type_name: str, raw: Any) -> CommentRef | None:
         body=raw.get("body"),
         raw=MappingProxyType(dict(raw)),
     )
+
+
+def _link(kind: str, raw: Any) -> LinkRef | None:
+    action = _LINK_ACTIONS.get(kind)
+    if action is None or not isinstance(raw, Mapping):
+        return None
+    link = LinkRef(
+        action=action,
+        id=_text(raw.get("id")),
+        source_issue_id=_text(raw.get("sourceIssueId")),
+        destination_issue_id=_text(raw.get("destinationIssueId")),
+        type_name=_text(_mapping(raw.get("issueLinkType")).get("name")),
+    )
+    return link if link.id and link.source_issue_id and link.destination_issue_id else None
 
 
 def _actor(user: Any) -> Actor | None:

@@ -62,11 +62,12 @@ def handshake_label(organization: Organization) -> str:
     return organization.get_handshake_status_display()
 
 
-# The six events the partner ticks on their webhook.
+# The events the partner ticks on their webhook.
 # (group, what, event) as Jira's webhook form shows them, e.g. "Issue", "created".
+_EVENT_GROUPS = {"comment": "Comment", "issuelink": "Issue link"}
 PARTNER_WEBHOOK_EVENTS = tuple(
     (
-        "Comment" if event.startswith("comment") else "Issue",
+        _EVENT_GROUPS.get(event.rsplit("_", 1)[0], "Issue"),
         event.rsplit("_", 1)[-1],
         event,
     )

@@ -287,6 +287,16 @@ class Organization(models.Model):
             "is how their deletes are noticed."
         ),
     )
+    link_type_map = models.JSONField(
+        _("issue link type map"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            'Issue link types by name, local to partner, where they differ, e.g. {"Blocks": '
+            '"Blocker"}. An unnamed type keeps its name. Links between two synced issues are '
+            "mirrored between their copies; a type the other site lacks is recorded, not sent."
+        ),
+    )
     copy_restricted_comments = models.BooleanField(
         _("copy restricted comments"),
         default=False,
