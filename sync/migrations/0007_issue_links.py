@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('organizations', '0013_issue_links'),
+        ('organizations', '0013_link_type_map'),
         ('sync', '0006_reconcile'),
     ]
 
