@@ -65,7 +65,12 @@ class IssueLinksMixin:
             if any(t["name"].lower() == body["name"].lower() for t in self.link_types.values()):
                 raise ApiError(400, [f"An issue link type named '{body['name']}' exists."])
             tid = self._next("linktype")
-            t = {"id": tid, "name": body["name"], "inward": body["inward"], "outward": body["outward"]}
+            t = {
+                "id": tid,
+                "name": body["name"],
+                "inward": body["inward"],
+                "outward": body["outward"],
+            }
             self.link_types[tid] = t
             return t
 
@@ -134,7 +139,9 @@ class IssueLinksMixin:
         source, dest = self.issues[link["source"]], self.issues[link["dest"]]
         event = "issuelink_deleted" if removed else "issuelink_created"
         self._emit(event, None, actor, source, ts=ts, link=dict(link))
-        for issue, item in zip((source, dest), self._link_items(link, removed=removed)):
+        for issue, item in zip(
+            (source, dest), self._link_items(link, removed=removed), strict=True
+        ):
             issue["updated"] = ts
             hist = self._record(issue, actor, [item], ts)
             if self.cloud:  # Data Center records the history but fires no issue event
@@ -150,9 +157,18 @@ class IssueLinksMixin:
             if source["id"] == dest["id"]:
                 raise ApiError(400, ["You cannot link an issue to itself."])
             for link in self.links.values():  # Jira keeps one link per type and ends
-                if (link["type"], link["source"], link["dest"]) == (t["id"], source["id"], dest["id"]):
+                if (link["type"], link["source"], link["dest"]) == (
+                    t["id"],
+                    source["id"],
+                    dest["id"],
+                ):
                     return link
-            link = {"id": self._next("issuelink"), "type": t["id"], "source": source["id"], "dest": dest["id"]}
+            link = {
+                "id": self._next("issuelink"),
+                "type": t["id"],
+                "source": source["id"],
+                "dest": dest["id"],
+            }
             self.links[link["id"]] = link
             self._link_changed(actor, link, removed=False)
             return link

@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('organizations', '0012_credentials_expiry'),
+        ("organizations", "0012_credentials_expiry"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='organization',
-            name='link_type_map',
-            field=models.JSONField(blank=True, default=dict, help_text='Issue link types by name, local to partner, where they differ, e.g. {"Blocks": "Blocker"}. An unnamed type keeps its name. Links between two synced issues are mirrored between their copies; a type the other site lacks is recorded, not sent.', verbose_name='issue link type map'),
+            model_name="organization",
+            name="link_type_map",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text='Issue link types by name, local to partner, where they differ, e.g. {"Blocks": "Blocker"}. An unnamed type keeps its name. Links between two synced issues are mirrored between their copies; a type the other site lacks is recorded, not sent.',
+                verbose_name="issue link type map",
+            ),
         ),
     ]

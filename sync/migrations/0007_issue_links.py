@@ -5,32 +5,81 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('organizations', '0013_link_type_map'),
-        ('sync', '0006_reconcile'),
+        ("organizations", "0013_link_type_map"),
+        ("sync", "0006_reconcile"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RelationLink',
+            name="RelationLink",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('local_link_id', models.CharField(blank=True, max_length=32, null=True)),
-                ('remote_link_id', models.CharField(blank=True, max_length=32, null=True)),
-                ('local_type', models.CharField(blank=True, max_length=255)),
-                ('remote_type', models.CharField(blank=True, max_length=255)),
-                ('origin', models.CharField(choices=[('local', 'Local Jira'), ('remote', 'Partner Jira')], default='local', max_length=8)),
-                ('status', models.CharField(choices=[('linked', 'Mirrored'), ('no_type', 'Not mirrored: the other site lacks the link type')], default='linked', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('inward_pair', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sync.issuelink')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='relation_links', to='organizations.organization')),
-                ('outward_pair', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sync.issuelink')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("local_link_id", models.CharField(blank=True, max_length=32, null=True)),
+                ("remote_link_id", models.CharField(blank=True, max_length=32, null=True)),
+                ("local_type", models.CharField(blank=True, max_length=255)),
+                ("remote_type", models.CharField(blank=True, max_length=255)),
+                (
+                    "origin",
+                    models.CharField(
+                        choices=[("local", "Local Jira"), ("remote", "Partner Jira")],
+                        default="local",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("linked", "Mirrored"),
+                            ("no_type", "Not mirrored: the other site lacks the link type"),
+                        ],
+                        default="linked",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "inward_pair",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="sync.issuelink",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="relation_links",
+                        to="organizations.organization",
+                    ),
+                ),
+                (
+                    "outward_pair",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="sync.issuelink",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'issue relation',
-                'constraints': [models.UniqueConstraint(fields=('organization', 'local_link_id'), name='uniq_relation_local'), models.UniqueConstraint(fields=('organization', 'remote_link_id'), name='uniq_relation_remote')],
+                "verbose_name": "issue relation",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("organization", "local_link_id"), name="uniq_relation_local"
+                    ),
+                    models.UniqueConstraint(
+                        fields=("organization", "remote_link_id"), name="uniq_relation_remote"
+                    ),
+                ],
             },
         ),
     ]

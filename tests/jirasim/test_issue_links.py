@@ -74,7 +74,11 @@ def test_bad_links_are_refused_with_4xx(sim):
     a = api.create()
     unknown_type = {"type": {"name": "Nope"}, "inwardIssue": {"key": a}, "outwardIssue": {"key": a}}
     assert api.post("/issueLink", unknown_type).status_code == 404
-    missing = {"type": {"name": "Blocks"}, "inwardIssue": {"key": a}, "outwardIssue": {"key": "ENG-999"}}
+    missing = {
+        "type": {"name": "Blocks"},
+        "inwardIssue": {"key": a},
+        "outwardIssue": {"key": "ENG-999"},
+    }
     assert api.post("/issueLink", missing).status_code == 404
     to_itself = {"type": {"name": "Blocks"}, "inwardIssue": {"key": a}, "outwardIssue": {"key": a}}
     assert api.post("/issueLink", to_itself).status_code == 400
@@ -88,7 +92,10 @@ def test_link_changelog_items_on_both_issues(sim):
     items_a = api.ok(api.get(f"/issue/{a}/changelog"))["values"][-1]["items"]
     items_b = api.ok(api.get(f"/issue/{b}/changelog"))["values"][-1]["items"]
     assert (items_a[0]["field"], items_a[0]["toString"]) == ("Link", f"This issue blocks {b}")
-    assert (items_b[0]["field"], items_b[0]["toString"]) == ("Link", f"This issue is blocked by {a}")
+    assert (items_b[0]["field"], items_b[0]["toString"]) == (
+        "Link",
+        f"This issue is blocked by {a}",
+    )
 
 
 def test_link_events_come_on_both_flavors_and_issue_events_only_on_cloud(sim, receiver):
