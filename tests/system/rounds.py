@@ -43,7 +43,9 @@ OPS = (
     "issuetype",
     "comment_edit",
     "comment_delete",
+    "link",  # link the round's issue to a second synced issue, or unlink them
 )
+LINK_TYPES = ["Blocks", "Relates", "Duplicate"]
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
@@ -148,6 +150,15 @@ class Site:
             "components": sorted(c["name"] for c in fields.get("components") or []),
             "comments": sorted(
                 words(self.text(c["body"]).split("wrote:")[-1]) for c in self.comments(key)
+            ),
+            # Issue links, the other end by its summary (each site has its own keys).
+            "links": sorted(
+                (
+                    x["type"]["name"],
+                    "outward" if "outwardIssue" in x else "inward",
+                    (x.get("outwardIssue") or x.get("inwardIssue"))["fields"]["summary"],
+                )
+                for x in fields.get("issuelinks") or []
             ),
         }
 
@@ -303,6 +314,16 @@ def only_issue(site: Site, project: str) -> dict | None:
     return body["issues"][0] if body.get("issues") else None
 
 
+def issues_of(site: Site, project: str) -> list[dict]:
+    if site.cloud:
+        body = site.ok(
+            "POST", "/search/jql", json={"jql": f"project = {project}", "fields": ["summary"]}
+        )
+    else:
+        body = site.ok("POST", "/search", json={"jql": f"project = {project}", "maxResults": 5})
+    return body.get("issues") or []
+
+
 def clear_calls(*sites: Site) -> None:
     for site in sites:
         requests.delete(f"{site.sim.base_url}/_sim/calls", timeout=5)
@@ -316,6 +337,9 @@ class Rounds:
     partner: Site
     key: str = ""
     remote_key: str = ""
+    # The second issue pair, the other end of the issue links the `link` op makes.
+    second_key: str = ""
+    second_remote_key: str = ""
     genuine: int = 0
     ops: tuple[str, ...] = OPS
     done: list[str] = field(default_factory=list)
@@ -351,6 +375,26 @@ class Rounds:
         self.key = created["key"]
         self.remote_key = wait_until(lambda: only_issue(self.partner, "REM"))["key"]
         wait_until(self.settled, timeout=30)
+        if "link" in self.ops:
+            second = self.local.ok(
+                "POST",
+                "/issue",
+                json={
+                    "fields": {
+                        "project": {"key": "LOC"},
+                        "issuetype": {"name": "Task"},
+                        "summary": "Linked partner",
+                    }
+                },
+            )
+            self.second_key = second["key"]
+            self.second_remote_key = wait_until(
+                lambda: next(
+                    (i for i in issues_of(self.partner, "REM") if i["key"] != self.remote_key),
+                    None,
+                )
+            )["key"]
+            wait_until(self.settled, timeout=30)
         clear_calls(self.local, self.partner)
 
     def run(self, rounds: int, seed: int) -> None:
@@ -361,6 +405,8 @@ class Rounds:
                 (self.partner, self.remote_key) if site is self.local else (self.local, self.key)
             )
             op = self.change(site, key, rng.choice(self.ops), n, rng)
+            if op == "link":
+                op = self.link(site, key, rng)
             self.done.append(f"{n}:{'local' if site is self.local else 'partner'}:{op}")
             self.genuine += 1
             expected = site.snapshot(key)
@@ -378,8 +424,27 @@ class Rounds:
                 ) from None
         wait_until(self.settled, timeout=30)
 
+    def link(self, site: Site, key: str, rng: random.Random) -> str:
+        """A person links the round's issue to the second one on `site`, or unlinks them."""
+        second = self.second_key if site is self.local else self.second_remote_key
+        present = site.fields(key).get("issuelinks") or []
+        if present:
+            site.ok("DELETE", f"/issueLink/{rng.choice(present)['id']}", who=rng.choice(PEOPLE))
+            return "unlink"
+        ends = [key, second]
+        rng.shuffle(ends)
+        body = {
+            "type": {"name": rng.choice(LINK_TYPES)},
+            "inwardIssue": {"key": ends[0]},
+            "outwardIssue": {"key": ends[1]},
+        }
+        site.ok("POST", "/issueLink", who=rng.choice(PEOPLE), json=body)
+        return "link"
+
     def change(self, site: Site, key: str, op: str, n: int, rng: random.Random) -> str:
         """One genuine change by a person on `site`; the op actually made."""
+        if op == "link":
+            return op  # made by `link`
         before = site.fields(key)
         who = rng.choice(PEOPLE)
         if op in ("comment_edit", "comment_delete", "copy_edit", "copy_delete"):

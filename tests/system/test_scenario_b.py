@@ -228,7 +228,9 @@ def test_changes_cross_both_ways_once_without_ping_pong(two_installs):
 
 def install_rounds(a: Install, b: Install, site_a: Site, site_b: Site, **kwargs) -> Rounds:
     """The Scenario A rounds (tests/system/rounds.py) between the two installs' Jira sites:
-    settled and the inbox are both installs'."""
+    settled and the inbox are both installs'. Issue links do not cross between installs
+    yet: the rounds leave them out."""
+    kwargs["ops"] = tuple(op for op in kwargs.get("ops", OPS) if op != "link")
     return Rounds(
         site_a,
         site_b,
