@@ -275,6 +275,7 @@ class OrganizationAdmin(admin.ModelAdmin):
                     "local_delete_status",
                     "target_gone_policy",
                     "copy_restricted_comments",
+                    "link_type_map",
                     "relay_partner_issues",
                     "connection_type",
                     "handshake_status",

@@ -99,6 +99,7 @@ class OrganizationInputSerializer(serializers.Serializer):
     )
     relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues", required=False)
     userMap = serializers.JSONField(source="user_map", required=False)
+    linkTypeMap = serializers.JSONField(source="link_type_map", required=False)
     unmappedUserPolicy = serializers.ChoiceField(
         source="unmapped_user_policy", choices=UnmappedUserPolicy.choices, required=False
     )
@@ -135,6 +136,7 @@ class OrganizationOutputSerializer(serializers.Serializer):
     copyRestrictedComments = serializers.BooleanField(source="copy_restricted_comments")
     relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues")
     userMap = serializers.JSONField(source="user_map")
+    linkTypeMap = serializers.JSONField(source="link_type_map")
     unmappedUserPolicy = serializers.CharField(source="unmapped_user_policy")
     defaultLocalUser = serializers.CharField(source="default_local_user")
     defaultRemoteUser = serializers.CharField(source="default_remote_user")

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import CommentLink, Drift, IssueLink, SyncEvent, UnmappedUser
+from .models import CommentLink, Drift, IssueLink, RelationLink, SyncEvent, UnmappedUser
 
 
 def _issue_link(base_url: str, key: str):
@@ -122,6 +122,33 @@ class DriftAdmin(admin.ModelAdmin):
     list_filter = ("organization", "kind")
     search_fields = ("field", "issue_link__local_issue_key", "issue_link__remote_issue_key")
     readonly_fields = [f.name for f in Drift._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RelationLink)
+class RelationLinkAdmin(admin.ModelAdmin):
+    """Issue links between synced issues and their copies (read-only: the sync keeps them)."""
+
+    list_display = (
+        "organization",
+        "outward_pair",
+        "inward_pair",
+        "local_type",
+        "remote_type",
+        "local_link_id",
+        "remote_link_id",
+        "origin",
+        "status",
+        "updated_at",
+    )
+    list_filter = ("organization", "status", "origin")
+    search_fields = ("local_link_id", "remote_link_id", "local_type", "remote_type")
+    readonly_fields = list_display + ("created_at",)
 
     def has_add_permission(self, request) -> bool:
         return False
