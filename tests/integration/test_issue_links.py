@@ -181,12 +181,19 @@ def test_a_link_made_before_the_other_end_was_synced_is_mirrored_when_it_is(link
     ]
 
 
-def test_a_link_type_is_renamed_by_the_organizations_map(links_world):
-    w = links_world
-    w.org.link_type_map = {"Blocks": "Relates"}
+def map_and_link(w: World, table: dict[str, str]) -> tuple[str, str]:
+    """The organization's link types mapped by `table`; two new synced local issues linked
+    (Blocks); the link's events not fed yet."""
+    w.org.link_type_map = table
     w.org.save(update_fields=["link_type_map"])
     a, b = new_issue(w, "local", "A"), new_issue(w, "local", "B")
     link(w, "local", a, b, "Blocks")
+    return a, b
+
+
+def test_a_link_type_is_renamed_by_the_organizations_map(links_world):
+    w = links_world
+    a, b = map_and_link(w, {"Blocks": "Relates"})
     settle(w, "local")
     ca, cb = copy_key("local", a), copy_key("local", b)
     assert links_of(w, "partner", ca) == [("Relates", "outward", cb)]
@@ -200,10 +207,7 @@ def test_a_link_type_is_renamed_by_the_organizations_map(links_world):
 
 def test_a_type_the_other_site_lacks_is_recorded_once_not_retried(links_world):
     w = links_world
-    w.org.link_type_map = {"Blocks": "Blocker"}
-    w.org.save(update_fields=["link_type_map"])
-    a, b = new_issue(w, "local", "A"), new_issue(w, "local", "B")
-    link(w, "local", a, b, "Blocks")
+    a, _ = map_and_link(w, {"Blocks": "Blocker"})
     w.feed_all("local")
     row = RelationLink.objects.get()
     assert row.status == RelationStatus.NO_TYPE and not row.remote_link_id
@@ -239,24 +243,21 @@ def test_a_dry_run_lists_the_link_it_would_copy_and_writes_nothing(links_world):
     w.take("local")  # the link's events are lost: a catch-up would find it
     pair = IssueLink.objects.get(local_issue_key=a)
     w.reset_calls()
-    change = issue_catch_up(
-        project_mapping=w.org.project_mappings.get(),
-        way=PUSH,
-        issue_id=pair.local_issue_id,
-        issue_key=a,
-        comments_changed=False,
-        dry_run=True,
-    )
-    assert f"link Blocks {b}" in change.fields
+
+    def catch_up(dry_run: bool):
+        return issue_catch_up(
+            project_mapping=w.org.project_mappings.get(),
+            way=PUSH,
+            issue_id=pair.local_issue_id,
+            issue_key=a,
+            comments_changed=False,
+            dry_run=dry_run,
+        )
+
+    assert f"link Blocks {b}" in catch_up(dry_run=True).fields
     assert w.total_writes() == 0
     assert not RelationLink.objects.exists()
-    issue_catch_up(
-        project_mapping=w.org.project_mappings.get(),
-        way=PUSH,
-        issue_id=pair.local_issue_id,
-        issue_key=a,
-        comments_changed=False,
-    )
+    catch_up(dry_run=False)
     assert links_of(w, "partner", copy_key("local", a)) == [
         ("Blocks", "outward", copy_key("local", b))
     ]

@@ -187,6 +187,11 @@ class Site:
 
     # --- acting as a person ----------------------------------------------------------------
 
+    def create(self, summary: str, project: str = "LOC", **fields) -> str:
+        """A new Task of `project` by Alice; its key."""
+        body = {"project": {"key": project}, "issuetype": {"name": "Task"}, "summary": summary}
+        return self.ok("POST", "/issue", json={"fields": {**body, **fields}})["key"]
+
     def edit(self, key: str, who=ALICE, **fields) -> None:
         self.ok("PUT", f"/issue/{key}", who=who, json={"fields": fields})
 
@@ -360,34 +365,11 @@ class Rounds:
         return list(WebhookDelivery.objects.values_list("status", flat=True))
 
     def start(self) -> None:
-        created = self.local.ok(
-            "POST",
-            "/issue",
-            json={
-                "fields": {
-                    "project": {"key": "LOC"},
-                    "issuetype": {"name": "Task"},
-                    "summary": "Round robin",
-                    "priority": {"name": "Medium"},
-                }
-            },
-        )
-        self.key = created["key"]
+        self.key = self.local.create("Round robin", priority={"name": "Medium"})
         self.remote_key = wait_until(lambda: only_issue(self.partner, "REM"))["key"]
         wait_until(self.settled, timeout=30)
         if "link" in self.ops:
-            second = self.local.ok(
-                "POST",
-                "/issue",
-                json={
-                    "fields": {
-                        "project": {"key": "LOC"},
-                        "issuetype": {"name": "Task"},
-                        "summary": "Linked partner",
-                    }
-                },
-            )
-            self.second_key = second["key"]
+            self.second_key = self.local.create("Linked partner")
             self.second_remote_key = wait_until(
                 lambda: next(
                     (i for i in issues_of(self.partner, "REM") if i["key"] != self.remote_key),

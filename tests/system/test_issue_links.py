@@ -28,17 +28,7 @@ def cloud_dc(sync_env, local_sim, partner_dc):
 
 
 def new_pair(local: Site, partner: Site, summary: str) -> tuple[str, str]:
-    key = local.ok(
-        "POST",
-        "/issue",
-        json={
-            "fields": {
-                "project": {"key": "LOC"},
-                "issuetype": {"name": "Task"},
-                "summary": summary,
-            }
-        },
-    )["key"]
+    key = local.create(summary)
     found = wait_until(
         lambda: next((i for i in issues_of(partner, "REM") if _summary(i) == summary), None)
     )
