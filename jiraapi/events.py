@@ -52,6 +52,7 @@ _COMMENT_TYPE_NAMES = {
 }
 _COMMENT_SELF = re.compile(r"/issue/(\d+)/comment/")
 _CUSTOM_ID = re.compile(r"customfield_\d+")
+_JIRA_ID = re.compile(r"[0-9]{1,18}")
 
 # Changelog `field` names (Data Center items often carry no `fieldId`, and Cloud items name
 # fields by their display name) and ids in another case, lower-cased -> the field id.
@@ -335,7 +336,18 @@ def _link(kind: str, raw: Any) -> LinkRef | None:
         destination_issue_id=_text(raw.get("destinationIssueId")),
         type_name=_text(_mapping(raw.get("issueLinkType")).get("name")),
     )
-    return link if link.id and link.source_issue_id and link.destination_issue_id else None
+    ids = (link.id, link.source_issue_id, link.destination_issue_id)
+    if not all(_JIRA_ID.fullmatch(x) for x in ids) or not _printable(link.type_name):
+        return None  # Jira's ids are numbers and its type names text: not a link we can use
+    return link
+
+
+def _printable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return text.isprintable()
 
 
 def _actor(user: Any) -> Actor | None:

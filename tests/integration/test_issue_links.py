@@ -6,6 +6,8 @@ webhook at a time."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -261,3 +263,27 @@ def test_a_dry_run_lists_the_link_it_would_copy_and_writes_nothing(links_world):
     assert links_of(w, "partner", copy_key("local", a)) == [
         ("Blocks", "outward", copy_key("local", b))
     ]
+
+
+@pytest.mark.parametrize(
+    "issue_link",
+    [
+        {"id": 1, "sourceIssueId": 999991, "destinationIssueId": 999992},  # issues not synced
+        {"id": "1\x00", "sourceIssueId": 2, "destinationIssueId": 3},
+        {"id": 1, "sourceIssueId": [], "destinationIssueId": {}},
+        "not an object",
+    ],
+)
+def test_a_link_event_about_unknown_or_malformed_issues_is_ignored_without_calls(
+    links_world, issue_link
+):
+    w = links_world
+    new_issue(w, "partner", "P")
+    w.reset_calls()
+    body = {
+        "timestamp": 1764140000000,
+        "webhookEvent": "issuelink_created",
+        "issueLink": issue_link,
+    }
+    assert w.feed("partner", {}, body=json.dumps(body).encode()) == "ignored"
+    assert w.total_calls() == 0
