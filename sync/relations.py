@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -133,22 +134,22 @@ def relations_sync(job: Job, link: IssueLink, change: Any, *, dry_run: bool = Fa
         if types is None:
             types = {str(t.get("name")) for t in job.target.issue_link_types()}
         note = f"link {rel.type_name} {rel.other_key}"
-        if type_name not in types:
+        missing = type_name not in types
+        if dry_run:
+            if missing:
+                change.errors.append(f"{note}: no link type {type_name!r} at the other site")
+            else:
+                change.fields.append(note)
+            continue
+        status = RelationStatus.NO_TYPE if missing else RelationStatus.LINKED
+        row = _claim(job, rel, source_pair, dest_pair, status=status, **{f"{tgt}_type": type_name})
+        if row is None:
+            continue  # the other end's sync is mirroring it
+        if missing:
             change.errors.append(f"{note}: no link type {type_name!r} at the other site")
-            if not dry_run:
-                RelationLink.objects.create(
-                    organization=org,
-                    outward_pair=source_pair,
-                    inward_pair=dest_pair,
-                    origin=src,
-                    status=RelationStatus.NO_TYPE,
-                    **{f"{src}_link_id": rel.id, f"{src}_type": rel.type_name},
-                    **{f"{tgt}_type": type_name},
-                )
             continue
         change.fields.append(note)
-        if not dry_run:
-            _create(job, rel, type_name, source_pair, dest_pair)
+        _create(job, rel, type_name, row)
     if not dry_run:
         link.state.setdefault(LINKS, {})[src] = links_fingerprint(rels)
         link.save(update_fields=["state", "updated_at"])
@@ -185,10 +186,30 @@ def _in_flight(job: Job, rel: Rel, source_pair: IssueLink, dest_pair: IssueLink)
     ).exists()
 
 
-def _create(
-    job: Job, rel: Rel, type_name: str, source_pair: IssueLink, dest_pair: IssueLink
-) -> None:
-    src, tgt = job.source_side, job.target_side
+def _claim(
+    job: Job, rel: Rel, source_pair: IssueLink, dest_pair: IssueLink, **values
+) -> RelationLink | None:
+    """The row of a source link, written before anything is sent; None when another sync
+    (the other end's pair, at the same moment) has claimed it already."""
+    src = job.source_side
+    try:
+        with transaction.atomic():
+            return RelationLink.objects.create(
+                organization=job.organization,
+                outward_pair=source_pair,
+                inward_pair=dest_pair,
+                origin=src,
+                **{f"{src}_link_id": rel.id, f"{src}_type": rel.type_name},
+                **values,
+            )
+    except IntegrityError:
+        return None
+
+
+def _create(job: Job, rel: Rel, type_name: str, row: RelationLink) -> None:
+    """Create the copy of `rel` between the two copies; `row` (claimed) learns its id."""
+    tgt = job.target_side
+    source_pair, dest_pair = row.outward_pair, row.inward_pair
     source_id = str(getattr(source_pair, f"{tgt}_issue_id"))
     dest_id = str(getattr(dest_pair, f"{tgt}_issue_id"))
     source_key = getattr(source_pair, f"{tgt}_issue_key") or source_id
@@ -208,6 +229,7 @@ def _create(
         )
     except Exception:
         lock.delete()
+        row.delete()  # not mirrored: the next sync of the pair tries again
         raise
     # Jira answers without the new link's id: it is read from the copy's links.
     got = job.target.get_issue(source_key, fields=["issuelinks"])
@@ -219,15 +241,9 @@ def _create(
         ),
         None,
     )
-    RelationLink.objects.create(
-        organization=job.organization,
-        outward_pair=source_pair,
-        inward_pair=dest_pair,
-        origin=src,
-        **{f"{src}_link_id": rel.id, f"{src}_type": rel.type_name},
-        **{f"{tgt}_link_id": new.id if new else None, f"{tgt}_type": type_name},
-    )
     if new is not None:
+        setattr(row, f"{tgt}_link_id", new.id)
+        row.save(update_fields=[f"{tgt}_link_id", "updated_at"])
         lock.delete()  # the row knows the copy by its id now
     logger.info(
         "sync.issue_link_copied",
