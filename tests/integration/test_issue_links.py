@@ -287,3 +287,24 @@ def test_a_link_event_about_unknown_or_malformed_issues_is_ignored_without_calls
     }
     assert w.feed("partner", {}, body=json.dumps(body).encode()) == "ignored"
     assert w.total_calls() == 0
+
+
+def test_a_link_seen_from_both_its_ends_is_copied_once(links_world):
+    w = links_world
+    a, b = new_issue(w, "local", "A"), new_issue(w, "local", "B")
+    link(w, "local", a, b)
+    held = w.take("local")
+    pair_b = IssueLink.objects.get(local_issue_key=b)
+    issue_catch_up(  # the other end's pair finds the link first (a catch-up, or its own edit)
+        project_mapping=w.org.project_mappings.get(),
+        way=PUSH,
+        issue_id=pair_b.local_issue_id,
+        issue_key=b,
+        comments_changed=False,
+    )
+    for hook in held:
+        w.feed("local", hook)
+    settle(w, "local")
+    ca, cb = copy_key("local", a), copy_key("local", b)
+    assert links_of(w, "partner", ca) == [("Blocks", "outward", cb)]
+    assert RelationLink.objects.count() == 1
