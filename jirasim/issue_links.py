@@ -176,8 +176,8 @@ class IssueLinksMixin:
     def delete_issue_link(self, *, actor: dict, link_id: str) -> None:
         with self.lock:
             link = self.get_issue_link(link_id)
+            del self.links[link["id"]]  # gone from the issues the events show
             self._link_changed(actor, link, removed=True)
-            del self.links[link["id"]]
 
     def _drop_links_of(self, issue_id: str) -> None:
         """An issue deleted takes its links with it (no link events, as the issue event says it)."""

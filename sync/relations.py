@@ -103,34 +103,73 @@ def relations_due(job: Job, link: IssueLink) -> bool:
     return (link.state.get(LINKS) or {}).get(job.source_side) != links_fingerprint(rels)
 
 
-def relations_sync(job: Job, link: IssueLink, change: Any, *, dry_run: bool = False) -> None:
-    """Mirror the source issue's links between synced issues onto the target (under the
-    pair's lease); `change` (an engine `Change`) records what was done (or would be)."""
-    src, tgt = job.source_side, job.target_side
-    org = job.organization
-    rels = rels_of(job.issue["fields"])
-    current = {r.id: r for r in rels}
+@dataclass
+class _Differences:
+    """What differs between one issue's links (on `side`) and the mirrored ones."""
+
+    rels: list[Rel]
+    gone: list[RelationLink]  # mirrored links no longer on the issue
+    new: list[tuple[Rel, IssueLink, IssueLink]]  # (link, source pair, destination pair)
+
+
+def _differences(
+    organization: Organization, side: str, link: IssueLink, rels: list[Rel]
+) -> _Differences:
+    """Reads the pair's relation rows (and, for links not mirrored, the other ends' pairs)."""
+    current = {r.id for r in rels}
     rows = list(
-        RelationLink.objects.filter(organization=org)
+        RelationLink.objects.filter(organization=organization)
         .filter(Q(outward_pair=link) | Q(inward_pair=link))
         .select_related("outward_pair", "inward_pair")
     )
-    mirrored = {getattr(r, f"{src}_link_id") for r in rows} - {None, ""}
-    for row in rows:
-        source_link = getattr(row, f"{src}_link_id")
-        if source_link and source_link not in current:
-            _remove(job, row, change, dry_run=dry_run)
+    mirrored = {getattr(r, f"{side}_link_id") for r in rows} - {None, ""}
+    gone = [
+        r
+        for r in rows
+        if getattr(r, f"{side}_link_id") and getattr(r, f"{side}_link_id") not in current
+    ]
     candidates = [r for r in rels if r.id not in mirrored]
-    pairs = _synced_pairs(job, {r.other_id for r in candidates}) if candidates else {}
-    types: set[str] | None = None
+    pairs = (
+        _synced_pairs(organization, side, {r.other_id for r in candidates}) if candidates else {}
+    )
+    new = []
     for rel in candidates:
         other = pairs.get(rel.other_id)
         if other is None:
             continue  # the other end is not synced with this organization: left alone
         source_pair, dest_pair = (link, other) if rel.is_source else (other, link)
-        if _in_flight(job, rel, source_pair, dest_pair):
-            continue  # a copy of ours on its way (its row is being written)
-        type_name = mapped_type(org, rel.type_name, job.way)
+        if not _in_flight(organization, side, rel, source_pair, dest_pair):
+            new.append((rel, source_pair, dest_pair))
+    return _Differences(rels=rels, gone=gone, new=new)
+
+
+def relation_change_pending(
+    *, organization: Organization, side: str, issue_id: str, issue_fields
+) -> bool:
+    """Whether an event's issue (its `issuelinks`, as a Cloud `Link` changelog event carries
+    them) holds a link change to mirror: a new link between synced issues that is not ours,
+    or a mirrored link gone. Database only, no Jira call (our own copies say no)."""
+    if organization.is_app or "issuelinks" not in issue_fields:
+        return False
+    link = IssueLink.objects.filter(
+        organization=organization, status=LinkStatus.LINKED, **{f"{side}_issue_id": issue_id}
+    ).first()
+    if link is None:
+        return False
+    found = _differences(organization, side, link, rels_of(dict(issue_fields)))
+    return bool(found.gone or found.new)
+
+
+def relations_sync(job: Job, link: IssueLink, change: Any, *, dry_run: bool = False) -> None:
+    """Mirror the source issue's links between synced issues onto the target (under the
+    pair's lease); `change` (an engine `Change`) records what was done (or would be)."""
+    src, tgt = job.source_side, job.target_side
+    found = _differences(job.organization, src, link, rels_of(job.issue["fields"]))
+    for row in found.gone:
+        _remove(job, row, change, dry_run=dry_run)
+    types: set[str] | None = None
+    for rel, source_pair, dest_pair in found.new:
+        type_name = mapped_type(job.organization, rel.type_name, job.way)
         if types is None:
             types = {str(t.get("name")) for t in job.target.issue_link_types()}
         note = f"link {rel.type_name} {rel.other_key}"
@@ -151,36 +190,39 @@ def relations_sync(job: Job, link: IssueLink, change: Any, *, dry_run: bool = Fa
         change.fields.append(note)
         _create(job, rel, type_name, row)
     if not dry_run:
-        link.state.setdefault(LINKS, {})[src] = links_fingerprint(rels)
+        link.state.setdefault(LINKS, {})[src] = links_fingerprint(found.rels)
         link.save(update_fields=["state", "updated_at"])
 
 
-def _synced_pairs(job: Job, issue_ids: set[str]) -> dict[str, IssueLink]:
-    src, tgt = job.source_side, job.target_side
+def _synced_pairs(
+    organization: Organization, side: str, issue_ids: set[str]
+) -> dict[str, IssueLink]:
+    """The pairs of `side`'s issues among `issue_ids` that are linked with a copy."""
+    other = "remote" if side == "local" else "local"
     found = (
         IssueLink.objects.filter(
-            organization=job.organization,
+            organization=organization,
             status=LinkStatus.LINKED,
-            **{f"{src}_issue_id__in": issue_ids},
+            **{f"{side}_issue_id__in": issue_ids},
         )
-        .exclude(**{f"{tgt}_issue_id": None})
-        .exclude(**{f"{tgt}_issue_id": ""})
+        .exclude(**{f"{other}_issue_id": None})
+        .exclude(**{f"{other}_issue_id": ""})
     )
-    return {getattr(p, f"{src}_issue_id"): p for p in found}
+    return {getattr(p, f"{side}_issue_id"): p for p in found}
 
 
-def _in_flight(job: Job, rel: Rel, source_pair: IssueLink, dest_pair: IssueLink) -> bool:
-    """A link on the source side that is our own copy whose row is not written yet."""
-    src = job.source_side
+def _in_flight(
+    organization: Organization, side: str, rel: Rel, source_pair: IssueLink, dest_pair: IssueLink
+) -> bool:
+    """A link on `side` that is our own copy whose row does not know it yet."""
+    source_id = str(getattr(source_pair, f"{side}_issue_id"))
     return EchoLock.objects.filter(
-        organization=job.organization,
-        side=src,
-        issue_id=str(getattr(source_pair, f"{src}_issue_id")),
+        organization=organization,
+        side=side,
+        issue_id=source_id,
         field=LINK_LOCK,
         fingerprint=lock_fingerprint(
-            rel.type_name,
-            str(getattr(source_pair, f"{src}_issue_id")),
-            str(getattr(dest_pair, f"{src}_issue_id")),
+            rel.type_name, source_id, str(getattr(dest_pair, f"{side}_issue_id"))
         ),
         expires_at__gt=timezone.now(),
     ).exists()

@@ -175,6 +175,17 @@ def _process(
             client=job.source,
         )
         reason = check.reason
+        if (
+            reason == echo.NO_MAPPED_CHANGE
+            and event.change("issuelinks") is not None
+            and relations.relation_change_pending(
+                organization=job.organization,
+                side=job.source_side,
+                issue_id=event.issue_id,
+                issue_fields=event.issue_fields,
+            )
+        ):
+            reason = None  # a link change (Cloud's `Link` item) with no link event of its own
         if reason is not None:
             echoes += reason.startswith("echo")
             _record_nothing_to_do(job, reason, delivery_id=delivery_id, started=started)

@@ -308,3 +308,24 @@ def test_a_link_seen_from_both_its_ends_is_copied_once(links_world):
     ca, cb = copy_key("local", a), copy_key("local", b)
     assert links_of(w, "partner", ca) == [("Blocks", "outward", cb)]
     assert RelationLink.objects.count() == 1
+
+
+def test_on_cloud_the_link_changelog_alone_is_enough(settings):
+    """A Cloud partner whose webhook does not send link events: its `jira:issue_updated`
+    with the `Link` item carries the change (and our copies' own such events cost nothing)."""
+    w = World(settings, partner_flavor="cloud")
+    try:
+        a, b = new_issue(w, "partner", "A"), new_issue(w, "partner", "B")
+        link(w, "partner", a, b, "Relates")
+        hooks = [h for h in w.take("partner") if h["json"]["webhookEvent"] == "jira:issue_updated"]
+        assert hooks and all(h["json"]["changelog"]["items"][0]["field"] == "Link" for h in hooks)
+        assert "done" in [w.feed("partner", h) for h in hooks]
+        assert links_of(w, "local", copy_key("partner", a)) == [
+            ("Relates", "outward", copy_key("partner", b))
+        ]
+        w.reset_calls()
+        w.feed_all("local")  # our copy's events: issuelink_created and two issue_updated
+        assert w.total_calls() == 0
+        assert RelationLink.objects.count() == 1
+    finally:
+        w.close()

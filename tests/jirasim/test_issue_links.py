@@ -134,3 +134,20 @@ def test_link_events_are_not_filtered_by_the_webhooks_jql(sim, receiver):
     assert receiver.wait_for(1, webhookEvent="issuelink_created")
     sim.dispatcher.wait_idle()
     assert receiver.matching(webhookEvent="jira:issue_updated") == []
+
+
+def test_the_issue_events_of_a_removal_show_the_issue_without_the_link(cloud, receiver):
+    _register(cloud, receiver.url)
+    api = Api(cloud)
+    a, b = api.create(), api.create()
+    _link(api, a, b)
+    lid = api.ok(api.get(f"/issue/{a}"))["fields"]["issuelinks"][0]["id"]
+    cloud.dispatcher.wait_idle()
+    receiver.clear()
+    api.delete(f"/issueLink/{lid}")
+    updates = receiver.wait_for(2, webhookEvent="jira:issue_updated")
+    assert [u["json"]["issue"]["fields"]["issuelinks"] for u in updates] == [[], []]
+    assert {u["json"]["changelog"]["items"][0]["fromString"] for u in updates} == {
+        f"This issue blocks {b}",
+        f"This issue is blocked by {a}",
+    }
