@@ -18,9 +18,14 @@ from .test_two_way import LOCAL_USER, PARTNER_USER
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def cloud_dc(sync_env, local_sim, partner_dc):
-    local, partner, org = connect(sync_env, local_sim, partner_dc, "datacenter")
+@pytest.fixture(params=["datacenter", "cloud"])
+def cloud_dc(request, sync_env, local_sim):
+    """The Cloud local site and a Data Center partner (and, as a second case, a Cloud one:
+    its link changes also come as `jira:issue_updated` events, handled in parallel)."""
+    partner_sim = request.getfixturevalue(
+        "partner_dc" if request.param == "datacenter" else "partner_cloud"
+    )
+    local, partner, org = connect(sync_env, local_sim, partner_sim, request.param)
     sites = Site(local, LOCAL_USER[0]), Site(partner, PARTNER_USER[0])
     for site in sites:
         site.add_people()
@@ -64,7 +69,7 @@ def test_links_cross_between_cloud_and_data_center_and_removals_follow(cloud_dc)
     wait_until(lambda: links(partner, ra) == [("Blocks", "outward", rb)], timeout=30)
     wait_until(lambda: settled(local, partner), timeout=30)
 
-    # A partner link reaches us (Data Center fires only issuelink_created for it).
+    # A partner link reaches us.
     body = {"type": {"name": "Relates"}, "inwardIssue": {"key": rc}, "outwardIssue": {"key": ra}}
     partner.ok("POST", "/issueLink", json=body)
     wait_until(lambda: ("Relates", "inward", c) in links(local, a), timeout=30)
