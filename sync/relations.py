@@ -99,7 +99,10 @@ def relations_due(job: Job, link: IssueLink) -> bool:
         return False
     if isinstance(job.source, PeerSource) or isinstance(job.target, PeerSource):
         return False  # Scenario B: the partner's install mirrors links itself (not yet)
-    rels = rels_of((job.issue or {}).get("fields") or {})
+    issue_fields = (job.issue or {}).get("fields") or {}
+    if "issuelinks" not in issue_fields:
+        return False  # read without its links (some fields only): nothing to compare
+    rels = rels_of(issue_fields)
     return (link.state.get(LINKS) or {}).get(job.source_side) != links_fingerprint(rels)
 
 
@@ -304,7 +307,8 @@ def _remove(job: Job, row: RelationLink, change: Any, *, dry_run: bool) -> None:
     delete causes finds no mirrored link)."""
     tgt = job.target_side
     copy_id = getattr(row, f"{tgt}_link_id")
-    change.fields.append(f"link {getattr(row, f'{job.source_side}_type')} removed")
+    if row.status == RelationStatus.LINKED:
+        change.fields.append(f"link {getattr(row, f'{job.source_side}_type')} removed")
     if dry_run:
         return
     row.delete()

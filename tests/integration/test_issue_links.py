@@ -7,11 +7,14 @@ webhook at a time."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from sync.engine import sync_issue
+from sync.jobs import job_build
 from sync.mapping import PUSH
 from sync.models import IssueLink, RelationLink, RelationStatus, SyncEvent
 from sync.services import issue_catch_up
@@ -329,3 +332,22 @@ def test_on_cloud_the_link_changelog_alone_is_enough(settings):
         assert RelationLink.objects.count() == 1
     finally:
         w.close()
+
+
+def test_an_issue_read_without_its_links_removes_no_copy(links_world):
+    """A sync whose source issue was read with some fields only (as the drift repair reads
+    it) has no links to compare: the mirrored ones stay."""
+    w = links_world
+    a, b = new_issue(w, "local", "A"), new_issue(w, "local", "B")
+    link(w, "local", a, b)
+    settle(w, "local")
+    pair = IssueLink.objects.get(local_issue_key=a)
+    job = job_build(
+        project_mapping=w.org.project_mappings.get(), way=PUSH, issue_id=pair.local_issue_id
+    )
+    issue = w.api("local", "GET", f"/issue/{a}?fields=summary")
+    sync_issue(replace(job, issue=issue, issue_key=a))
+    assert links_of(w, "partner", copy_key("local", a)) == [
+        ("Blocks", "outward", copy_key("local", b))
+    ]
+    assert RelationLink.objects.count() == 1

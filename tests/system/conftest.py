@@ -141,7 +141,8 @@ def sync_env(settings, local_sim, live_server, worker, worker_env):
 
 
 def register_webhook(sim: JiraSim, url: str, jql: str, secret: str | None = None) -> dict:
-    """The events the sync handles (`WEBHOOK_EVENTS`) to `url`, registered by the site's admin through Jira's admin API."""
+    """The events the sync handles (`WEBHOOK_EVENTS`) to `url`, registered by the site's
+    admin through Jira's admin API."""
     return jira_admin.register_webhook(sim.base_url, sim.auth, url, jql, secret)
 
 
