@@ -102,6 +102,8 @@ def relations_due(job: Job, link: IssueLink) -> bool:
     issue_fields = (job.issue or {}).get("fields") or {}
     if "issuelinks" not in issue_fields:
         return False  # read without its links (some fields only): nothing to compare
+    if job.links_changed:
+        return True
     rels = rels_of(issue_fields)
     return (link.state.get(LINKS) or {}).get(job.source_side) != links_fingerprint(rels)
 
@@ -193,7 +195,10 @@ def relations_sync(job: Job, link: IssueLink, change: Any, *, dry_run: bool = Fa
         change.fields.append(note)
         _create(job, rel, type_name, row)
     if not dry_run:
-        link.state.setdefault(LINKS, {})[src] = links_fingerprint(found.rels)
+        agreed = link.state.setdefault(LINKS, {})
+        agreed[src] = links_fingerprint(found.rels)
+        if found.gone or found.new:
+            agreed.pop(tgt, None)  # our writes changed the copy's links: compare it next time
         link.save(update_fields=["state", "updated_at"])
 
 

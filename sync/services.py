@@ -186,6 +186,7 @@ def _process(
             )
         ):
             reason = None  # a link change (Cloud's `Link` item) with no link event of its own
+            job = replace(job, links_changed=True)
         if reason is not None:
             echoes += reason.startswith("echo")
             _record_nothing_to_do(job, reason, delivery_id=delivery_id, started=started)
@@ -257,7 +258,7 @@ def _process_link_event(
         except JiraNotFound:
             reasons.append(f"{key or issue_id} is gone")
             continue
-        job = replace(job, issue=issue, issue_key=issue.get("key") or key)
+        job = replace(job, issue=issue, issue_key=issue.get("key") or key, links_changed=True)
         engine.sync_issue(job, delivery_id=delivery_id, started=started)
         synced += 1
     if synced:

@@ -136,16 +136,20 @@ def test_removing_a_link_removes_its_copy_and_that_echo_costs_nothing(links_worl
     assert w.total_calls() == 0
 
 
-def test_a_copy_removed_on_the_other_side_removes_the_original_two_way(links_world):
+@pytest.mark.parametrize("side", ["local", "partner"])
+def test_a_copy_removed_on_the_other_side_removes_the_original_two_way(links_world, side):
     w = links_world
-    a, b = new_issue(w, "local", "A"), new_issue(w, "local", "B")
-    link(w, "local", a, b)
-    settle(w, "local")
-    ca = copy_key("local", a)
-    lid = w.api("partner", "GET", f"/issue/{ca}")["fields"]["issuelinks"][0]["id"]
-    w.api("partner", "DELETE", f"/issueLink/{lid}")
-    settle(w, "partner")
-    assert links_of(w, "local", a) == []
+    other = OTHER[side]
+    a, b = new_issue(w, side, "A"), new_issue(w, side, "B")
+    ca = copy_key(side, a)
+    edit(w, other, ca, summary="A edited there")  # the copy's pair has synced from there
+    settle(w, other)
+    link(w, side, a, b)
+    settle(w, side)
+    lid = w.api(other, "GET", f"/issue/{ca}")["fields"]["issuelinks"][0]["id"]
+    w.api(other, "DELETE", f"/issueLink/{lid}")
+    settle(w, other)
+    assert links_of(w, side, a) == []
     assert not RelationLink.objects.exists()
 
 

@@ -12,7 +12,14 @@ from sync.models import RelationLink
 from webhooks.models import WebhookDelivery
 
 from .conftest import connect, wait_until
-from .rounds import Site, clear_calls, issues_of, settled
+from .rounds import (
+    Rounds,
+    Site,
+    assert_converged_without_ping_pong,
+    clear_calls,
+    issues_of,
+    settled,
+)
 from .test_two_way import LOCAL_USER, PARTNER_USER
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -89,3 +96,15 @@ def test_links_cross_between_cloud_and_data_center_and_removals_follow(cloud_dc)
     time.sleep(3)
     assert WebhookDelivery.objects.count() == deliveries
     assert not WebhookDelivery.objects.filter(status__in=["dead", "failed"]).exists()
+
+
+def test_rounds_of_links_unlinks_and_edits_converge_with_one_write_each(cloud_dc):
+    """The random rounds weighted to links: people link and unlink two issue pairs on both
+    sites in turn, between edits; one write of the sync's per change, no ping-pong."""
+    local, partner, org = cloud_dc
+    rounds = Rounds(local, partner, ops=("link", "link", "summary", "comment"))
+    rounds.start()
+    rounds.run(16, seed=5)
+    assert_converged_without_ping_pong(rounds)
+    assert any(op.endswith(":unlink") for op in rounds.done), rounds.done
+    assert any(op.endswith(":link") for op in rounds.done), rounds.done
