@@ -326,6 +326,30 @@ def _remove(job: Job, row: RelationLink, change: Any, *, dry_run: bool) -> None:
     )
 
 
+def relation_link_retry(*, relation: RelationLink) -> bool:
+    """Forget a link left unmirrored for its missing type, so that the next sync of either
+    of its issues tries it again (once the type exists there, or the map names another).
+    False: the link was mirrored; nothing changes."""
+    if relation.status != RelationStatus.NO_TYPE:
+        return False
+    with transaction.atomic():
+        pairs = IssueLink.objects.select_for_update().filter(
+            pk__in=[relation.outward_pair_id, relation.inward_pair_id]
+        )
+        for pair in pairs:
+            (pair.state.get(LINKS) or {}).pop(relation.origin, None)
+            pair.save(update_fields=["state", "updated_at"])
+        relation.delete()
+    logger.info(
+        "sync.issue_link_retry",
+        extra={
+            "organization": relation.organization_id,
+            "link": relation.local_link_id or relation.remote_link_id,
+        },
+    )
+    return True
+
+
 # --- link events ----------------------------------------------------------------------------
 
 

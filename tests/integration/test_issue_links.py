@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from sync.engine import sync_issue
 from sync.jobs import job_build
@@ -19,7 +20,7 @@ from sync.mapping import PUSH
 from sync.models import IssueLink, RelationLink, RelationStatus, SyncEvent
 from sync.services import issue_catch_up
 
-from .test_loop_prevention import World
+from .test_loop_prevention import SYNC, World
 
 pytestmark = pytest.mark.django_db
 
@@ -355,3 +356,28 @@ def test_an_issue_read_without_its_links_removes_no_copy(links_world):
         ("Blocks", "outward", copy_key("local", b))
     ]
     assert RelationLink.objects.count() == 1
+
+
+def test_a_missing_type_is_tried_again_from_the_admin_once_it_exists(
+    links_world, client, django_user_model
+):
+    w = links_world
+    a, b = map_and_link(w, {"Blocks": "Blocker"})
+    settle(w, "local")
+    row = RelationLink.objects.get()
+    assert row.status == RelationStatus.NO_TYPE
+    # The partner's Jira admin adds the type; our admin asks for the link to be tried again.
+    body = {"name": "Blocker", "inward": "is blocked by", "outward": "blocks"}
+    w.api("partner", "POST", "/issueLinkType", who=SYNC["partner"], json=body)
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    changelist = reverse("admin:sync_relationlink_changelist")
+    assert client.get(changelist).status_code == 200
+    client.post(changelist, {"action": "retry_action", "_selected_action": [row.pk]})
+    assert not RelationLink.objects.exists()
+    edit(w, "local", a, summary="A again")
+    settle(w, "local")
+    assert links_of(w, "partner", copy_key("local", a)) == [
+        ("Blocker", "outward", copy_key("local", b))
+    ]
+    assert RelationLink.objects.get().status == RelationStatus.LINKED
