@@ -104,8 +104,6 @@ class IssueOpsMixin:
             return
         if hierarchy_level(parent["issuetype"]) != level + 1:
             errors["parent"] = "Given parent issue does not belong to appropriate hierarchy."
-        elif parent["project"] != values.get("project", parent["project"]):
-            errors["parent"] = "Given parent issue does not belong to appropriate hierarchy."
 
     def _target_project(self, fields: dict, errors: dict) -> dict | None:
         """Pop ``project`` from create fields; note missing project/type/summary in errors."""

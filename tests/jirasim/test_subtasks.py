@@ -110,7 +110,12 @@ def test_parent_changes_are_in_the_webhook_changelog(sim, flavor, receiver):
     epic = _epic(api, flavor)
     story = api.create()
     field = "parent" if flavor == "cloud" else DC_EPIC_LINK
-    api.ok(api.put(f"/issue/{story}", {"fields": {field: {"key": epic} if field == "parent" else epic}}), 204)
+    api.ok(
+        api.put(
+            f"/issue/{story}", {"fields": {field: {"key": epic} if field == "parent" else epic}}
+        ),
+        204,
+    )
     got = receiver.wait_for(1, webhookEvent="jira:issue_updated")[0]["json"]
     items = got["changelog"]["items"]
     epic_id = api.ok(api.get(f"/issue/{epic}"))["id"]
