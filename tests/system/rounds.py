@@ -43,6 +43,8 @@ OPS = (
     "issuetype",
     "comment_edit",
     "comment_delete",
+    "subtask",
+    "subtask_edit",
 )
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -146,6 +148,9 @@ class Site:
             "duedate": fields.get("duedate"),
             "issuetype": fields["issuetype"]["name"],
             "components": sorted(c["name"] for c in fields.get("components") or []),
+            # Each side's sub-task has exactly one copy under the parent's copy: the same
+            # summaries (each made unique by its round), none twice.
+            "subtasks": sorted(s["fields"]["summary"] for s in fields.get("subtasks") or []),
             "comments": sorted(
                 words(self.text(c["body"]).split("wrote:")[-1]) for c in self.comments(key)
             ),
@@ -397,7 +402,25 @@ class Rounds:
                 else:
                     site.ok("DELETE", path, who=who)
                 return op
-        if op == "summary":
+        if op == "subtask_edit":
+            subtasks = before.get("subtasks") or []
+            if subtasks:  # a person renames one of the issue's sub-tasks (theirs or a copy)
+                sub = rng.choice(subtasks)
+                site.edit(sub["key"], who, summary=f"{sub['fields']['summary']} / round {n}")
+                return op
+            op = "subtask"
+        if op == "subtask":
+            side = "local" if site is self.local else "partner"
+            fields = {
+                "project": {"key": key.rpartition("-")[0]},
+                "issuetype": {"name": "Sub-task"},
+                "summary": f"Sub-task of round {n} ({side})",
+                "parent": {"key": key},
+            }
+            site.ok("POST", "/issue", who=who, json={"fields": fields})
+            # Its copy is two writes of the sync: the issue, and its link to the original.
+            self.genuine += 1
+        elif op == "summary":
             site.edit(key, who, summary=f"Round {n} summary")
         elif op == "priority":
             current = (before.get("priority") or {}).get("name")
