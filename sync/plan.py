@@ -349,7 +349,7 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
         write = carried(job, pair)
         if write.unresolved is not None:
             # The new parent has no copy at the target: the copy keeps its own, and the
-            # pair agrees on that (the drift check lists the difference for repair).
+            # pair agrees on that (recorded; the next change of parent is carried again).
             notes.append(_parent_note(job, write, "the copy's parent is left as it is"))
             in_step.append(replace(write, target_value=state_t.get(t_name)))
             continue
