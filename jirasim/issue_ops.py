@@ -41,7 +41,7 @@ class IssueOpsMixin:
                 errors.update(e.errors)
             values = self._parse_values(fields, version, proj, errors, parent_settable=True)
             itype = values.get("issuetype")
-            self._place(itype, values, errors, creating=True)
+            self._place(itype, values, errors, creating=True, project=proj["key"])
             if itype == EPIC_TYPE and not self.cloud and not values.get(DC_EPIC_NAME):
                 errors[DC_EPIC_NAME] = "Epic Name is required."
             props = body.get("properties") or []
@@ -76,7 +76,9 @@ class IssueOpsMixin:
                     self._add_comment(actor, issue, c["add"].get("body"), version, c["add"])
             return issue
 
-    def _place(self, itype: str | None, values: dict, errors: dict, *, creating: bool) -> None:
+    def _place(
+        self, itype: str | None, values: dict, errors: dict, *, creating: bool, project: str
+    ) -> None:
         """Check a new or changed parent against the issue hierarchy (epic 1, standard 0,
         sub-task -1: a sub-task's parent is a standard issue, a standard issue's is an epic).
 
@@ -104,6 +106,8 @@ class IssueOpsMixin:
             return
         if hierarchy_level(parent["issuetype"]) != level + 1:
             errors["parent"] = "Given parent issue does not belong to appropriate hierarchy."
+        elif level == -1 and parent["project"] != project:  # an epic may be in another
+            errors["parent"] = "Sub-task and parent must be in the same project."
 
     def _target_project(self, fields: dict, errors: dict) -> dict | None:
         """Pop ``project`` from create fields; note missing project/type/summary in errors."""
@@ -213,7 +217,13 @@ class IssueOpsMixin:
                 issue["issuetype"] == SUBTASK_TYPE
             ):
                 errors["issuetype"] = "The issue type selected is invalid."
-            self._place(values.get("issuetype", issue["issuetype"]), values, errors, creating=False)
+            self._place(
+                values.get("issuetype", issue["issuetype"]),
+                values,
+                errors,
+                creating=False,
+                project=issue["project"],
+            )
             if errors:
                 raise ApiError(400, errors=errors)
             comments = [c for c in update.get("comment", []) or [] if isinstance(c, dict)]

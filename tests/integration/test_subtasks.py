@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from jirasim.model import DC_EPIC_LINK, DC_EPIC_NAME
+from organizations.models import ProjectMapping
 from sync.models import IssueLink, SyncEvent
 
 from .test_loop_prevention import OTHER, WAYS, World
@@ -193,19 +194,15 @@ def test_data_center_cannot_move_a_sub_task_so_the_move_is_recorded(hw):
 
 
 def test_a_sub_task_whose_parent_is_out_of_scope_is_not_created_and_that_is_recorded(hw):
-    hw.sims["local"].store.add_project(key="OUT", name="Elsewhere")
-    outside = hw.api(
-        "local",
-        "POST",
-        "/issue",
-        json={"fields": {"project": {"key": "OUT"}, "issuetype": {"name": "Task"}, "summary": "O"}},
-    )["key"]
-    hw.create("local", "Child", "Sub-task", above=outside)
-    assert hw.feed_all("local") == ["done"]
+    """The mapping pushes only issues labelled `shared`: the sub-task is, its parent not."""
+    ProjectMapping.objects.filter(organization=hw.org).update(push_jql="labels = shared")
+    outside = hw.create("local", "Not shared")
+    sub = hw.create("local", "Child", "Sub-task", above=outside)
+    hw.api("local", "PUT", f"/issue/{sub}", json={"fields": {"labels": ["shared"]}})
+    assert "done" in hw.feed_all("local")
     assert hw.issues("partner") == []
-    event = SyncEvent.objects.filter(direction="push").latest("pk")
-    assert event.action == "skipped" and "parent not synced" in event.message
-    assert outside in event.message
+    event = SyncEvent.objects.filter(direction="push", action="skipped").latest("pk")
+    assert "parent not synced" in event.message and outside in event.message
 
 
 def test_a_story_under_an_out_of_scope_epic_is_created_without_it_and_that_is_recorded(hw):
