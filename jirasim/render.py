@@ -438,23 +438,12 @@ class RenderMixin:
                     "schema": {"type": stype, "system": fid},
                 }
             )
-        for fid, (name, kind, _) in CUSTOM_FIELDS.items():
-            stype, custom = CUSTOM_SCHEMA[kind]
-            num = int(fid.split("_")[1])
-            out.append(
-                {
-                    "id": fid,
-                    "key": fid,
-                    "name": name,
-                    "custom": True,
-                    "orderable": True,
-                    "navigable": True,
-                    "searchable": True,
-                    "clauseNames": [f"cf[{num}]", name],
-                    "schema": {"type": stype, "custom": custom, "customId": num},
-                }
-            )
-        for fid, (name, stype, custom) in DC_AGILE_FIELDS.items() if not self.cloud else ():
+        customs = [
+            (fid, name, *CUSTOM_SCHEMA[kind]) for fid, (name, kind, _) in CUSTOM_FIELDS.items()
+        ]
+        if not self.cloud:  # Jira Software's Epic Link and Epic Name
+            customs += [(fid, *spec) for fid, spec in DC_AGILE_FIELDS.items()]
+        for fid, name, stype, custom in customs:
             num = int(fid.split("_")[1])
             out.append(
                 {
