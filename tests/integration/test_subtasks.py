@@ -126,6 +126,20 @@ def test_a_parent_without_a_copy_is_synced_first_and_only_once(hw, way):
 
 
 @pytest.mark.parametrize("way", WAYS)
+def test_a_sub_task_of_a_story_of_an_epic_brings_both_above_it_first(hw, way):
+    edited, other = WAYS[way], OTHER[WAYS[way]]
+    epic = hw.create(edited, "Epic", "Epic")
+    story = hw.create(edited, "Story", above=epic)
+    sub = hw.create(edited, "Child", "Sub-task", above=story)
+    *_, sub_hook = hw.take(edited)
+    assert hw.feed(edited, sub_hook) == "done"
+    assert hw.above(other, hw.copy(edited, sub)) == hw.copy(edited, story)
+    assert hw.above(other, hw.copy(edited, story)) == hw.copy(edited, epic)
+    assert sorted(i["summary"] for i in hw.issues(other)) == ["Child", "Epic", "Story"]
+    assert hw.echoes_cost_nothing(other)
+
+
+@pytest.mark.parametrize("way", WAYS)
 def test_cloud_parent_and_data_center_epic_link_map_onto_each_other(hw, way):
     edited, other = WAYS[way], OTHER[WAYS[way]]
     epic = hw.create(edited, "Epic", "Epic")
