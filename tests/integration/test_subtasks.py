@@ -232,6 +232,30 @@ def test_a_story_under_an_out_of_scope_epic_is_created_without_it_and_that_is_re
     assert set(hw.feed_all("partner")) == {"echo"}
 
 
+def test_a_move_under_an_epic_that_is_not_synced_leaves_the_copy_as_it_is_and_is_recorded(hw):
+    hw.sims["local"].store.add_project(key="OUT", name="Elsewhere")
+    epic = hw.create("local", "Epic", "Epic")
+    story = hw.create("local", "Story", above=epic)
+    hw.feed_all("local")
+    hw.feed_all("partner")
+    outside = hw.api(
+        "local",
+        "POST",
+        "/issue",
+        json={"fields": {"project": {"key": "OUT"}, "issuetype": {"name": "Epic"}, "summary": "O"}},
+    )["key"]
+    hw.set_above("local", story, outside)
+    hw.reset_calls()
+    assert hw.feed_all("local") == ["done"]
+    assert hw.above("partner", hw.copy("local", story)) == hw.copy("local", epic)
+    assert hw.total_writes() == 0
+    event = SyncEvent.objects.filter(direction="push").latest("pk")
+    assert "parent not synced" in event.message and outside in event.message
+    hw.api("local", "PUT", f"/issue/{story}", json={"fields": {"summary": "Next"}})
+    assert hw.feed_all("local") == ["done"]
+    assert hw.total_writes() == 1  # the summary only: the parent is not tried again
+
+
 @pytest.mark.parametrize("way", WAYS)
 def test_an_ordinary_edit_of_a_sub_task_costs_the_calls_and_queries_any_edit_costs(hw, way):
     edited, other = WAYS[way], OTHER[WAYS[way]]
