@@ -786,8 +786,12 @@ def _parent_first(job: Job, link: IssueLink, depth: int) -> None:
     did not change (compared in memory with the agreed state)."""
     if job.issue is None or job.values is not None or job.organization.is_app:
         return
-    if depth >= MAX_PARENT_DEPTH:
+    if depth >= MAX_PARENT_DEPTH or link.status == LinkStatus.DELETED:
         return
+    if link.status == LinkStatus.GONE and (
+        job.organization.target_gone_policy != TargetGonePolicy.RECREATE
+    ):
+        return  # the pair is closed: nothing is created under a parent
     pair = next(
         (p for p in job.pairs if isinstance(fields.kind_of(p.target(job.way)), Parent)), None
     )
@@ -832,7 +836,20 @@ def _parent_first(job: Job, link: IssueLink, depth: int) -> None:
     ):
         return
     note = f"synced first: the parent of {job.issue_key}"
-    sync_issue(parent_job, notes=(note,), parent_depth=depth + 1)
+    try:
+        sync_issue(parent_job, notes=(note,), parent_depth=depth + 1)
+    except JiraPermanentError as exc:
+        # The parent's copy was refused: the issue goes on without it (the plan records
+        # "parent not synced"); the parent's own delivery reports the refusal.
+        logger.warning(
+            "sync.parent_first_refused",
+            extra={
+                "organization": job.organization.public_id,
+                "issue": job.issue_key,
+                "parent": parent_job.issue_key,
+                "error": str(exc),
+            },
+        )
 
 
 def sync_issue(
