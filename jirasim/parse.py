@@ -186,7 +186,8 @@ class ParseMixin:
         raise ApiError(400, errors={fid: CANNOT_SET.format(fid)})
 
     def _parent_ref(self, value: Any, fid: str) -> str | None:
-        if value is None:
+        # Cloud removes a parent with `"parent": {}` (also null, or `{"none": true}`).
+        if value is None or value == {} or (isinstance(value, dict) and value.get("none")):
             return None
         if not isinstance(value, dict):
             raise ApiError(400, errors={fid: "Could not find issue by id or key."})

@@ -461,7 +461,8 @@ class Parent(FieldKind):
         """Cloud: `parent` (an epic, or a sub-task's parent). Data Center: a sub-task's
         `parent`, a standard issue's Epic Link (the epic's key)."""
         if flavor == CLOUD or (value or {}).get("subtask"):
-            return {"parent": self.write(value, flavor)}
+            # Cloud removes a parent with an empty object.
+            return {"parent": self.write(value, flavor) or {}}
         return {epic_link_field(): value["key"] if value else None}
 
     def same(self, a: Any, b: Any) -> bool:
