@@ -138,7 +138,7 @@ class _Comparer:
 
     def names(self, side: str) -> list[str]:
         mapped = [p.local if side == Side.LOCAL else p.remote for p, _ in self.pairs.values()]
-        return sorted({"project", "updated", "comment", *mapped})
+        return fields.rest_fields({"project", "updated", "comment", *mapped})
 
     def mapping_of(self, local_issue: dict) -> ProjectMapping | None:
         project = ((local_issue.get("fields") or {}).get("project") or {}).get("key")

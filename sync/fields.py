@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +135,10 @@ class FieldKind:
     def read_fields(self, fields: dict, field_id: str) -> Any:
         """The value from a REST issue's (or a webhook's) `fields` (one key, for most kinds)."""
         return self.read(fields.get(field_id))
+
+    def reads(self, field_id: str) -> tuple[str, ...]:
+        """The REST fields `read_fields` needs (what to ask a search or a GET for)."""
+        return (field_id,)
 
     def write(self, value: Any, flavor: str) -> Any:
         return value
@@ -454,6 +458,9 @@ class Parent(FieldKind):
     def read(self, raw: Any) -> Any:
         return self.read_fields({"parent": raw}, "parent")
 
+    def reads(self, field_id: str) -> tuple[str, ...]:
+        return ("parent", "issuetype", epic_link_field())
+
     def write(self, value: Any, flavor: str) -> Any:
         return {"key": value["key"]} if value else None
 
@@ -562,6 +569,11 @@ def fit(field_id: str, value: Any) -> tuple[Any, int]:
     if isinstance(kind_of(field_id), RichText | Custom):
         return fit_text(value)
     return value, 0
+
+
+def rest_fields(names: Iterable[str]) -> list[str]:
+    """The REST fields to ask for so that `read` can read each of `names`."""
+    return sorted({rest for name in names for rest in kind_of(name).reads(name)})
 
 
 def read(field_id: str, fields: dict) -> Any:

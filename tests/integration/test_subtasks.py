@@ -15,8 +15,11 @@ from django.test.utils import CaptureQueriesContext
 
 from jirasim.model import DC_EPIC_LINK, DC_EPIC_NAME
 from organizations.models import ProjectMapping
-from sync.models import IssueLink, SyncEvent
+from sync import drift
+from sync.models import Drift, IssueLink, SyncEvent
+from sync.reconcile import reconcile_catch_up
 
+from .test_drift import writes
 from .test_loop_prevention import OTHER, WAYS, World
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +68,12 @@ class HierarchyWorld(World):
         issue_id = self.api(side, "GET", f"/issue/{key}")["id"]
         link = IssueLink.objects.get(**{f"{_side(side)}_issue_id": issue_id})
         return getattr(link, f"{_side(OTHER[side])}_issue_key")
+
+    def epic_elsewhere(self) -> str:
+        """An epic in a local project no mapping covers (OUT): out of scope."""
+        self.sims["local"].store.add_project(key="OUT", name="Elsewhere")
+        fields = {"project": {"key": "OUT"}, "issuetype": {"name": "Epic"}, "summary": "Out"}
+        return self.api("local", "POST", "/issue", json={"fields": fields})["key"]
 
     def echoes_cost_nothing(self, side: str) -> bool:
         """`side`'s webhooks since the last take are all echoes, and cost no Jira call."""
@@ -217,13 +226,7 @@ def test_a_sub_task_whose_parent_is_out_of_scope_is_not_created_and_that_is_reco
 
 
 def test_a_story_under_an_out_of_scope_epic_is_created_without_it_and_that_is_recorded(hw):
-    hw.sims["local"].store.add_project(key="OUT", name="Elsewhere")
-    epic = hw.api(
-        "local",
-        "POST",
-        "/issue",
-        json={"fields": {"project": {"key": "OUT"}, "issuetype": {"name": "Epic"}, "summary": "E"}},
-    )["key"]
+    epic = hw.epic_elsewhere()
     story = hw.create("local", "Story", above=epic)
     assert hw.feed_all("local") == ["done"]
     assert hw.above("partner", hw.copy("local", story)) is None
@@ -233,17 +236,11 @@ def test_a_story_under_an_out_of_scope_epic_is_created_without_it_and_that_is_re
 
 
 def test_a_move_under_an_epic_that_is_not_synced_leaves_the_copy_as_it_is_and_is_recorded(hw):
-    hw.sims["local"].store.add_project(key="OUT", name="Elsewhere")
     epic = hw.create("local", "Epic", "Epic")
     story = hw.create("local", "Story", above=epic)
     hw.feed_all("local")
     hw.feed_all("partner")
-    outside = hw.api(
-        "local",
-        "POST",
-        "/issue",
-        json={"fields": {"project": {"key": "OUT"}, "issuetype": {"name": "Epic"}, "summary": "O"}},
-    )["key"]
+    outside = hw.epic_elsewhere()
     hw.set_above("local", story, outside)
     hw.reset_calls()
     assert hw.feed_all("local") == ["done"]
@@ -273,3 +270,22 @@ def test_an_ordinary_edit_of_a_sub_task_costs_the_calls_and_queries_any_edit_cos
         costs.append((hw.total_calls(), hw.total_writes(), len(queries)))
         assert hw.feed_all(other) == ["echo"]
     assert costs[1] == costs[2]
+
+
+def test_a_hierarchy_in_step_is_no_drift_and_no_catch_up_work(hw, settings):
+    """The drift check and the catch-up ask each site for what reading a parent needs (the
+    Epic Link on Data Center), so pairs in step are neither drift nor re-synced."""
+    settings.SYNC_DRIFT_GRACE_SECONDS = 0
+    epic = hw.create("partner", "Epic", "Epic")
+    story = hw.create("partner", "Story", above=epic)
+    hw.create("partner", "Child", "Sub-task", above=story)
+    hw.feed_all("partner")
+    hw.feed_all("local")
+    hw.reset_calls()
+    report = drift.drift_check(organization=hw.org)
+    assert (report.pairs, report.drifted) == (3, 0)
+    assert not Drift.objects.exists()
+    caught = reconcile_catch_up(organization=hw.org)
+    assert caught.healed == 0
+    assert caught.searched == report.calls == 2  # one search of each site, each time
+    assert writes(hw) == 0
