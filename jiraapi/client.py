@@ -267,6 +267,50 @@ class JiraClient:
     def delete_comment(self, key: str, comment_id: str) -> None:
         self._request("DELETE", f"{self.api}/issue/{key}/comment/{comment_id}")
 
+    # --- worklogs --------------------------------------------------------------------------
+
+    def get_worklogs(self, key: str) -> list[dict]:
+        worklogs: list[dict] = []
+        start = 0
+        while True:
+            page = self._request(
+                "GET",
+                f"{self.api}/issue/{key}/worklog",
+                params={"startAt": start, "maxResults": 1000},
+            )
+            worklogs += page.get("worklogs", [])
+            start += len(page.get("worklogs", []))
+            if not page.get("worklogs") or start >= page.get("total", 0):
+                return worklogs
+
+    def get_worklog(self, key: str, worklog_id: str) -> dict:
+        return self._request("GET", f"{self.api}/issue/{key}/worklog/{worklog_id}")
+
+    def add_worklog(self, key: str, worklog: dict) -> dict:
+        """`worklog`: `timeSpentSeconds`, `started`, `comment`; the remaining estimate is
+        left as it is (a copy of someone's time must not move the estimate twice)."""
+        return self._request(
+            "POST",
+            f"{self.api}/issue/{key}/worklog",
+            params={"adjustEstimate": "leave"},
+            json=worklog,
+        )
+
+    def edit_worklog(self, key: str, worklog_id: str, worklog: dict) -> dict:
+        return self._request(
+            "PUT",
+            f"{self.api}/issue/{key}/worklog/{worklog_id}",
+            params={"adjustEstimate": "leave"},
+            json=worklog,
+        )
+
+    def delete_worklog(self, key: str, worklog_id: str) -> None:
+        self._request(
+            "DELETE",
+            f"{self.api}/issue/{key}/worklog/{worklog_id}",
+            params={"adjustEstimate": "leave"},
+        )
+
     # --- search ----------------------------------------------------------------------------
 
     def search(

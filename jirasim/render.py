@@ -260,9 +260,7 @@ class RenderMixin:
         left = issue.get("timeestimate")
         tracking: dict[str, Any] = {}
         if left is not None:
-            tracking.update(
-                remainingEstimate=format_duration(left), remainingEstimateSeconds=left
-            )
+            tracking.update(remainingEstimate=format_duration(left), remainingEstimateSeconds=left)
         if spent is not None:
             tracking.update(timeSpent=format_duration(spent), timeSpentSeconds=spent)
         total = (spent or 0) + (left or 0)

@@ -131,6 +131,33 @@ class CommentLink(models.Model):
         return f"comment {self.local_comment_id} <-> {self.remote_comment_id}"
 
 
+class WorklogLink(models.Model):
+    """A worklog on one side and its copy on the other (by the sync account, headed with the
+    author), with a digest of each as last synced (time, start, comment words)."""
+
+    issue_link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="worklogs")
+    local_worklog_id = models.CharField(max_length=32, null=True, blank=True)
+    remote_worklog_id = models.CharField(max_length=32, null=True, blank=True)
+    origin = models.CharField(max_length=8, choices=Side.choices, default=Side.LOCAL)
+    local_hash = models.CharField(max_length=64, blank=True)
+    remote_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("issue_link", "local_worklog_id"), name="uniq_worklog_local"
+            ),
+            models.UniqueConstraint(
+                fields=("issue_link", "remote_worklog_id"), name="uniq_worklog_remote"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"worklog {self.local_worklog_id} <-> {self.remote_worklog_id}"
+
+
 class EchoLock(models.Model):
     """We wrote `field` = value (by fingerprint) to `side`; its webhook will be our own echo.
 
