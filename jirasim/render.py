@@ -14,7 +14,6 @@ from typing import Any
 
 from . import adf
 from .clock import fmt_ts
-from .worklogs import format_duration
 from .model import (
     CUSTOM_FIELDS,
     CUSTOM_SCHEMA,
@@ -24,6 +23,7 @@ from .model import (
     STATUS_CATEGORIES,
     SYSTEM_FIELDS,
 )
+from .worklogs import format_duration
 
 
 class RenderMixin:
