@@ -252,6 +252,8 @@ class RenderMixin:
             id=w["id"],
             issueId=issue["id"],
         )
+        if w.get("visibility"):
+            out["visibility"] = dict(w["visibility"])
         return out
 
     def _time_fields(self, issue: dict) -> dict:

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import adf
 from .clock import now_ms
+from .comments import comment_visibility
 from .errors import ApiError
 
 MINUTE, HOUR = 60, 3600
@@ -189,6 +190,7 @@ class WorklogOpsMixin:
                 "adf": kept,
                 "started": started,
                 "seconds": seconds,
+                "visibility": comment_visibility(body.get("visibility")),
                 "created": ts,
                 "updated": ts,
             }
@@ -225,6 +227,8 @@ class WorklogOpsMixin:
             self._adjust(issue, query or {}, seconds - w["seconds"])
             if "comment" in body:
                 w["comment"], w["adf"] = self._worklog_comment(body, version)
+            if "visibility" in body:  # as on comments: absent keeps it, null clears it
+                w["visibility"] = comment_visibility(body["visibility"])
             w.update(seconds=seconds, started=started, updateAuthor=actor["accountId"])
             w["updated"] = now_ms()
             items = self._worklog_items(issue, before, est_before, w["id"], w["id"])

@@ -29,7 +29,7 @@ from jiraapi.events import JiraEvent
 from organizations.models import Organization
 
 from . import echo
-from .fields import convert_rich_text, fingerprint
+from .fields import comment_restricted, convert_rich_text, fingerprint
 from .jobs import side_id, side_key
 from .leases import issue_link_lease
 from .mapping import PULL, PUSH, SIDES
@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 # The echo lock's field for worklog writes (not a Jira field: no field id has parentheses).
 WORKLOG = "(worklog)"
 OFF = "worklog sync is off for this organization"
+RESTRICTED = "the worklog is restricted to a role or group: it is not copied"
 ECHO, DONE, NOTHING = "echo", "done", "nothing"
 
 
@@ -61,6 +62,12 @@ def _instant(value: Any) -> str:
         return str(int(datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()))
     except ValueError:
         return value
+
+
+def _kept_home(organization: Organization, worklog: dict) -> bool:
+    """A worklog restricted to a role or group stays on its site, as comments do, unless the
+    organization copies restricted comments."""
+    return not organization.copy_restricted_comments and comment_restricted(worklog)
 
 
 def _deletion(worklog_id: str) -> str:
@@ -177,6 +184,8 @@ def _precheck(
         return _Outcome(ECHO, "echo: our own worklog write coming back")
     if ref.action == "deleted" and known is None:
         return _Outcome(NOTHING, "the deleted worklog was not synced (or is already gone)")
+    if known is None and _kept_home(link.organization, raw):
+        return _Outcome(NOTHING, RESTRICTED)
     if known is not None and getattr(known, f"{src}_hash") == digest:
         return _Outcome(NOTHING, "the worklog is already in step")
     return None
@@ -256,6 +265,8 @@ def _write_other(
     digest = worklog_digest(current)
     if known is not None and getattr(known, f"{src}_hash") == digest:
         return _Outcome(NOTHING, "the worklog is already in step")
+    if known is None and _kept_home(link.organization, current):
+        return _Outcome(NOTHING, RESTRICTED)
     to_original = known is not None and known.origin == tgt
     body = _body(current, to_original=to_original, source=source, target=target)
     written = worklog_digest(body)

@@ -204,3 +204,28 @@ def test_the_issue_update_jira_fires_for_a_worklog_costs_no_call(any_world):
     w.reset_calls()
     assert w.feed("local", update) in ("done", "echo")
     assert w.total_calls() == 0
+
+
+def test_a_worklog_restricted_to_a_role_stays_on_its_site(any_world):
+    w = any_world
+    body = {
+        "timeSpentSeconds": 600,
+        "started": STARTED,
+        "visibility": {"type": "role", "value": "Developers"},
+    }
+    w.api("local", "POST", f"/issue/{w.keys['local']}/worklog", json=body)
+    w.feed_all("local")
+    assert worklogs(w, "partner") == []
+    assert not WorklogLink.objects.exists()
+
+
+def test_a_partner_worklog_event_for_an_unlinked_issue_is_ignored_without_a_call(any_world):
+    w = any_world
+    body = (
+        b'{"timestamp": 1764150000000, "webhookEvent": "worklog_created", '
+        b'"worklog": {"id": "77", "issueId": "99999", "timeSpentSeconds": 60}}'
+    )
+    w.reset_calls()
+    assert w.feed("partner", {"raw": body, "headers": {}}) == "ignored"
+    assert w.feed("partner", {"raw": body.replace(b'"77"', b"[]"), "headers": {}}) == "ignored"
+    assert w.total_calls() == 0
