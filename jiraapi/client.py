@@ -241,20 +241,20 @@ class JiraClient:
 
     # --- comments --------------------------------------------------------------------------
 
-    def get_comments(self, key: str) -> list[dict]:
-        comments: list[dict] = []
-        start = 0
+    def _all_pages(self, path: str, member: str, params: dict) -> list[dict]:
+        """Every item of a `startAt`/`total` paged list (`member`: its key in a page)."""
+        found: list[dict] = []
         while True:
-            page = self._request(
-                "GET",
-                f"{self.api}/issue/{key}/comment",
-                # `properties` shows which comments Service Management keeps internal.
-                params={"startAt": start, "maxResults": 100, "expand": "properties"},
-            )
-            comments += page.get("comments", [])
-            start += len(page.get("comments", []))
-            if not page.get("comments") or start >= page.get("total", 0):
-                return comments
+            page = self._request("GET", path, params={**params, "startAt": len(found)})
+            items = page.get(member, [])
+            found += items
+            if not items or len(found) >= page.get("total", 0):
+                return found
+
+    def get_comments(self, key: str) -> list[dict]:
+        # `properties` shows which comments Service Management keeps internal.
+        params = {"maxResults": 100, "expand": "properties"}
+        return self._all_pages(f"{self.api}/issue/{key}/comment", "comments", params)
 
     def add_comment(self, key: str, body: Any) -> dict:
         return self._request("POST", f"{self.api}/issue/{key}/comment", json={"body": body})
@@ -270,18 +270,7 @@ class JiraClient:
     # --- worklogs --------------------------------------------------------------------------
 
     def get_worklogs(self, key: str) -> list[dict]:
-        worklogs: list[dict] = []
-        start = 0
-        while True:
-            page = self._request(
-                "GET",
-                f"{self.api}/issue/{key}/worklog",
-                params={"startAt": start, "maxResults": 1000},
-            )
-            worklogs += page.get("worklogs", [])
-            start += len(page.get("worklogs", []))
-            if not page.get("worklogs") or start >= page.get("total", 0):
-                return worklogs
+        return self._all_pages(f"{self.api}/issue/{key}/worklog", "worklogs", {"maxResults": 1000})
 
     def get_worklog(self, key: str, worklog_id: str) -> dict:
         return self._request("GET", f"{self.api}/issue/{key}/worklog/{worklog_id}")

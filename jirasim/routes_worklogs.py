@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .request import Request, Response
+from .request import Request, Response, paged
 
 _ESTIMATE_PARAMS = ("adjustEstimate", "newEstimate", "reduceBy", "increaseBy")
 
@@ -19,54 +19,39 @@ class WorklogRoutes:
         with s.lock:
             issue = s.get_issue(req.params["key"])
             logs = [s.worklog_json(issue, w, req.version) for w in s._worklogs(issue)]
-        start = req.qint("startAt", 0)
-        size = max(min(req.qint("maxResults", 5000), 5000), 0)
-        return Response(
-            200,
-            {
-                "startAt": start,
-                "maxResults": size,
-                "total": len(logs),
-                "worklogs": logs[start : start + size],
-            },
-        )
+        return paged(req, "worklogs", logs, 5000)
+
+    def _worklog_change(self, req: Request) -> dict:
+        """The arguments every worklog change takes from a request."""
+        return {
+            "actor": req.user,
+            "key": req.params["key"],
+            "version": req.version,
+            "query": _estimate_query(req),
+        }
+
+    def _worklog_answer(self, req: Request, status: int, changed: tuple[dict, dict]) -> Response:
+        issue, w = changed
+        with self.store.lock:
+            return Response(status, self.store.worklog_json(issue, w, req.version))
 
     def worklog_add(self, req: Request) -> Response:
-        s = self.store
-        issue, w = s.add_worklog(
-            actor=req.user,
-            key=req.params["key"],
-            body=req.json(),
-            version=req.version,
-            query=_estimate_query(req),
-        )
-        with s.lock:
-            return Response(201, s.worklog_json(issue, w, req.version))
+        changed = self.store.add_worklog(body=req.json(), **self._worklog_change(req))
+        return self._worklog_answer(req, 201, changed)
 
     def worklog_get(self, req: Request) -> Response:
-        s = self.store
-        with s.lock:
-            issue, w = s.get_worklog(req.params["key"], req.params["wid"])
-            return Response(200, s.worklog_json(issue, w, req.version))
+        with self.store.lock:
+            changed = self.store.get_worklog(req.params["key"], req.params["wid"])
+        return self._worklog_answer(req, 200, changed)
 
     def worklog_edit(self, req: Request) -> Response:
-        s = self.store
-        issue, w = s.edit_worklog(
-            actor=req.user,
-            key=req.params["key"],
-            wid=req.params["wid"],
-            body=req.json(),
-            version=req.version,
-            query=_estimate_query(req),
+        changed = self.store.edit_worklog(
+            wid=req.params["wid"], body=req.json(), **self._worklog_change(req)
         )
-        with s.lock:
-            return Response(200, s.worklog_json(issue, w, req.version))
+        return self._worklog_answer(req, 200, changed)
 
     def worklog_delete(self, req: Request) -> Response:
-        self.store.delete_worklog(
-            actor=req.user,
-            key=req.params["key"],
-            wid=req.params["wid"],
-            query=_estimate_query(req),
-        )
+        args = self._worklog_change(req)
+        del args["version"]
+        self.store.delete_worklog(wid=req.params["wid"], **args)
         return Response(204)

@@ -133,29 +133,14 @@ class WorklogOpsMixin:
     def _worklog_items(
         self, issue: dict, before: int | None, est_before: int | None, frm: Any, to: Any
     ) -> list[dict]:
-        after = self.time_spent(issue)
         items = []
-        if before != after:
-            items.append(
-                self._item(
-                    "timespent",
-                    None if before is None else str(before),
-                    None if before is None else str(before),
-                    None if after is None else str(after),
-                    None if after is None else str(after),
-                )
-            )
-        est_after = issue.get("timeestimate")
-        if est_before != est_after:
-            items.append(
-                self._item(
-                    "timeestimate",
-                    None if est_before is None else str(est_before),
-                    None if est_before is None else str(est_before),
-                    None if est_after is None else str(est_after),
-                    None if est_after is None else str(est_after),
-                )
-            )
+        for fid, old, new in (
+            ("timespent", before, self.time_spent(issue)),
+            ("timeestimate", est_before, issue.get("timeestimate")),
+        ):
+            if old != new:  # seconds, as text, in both `from`/`fromString` and `to`/`toString`
+                frm_s, to_s = (None if v is None else str(v) for v in (old, new))
+                items.append(self._item(fid, frm_s, frm_s, to_s, to_s))
         items.append(self._item("WorklogId", frm, frm, to, to))
         return items
 

@@ -71,6 +71,15 @@ def drain(world) -> None:
         world.feed_all("partner")
 
 
+def synced(world, way: str, seconds: int, text: str) -> tuple[str, str, str]:
+    """Time logged by a person on the side `way` names, copied, every echo drained:
+    (that side, the other side, the original worklog's id)."""
+    author = WAYS[way]
+    original = log_work(world, author, seconds, text)
+    drain(world)
+    return author, OTHER[author], original
+
+
 @pytest.mark.parametrize("way", WAYS)
 def test_logged_time_is_copied_by_the_sync_account_headed_with_its_author(any_world, way):
     w = any_world
@@ -110,9 +119,7 @@ def test_our_copys_events_are_echoes_that_cost_no_call(any_world, way):
 @pytest.mark.parametrize("way", WAYS)
 def test_an_edit_and_a_delete_of_the_original_follow_to_the_copy(any_world, way):
     w = any_world
-    author, copier = WAYS[way], OTHER[WAYS[way]]
-    original = log_work(w, author, 3600, "Started")
-    drain(w)
+    author, copier, original = synced(w, way, 3600, "Started")
 
     edit_work(w, author, original, timeSpentSeconds=7200, comment="Finished")
     assert "done" in w.feed_all(author)
@@ -136,9 +143,7 @@ def test_an_edit_and_a_delete_of_the_original_follow_to_the_copy(any_world, way)
 @pytest.mark.parametrize("way", WAYS)
 def test_an_edited_copy_goes_back_to_the_original_without_a_second_header(any_world, way):
     w = any_world
-    author, copier = WAYS[way], OTHER[WAYS[way]]
-    original = log_work(w, author, 900, "first words")
-    drain(w)
+    author, copier, original = synced(w, way, 900, "first words")
     copy_id = copy_of(author, original)
     (copy,) = worklogs(w, copier)
 
@@ -160,8 +165,7 @@ def test_an_edited_copy_goes_back_to_the_original_without_a_second_header(any_wo
 
 def test_deleting_the_copy_deletes_the_original(any_world):
     w = any_world
-    original = log_work(w, "local", 600, "short")
-    drain(w)
+    _, _, original = synced(w, "push", 600, "short")
     w.api("partner", "DELETE", f"/issue/{w.keys['partner']}/worklog/{copy_of('local', original)}")
     assert "done" in w.feed_all("partner")
     assert worklogs(w, "local") == []
