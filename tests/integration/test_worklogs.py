@@ -233,3 +233,21 @@ def test_a_partner_worklog_event_for_an_unlinked_issue_is_ignored_without_a_call
     assert w.feed("partner", {"raw": body, "headers": {}}) == "ignored"
     assert w.feed("partner", {"raw": body.replace(b'"77"', b"[]"), "headers": {}}) == "ignored"
     assert w.total_calls() == 0
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_reordered_and_repeated_worklog_events_leave_one_copy_with_the_latest_time(any_world, way):
+    w = any_world
+    author, copier = WAYS[way], OTHER[WAYS[way]]
+    original = log_work(w, author, 600, "draft")
+    edit_work(w, author, original, timeSpentSeconds=1500, comment="final")
+    hooks = [h for h in w.take(author) if h["json"]["webhookEvent"].startswith("worklog_")]
+    assert [h["json"]["webhookEvent"] for h in hooks] == ["worklog_created", "worklog_updated"]
+    for hook in reversed(hooks):  # the edit first, then the (stale) creation
+        w.feed(author, hook)
+    w.feed(author, {"raw": hooks[0]["raw"], "headers": {}})  # a repeat under another id
+    drain(w)
+
+    (copy,) = worklogs(w, copier)
+    assert copy["timeSpentSeconds"] == 1500 and "final" in copy["text"]
+    assert w.calls(copier, writes_only=True) == 1
