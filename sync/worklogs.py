@@ -112,7 +112,7 @@ def worklog_event_process(
     links = [link for link in links if not link.organization.is_app]
     if not links:
         return "ignored", (
-            f"{OFF} (or the issue is not linked to a partner that syncs worklogs)"
+            "no organization that syncs worklogs links this issue"
             if way == PUSH
             else "the issue is not linked (worklogs follow linked issues only)"
         )
@@ -171,11 +171,9 @@ def _precheck(
     ref = event.worklog
     raw = dict(ref.raw)
     digest = _deletion(ref.id) if ref.action == "deleted" else worklog_digest(raw)
-    ids = sync_account_ids(source)
-    actor = event.actor
-    by_someone_else = bool(actor and ids and not ({actor.account_id, actor.name, actor.key} & ids))
-    # A deletion names no actor: the worklog's authors are not who deleted it.
-    if (ref.action == "deleted" or not by_someone_else) and echo.echo_consume(
+    # A deletion names no actor (the worklog's authors are not who deleted it): its lock
+    # alone decides.
+    if (ref.action == "deleted" or not _by_someone_else(event, source)) and echo.echo_consume(
         organization=link.organization,
         side=src,
         issue_id=event.issue_id,
@@ -189,6 +187,15 @@ def _precheck(
     if known is not None and getattr(known, f"{src}_hash") == digest:
         return _Outcome(NOTHING, "the worklog is already in step")
     return None
+
+
+def _by_someone_else(event: JiraEvent, source: JiraClient) -> bool:
+    """Was the change made by someone other than the site's sync account (as far as known)?"""
+    actor = event.actor
+    if actor is None:
+        return False
+    ids = sync_account_ids(source)
+    return bool(ids) and not ({actor.account_id, actor.name, actor.key} & ids)
 
 
 def _apply(link: IssueLink, worklog_id: str, *, way: str, source, target) -> _Outcome:
