@@ -241,20 +241,20 @@ class JiraClient:
 
     # --- comments --------------------------------------------------------------------------
 
-    def get_comments(self, key: str) -> list[dict]:
-        comments: list[dict] = []
-        start = 0
+    def _all_pages(self, path: str, member: str, params: dict) -> list[dict]:
+        """Every item of a `startAt`/`total` paged list (`member`: its key in a page)."""
+        found: list[dict] = []
         while True:
-            page = self._request(
-                "GET",
-                f"{self.api}/issue/{key}/comment",
-                # `properties` shows which comments Service Management keeps internal.
-                params={"startAt": start, "maxResults": 100, "expand": "properties"},
-            )
-            comments += page.get("comments", [])
-            start += len(page.get("comments", []))
-            if not page.get("comments") or start >= page.get("total", 0):
-                return comments
+            page = self._request("GET", path, params={**params, "startAt": len(found)})
+            items = page.get(member, [])
+            found += items
+            if not items or len(found) >= page.get("total", 0):
+                return found
+
+    def get_comments(self, key: str) -> list[dict]:
+        # `properties` shows which comments Service Management keeps internal.
+        params = {"maxResults": 100, "expand": "properties"}
+        return self._all_pages(f"{self.api}/issue/{key}/comment", "comments", params)
 
     def add_comment(self, key: str, body: Any) -> dict:
         return self._request("POST", f"{self.api}/issue/{key}/comment", json={"body": body})
@@ -266,6 +266,39 @@ class JiraClient:
 
     def delete_comment(self, key: str, comment_id: str) -> None:
         self._request("DELETE", f"{self.api}/issue/{key}/comment/{comment_id}")
+
+    # --- worklogs --------------------------------------------------------------------------
+
+    def get_worklogs(self, key: str) -> list[dict]:
+        return self._all_pages(f"{self.api}/issue/{key}/worklog", "worklogs", {"maxResults": 1000})
+
+    def get_worklog(self, key: str, worklog_id: str) -> dict:
+        return self._request("GET", f"{self.api}/issue/{key}/worklog/{worklog_id}")
+
+    def add_worklog(self, key: str, worklog: dict) -> dict:
+        """`worklog`: `timeSpentSeconds`, `started`, `comment`; the remaining estimate is
+        left as it is (a copy of someone's time must not move the estimate twice)."""
+        return self._request(
+            "POST",
+            f"{self.api}/issue/{key}/worklog",
+            params={"adjustEstimate": "leave"},
+            json=worklog,
+        )
+
+    def edit_worklog(self, key: str, worklog_id: str, worklog: dict) -> dict:
+        return self._request(
+            "PUT",
+            f"{self.api}/issue/{key}/worklog/{worklog_id}",
+            params={"adjustEstimate": "leave"},
+            json=worklog,
+        )
+
+    def delete_worklog(self, key: str, worklog_id: str) -> None:
+        self._request(
+            "DELETE",
+            f"{self.api}/issue/{key}/worklog/{worklog_id}",
+            params={"adjustEstimate": "leave"},
+        )
 
     # --- search ----------------------------------------------------------------------------
 

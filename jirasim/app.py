@@ -22,6 +22,7 @@ from .routes_issues import IssueRoutes
 from .routes_meta import MetaRoutes
 from .routes_search import SearchRoutes
 from .routes_webhooks import WebhookAdminRoutes
+from .routes_worklogs import WorklogRoutes
 from .store import Store
 from .webhooks import Dispatcher
 
@@ -32,6 +33,7 @@ class App(
     MetaRoutes,
     IssueRoutes,
     CommentRoutes,
+    WorklogRoutes,
     SearchRoutes,
     WebhookAdminRoutes,
     ControlRoutes,
@@ -88,6 +90,11 @@ class App(
         r("GET", api + "/issue/{key}/comment/{cid}", self.comment_get)
         r("PUT", api + "/issue/{key}/comment/{cid}", self.comment_edit)
         r("DELETE", api + "/issue/{key}/comment/{cid}", self.comment_delete)
+        r("GET", api + "/issue/{key}/worklog", self.worklogs_list)
+        r("POST", api + "/issue/{key}/worklog", self.worklog_add)
+        r("GET", api + "/issue/{key}/worklog/{wid}", self.worklog_get)
+        r("PUT", api + "/issue/{key}/worklog/{wid}", self.worklog_edit)
+        r("DELETE", api + "/issue/{key}/worklog/{wid}", self.worklog_delete)
         r("GET", api + "/issue/{key}/properties", self.props_list)
         r("GET", api + "/issue/{key}/properties/{prop}", self.prop_get)
         r("PUT", api + "/issue/{key}/properties/{prop}", self.prop_put)

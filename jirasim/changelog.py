@@ -144,6 +144,7 @@ class ChangelogMixin:
         history: dict | None = None,
         comment: dict | None = None,
         ts: int | None = None,
+        worklog: dict | None = None,
         flow: str = "Primary",
     ) -> None:
         ev = {
@@ -154,6 +155,7 @@ class ChangelogMixin:
             "issue": issue,
             "history": history,
             "comment": comment,
+            "worklog": worklog,
             "timestamp": ts or now_ms(),
         }
         for listener in list(self.listeners):

@@ -136,6 +136,8 @@ class IssueOpsMixin:
             "parent": values.get("parent"),
             "custom": {k: v for k, v in values.items() if k in CUSTOM_FIELDS and v is not None},
             "comments": [],
+            "worklogs": [],
+            "timeestimate": None,
             "properties": {p["key"]: p.get("value") for p in props},
             "remotelinks": [],
             "history": [],

@@ -78,6 +78,7 @@ class SiteState:
             self.seq = {
                 "issue": 10000,
                 "comment": 10000,
+                "worklog": 10000,
                 "history": 10000,
                 "project": 10000,
                 "link": 10000,

@@ -21,6 +21,7 @@ from .render import RenderMixin, select_fields
 from .search import JqlContext, SearchMixin, key_sort
 from .state import DEFAULT_USER, SiteState
 from .workflow import WorkflowMixin
+from .worklogs import WorklogOpsMixin
 
 __all__ = [
     "DEFAULT_USER",
@@ -41,6 +42,7 @@ class Store(
     EditMetaMixin,
     WorkflowMixin,
     CommentOpsMixin,
+    WorklogOpsMixin,
     PropertiesLinksMixin,
     SearchMixin,
     ChangelogMixin,
@@ -54,7 +56,7 @@ class Store(
     render: REST JSON of every record                       (:mod:`jirasim.render`)
     parse: request input -> stored values                   (:mod:`jirasim.parse`)
     changelog: items, histories, events                     (:mod:`jirasim.changelog`)
-    issue_ops / workflow / comments / properties_links / moves: changes
+    issue_ops / workflow / comments / worklogs / properties_links / moves: changes
     editmeta: edit screens                                  (:mod:`jirasim.editmeta`)
     search: JQL search and webhook filters                  (:mod:`jirasim.search`)
     """

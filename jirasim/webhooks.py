@@ -29,6 +29,9 @@ EVENTS = {
     "comment_created",
     "comment_updated",
     "comment_deleted",
+    "worklog_created",
+    "worklog_updated",
+    "worklog_deleted",
 }
 
 
@@ -149,6 +152,10 @@ class Dispatcher:
         issue = ev["issue"]
         name = ev["webhookEvent"]
         out: dict[str, Any] = {"timestamp": ev["timestamp"], "webhookEvent": name}
+        if name.startswith("worklog_"):
+            # Jira names the issue by `issueId` in the worklog only: no `issue`, no `user`.
+            out["worklog"] = s.worklog_json(issue, ev["worklog"])
+            return out
         if name.startswith("comment_"):
             if not (s.cloud or name == "comment_created"):
                 out["user"] = s.user_json(ev["actor"])

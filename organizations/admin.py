@@ -62,11 +62,13 @@ def handshake_label(organization: Organization) -> str:
     return organization.get_handshake_status_display()
 
 
-# The six events the partner ticks on their webhook.
+# The events the partner ticks on their webhook.
 # (group, what, event) as Jira's webhook form shows them, e.g. "Issue", "created".
 PARTNER_WEBHOOK_EVENTS = tuple(
     (
-        "Comment" if event.startswith("comment") else "Issue",
+        event.split("_", 1)[0].capitalize()
+        if event.startswith(("comment", "worklog"))
+        else "Issue",
         event.rsplit("_", 1)[-1],
         event,
     )
@@ -274,6 +276,7 @@ class OrganizationAdmin(admin.ModelAdmin):
                     "local_delete_status",
                     "target_gone_policy",
                     "copy_restricted_comments",
+                    "sync_worklogs",
                     "relay_partner_issues",
                     "connection_type",
                     "handshake_status",

@@ -295,6 +295,14 @@ class Organization(models.Model):
             "internal comments. Off: they never leave the site they were written on."
         ),
     )
+    sync_worklogs = models.BooleanField(
+        _("sync worklogs"),
+        default=False,
+        help_text=_(
+            "Copy time logged on either side to the other as a worklog by the sync account, "
+            "headed with its author; edits and deletes follow. Off: worklog events are ignored."
+        ),
+    )
     relay_partner_issues = models.BooleanField(
         _("receive other partners' issues"),
         default=False,

@@ -105,12 +105,10 @@ class IssueLink(models.Model):
                 self.state.pop("left")
 
 
-class CommentLink(models.Model):
-    """A comment on one side and its copy on the other, with a hash of each body last synced."""
+class CopyPair(models.Model):
+    """What a thing on one side and its copy on the other keep (comments, worklogs): the side
+    it was written on, and a hash of each as last synced."""
 
-    issue_link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="comments")
-    local_comment_id = models.CharField(max_length=32, null=True, blank=True)
-    remote_comment_id = models.CharField(max_length=32, null=True, blank=True)
     origin = models.CharField(max_length=8, choices=Side.choices, default=Side.LOCAL)
     local_hash = models.CharField(max_length=64, blank=True)
     remote_hash = models.CharField(max_length=64, blank=True)
@@ -118,17 +116,51 @@ class CommentLink(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=("issue_link", "local_comment_id"), name="uniq_comment_local"
-            ),
-            models.UniqueConstraint(
-                fields=("issue_link", "remote_comment_id"), name="uniq_comment_remote"
-            ),
-        ]
+        abstract = True
+
+    def pair_text(self, what: str) -> str:
+        return (
+            f"{what} {getattr(self, f'local_{what}_id')} <-> {getattr(self, f'remote_{what}_id')}"
+        )
+
+
+def one_copy_per_side(what: str) -> list[models.UniqueConstraint]:
+    """A thing on one side is paired once per issue pair (`uniq_<what>_local|remote`)."""
+    return [
+        models.UniqueConstraint(
+            fields=("issue_link", f"{side}_{what}_id"), name=f"uniq_{what}_{side}"
+        )
+        for side in ("local", "remote")
+    ]
+
+
+class CommentLink(CopyPair):
+    """A comment on one side and its copy on the other, with a hash of each body last synced."""
+
+    issue_link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="comments")
+    local_comment_id = models.CharField(max_length=32, null=True, blank=True)
+    remote_comment_id = models.CharField(max_length=32, null=True, blank=True)
+
+    class Meta:
+        constraints = one_copy_per_side("comment")
 
     def __str__(self) -> str:
-        return f"comment {self.local_comment_id} <-> {self.remote_comment_id}"
+        return self.pair_text("comment")
+
+
+class WorklogLink(CopyPair):
+    """A worklog on one side and its copy on the other (by the sync account, headed with the
+    author), with a digest of each as last synced (time, start, comment words)."""
+
+    issue_link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="worklogs")
+    local_worklog_id = models.CharField(max_length=32, null=True, blank=True)
+    remote_worklog_id = models.CharField(max_length=32, null=True, blank=True)
+
+    class Meta:
+        constraints = one_copy_per_side("worklog")
+
+    def __str__(self) -> str:
+        return self.pair_text("worklog")
 
 
 class EchoLock(models.Model):

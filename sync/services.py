@@ -15,10 +15,10 @@ from django.db.models import Q
 
 from jiraapi.client import JiraClient, counting_calls
 from jiraapi.errors import JiraNotFound
-from jiraapi.events import JiraEvent
+from jiraapi.events import WORKLOG_CREATED, WORKLOG_DELETED, WORKLOG_UPDATED, JiraEvent
 from organizations.models import ConnectionType, Organization, ProjectMapping
 
-from . import echo, engine, peer
+from . import echo, engine, peer, worklogs
 from .jobs import Job, job_build
 from .mapping import PULL, PUSH, SIDES
 from .models import IssueLink
@@ -26,6 +26,7 @@ from .models import IssueLink
 logger = logging.getLogger(__name__)
 
 DONE, ECHO, IGNORED = "done", "echo", "ignored"
+WORKLOG_EVENTS = (WORKLOG_CREATED, WORKLOG_UPDATED, WORKLOG_DELETED)
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,14 @@ def _process(
     if when and received_at and when > received_at:
         when = received_at  # the sender's clock is ahead of ours: count from receipt
     started = when.timestamp() if when else None
+    if event.worklog is not None or event.kind in WORKLOG_EVENTS:
+        return worklogs.worklog_event_process(
+            event=event,
+            way=way,
+            organization=organization,
+            delivery_id=delivery_id,
+            started=started,
+        )
     if not event.issue_id:
         return IGNORED, "the delivery names no issue"
     mappings = _mappings(event=event, way=way, organization=organization)

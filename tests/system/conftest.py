@@ -141,7 +141,7 @@ def sync_env(settings, local_sim, live_server, worker, worker_env):
 
 
 def register_webhook(sim: JiraSim, url: str, jql: str, secret: str | None = None) -> dict:
-    """The six events to `url`, registered by the site's admin through Jira's admin API."""
+    """The sync's events to `url`, registered by the site's admin through Jira's admin API."""
     return jira_admin.register_webhook(sim.base_url, sim.auth, url, jql, secret)
 
 
