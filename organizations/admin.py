@@ -274,6 +274,7 @@ class OrganizationAdmin(admin.ModelAdmin):
                     "local_delete_status",
                     "target_gone_policy",
                     "copy_restricted_comments",
+                    "create_missing_versions",
                     "relay_partner_issues",
                     "connection_type",
                     "handshake_status",

@@ -98,6 +98,9 @@ class OrganizationInputSerializer(serializers.Serializer):
         source="copy_restricted_comments", required=False
     )
     relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues", required=False)
+    createMissingVersions = serializers.BooleanField(
+        source="create_missing_versions", required=False
+    )
     userMap = serializers.JSONField(source="user_map", required=False)
     unmappedUserPolicy = serializers.ChoiceField(
         source="unmapped_user_policy", choices=UnmappedUserPolicy.choices, required=False
@@ -134,6 +137,7 @@ class OrganizationOutputSerializer(serializers.Serializer):
     targetGonePolicy = serializers.CharField(source="target_gone_policy")
     copyRestrictedComments = serializers.BooleanField(source="copy_restricted_comments")
     relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues")
+    createMissingVersions = serializers.BooleanField(source="create_missing_versions")
     userMap = serializers.JSONField(source="user_map")
     unmappedUserPolicy = serializers.CharField(source="unmapped_user_policy")
     defaultLocalUser = serializers.CharField(source="default_local_user")

@@ -44,6 +44,7 @@ ORGANIZATION_FIELDS = (
     "local_delete_status",
     "target_gone_policy",
     "copy_restricted_comments",
+    "create_missing_versions",
     "relay_partner_issues",
     "user_map",
     "unmapped_user_policy",

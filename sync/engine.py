@@ -53,10 +53,10 @@ from .plan import (
 )
 from .sites import sync_account_ids
 from .users import unmapped_user_record
+from .versions import VERSION_FIELDS, known_names, versions_create
 from .writes import (
     edit_with_fallback,
     find_created,
-    known_names,
     plain_comment,
     transition_to,
 )
@@ -293,6 +293,8 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
             _unexpect(job, link, w.target_field)
             narrowed = _narrowed(job, link, w, change)
             if narrowed is not None:  # the names the target has were written
+                if narrowed.target_value == w.target_value:  # every one (versions created)
+                    change.errors.remove(f"{w.target_field}: {refused[w.target_field]}")
                 state_s[w.source_field] = narrowed.source_value
                 state_t[w.target_field] = narrowed.target_value
                 standing.pop(w.target_field, None)
@@ -327,20 +329,18 @@ def _follow_key(link: IssueLink, side: str, key: str) -> None:
 def _narrowed(job: Job, link: IssueLink, refused: FieldWrite, change: Change) -> FieldWrite | None:
     """A refused list of components or versions: the names the target project has.
 
-    Each site defines its own; a name the target lacks is recorded (the refusal is in
+    Each site defines its own; a version the target lacks is created there first when the
+    organization allows it (`_names_there`). A name still missing is recorded (in
     `change.errors`) and left out, and the rest is written. The agreed state then holds the
     source's list and the target's, so the same refusal is not retried on every event.
     """
-    known = known_names(job.target, job.target_project, refused.target_field)
-    if known is None or not isinstance(refused.target_value, list):
+    if not isinstance(refused.target_value, list):
         return None
-    kept = [name for name in refused.target_value if name in known]
-    missing = sorted(set(refused.target_value) - known)
-    if not missing:
+    known, created = _names_there(job, refused.target_field, refused.target_value, change)
+    if known is None or (set(refused.target_value) <= known and not created):
         return None  # refused for another reason
-    change.errors.append(
-        f"{refused.target_field}: not in {job.target_project}, left out: {', '.join(missing)}"
-    )
+    kept = [name for name in refused.target_value if name in known]
+    _left_out(job, refused.target_field, set(refused.target_value) - known, change)
     narrowed = FieldWrite(refused.source_field, refused.target_field, refused.source_value, kept)
     agreed = link.side_state(job.target_side).get(refused.target_field)
     if refused.target_field in link.side_state(job.target_side) and fields.same(
@@ -388,20 +388,53 @@ def _narrow_create(
         return False
     for name in refused.errors:
         value = payload.get(name)
-        known = known_names(job.target, job.target_project, name) if value else None
-        if known is None:
+        if not value or name not in VERSION_FIELDS + ("components",):
             return False
         wanted = [str(v.get("name")) for v in value if isinstance(v, dict)]
-        kept = [n for n in wanted if n in known]
-        if kept == wanted:
+        known, created = _names_there(job, name, wanted, change)
+        kept = [n for n in wanted if n in (known or ())]
+        if known is None or (kept == wanted and not created):
             return False
-        change.errors.append(
-            f"{name}: not in {job.target_project}, left out: "
-            + ", ".join(sorted(set(wanted) - known))
-        )
+        _left_out(job, name, set(wanted) - known, change)
         narrowed[name] = kept
         payload[name] = fields.kind_of(name).write(kept, job.target.flavor)
     return bool(narrowed)
+
+
+def _names_there(
+    job: Job, field: str, wanted: list[str], change: Change
+) -> tuple[set[str] | None, set[str]]:
+    """The names the target project has for `field` (components or versions) after Jira
+    refused `wanted`, and those of them created now: versions it lacks are created first
+    when the organization allows it (noted in `change.notes`; a refusal in `change.errors`).
+    None: not a field whose values belong to a project."""
+    project = job.target_project
+    known = known_names(job.target, project, field)
+    if known is None:
+        return None, set()
+    if set(wanted) <= known:  # the cached project is older than Jira's refusal
+        known = known_names(job.target, project, field, fresh=True) or set()
+    missing = set(wanted) - known
+    if missing and field in VERSION_FIELDS and job.organization.create_missing_versions:
+        made, problems = versions_create(client=job.target, project=project, names=missing)
+        if made:
+            change.notes.append(
+                f"{field}: created the missing version(s) {', '.join(sorted(made))} in {project}"
+            )
+        change.errors += [f"{field}: version not created in {project}: {p}" for p in problems]
+        return known | made, made
+    return known, set()
+
+
+def _left_out(job: Job, field: str, missing: set[str], change: Change) -> None:
+    if not missing:
+        return
+    why = ""
+    if field in VERSION_FIELDS and not job.organization.create_missing_versions:
+        why = " (creating missing versions is off for this organization)"
+    change.errors.append(
+        f"{field}: not in {job.target_project}, left out: {', '.join(sorted(missing))}{why}"
+    )
 
 
 def _create_target(
