@@ -31,6 +31,7 @@ from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease
 from .mapping import PUSH
 from .models import (
     LINK_PROPERTY,
+    MOVED_OUT,
     PEER,
     CommentLink,
     EchoLock,
@@ -50,6 +51,7 @@ from .plan import (
     Plan,
     carried,
     plan,
+    plan_delete,
 )
 from .sites import sync_account_ids
 from .users import unmapped_user_record
@@ -565,6 +567,16 @@ def _apply_delete(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
     elif planned.delete_policy == DeletePolicy.COMMENT:
         where = "our Jira" if job.way == PUSH else f"{job.organization.name}'s Jira"
         text = f"{job.issue_key} was deleted in {where}; this issue is no longer synced."
+        if planned.moved_to and job.way == PUSH:  # our project names stay ours
+            text = (
+                f"{job.issue_key} was moved out of the projects synced with you; this issue "
+                "is no longer synced."
+            )
+        elif planned.moved_to:
+            text = (
+                f"{job.issue_key} was moved to project {planned.moved_to} in {where}, which "
+                "is not synced; this issue is no longer synced."
+            )
         body = plain_comment(text, job.target)
         _expect(job, link, {"comment": body})
         job.target.add_comment(target_key, body)
@@ -735,6 +747,84 @@ def sync_target_gone(job: Job) -> Change:
     return change
 
 
+# --- moved issues ------------------------------------------------------------------------------
+
+
+def sync_moved_out(
+    job: Job,
+    link: IssueLink,
+    *,
+    moved_to: str,
+    old_key: str,
+    delivery_id: int | None = None,
+    started: float | None = None,
+) -> Change:
+    """The source issue of `link` (`old_key` before the move, `job.issue_key` now) moved to
+    `moved_to`, a project no mapping of the organization names: the organization's delete
+    policy, as if the issue were deleted (its copy gets the comment, the status, is deleted,
+    or the pair only closes). The pair is marked, so a move back into a mapped project
+    syncs it again (`_moved_back`)."""
+    with counting_calls() as calls, issue_link_lease(link) as link:
+        if link.status != LinkStatus.LINKED:
+            return Change()
+        planned = replace(plan_delete(replace(job, issue=None), link), moved_to=moved_to)
+        # The copy's side knows the issue by its key before the move.
+        change = apply(replace(job, issue_key=old_key or job.issue_key), link, planned)
+        change.notes.insert(
+            0,
+            f"{old_key or job.issue_key} moved out to {moved_to} (now {job.issue_key}), a "
+            f"project not mapped for {job.organization.name}: the delete policy "
+            f"({planned.delete_policy}) applied as if it were deleted",
+        )
+        link.state[MOVED_OUT] = {
+            "side": job.source_side,
+            "to": moved_to,
+            "at": timezone.now().isoformat(),
+        }
+        link.save(update_fields=["state", "updated_at"])
+        change.calls = calls.count
+        record(job, link, change, delivery_id=delivery_id, started=started)
+    logger.info(
+        "sync.issue_moved_out",
+        extra={
+            "organization": job.organization.public_id,
+            "issue": job.issue_key,
+            "project": moved_to,
+            "policy": planned.delete_policy,
+        },
+    )
+    return change
+
+
+def _moved_back(job: Job, link: IssueLink) -> str:
+    """A pair closed by a move out (`sync_moved_out`) whose source issue is in a mapped
+    project again: it syncs again, with its copy when that is still there (every field
+    written anew: the copy may have been moved to a status or commented meanwhile), else
+    with a new copy (the delete policy deleted it). Never a second copy."""
+    tgt = job.target_side
+    project = job.project_mapping.local_project_key
+    if job.way != PUSH:
+        project = job.project_mapping.remote_project_key
+    copy_key = side_key(link, tgt)
+    alive = bool(side_id(link, tgt))
+    if alive:
+        try:
+            job.target.get_issue(side_id(link, tgt), fields=["summary"])
+        except JiraNotFound:
+            alive = False
+    if not alive:
+        _reopen(job, link)
+        return (
+            f"{job.issue_key} moved back into {project}: its copy {copy_key} is gone, so it is "
+            "created again"
+        )
+    keep = {name: link.state[name] for name in (PEER, "left") if name in link.state}
+    link.state = keep
+    link.status = LinkStatus.LINKED
+    link.save(update_fields=["state", "status", "updated_at"])
+    return f"{job.issue_key} moved back into {project}: synced again with {copy_key}"
+
+
 # --- running a job ------------------------------------------------------------------------------
 
 
@@ -813,8 +903,17 @@ def sync_issue(
     )
     with counting_calls() as calls, issue_link_lease(link) as link:
         _follow_key(link, job.source_side, str((job.issue or {}).get("key") or ""))
+        back = ""
+        moved = link.state.get(MOVED_OUT)
+        if (
+            link.status == LinkStatus.DELETED
+            and isinstance(moved, dict)
+            and moved.get("side") == job.source_side  # the moved issue, not its copy
+            and job.issue
+        ):
+            back = _moved_back(job, link)
         change = plan_and_apply(job, link, delivery_id=delivery_id, started=started)
-        change.notes[:0] = notes
+        change.notes[:0] = [*notes, back] if back else notes
         change.calls = calls.count
         link.last_error = fields.without_nul("; ".join(change.errors + change.held))
         link.save(update_fields=["last_error", "updated_at"])
