@@ -197,3 +197,19 @@ def test_no_right_to_create_versions_is_recorded_and_not_asked_again(creating_wo
     assert w.feed_all("local") == ["done"]
     assert calls(w, "partner", "POST", "/version") == 1
     assert "3.1" in SyncEvent.objects.filter(direction="push").latest("pk").message
+
+
+def test_creating_missing_versions_is_off_by_default_and_set_through_the_api(api, make_org):
+    make_org(name="Org", public_id="org-v")
+    assert api.get("/api/organizations/org-v/").json()["createMissingVersions"] is False
+    changed = api.patch("/api/organizations/org-v/", {"createMissingVersions": True}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["createMissingVersions"] is True
+    assert api.get("/api/organizations/org-v/").json()["createMissingVersions"] is True
+
+
+def test_the_admin_form_offers_the_setting(admin_client, make_org):
+    org = make_org(name="Org", public_id="org-w")
+    page = admin_client.get(f"/admin/organizations/organization/{org.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="create_missing_versions"' in page.content
