@@ -266,3 +266,52 @@ def test_catch_up_follows_a_moved_issue_by_id_and_creates_no_second_copy(world_o
     assert w.fields("partner")["summary"] == "Moved and edited, webhooks lost"
     link = IssueLink.objects.get()
     assert link.status == LinkStatus.LINKED and link.local_issue_key == w.keys["local"]
+
+
+@pytest.mark.parametrize("side", ["local", "partner"])
+def test_the_drift_check_finds_a_moved_issue_by_id_and_reports_nothing_gone(
+    world_of, settings, side
+):
+    from sync.drift import drift_check
+
+    settings.SYNC_DRIFT_GRACE_SECONDS = 0
+    w = world_of()
+    w.move(side, PROJECTS[side][1])
+    assert w.take(side)  # its webhook lost: the pair still has the old key
+
+    report = drift_check(organization=w.org)
+
+    assert report.pairs == 1
+    assert report.gone == 0 and report.drifted == 0
+    assert IssueLink.objects.get().status == LinkStatus.LINKED
+
+
+def test_a_move_between_two_organizations_projects_hands_the_issue_over(world_of):
+    """LOC is shared with one partner, LOC2 with another: moved from LOC to LOC2, the first
+    partner's copy gets the delete policy and the second partner gets a copy."""
+    w = world_of()
+    first = w.org
+    second_sim = JiraSim("datacenter", ["OTH:Other"], [":".join(SYNC["partner"])])
+    second_sim.start()
+    try:
+        first.project_mappings.filter(local_project_key="LOC2").delete()
+        second = org_services.organization_create(
+            name="Second",
+            remote_base_url=second_sim.base_url,
+            remote_user=SYNC["partner"][0],
+            remote_token=SYNC["partner"][1],
+            remote_flavor="datacenter",
+        )
+        org_services.project_mapping_create(
+            organization=second, local_project_key="LOC2", remote_project_key="OTH"
+        )
+        w.move("local", "LOC2")
+        assert w.feed_all("local") == ["done"]
+
+        assert IssueLink.objects.get(organization=first).status == LinkStatus.DELETED
+        assert any("no longer synced" in c for c in w.comments("partner"))
+        handed = IssueLink.objects.get(organization=second)
+        assert handed.status == LinkStatus.LINKED and handed.remote_issue_key == "OTH-1"
+        assert len(second_sim.store.issues) == 1
+    finally:
+        second_sim.stop()
