@@ -64,24 +64,25 @@ class MetaRoutes:
             {"startAt": 0, "maxResults": 50, "total": len(vals), "isLast": True, "values": vals},
         )
 
+    def _project_named(self, req: Request) -> dict:
+        """The project the path names by key or id (call under the store lock); else 404."""
+        key = req.params["key"]
+        for p in self.store.projects.values():
+            if key.upper() == p["key"] or key == p["id"]:
+                return p
+        raise ApiError(404, [f"No project could be found with key '{key}'."])
+
     def project(self, req: Request) -> Response:
         s = self.store
-        key = req.params["key"]
         with s.lock:
-            for p in s.projects.values():
-                if key.upper() == p["key"] or key == p["id"]:
-                    return Response(200, s.project_json(p, full=True))
-        raise ApiError(404, [f"No project could be found with key '{key}'."])
+            return Response(200, s.project_json(self._project_named(req), full=True))
 
     def project_versions(self, req: Request) -> Response:
         """Jira's `GET project/{key}/versions`: every version of the project, unpaged."""
         s = self.store
-        key = req.params["key"]
         with s.lock:
-            for p in s.projects.values():
-                if key.upper() == p["key"] or key == p["id"]:
-                    return Response(200, [s.version_json(p, v) for v in p["versions"]])
-        raise ApiError(404, [f"No project could be found with key '{key}'."])
+            p = self._project_named(req)
+            return Response(200, [s.version_json(p, v) for v in p["versions"]])
 
     def version_create(self, req: Request) -> Response:
         """Jira's `POST version` (`jirasim/versions.py`): 201 with the new version."""

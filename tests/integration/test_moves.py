@@ -15,12 +15,11 @@ import pytest
 import requests
 
 from jirasim import JiraSim
-from jirasim.testing import WebhookReceiver
 from organizations import services as org_services
 from sync.models import IssueLink, LinkStatus, SyncEvent
 from sync.reconcile import reconcile_catch_up
 
-from .test_loop_prevention import ALICE, EVENTS, OTHER, SYNC, WAYS, World
+from .test_loop_prevention import ALICE, OTHER, SYNC, WAYS, World
 
 pytestmark = pytest.mark.django_db
 
@@ -33,38 +32,16 @@ class MovesWorld(World):
     no mapping names (OUT), webhooks covering all three."""
 
     def __init__(self, settings, *, partner_flavor: str = "cloud", **org_fields) -> None:
-        self.sims = {
-            side: JiraSim(
-                "cloud" if side == "local" else partner_flavor,
-                [f"{p}:{p.title()}" for p in PROJECTS[side]],
-                [":".join(SYNC[side]), ":".join(ALICE)],
-            )
-            for side in SYNC
-        }
-        self.versions = {"local": "3", "partner": "3" if partner_flavor == "cloud" else "2"}
-        self.hooks = {side: WebhookReceiver() for side in self.sims}
-        for side, sim in self.sims.items():
-            sim.start()
-            self.hooks[side].__enter__()
-            jql = "project in ({})".format(", ".join(PROJECTS[side]))
-            sim.register_webhook(self.hooks[side].url, EVENTS, jql)
-        local, partner = self.sims["local"], self.sims["partner"]
-        settings.LOCAL_JIRA_URL = local.base_url
-        settings.LOCAL_JIRA_USER, settings.LOCAL_JIRA_TOKEN = SYNC["local"]
-        self.org = org_services.organization_create(
-            name="Partner",
-            remote_base_url=partner.base_url,
-            remote_user=SYNC["partner"][0],
-            remote_token=SYNC["partner"][1],
-            remote_flavor=partner_flavor,
-            sync_direction="bidirectional",
+        super().__init__(
+            settings,
+            partner_flavor=partner_flavor,
+            more_projects={side: projects[1:] for side, projects in PROJECTS.items()},
+            jql={side: "project in ({})".format(", ".join(p)) for side, p in PROJECTS.items()},
             **org_fields,
         )
-        for loc, rem in (("LOC", "REM"), ("LOC2", "REM2")):
-            org_services.project_mapping_create(
-                organization=self.org, local_project_key=loc, remote_project_key=rem
-            )
-        self.keys: dict[str, str] = {}
+        org_services.project_mapping_create(
+            organization=self.org, local_project_key="LOC2", remote_project_key="REM2"
+        )
 
     def move(self, side: str, project: str) -> str:
         """A person moves the side's issue to `project` (Jira's move; the simulator's control)."""
@@ -185,12 +162,7 @@ def test_a_move_out_with_the_unlink_policy_only_closes_the_pair(world_of):
 
 def test_an_issue_moved_into_a_mapped_project_is_created_at_the_partner_once(world_of):
     w = world_of()
-    created = w.api(
-        "local",
-        "POST",
-        "/issue",
-        json={"fields": {"project": {"key": "OUT"}, "issuetype": {"name": "Task"}, "summary": "Z"}},
-    )
+    created = w.create_issue("local", "Z", project="OUT")
     w.keys["local"] = created["key"]
     assert w.feed_all("local") == ["ignored"]  # not in a mapped project
     before = w.issues_in("partner")

@@ -106,19 +106,7 @@ def test_a_missing_version_is_left_out_and_recorded_when_creating_is_off(names_w
 def test_a_new_issue_with_a_missing_version_gets_it_created_at_the_partner(creating_world):
     w = creating_world
     add_version(w, "local", "5.0")
-    created = w.api(
-        "local",
-        "POST",
-        "/issue",
-        json={
-            "fields": {
-                "project": {"key": "LOC"},
-                "issuetype": {"name": "Task"},
-                "summary": "New",
-                "fixVersions": [{"name": "5.0"}],
-            }
-        },
-    )
+    created = w.create_issue("local", "New", fixVersions=[{"name": "5.0"}])
     assert w.feed_all("local") == ["done"]
     link = IssueLink.objects.get(local_issue_id=created["id"])
     w.keys["partner"], w.keys["local"] = link.remote_issue_key, created["key"]
@@ -151,19 +139,7 @@ def test_a_second_issue_with_the_same_missing_version_creates_nothing_more(creat
     w.edit("local", fixVersions=[{"name": "3.0"}])
     assert w.feed_all("local") == ["done"]
     w.feed_all("partner")
-    second = w.api(
-        "local",
-        "POST",
-        "/issue",
-        json={
-            "fields": {
-                "project": {"key": "LOC"},
-                "issuetype": {"name": "Task"},
-                "summary": "Second",
-                "fixVersions": [{"name": "3.0"}],
-            }
-        },
-    )
+    second = w.create_issue("local", "Second", fixVersions=[{"name": "3.0"}])
     w.reset_calls()
     assert w.feed_all("local") == ["done"]
     link = IssueLink.objects.get(local_issue_id=second["id"])
