@@ -37,19 +37,10 @@ def test_a_version_is_created_only_in_the_project_named(sim):
     api = _api(sim)
     api.ok(api.post("/version", {"name": "9.9", "project": "OPS"}), 201)
     assert "9.9" not in [v["name"] for v in api.ok(api.get("/project/ENG"))["versions"]]
-    r = api.post(
-        "/issue",
-        {
-            "fields": {
-                "project": {"key": "ENG"},
-                "issuetype": {"name": "Task"},
-                "summary": "x",
-                "fixVersions": [{"name": "9.9"}],
-            }
-        },
-    )
-    assert r.status_code == 400
-    assert "fixVersions" in r.json()["errors"]
+    key = api.create()
+    refused = api.put(f"/issue/{key}", {"fields": {"fixVersions": [{"name": "9.9"}]}})
+    assert refused.status_code == 400
+    assert "fixVersions" in refused.json()["errors"]
 
 
 def test_a_duplicate_name_is_refused_with_400_whatever_its_case(sim):

@@ -16,6 +16,7 @@ from organizations import services as org_services
 from sync.models import IssueLink, LinkStatus
 
 from .conftest import LOCAL_USER, PARTNER_USER, connect, sim_call, wait_until
+from .test_names_two_way import dc_partner  # noqa: F401  (a fixture)
 from .test_two_way import ALICE, settled, writes
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -79,21 +80,12 @@ def copy_of(org, local_id: str) -> str:
 
 
 @pytest.fixture
-def versions_partner(sync_env, local_sim, partner_dc):
-    for sim in (local_sim, partner_dc):
-        sim.set_options(id_offset=7000)
-    local, partner, org = connect(
-        sync_env, local_sim, partner_dc, "datacenter", create_missing_versions=True
-    )
-    org_services.field_mapping_create(
-        organization=org, local_field="fixVersions", remote_field="fixVersions"
-    )
-    try:
-        yield local, partner, org
-    finally:
-        for sim in (local, partner):
-            sim.options.restore()
-            sim.reset()
+def versions_partner(dc_partner):  # noqa: F811  (the fixture imported above)
+    """`dc_partner` (components and fix versions mapped, each site its own ids) whose
+    organization creates the versions the other project lacks."""
+    local, partner, org = dc_partner
+    org = org_services.organization_update(organization=org, data={"create_missing_versions": True})
+    return local, partner, org
 
 
 def test_a_missing_fix_version_is_created_at_the_other_site_both_ways(versions_partner):
