@@ -295,8 +295,9 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
             _unexpect(job, link, w.target_field)
             narrowed = _narrowed(job, link, w, change)
             if narrowed is not None:  # the names the target has were written
-                if narrowed.target_value == w.target_value:  # every one (versions created)
-                    change.errors.remove(f"{w.target_field}: {refused[w.target_field]}")
+                message = f"{w.target_field}: {refused.get(w.target_field)}"
+                if narrowed.target_value == w.target_value and message in change.errors:
+                    change.errors.remove(message)  # every name written (versions created)
                 state_s[w.source_field] = narrowed.source_value
                 state_t[w.target_field] = narrowed.target_value
                 standing.pop(w.target_field, None)
