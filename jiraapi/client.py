@@ -439,6 +439,12 @@ class JiraClient:
         """A project, with its `components` and `versions` (each with `id` and `name`)."""
         return self._request("GET", f"{self.api}/project/{key}")
 
+    def create_version(self, *, project_id: str, name: str) -> dict:
+        """A new version (name only) in the project with id `project_id`; needs the
+        Administer Projects permission there (403 without it; 400 for a duplicate name)."""
+        body = {"name": name, "projectId": int(project_id)}
+        return self._request("POST", f"{self.api}/version", json=body)
+
     def get_project_statuses(self, key: str) -> list[dict]:
         """Per issue type of the project, the statuses of its workflow (`statuses`)."""
         return self._request("GET", f"{self.api}/project/{key}/statuses")

@@ -171,6 +171,9 @@ class RenderMixin:
             "archived": v.get("archived", False),
             "released": v.get("released", False),
         }
+        for date in ("releaseDate", "startDate"):
+            if v.get(date):
+                out[date] = v[date]
         if not embedded:
             out["projectId"] = int(proj["id"])
         return out

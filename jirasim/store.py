@@ -20,6 +20,7 @@ from .properties_links import PropertiesLinksMixin
 from .render import RenderMixin, select_fields
 from .search import JqlContext, SearchMixin, key_sort
 from .state import DEFAULT_USER, SiteState
+from .versions import VersionOpsMixin
 from .workflow import WorkflowMixin
 from .worklogs import WorklogOpsMixin
 
@@ -39,6 +40,7 @@ __all__ = [
 class Store(
     IssueOpsMixin,
     MoveMixin,
+    VersionOpsMixin,
     EditMetaMixin,
     WorkflowMixin,
     CommentOpsMixin,
@@ -56,7 +58,7 @@ class Store(
     render: REST JSON of every record                       (:mod:`jirasim.render`)
     parse: request input -> stored values                   (:mod:`jirasim.parse`)
     changelog: items, histories, events                     (:mod:`jirasim.changelog`)
-    issue_ops / workflow / comments / worklogs / properties_links / moves: changes
+    issue_ops / workflow / comments / worklogs / properties_links / moves / versions: changes
     editmeta: edit screens                                  (:mod:`jirasim.editmeta`)
     search: JQL search and webhook filters                  (:mod:`jirasim.search`)
     """

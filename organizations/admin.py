@@ -277,6 +277,7 @@ class OrganizationAdmin(admin.ModelAdmin):
                     "target_gone_policy",
                     "copy_restricted_comments",
                     "sync_worklogs",
+                    "create_missing_versions",
                     "relay_partner_issues",
                     "connection_type",
                     "handshake_status",

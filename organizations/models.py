@@ -303,6 +303,15 @@ class Organization(models.Model):
             "headed with its author; edits and deletes follow. Off: worklog events are ignored."
         ),
     )
+    create_missing_versions = models.BooleanField(
+        _("create missing versions"),
+        default=False,
+        help_text=_(
+            "A fix or affects version whose name the other side's project lacks is created "
+            "there (name only: release state and dates are not synced); needs the sync "
+            "account to administer that project. Off: it is left out and recorded."
+        ),
+    )
     relay_partner_issues = models.BooleanField(
         _("receive other partners' issues"),
         default=False,

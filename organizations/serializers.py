@@ -99,6 +99,9 @@ class OrganizationInputSerializer(serializers.Serializer):
     )
     relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues", required=False)
     syncWorklogs = serializers.BooleanField(source="sync_worklogs", required=False)
+    createMissingVersions = serializers.BooleanField(
+        source="create_missing_versions", required=False
+    )
     userMap = serializers.JSONField(source="user_map", required=False)
     unmappedUserPolicy = serializers.ChoiceField(
         source="unmapped_user_policy", choices=UnmappedUserPolicy.choices, required=False
@@ -136,6 +139,7 @@ class OrganizationOutputSerializer(serializers.Serializer):
     copyRestrictedComments = serializers.BooleanField(source="copy_restricted_comments")
     relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues")
     syncWorklogs = serializers.BooleanField(source="sync_worklogs")
+    createMissingVersions = serializers.BooleanField(source="create_missing_versions")
     userMap = serializers.JSONField(source="user_map")
     unmappedUserPolicy = serializers.CharField(source="unmapped_user_policy")
     defaultLocalUser = serializers.CharField(source="default_local_user")

@@ -45,6 +45,7 @@ ORGANIZATION_FIELDS = (
     "target_gone_policy",
     "copy_restricted_comments",
     "sync_worklogs",
+    "create_missing_versions",
     "relay_partner_issues",
     "user_map",
     "unmapped_user_policy",

@@ -27,6 +27,7 @@ from .fields import comment_restricted, fingerprint, kind_of, read
 from .models import (
     CLOSED_LINK_STATUSES,
     LINK_PROPERTY,
+    MOVED_OUT,
     CommentLink,
     EchoLock,
     IssueLink,
@@ -336,6 +337,9 @@ def echo_precheck(
     if decided:
         return Precheck(reason)
     if link is not None and link.status == LinkStatus.DELETED:
+        moved = link.state.get(MOVED_OUT)
+        if isinstance(moved, dict) and moved.get("side") == side and not event.is_delete:
+            return Precheck()  # moved out, and now in a mapped project again: synced again
         return Precheck("the pair is no longer synced (one of its issues was deleted)")
     if link is not None and link.status == LinkStatus.GONE:
         if organization.target_gone_policy != TargetGonePolicy.RECREATE:

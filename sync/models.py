@@ -28,6 +28,9 @@ LINK_PROPERTY = "jira-sync.link"
 REFUSED = "refused"
 # The key of `IssueLink.state` that holds a Scenario B pair's message numbers (`peer.py`).
 PEER = "peer"
+# The key of `IssueLink.state` set when the pair was closed because its source issue moved
+# out of every mapped project: {"side", "to" (the project), "at"}; a move back revives it.
+MOVED_OUT = "moved_out"
 
 
 class IssueLink(models.Model):

@@ -74,6 +74,7 @@ class Plan:
     notes: tuple[str, ...] = ()  # why the plan is what it is, for the operator
     held: tuple[str, ...] = ()  # values not sent again: the target refused them before
     target_key: str = ""  # the target issue's key as read now (it changes when moved)
+    moved_to: str = ""  # a delete: the source issue moved out to this unmapped project
 
     @property
     def field_names(self) -> list[str]:

@@ -34,20 +34,6 @@ def edit_with_fallback(
         return list(rest), refused
 
 
-# The project list each named field's values come from.
-_NAMED_POOLS = {"components": "components", "fixVersions": "versions", "versions": "versions"}
-
-
-def known_names(client: JiraClient, project: str, field: str) -> set[str] | None:
-    """The names a project's `field` can take (components or versions); None if the field
-    does not take its values from the project."""
-    pool = _NAMED_POOLS.get(field)
-    if pool is None:
-        return None
-    found = client.get_project(project).get(pool) or []
-    return {str(v.get("name")) for v in found if isinstance(v, dict) and v.get("name")}
-
-
 # The verb of a copy's header: "<author> wrote:" on comments, "<author> logged:" on worklogs.
 WROTE, LOGGED = "wrote", "logged"
 
