@@ -145,6 +145,7 @@ class ChangelogMixin:
         comment: dict | None = None,
         ts: int | None = None,
         flow: str = "Primary",
+        attachment: dict | None = None,
     ) -> None:
         ev = {
             "flow": flow,
@@ -154,6 +155,7 @@ class ChangelogMixin:
             "issue": issue,
             "history": history,
             "comment": comment,
+            "attachment": attachment,
             "timestamp": ts or now_ms(),
         }
         for listener in list(self.listeners):

@@ -8,6 +8,7 @@ with an event, still under the lock, so payloads are rendered from a consistent 
 
 from __future__ import annotations
 
+from .attachments import AttachmentOpsMixin
 from .changelog import ChangelogMixin
 from .clock import fmt_ts, ms_to_dt, now_ms
 from .comments import CommentOpsMixin
@@ -41,6 +42,7 @@ class Store(
     EditMetaMixin,
     WorkflowMixin,
     CommentOpsMixin,
+    AttachmentOpsMixin,
     PropertiesLinksMixin,
     SearchMixin,
     ChangelogMixin,

@@ -29,6 +29,8 @@ EVENTS = {
     "comment_created",
     "comment_updated",
     "comment_deleted",
+    "attachment_created",  # Cloud only
+    "attachment_deleted",  # Cloud only
 }
 
 
@@ -149,6 +151,12 @@ class Dispatcher:
         issue = ev["issue"]
         name = ev["webhookEvent"]
         out: dict[str, Any] = {"timestamp": ev["timestamp"], "webhookEvent": name}
+        if name.startswith("attachment_"):  # Cloud: the attachment alone, no issue
+            att = s.attachment_json(ev["attachment"])
+            if name == "attachment_deleted":
+                att.pop("content", None)
+            out["attachment"] = att
+            return out
         if name.startswith("comment_"):
             if not (s.cloud or name == "comment_created"):
                 out["user"] = s.user_json(ev["actor"])
