@@ -9,7 +9,6 @@ content/{id}` and Data Center's `/secure/attachment/{id}/{filename}`.
 from __future__ import annotations
 
 import re
-from email.parser import BytesHeaderParser
 from urllib.parse import unquote
 
 from .errors import ApiError
@@ -34,8 +33,12 @@ def multipart_files(content_type: str, raw: bytes) -> list[tuple[str, bytes, str
         head, sep, body = chunk.partition(b"\r\n\r\n")
         if not sep:
             continue
-        headers = BytesHeaderParser().parsebytes(head.lstrip(b"\r\n") + b"\r\n\r\n")
-        disposition = headers.get("Content-Disposition", "")
+        headers = {}
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            name, colon, value = line.partition(":")
+            if colon:
+                headers[name.strip().lower()] = value.strip()
+        disposition = headers.get("content-disposition", "")
         name = _NAME.search(disposition)
         if not name or name.group(1) != "file":
             continue
@@ -44,7 +47,7 @@ def multipart_files(content_type: str, raw: bytes) -> list[tuple[str, bytes, str
         filename = unquote(star.group(1)) if star else (plain.group(1) if plain else "")
         if body.endswith(b"\r\n"):
             body = body[:-2]
-        files.append((filename or "attachment", body, headers.get("Content-Type")))
+        files.append((filename or "attachment", body, headers.get("content-type")))
     return files
 
 
