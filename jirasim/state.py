@@ -82,7 +82,7 @@ class SiteState:
                 "history": 10000,
                 "project": 10000,
                 "link": 10000,
-            "attachment": 10000,
+                "attachment": 10000,
                 "component": self._id_start(),
                 "version": self._id_start(),
             }

@@ -147,9 +147,7 @@ class AttachmentLink(models.Model):
     not retried on every event.
     """
 
-    issue_link = models.ForeignKey(
-        IssueLink, on_delete=models.CASCADE, related_name="attachments"
-    )
+    issue_link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="attachments")
     local_attachment_id = models.CharField(max_length=32, null=True, blank=True)
     remote_attachment_id = models.CharField(max_length=32, null=True, blank=True)
     origin = models.CharField(max_length=8, choices=Side.choices, default=Side.LOCAL)

@@ -4,25 +4,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('organizations', '0012_credentials_expiry'),
+        ("organizations", "0012_credentials_expiry"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='organization',
-            name='attachment_exclude',
-            field=models.CharField(blank=True, default='', help_text="Comma-separated patterns, e.g. '*.exe, *.tmp' (case-insensitive).", max_length=500, verbose_name='attachments not copied (file name patterns)'),
+            model_name="organization",
+            name="attachment_exclude",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="Comma-separated patterns, e.g. '*.exe, *.tmp' (case-insensitive).",
+                max_length=500,
+                verbose_name="attachments not copied (file name patterns)",
+            ),
         ),
         migrations.AddField(
-            model_name='organization',
-            name='attachment_max_bytes',
-            field=models.PositiveBigIntegerField(default=26214400, help_text='A larger file is recorded as refused and not retried.', verbose_name='largest attachment copied (bytes)'),
+            model_name="organization",
+            name="attachment_max_bytes",
+            field=models.PositiveBigIntegerField(
+                default=26214400,
+                help_text="A larger file is recorded as refused and not retried.",
+                verbose_name="largest attachment copied (bytes)",
+            ),
         ),
         migrations.AddField(
-            model_name='organization',
-            name='copy_attachments',
-            field=models.BooleanField(default=True, help_text="Copy attachments both ways (a deleted attachment's copy is deleted too). Files over the size limit or matching an excluded pattern are recorded, not copied.", verbose_name='copy attachments'),
+            model_name="organization",
+            name="copy_attachments",
+            field=models.BooleanField(
+                default=True,
+                help_text="Copy attachments both ways (a deleted attachment's copy is deleted too). Files over the size limit or matching an excluded pattern are recorded, not copied.",
+                verbose_name="copy attachments",
+            ),
         ),
     ]

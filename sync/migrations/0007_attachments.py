@@ -5,33 +5,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sync', '0006_reconcile'),
+        ("sync", "0006_reconcile"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AttachmentLink',
+            name="AttachmentLink",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('local_attachment_id', models.CharField(blank=True, max_length=32, null=True)),
-                ('remote_attachment_id', models.CharField(blank=True, max_length=32, null=True)),
-                ('origin', models.CharField(choices=[('local', 'Local Jira'), ('remote', 'Partner Jira')], default='local', max_length=8)),
-                ('filename', models.CharField(max_length=255)),
-                ('size', models.PositiveBigIntegerField(default=0)),
-                ('sha256', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('copied', 'Copied'), ('uploading', 'Upload under way'), ('refused', 'Refused (not copied)'), ('deleting', 'Copy being deleted')], default='uploading', max_length=10)),
-                ('reason', models.TextField(blank=True)),
-                ('upload_started_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('issue_link', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attachments', to='sync.issuelink')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("local_attachment_id", models.CharField(blank=True, max_length=32, null=True)),
+                ("remote_attachment_id", models.CharField(blank=True, max_length=32, null=True)),
+                (
+                    "origin",
+                    models.CharField(
+                        choices=[("local", "Local Jira"), ("remote", "Partner Jira")],
+                        default="local",
+                        max_length=8,
+                    ),
+                ),
+                ("filename", models.CharField(max_length=255)),
+                ("size", models.PositiveBigIntegerField(default=0)),
+                ("sha256", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("copied", "Copied"),
+                            ("uploading", "Upload under way"),
+                            ("refused", "Refused (not copied)"),
+                            ("deleting", "Copy being deleted"),
+                        ],
+                        default="uploading",
+                        max_length=10,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("upload_started_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "issue_link",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attachments",
+                        to="sync.issuelink",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'attachment link',
-                'verbose_name_plural': 'attachment links',
-                'constraints': [models.UniqueConstraint(fields=('issue_link', 'local_attachment_id'), name='uniq_attachment_local'), models.UniqueConstraint(fields=('issue_link', 'remote_attachment_id'), name='uniq_attachment_remote')],
+                "verbose_name": "attachment link",
+                "verbose_name_plural": "attachment links",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("issue_link", "local_attachment_id"), name="uniq_attachment_local"
+                    ),
+                    models.UniqueConstraint(
+                        fields=("issue_link", "remote_attachment_id"), name="uniq_attachment_remote"
+                    ),
+                ],
             },
         ),
     ]
