@@ -303,8 +303,8 @@ def _attachment_state(
                 )
             ):
                 continue
-            if row is None:
-                genuine = True  # else: our copy, or an original already known
+            if row is None or (not ours and row.status == AttachmentStatus.UPLOADING):
+                genuine = True  # new, or its copy unfinished; else ours, or already copied
         elif item.from_value:  # removed
             row = known.get(str(item.from_value))
             if row is None or row.status == AttachmentStatus.DELETING:
