@@ -43,7 +43,10 @@ OPS = (
     "issuetype",
     "comment_edit",
     "comment_delete",
+    "attachment",  # add a file, or delete one (an original or the sync's copy)
 )
+# Ops a partner install (Scenario B) does not carry: attachments stay home there.
+NOT_IN_SCENARIO_B = ("attachment",)
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
@@ -146,6 +149,9 @@ class Site:
             "duedate": fields.get("duedate"),
             "issuetype": fields["issuetype"]["name"],
             "components": sorted(c["name"] for c in fields.get("components") or []),
+            "attachments": sorted(
+                (a["filename"], a["size"]) for a in fields.get("attachment") or []
+            ),
             "comments": sorted(
                 words(self.text(c["body"]).split("wrote:")[-1]) for c in self.comments(key)
             ),
@@ -397,6 +403,8 @@ class Rounds:
                 else:
                     site.ok("DELETE", path, who=who)
                 return op
+        if op == "attachment":
+            return self.attach_or_detach(site, key, before, n, rng, who)
         if op == "summary":
             site.edit(key, who, summary=f"Round {n} summary")
         elif op == "priority":
@@ -448,6 +456,19 @@ class Rounds:
         else:
             raise AssertionError(f"unknown op {op}")
         return op
+
+    def attach_or_detach(self, site: Site, key: str, before: dict, n, rng, who) -> str:
+        """A person attaches a new file, or deletes one the issue has (its copy follows)."""
+        present = before.get("attachment") or []
+        if present and rng.random() < 0.4:
+            gone = rng.choice(present)
+            site.ok("DELETE", f"/attachment/{gone['id']}", who=who)
+            return "attachment_delete"
+        content = rng.randbytes(rng.randint(1, 50_000))
+        files = [("file", (f"round-{n}.bin", content, "application/octet-stream"))]
+        headers = {"X-Atlassian-Token": "no-check"}
+        site.ok("POST", f"/issue/{key}/attachments", who=who, files=files, headers=headers)
+        return "attachment_add"
 
 
 def assert_converged_without_ping_pong(rounds: Rounds) -> None:
