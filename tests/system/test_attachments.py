@@ -12,8 +12,8 @@ from sync.models import AttachmentLink
 from webhooks.models import WebhookDelivery
 
 from .conftest import LOCAL_USER, PARTNER_USER, connect, sim_call, wait_until
-from .rounds import settled as rounds_settled
 from .rounds import Site
+from .rounds import settled as rounds_settled
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
