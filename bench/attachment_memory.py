@@ -81,9 +81,9 @@ def partner_files(bench: Bench, key: str) -> list[tuple[str, int]]:
 
 
 def measure(stack: Stack, args: argparse.Namespace) -> dict:
+    bench = Bench(stack)  # sets Django up
     from sync.models import IssueLink
 
-    bench = Bench(stack)
     key = bench.create(stack.local, "LOC", "Attachment memory")
     bench.settle(120)
     remote = IssueLink.objects.get(local_issue_key=key).remote_issue_key
