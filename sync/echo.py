@@ -413,20 +413,16 @@ def echo_precheck(
             agreed=link.side_state(side),
             changed_from=before,
         )
-    comment_state = _comment_state(
-        organization=organization,
-        side=side,
-        link=link,
-        event=event,
-        locks=lambda: by_sync() is not False,
-    )
-    attachment_state = _attachment_state(
-        organization=organization,
-        side=side,
-        link=link,
-        event=event,
-        locks=lambda: by_sync() is not False,
-    )
+    # The event's comment and attachments, each told genuine or echo the same way.
+    about = {
+        "organization": organization,
+        "side": side,
+        "link": link,
+        "event": event,
+        "locks": lambda: by_sync() is not False,
+    }
+    comment_state = _comment_state(**about)
+    attachment_state = _attachment_state(**about)
     unlocked = sorted(genuine)
     if comment_state == "genuine" and event.comment.action != "deleted":
         unlocked.append("comment")
