@@ -214,3 +214,17 @@ def test_an_ordinary_edit_reads_no_attachment_table(pair, django_assert_max_num_
             w.feed("local", hook)
     assert not [q for q in captured.captured_queries if "sync_attachmentlink" in q["sql"]]
     assert w.fields("partner")["summary"] == "plain edit"
+
+
+def test_refused_files_are_shown_in_the_admin_and_counted_on_the_dashboard(pair, admin_client):
+    w = pair
+    org_services.organization_update(organization=w.org, data={"attachment_exclude": "*.exe"})
+    upload(w, "local", "tool.exe", b"MZ")
+    w.feed_all("local")
+    link = IssueLink.objects.get()
+    page = admin_client.get(f"/admin/sync/issuelink/{link.pk}/change/").content.decode()
+    assert "tool.exe" in page and "excluded by the pattern" in page
+    listed = admin_client.get("/admin/sync/attachmentlink/?status__exact=refused")
+    assert "tool.exe" in listed.content.decode()
+    dashboard = admin_client.get("/admin/dashboard/").content.decode()
+    assert 'id="attachments-refused"' in dashboard and 'data-count="1"' in dashboard
