@@ -288,7 +288,9 @@ class JiraClient:
             path = f"{self.api}/attachment/content/{aid}"
             params: dict[str, str] | None = {"redirect": "false"}
         else:
-            path = f"/secure/attachment/{aid}/{quote(str(attachment.get('filename') or aid))}"
+            path = (
+                f"/secure/attachment/{aid}/{quote(str(attachment.get('filename') or aid), safe='')}"
+            )
             params = None
         for counter in _counters.get():
             counter.count += 1

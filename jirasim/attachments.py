@@ -25,6 +25,16 @@ class AttachmentOpsMixin:
             issue = self.get_issue(key)
             if not files:
                 raise ApiError(400, ["No attachments were provided."])
+            limit = self.options.attachment_max_bytes
+            for filename, content, _ctype in files:
+                if limit and len(content) > limit:
+                    raise ApiError(
+                        413,
+                        [
+                            f"The file '{filename}' is too large to attach: {len(content)} "
+                            f"bytes, the limit is {limit} bytes."
+                        ],
+                    )
             self.seq.setdefault("attachment", 10000)
             ts = now_ms()
             added, items = [], []

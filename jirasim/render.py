@@ -241,7 +241,7 @@ class RenderMixin:
         if self.cloud:
             content = f"{self.base_url}/rest/api/2/attachment/content/{aid}"
         else:
-            content = f"{self.base_url}/secure/attachment/{aid}/{quote(att['filename'])}"
+            content = f"{self.base_url}/secure/attachment/{aid}/{quote(att['filename'], safe='')}"
         return {
             "self": f"{self.base_url}/rest/api/2/attachment/{aid}",
             "id": aid,

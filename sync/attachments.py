@@ -28,7 +28,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from jiraapi.errors import JiraNotFound
+from jiraapi.errors import JiraNotFound, JiraPermanentError
 
 from . import echo
 from .jobs import Job, side_id, side_key
@@ -142,7 +142,9 @@ def apply_attachments(job: Job, link: IssueLink, ops: tuple[AttachmentOp, ...]) 
             _refuse(job, link, op)
             notes.append(f"attachment {op.filename} not copied: {op.reason}")
         elif op.verb in (ADD, RETRY):
-            _copy(job, link, op)
+            note = _copy(job, link, op)
+            if note:
+                notes.append(note)
         elif op.verb == DELETE:
             _delete_copy(job, link, op.link)
         elif op.verb == FORGET:
@@ -184,16 +186,17 @@ def _refuse(job: Job, link: IssueLink, op: AttachmentOp) -> None:
     )
 
 
-def _copy(job: Job, link: IssueLink, op: AttachmentOp) -> None:
+def _copy(job: Job, link: IssueLink, op: AttachmentOp) -> str:
     """Download the source file to a temporary file, then upload it to the target (or adopt
-    the copy an earlier attempt made whose answer was lost)."""
+    the copy an earlier attempt made whose answer was lost). Returns a note for the record
+    when the file could not be copied ("" when it was)."""
     src, tgt = job.source_side, job.target_side
     row = op.link
     if row is not None:
         found = _adopt(job, link, row)
         if found is not None:
             _copied(row, tgt, found, row.size, row.sha256)
-            return
+            return ""
     else:
         row = AttachmentLink(
             issue_link=link,
@@ -202,7 +205,12 @@ def _copy(job: Job, link: IssueLink, op: AttachmentOp) -> None:
             **{f"{src}_attachment_id": str(op.source["id"])},
         )
     with tempfile.TemporaryFile(prefix="jira-sync-attachment-") as spool:
-        size, digest = job.source.download_attachment(op.source, spool)
+        try:
+            size, digest = job.source.download_attachment(op.source, spool)
+        except JiraNotFound:  # deleted at the source meanwhile: its own event follows
+            if row.pk:
+                row.delete()
+            return f"attachment {op.filename}: gone from the source before it was copied"
         spool.seek(0)
         row.size, row.sha256 = size, digest
         row.status = AttachmentStatus.UPLOADING
@@ -211,23 +219,24 @@ def _copy(job: Job, link: IssueLink, op: AttachmentOp) -> None:
         if link.lease_owner:
             issue_link_lease_renew(link)
         sync_account_ids(job.target)  # learnt before our write there (see engine._expect)
-        echo.echo_expect(
-            organization=job.organization,
-            side=tgt,
-            issue_id=side_id(link, tgt),
-            values={ECHO_FIELD: op.filename},
-        )
+        lock = {
+            "organization": job.organization,
+            "side": tgt,
+            "issue_id": side_id(link, tgt),
+        }
+        echo.echo_expect(**lock, values={ECHO_FIELD: op.filename})
         try:
             added = job.target.add_attachment(side_key(link, tgt), op.filename, spool, size)
-        except JiraNotFound:
-            echo.echo_discard(
-                organization=job.organization,
-                side=tgt,
-                issue_id=side_id(link, tgt),
-                field=ECHO_FIELD,
-                value=op.filename,
-            )
-            raise
+        except JiraPermanentError as exc:
+            echo.echo_discard(**lock, field=ECHO_FIELD, value=op.filename)
+            if isinstance(exc, JiraNotFound) or getattr(exc, "status", None) == 401:
+                raise  # the target issue is gone, or our credentials are refused
+            # Refused by the target (its own size limit, no permission to attach): recorded
+            # once, not tried again with every event.
+            said = "; ".join([*exc.messages, *exc.errors.values()]) or str(exc)
+            row.status, row.reason = AttachmentStatus.REFUSED, f"the target refused it: {said}"
+            row.save(update_fields=["status", "reason", "updated_at"])
+            return f"attachment {op.filename} not copied: {row.reason}"
     copy = (added or [{}])[0]
     _copied(row, tgt, copy, size, digest)
     logger.info(
@@ -239,6 +248,7 @@ def _copy(job: Job, link: IssueLink, op: AttachmentOp) -> None:
             "size": size,
         },
     )
+    return ""
 
 
 def _copied(row: AttachmentLink, tgt: str, copy: dict, size: int, digest: str) -> None:

@@ -228,3 +228,32 @@ def test_refused_files_are_shown_in_the_admin_and_counted_on_the_dashboard(pair,
     assert "tool.exe" in listed.content.decode()
     dashboard = admin_client.get("/admin/dashboard/").content.decode()
     assert 'id="attachments-refused"' in dashboard and 'data-count="1"' in dashboard
+
+
+def test_a_file_the_target_refuses_is_recorded_once_and_not_retried(pair):
+    w = pair
+    w.sims["partner"].set_options(attachment_max_bytes=100)
+    try:
+        upload(w, "local", "too-big-there.bin", b"y" * 500)
+        assert w.feed_all("local") == ["done"]
+        row = AttachmentLink.objects.get()
+        assert row.status == "refused" and "the target refused it" in row.reason
+        assert "too large" in row.reason
+        w.reset_calls()
+        w.edit("local", summary="later edit")
+        w.feed_all("local")
+        uploads = [c for c in w.sims["partner"].calls() if c["path"].endswith("/attachments")]
+        assert uploads == []
+    finally:
+        w.sims["partner"].options.restore()
+
+
+def test_a_file_deleted_before_its_copy_is_skipped(pair):
+    w = pair
+    original = upload(w, "local", "short-lived.txt", b"x")
+    hooks = w.take("local")
+    w.api("local", "DELETE", f"/attachment/{original['id']}")
+    w.take("local")
+    statuses = [w.feed("local", hook) for hook in hooks]
+    assert statuses == ["done"]
+    assert attachments(w, "partner") == []

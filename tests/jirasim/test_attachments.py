@@ -103,3 +103,22 @@ def test_a_lost_upload_answer_still_adds_the_file(sim):
         pass
     shown = api.ok(api.get(f"/issue/{key}"))["fields"]["attachment"]
     assert [a["filename"] for a in shown] == ["lost.txt"]
+
+
+def test_an_upload_over_the_site_limit_is_refused_with_413(sim):
+    api = Api(sim)
+    key = api.create()
+    sim.set_options(attachment_max_bytes=10)
+    try:
+        r = _upload(api, key, ("big.bin", b"x" * 11))
+        assert r.status_code == 413 and "too large" in r.text
+        assert api.ok(api.get(f"/issue/{key}"))["fields"]["attachment"] == []
+    finally:
+        sim.options.restore()
+
+
+def test_a_file_name_with_a_slash_has_a_working_content_url(sim):
+    api = Api(sim)
+    key = api.create()
+    att = api.ok(_upload(api, key, ("a/b c.txt", b"slashed")))[0]
+    assert _content(sim, att) == b"slashed"
