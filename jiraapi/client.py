@@ -21,6 +21,7 @@ from typing import IO, Any
 from urllib.parse import quote, urljoin
 
 import requests
+from urllib3.fields import format_multipart_header_param
 
 from .errors import (
     JiraAuthError,
@@ -483,12 +484,11 @@ class MultipartFile:
     def __init__(self, filename: str, source: IO[bytes], size: int) -> None:
         boundary = uuid.uuid4().hex
         self.content_type = f"multipart/form-data; boundary={boundary}"
-        safe = filename.replace("\\", "_").replace('"', "%22").replace("\r", "").replace("\n", "")
-        quoted = quote(filename, safe="")
+        # As browsers and requests' `files=` name it (HTML5: UTF-8, `"` as %22).
+        disposition = format_multipart_header_param("filename", filename)
         self._head = (
             f"--{boundary}\r\n"
-            f'Content-Disposition: form-data; name="file"; filename="{safe}"; '
-            f"filename*=UTF-8''{quoted}\r\n"
+            f'Content-Disposition: form-data; name="file"; {disposition}\r\n'
             "Content-Type: application/octet-stream\r\n\r\n"
         ).encode()
         self._tail = f"\r\n--{boundary}--\r\n".encode()

@@ -278,7 +278,7 @@ def _adopt(job: Job, link: IssueLink, row: AttachmentLink) -> dict | None:
         created = parse_datetime(str(candidate.get("created") or ""))
         if (
             str(candidate.get("id")) not in taken
-            and candidate.get("filename") == row.filename
+            and _form_name(str(candidate.get("filename"))) == _form_name(row.filename)
             and int(candidate.get("size") or -1) == row.size
             and (
                 not ours or {author.get("accountId"), author.get("name"), author.get("key")} & ours
@@ -287,6 +287,12 @@ def _adopt(job: Job, link: IssueLink, row: AttachmentLink) -> dict | None:
         ):
             return candidate
     return None
+
+
+def _form_name(name: str) -> str:
+    """A file name as an upload form carries it (a double quote becomes %22, as browsers and
+    requests send it), so a copy is recognised whichever way the site stored it."""
+    return name.replace('"', "%22")
 
 
 def _delete_copy(job: Job, link: IssueLink, row: AttachmentLink) -> None:
