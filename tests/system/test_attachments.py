@@ -12,7 +12,7 @@ from sync.models import AttachmentLink
 from webhooks.models import WebhookDelivery
 
 from .conftest import LOCAL_USER, PARTNER_USER, connect, sim_call, wait_until
-from .rounds import Site
+from .rounds import Rounds, Site, assert_converged_without_ping_pong
 from .rounds import settled as rounds_settled
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -113,3 +113,15 @@ def test_a_lost_upload_answer_leaves_one_copy(cloud_dc):
     assert AttachmentLink.objects.get().status == "copied"
     lost = [c for c in partner.sim.calls() if c.get("fault") == "response_lost"]
     assert len(lost) == 1
+
+
+def test_rounds_of_attachment_changes_converge_with_one_write_each(cloud_dc):
+    """The random rounds with attachments only (added, or deleted on either site, originals
+    and copies alike), and summaries between them."""
+    local, partner = cloud_dc
+    rounds = Rounds(local, partner, ops=("attachment", "attachment", "summary"))
+    rounds.start()
+    rounds.run(16, seed=5)
+    assert any("attachment_add" in done for done in rounds.done)
+    assert any("attachment_delete" in done for done in rounds.done)
+    assert_converged_without_ping_pong(rounds)
