@@ -10,6 +10,7 @@ one by one as in `test_loop_prevention`.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import pytest
@@ -257,3 +258,36 @@ def test_a_file_deleted_before_its_copy_is_skipped(pair):
     statuses = [w.feed("local", hook) for hook in hooks]
     assert statuses == ["done"]
     assert attachments(w, "partner") == []
+
+
+def test_the_attachment_settings_default_on_and_are_set_through_the_api(api, make_org):
+    make_org(name="Org", public_id="org-att")
+    body = api.get("/api/organizations/org-att/").json()
+    assert body["copyAttachments"] is True
+    assert body["attachmentMaxBytes"] == 25 * 1024 * 1024 and body["attachmentExclude"] == ""
+    changed = api.patch(
+        "/api/organizations/org-att/",
+        {"copyAttachments": False, "attachmentMaxBytes": 1024, "attachmentExclude": "*.exe"},
+        format="json",
+    )
+    assert changed.status_code == 200, changed.content
+    body = changed.json()
+    assert (body["copyAttachments"], body["attachmentMaxBytes"], body["attachmentExclude"]) == (
+        False,
+        1024,
+        "*.exe",
+    )
+    refused = api.patch("/api/organizations/org-att/", {"attachmentMaxBytes": -1}, format="json")
+    assert refused.status_code == 400
+
+
+def test_clouds_own_attachment_event_is_ignored_not_synced(pair):
+    """Cloud's `attachment_created` names no issue; the change comes as jira:issue_updated."""
+    w = pair
+    original = upload(w, "local", "seen-twice.txt", b"x")
+    body = json.dumps(
+        {"timestamp": 1, "webhookEvent": "attachment_created", "attachment": original}
+    ).encode()
+    assert w.feed("local", {"headers": {}}, body=body) == "ignored"
+    assert w.feed_all("local") == ["done"]
+    assert [a["filename"] for a in attachments(w, "partner")] == ["seen-twice.txt"]
