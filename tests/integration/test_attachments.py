@@ -15,9 +15,11 @@ import os
 
 import pytest
 import requests
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from organizations import services as org_services
-from sync.engine import preview
+from sync.engine import preview, sync_issue
 from sync.jobs import job_build
 from sync.models import AttachmentLink, IssueLink, SyncEvent
 
@@ -191,8 +193,6 @@ def test_a_new_issue_is_created_with_its_existing_attachments(pair):
     )
     assert preview(job).attachments == ["add early.txt"]  # the dry run lists, writes nothing
     assert IssueLink.objects.count() == link_count and not AttachmentLink.objects.exists()
-    from sync.engine import sync_issue
-
     change = sync_issue(job)
     assert change.action == "create" and change.attachments == ["add early.txt"]
     copy_key = IssueLink.objects.get(local_issue_id=created["id"]).remote_issue_key
@@ -200,16 +200,13 @@ def test_a_new_issue_is_created_with_its_existing_attachments(pair):
     assert [a["filename"] for a in found] == ["early.txt"]
 
 
-def test_an_ordinary_edit_reads_no_attachment_table(pair, django_assert_max_num_queries):
+def test_an_ordinary_edit_reads_no_attachment_table(pair):
     """The agreed fingerprint in the link's state answers: no AttachmentLink query."""
     w = pair
     upload(w, "local", "a.txt", b"a")
     drain(w)
     w.edit("local", summary="plain edit")
     hooks = w.take("local")
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as captured:
         for hook in hooks:
             w.feed("local", hook)
