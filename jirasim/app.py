@@ -16,6 +16,7 @@ from .fault_gate import FaultGate
 from .faults import Faults
 from .html_pages import HtmlPages
 from .request import Request, Response, Route
+from .routes_attachments import AttachmentRoutes
 from .routes_comments import CommentRoutes
 from .routes_control import ControlRoutes
 from .routes_issues import IssueRoutes
@@ -34,6 +35,7 @@ class App(
     IssueRoutes,
     CommentRoutes,
     WorklogRoutes,
+    AttachmentRoutes,
     SearchRoutes,
     WebhookAdminRoutes,
     ControlRoutes,
@@ -106,6 +108,11 @@ class App(
         r("POST", api + "/issue/{key}/remotelink", self.link_add)
         r("GET", api + "/issue/{key}/remotelink/{lid}", self.link_get)
         r("DELETE", api + "/issue/{key}/remotelink/{lid}", self.link_delete)
+        r("POST", api + "/issue/{key}/attachments", self.attachments_add)
+        r("GET", api + "/attachment/content/{aid}", self.attachment_content)
+        r("GET", api + "/attachment/{aid}", self.attachment_get)
+        r("DELETE", api + "/attachment/{aid}", self.attachment_delete)
+        r("GET", "/secure/attachment/{aid}/{filename}", self.attachment_content)
         r("GET", api + "/search/jql", self.search_jql)
         r("POST", api + "/search/jql", self.search_jql)
         r("GET", api + "/search", self.search_dc)

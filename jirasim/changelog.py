@@ -146,6 +146,7 @@ class ChangelogMixin:
         ts: int | None = None,
         worklog: dict | None = None,
         flow: str = "Primary",
+        attachment: dict | None = None,
     ) -> None:
         ev = {
             "flow": flow,
@@ -156,6 +157,7 @@ class ChangelogMixin:
             "history": history,
             "comment": comment,
             "worklog": worklog,
+            "attachment": attachment,
             "timestamp": ts or now_ms(),
         }
         for listener in list(self.listeners):

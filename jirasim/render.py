@@ -11,6 +11,7 @@ import hashlib
 import html
 import re
 from typing import Any
+from urllib.parse import quote
 
 from . import adf
 from .clock import fmt_ts
@@ -282,6 +283,25 @@ class RenderMixin:
             "aggregateprogress": dict(progress),
         }
 
+    def attachment_json(self, att: dict) -> dict:
+        """An attachment as Jira shows it; `content` is where its bytes are read (Cloud: the
+        REST content resource; Data Center: the /secure/attachment servlet)."""
+        aid = att["id"]
+        if self.cloud:
+            content = f"{self.base_url}/rest/api/2/attachment/content/{aid}"
+        else:
+            content = f"{self.base_url}/secure/attachment/{aid}/{quote(att['filename'], safe='')}"
+        return {
+            "self": f"{self.base_url}/rest/api/2/attachment/{aid}",
+            "id": aid,
+            "filename": att["filename"],
+            "author": self.user_json(att["author"]),
+            "created": fmt_ts(att["created"]),
+            "size": att["size"],
+            "mimeType": att["mimeType"],
+            "content": content,
+        }
+
     def _issue_ref(self, other: dict) -> dict:
         return {
             "id": other["id"],
@@ -339,7 +359,7 @@ class RenderMixin:
             "timetracking": {},
             "security": None,
             "aggregatetimeestimate": None,
-            "attachment": [],
+            "attachment": [self.attachment_json(a) for a in issue.get("attachments") or ()],
             "summary": issue["summary"],
             "creator": self.user_json(issue["creator"]),
             "subtasks": [

@@ -8,6 +8,7 @@ with an event, still under the lock, so payloads are rendered from a consistent 
 
 from __future__ import annotations
 
+from .attachments import AttachmentOpsMixin
 from .changelog import ChangelogMixin
 from .clock import fmt_ts, ms_to_dt, now_ms
 from .comments import CommentOpsMixin
@@ -45,6 +46,7 @@ class Store(
     WorkflowMixin,
     CommentOpsMixin,
     WorklogOpsMixin,
+    AttachmentOpsMixin,
     PropertiesLinksMixin,
     SearchMixin,
     ChangelogMixin,

@@ -107,9 +107,13 @@ class OrganizationForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Forms posted without the people settings (older scripts) keep what is stored.
-        for name in ("user_map", "unmapped_user_policy"):
+        for name in ("user_map", "unmapped_user_policy", "attachment_max_bytes"):
             if name in self.fields:
                 self.fields[name].required = False
+
+    def clean_attachment_max_bytes(self):
+        value = self.cleaned_data.get("attachment_max_bytes")
+        return self.instance.attachment_max_bytes if value is None else value
 
     def clean_user_map(self):
         return self.cleaned_data.get("user_map") or {}
@@ -278,6 +282,9 @@ class OrganizationAdmin(admin.ModelAdmin):
                     "copy_restricted_comments",
                     "sync_worklogs",
                     "create_missing_versions",
+                    "copy_attachments",
+                    "attachment_max_bytes",
+                    "attachment_exclude",
                     "relay_partner_issues",
                     "connection_type",
                     "handshake_status",

@@ -312,6 +312,26 @@ class Organization(models.Model):
             "account to administer that project. Off: it is left out and recorded."
         ),
     )
+    copy_attachments = models.BooleanField(
+        _("copy attachments"),
+        default=True,
+        help_text=_(
+            "Copy attachments both ways (a deleted attachment's copy is deleted too). Files "
+            "over the size limit or matching an excluded pattern are recorded, not copied."
+        ),
+    )
+    attachment_max_bytes = models.PositiveBigIntegerField(
+        _("largest attachment copied (bytes)"),
+        default=25 * 1024 * 1024,
+        help_text=_("A larger file is recorded as refused and not retried."),
+    )
+    attachment_exclude = models.CharField(
+        _("attachments not copied (file name patterns)"),
+        max_length=500,
+        blank=True,
+        default="",
+        help_text=_("Comma-separated patterns, e.g. '*.exe, *.tmp' (case-insensitive)."),
+    )
     relay_partner_issues = models.BooleanField(
         _("receive other partners' issues"),
         default=False,

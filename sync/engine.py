@@ -26,6 +26,7 @@ from jiraapi.errors import JiraNotFound, JiraPermanentError, JiraRateLimited, Ji
 from organizations.models import DeletePolicy, TargetGonePolicy
 
 from . import echo, fields
+from .attachments import apply_attachments
 from .jobs import Job, side_id, side_key
 from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease_renew
 from .mapping import PUSH
@@ -85,6 +86,7 @@ class Change:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # refused before, not sent again
+    attachments: list[str] = field(default_factory=list)  # "add a.txt", "delete b.png", ...
     calls: int = 0
 
     @classmethod
@@ -97,13 +99,16 @@ class Change:
             conflicts=list(planned.conflicts),
             notes=list(planned.notes),
             held=list(planned.held),
+            attachments=[op.note[len("attachment ") :] for op in planned.attachments],
         )
 
     @property
     def wrote(self) -> bool:
         if self.action in (UNLINK, GONE):  # the pair is closed; nothing was written to Jira
             return False
-        return self.action in (CREATE, DELETE) or bool(self.fields or self.comments)
+        return self.action in (CREATE, DELETE) or bool(
+            self.fields or self.comments or self.attachments
+        )
 
     @property
     def result(self) -> str:
@@ -226,9 +231,11 @@ def apply(job: Job, link: IssueLink, planned: Plan) -> Change:
     elif planned.action == CREATE:
         _apply_create(job, link, planned, change)
         _apply_comments(job, link, planned.comments, change)
+        change.notes += apply_attachments(job, link, planned.attachments)
     elif planned.action == UPDATE:
         _apply_update(job, link, planned, change)
         _apply_comments(job, link, planned.comments, change)
+        change.notes += apply_attachments(job, link, planned.attachments)
     for w in planned.unmatched:
         unmapped_user_record(
             organization=job.organization,
@@ -723,6 +730,7 @@ def _reopen(job: Job, link: IssueLink) -> None:
     link.state = {PEER: link.state[PEER]} if PEER in link.state else {}
     link.save()
     link.comments.update(**{f"{tgt}_comment_id": None, f"{tgt}_hash": ""})
+    link.attachments.all().delete()  # the new copy gets every source attachment anew
 
 
 def sync_target_gone(job: Job) -> Change:
@@ -871,7 +879,9 @@ def record(
                 direction=job.way,
                 action=change.action,
                 fields=fields.without_nul(
-                    change.fields + [f"comment {c}" for c in change.comments]
+                    change.fields
+                    + [f"comment {c}" for c in change.comments]
+                    + [f"attachment {a}" for a in change.attachments]
                 ),
                 result=change.result,
                 calls=change.calls,

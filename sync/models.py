@@ -166,6 +166,53 @@ class WorklogLink(CopyPair):
         return self.pair_text("worklog")
 
 
+class AttachmentStatus(models.TextChoices):
+    COPIED = "copied", _("Copied")
+    UPLOADING = "uploading", _("Upload under way")
+    REFUSED = "refused", _("Refused (not copied)")
+    DELETING = "deleting", _("Copy being deleted")
+
+
+class AttachmentLink(models.Model):
+    """An attachment on one side and its copy on the other (or why it has none).
+
+    `upload_started_at` is set before an upload: a retry after a lost answer looks for the
+    copy at the target (same name and size, added by the sync account since) before
+    uploading again. A refused file (too large, excluded by name) keeps its row, so it is
+    not retried on every event.
+    """
+
+    issue_link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="attachments")
+    local_attachment_id = models.CharField(max_length=32, null=True, blank=True)
+    remote_attachment_id = models.CharField(max_length=32, null=True, blank=True)
+    origin = models.CharField(max_length=8, choices=Side.choices, default=Side.LOCAL)
+    filename = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=10, choices=AttachmentStatus.choices, default=AttachmentStatus.UPLOADING
+    )
+    reason = models.TextField(blank=True)
+    upload_started_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("attachment link")
+        verbose_name_plural = _("attachment links")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("issue_link", "local_attachment_id"), name="uniq_attachment_local"
+            ),
+            models.UniqueConstraint(
+                fields=("issue_link", "remote_attachment_id"), name="uniq_attachment_remote"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.local_attachment_id} <-> {self.remote_attachment_id}"
+
+
 class EchoLock(models.Model):
     """We wrote `field` = value (by fingerprint) to `side`; its webhook will be our own echo.
 

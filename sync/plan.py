@@ -23,6 +23,7 @@ from organizations.models import (
 )
 
 from . import fields
+from .attachments import AttachmentOp, plan_attachments
 from .fields import Crossing, Unmatched
 from .jobs import Job, side_id, side_key
 from .mapping import (
@@ -75,6 +76,7 @@ class Plan:
     held: tuple[str, ...] = ()  # values not sent again: the target refused them before
     target_key: str = ""  # the target issue's key as read now (it changes when moved)
     moved_to: str = ""  # a delete: the source issue moved out to this unmapped project
+    attachments: tuple[AttachmentOp, ...] = ()
 
     @property
     def field_names(self) -> list[str]:
@@ -169,8 +171,14 @@ def plan(job: Job, link: IssueLink) -> Plan:
             return Plan(SKIPPED)
         writes = tuple(carried(job, p) for p in job.pairs)
         notes = _unmatched_notes(job, tuple(w for w in writes if w.unmatched))
-        return Plan(CREATE, writes=writes, comments=plan_comments(job, link), notes=notes)
-    return plan_update(job, link)
+        return Plan(
+            CREATE,
+            writes=writes,
+            comments=plan_comments(job, link),
+            notes=notes,
+            attachments=plan_attachments(job, link),
+        )
+    return replace(plan_update(job, link), attachments=plan_attachments(job, link))
 
 
 def not_passed_on(job: Job) -> str:

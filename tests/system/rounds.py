@@ -43,10 +43,14 @@ OPS = (
     "issuetype",
     "comment_edit",
     "comment_delete",
+    "attachment",  # add a file, or delete one (an original or the sync's copy)
 )
 # Worklog changes (an organization with `sync_worklogs` on): log time, edit or delete a
 # worklog logged on this site, or edit the sync's copy of one from the other site.
 WORKLOG_OPS = ("worklog", "worklog_edit", "worklog_delete", "worklog_copy_edit")
+
+# Ops a partner install (Scenario B) does not carry: attachments stay home there.
+NOT_IN_SCENARIO_B = ("attachment",)
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
@@ -162,6 +166,9 @@ class Site:
             "duedate": fields.get("duedate"),
             "issuetype": fields["issuetype"]["name"],
             "components": sorted(c["name"] for c in fields.get("components") or []),
+            "attachments": sorted(
+                (a["filename"], a["size"]) for a in fields.get("attachment") or []
+            ),
             "comments": sorted(
                 words(self.text(c["body"]).split("wrote:")[-1]) for c in self.comments(key)
             ),
@@ -424,6 +431,8 @@ class Rounds:
                 return op
         if op.startswith("worklog"):
             return self._worklog(site, key, op, n, rng, who)
+        if op == "attachment":
+            return self.attach_or_detach(site, key, before, n, rng, who)
         if op == "summary":
             site.edit(key, who, summary=f"Round {n} summary")
         elif op == "priority":
@@ -502,6 +511,19 @@ class Rounds:
         }
         site.ok("POST", f"/issue/{key}/worklog", who=who, json=body)
         return op
+
+    def attach_or_detach(self, site: Site, key: str, before: dict, n, rng, who) -> str:
+        """A person attaches a new file, or deletes one the issue has (its copy follows)."""
+        present = before.get("attachment") or []
+        if present and rng.random() < 0.4:
+            gone = rng.choice(present)
+            site.ok("DELETE", f"/attachment/{gone['id']}", who=who)
+            return "attachment_delete"
+        content = rng.randbytes(rng.randint(1, 50_000))
+        files = [("file", (f"round-{n}.bin", content, "application/octet-stream"))]
+        headers = {"X-Atlassian-Token": "no-check"}
+        site.ok("POST", f"/issue/{key}/attachments", who=who, files=files, headers=headers)
+        return "attachment_add"
 
 
 def assert_converged_without_ping_pong(rounds: Rounds) -> None:
