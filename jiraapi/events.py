@@ -1,4 +1,4 @@
-"""A Jira webhook delivery, parsed once: the six events the sync handles, and `JiraEvent`.
+"""A Jira webhook delivery, parsed once: the events the sync handles, and `JiraEvent`.
 
 Cloud and Data Center bodies differ (Data Center's comment events carry no `issue`, its
 changelog items often no `fieldId`); `JiraEvent.parse` reads both into one shape and never
@@ -23,7 +23,10 @@ ISSUE_DELETED = "jira:issue_deleted"
 COMMENT_CREATED = "comment_created"
 COMMENT_UPDATED = "comment_updated"
 COMMENT_DELETED = "comment_deleted"
-# The six events the sync handles (a webhook must send us these); the only list of them.
+WORKLOG_CREATED = "worklog_created"
+WORKLOG_UPDATED = "worklog_updated"
+WORKLOG_DELETED = "worklog_deleted"
+# The events the sync handles (a webhook must send us these); the only list of them.
 WEBHOOK_EVENTS = (
     ISSUE_CREATED,
     ISSUE_UPDATED,
@@ -31,7 +34,16 @@ WEBHOOK_EVENTS = (
     COMMENT_CREATED,
     COMMENT_UPDATED,
     COMMENT_DELETED,
+    WORKLOG_CREATED,
+    WORKLOG_UPDATED,
+    WORKLOG_DELETED,
 )
+# Worklog events carry the worklog only (naming its issue by `issueId`): no issue, no user.
+_WORKLOG_ACTIONS = {
+    WORKLOG_CREATED: "created",
+    WORKLOG_UPDATED: "updated",
+    WORKLOG_DELETED: "deleted",
+}
 # The comment events, and Data Center's `jira:issue_updated` that names one in its type.
 _COMMENT_ACTIONS = {
     COMMENT_CREATED: "created",
@@ -151,6 +163,15 @@ class CommentRef:
 
 
 @dataclass(frozen=True)
+class WorklogRef:
+    """The worklog a worklog event is about."""
+
+    action: str  # "created" | "updated" | "deleted"
+    id: str
+    raw: Mapping  # the worklog object as given (read-only)
+
+
+@dataclass(frozen=True)
 class JiraEvent:
     """One webhook delivery, parsed."""
 
@@ -165,6 +186,7 @@ class JiraEvent:
     timestamp: datetime | None  # aware UTC; None when missing or not believable
     changes: tuple[FieldChange, ...]
     event_type_name: str = ""  # issue_event_type_name (e.g. "issue_commented"), "" if none
+    worklog: WorklogRef | None = None  # worklog_* events only
 
     @classmethod
     def parse(cls, payload: Mapping) -> JiraEvent:
@@ -181,9 +203,14 @@ class JiraEvent:
         if not issue_id and isinstance(comment_raw, Mapping):
             match = _COMMENT_SELF.search(_text(comment_raw.get("self")))
             issue_id = match.group(1) if match else ""
+        worklog = _worklog(kind, payload.get("worklog"))
+        if not issue_id and worklog is not None:
+            issue_id = _text(worklog.raw.get("issueId"))
         actor = _actor(payload.get("user"))
         if actor is None and kind in _COMMENT_ACTIONS and isinstance(comment_raw, Mapping):
             actor = _actor(comment_raw.get("updateAuthor")) or _actor(comment_raw.get("author"))
+        if actor is None and worklog is not None:
+            actor = _actor(worklog.raw.get("updateAuthor")) or _actor(worklog.raw.get("author"))
         items = _mapping(payload.get("changelog")).get("items")
         changes = tuple(
             _change(item)
@@ -202,6 +229,7 @@ class JiraEvent:
             timestamp=_timestamp(payload.get("timestamp")),
             changes=changes,
             event_type_name=type_name,
+            worklog=worklog,
         )
 
     @classmethod
@@ -304,6 +332,13 @@ def _comment(kind: str, type_name: str, raw: Any) -> CommentRef | None:
         body=raw.get("body"),
         raw=MappingProxyType(dict(raw)),
     )
+
+
+def _worklog(kind: str, raw: Any) -> WorklogRef | None:
+    action = _WORKLOG_ACTIONS.get(kind)
+    if action is None or not isinstance(raw, Mapping):
+        return None
+    return WorklogRef(action=action, id=_text(raw.get("id")), raw=MappingProxyType(dict(raw)))
 
 
 def _actor(user: Any) -> Actor | None:

@@ -150,7 +150,9 @@ class ChangelogMixin:
         history: dict | None = None,
         comment: dict | None = None,
         ts: int | None = None,
+        worklog: dict | None = None,
         flow: str = "Primary",
+        attachment: dict | None = None,
     ) -> None:
         ev = {
             "flow": flow,
@@ -160,6 +162,8 @@ class ChangelogMixin:
             "issue": issue,
             "history": history,
             "comment": comment,
+            "worklog": worklog,
+            "attachment": attachment,
             "timestamp": ts or now_ms(),
         }
         for listener in list(self.listeners):

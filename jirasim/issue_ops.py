@@ -181,6 +181,8 @@ class IssueOpsMixin:
             "epic_name": values.get(DC_EPIC_NAME),
             "custom": {k: v for k, v in values.items() if k in CUSTOM_FIELDS and v is not None},
             "comments": [],
+            "worklogs": [],
+            "timeestimate": None,
             "properties": {p["key"]: p.get("value") for p in props},
             "remotelinks": [],
             "history": [],

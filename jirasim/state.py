@@ -75,12 +75,15 @@ class SiteState:
             self.projects: dict[str, dict] = {}
             self.issues: dict[str, dict] = {}
             self.keys: dict[str, str] = {}
+            self.blobs: dict[str, bytes] = {}  # attachment contents, by attachment id
             self.seq = {
                 "issue": 10000,
                 "comment": 10000,
+                "worklog": 10000,
                 "history": 10000,
                 "project": 10000,
                 "link": 10000,
+                "attachment": 10000,
                 "component": self._id_start(),
                 "version": self._id_start(),
             }
@@ -200,6 +203,8 @@ class SiteState:
             self.projects = data["projects"]
             self.issues = data["issues"]
             self.seq = data["seq"]
+            self.seq.setdefault("attachment", 10000)
+            self.blobs = {}  # contents are not saved: attachments read back empty
             self.keys = {}
             for iid, i in self.issues.items():
                 for old in i.get("old_keys", ()):  # a moved issue's old keys still resolve

@@ -29,6 +29,11 @@ EVENTS = {
     "comment_created",
     "comment_updated",
     "comment_deleted",
+    "worklog_created",
+    "worklog_updated",
+    "worklog_deleted",
+    "attachment_created",  # Cloud only
+    "attachment_deleted",  # Cloud only
 }
 
 
@@ -149,6 +154,16 @@ class Dispatcher:
         issue = ev["issue"]
         name = ev["webhookEvent"]
         out: dict[str, Any] = {"timestamp": ev["timestamp"], "webhookEvent": name}
+        if name.startswith("worklog_"):
+            # Jira names the issue by `issueId` in the worklog only: no `issue`, no `user`.
+            out["worklog"] = s.worklog_json(issue, ev["worklog"])
+            return out
+        if name.startswith("attachment_"):  # Cloud: the attachment alone, no issue
+            att = s.attachment_json(ev["attachment"])
+            if name == "attachment_deleted":
+                att.pop("content", None)
+            out["attachment"] = att
+            return out
         if name.startswith("comment_"):
             if not (s.cloud or name == "comment_created"):
                 out["user"] = s.user_json(ev["actor"])

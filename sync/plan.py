@@ -23,6 +23,7 @@ from organizations.models import (
 )
 
 from . import fields
+from .attachments import AttachmentOp, plan_attachments
 from .fields import Crossing, Unmatched, Unresolved
 from .jobs import Job, side_id, side_key
 from .mapping import (
@@ -77,6 +78,8 @@ class Plan:
     notes: tuple[str, ...] = ()  # why the plan is what it is, for the operator
     held: tuple[str, ...] = ()  # values not sent again: the target refused them before
     target_key: str = ""  # the target issue's key as read now (it changes when moved)
+    moved_to: str = ""  # a delete: the source issue moved out to this unmapped project
+    attachments: tuple[AttachmentOp, ...] = ()
 
     @property
     def field_names(self) -> list[str]:
@@ -211,8 +214,14 @@ def plan(job: Job, link: IssueLink) -> Plan:
                 note = _parent_note(job, w, f"the sub-task {job.issue_key} is not created")
                 return Plan(SKIPPED, notes=(note,))
             notes += (_parent_note(job, w, "created without it"),)
-        return Plan(CREATE, writes=writes, comments=plan_comments(job, link), notes=notes)
-    return plan_update(job, link)
+        return Plan(
+            CREATE,
+            writes=writes,
+            comments=plan_comments(job, link),
+            notes=notes,
+            attachments=plan_attachments(job, link),
+        )
+    return replace(plan_update(job, link), attachments=plan_attachments(job, link))
 
 
 def not_passed_on(job: Job) -> str:
