@@ -129,3 +129,35 @@ def test_parent_changes_are_in_the_webhook_changelog(sim, flavor, receiver):
             ("Epic Link", "custom", epic_id, epic)
         ]
         assert got["issue"]["fields"][DC_EPIC_LINK] == epic
+
+
+def test_data_center_lists_its_agile_fields(dc):
+    api = Api(dc)
+    found = {f["id"]: f for f in api.ok(api.get("/field"))}
+    assert found[DC_EPIC_LINK]["name"] == "Epic Link"
+    assert found[DC_EPIC_LINK]["schema"]["custom"] == "com.pyxis.greenhopper.jira:gh-epic-link"
+    assert found[DC_EPIC_NAME]["schema"]["custom"] == "com.pyxis.greenhopper.jira:gh-epic-label"
+
+
+def test_cloud_removes_an_epic_with_an_empty_parent_but_a_sub_task_keeps_its_own(cloud):
+    api = Api(cloud)
+    epic = _epic(api, "cloud")
+    story = api.create(parent={"key": epic})
+    api.ok(api.put(f"/issue/{story}", {"fields": {"parent": {}}}), 204)
+    assert "parent" not in api.ok(api.get(f"/issue/{story}"))["fields"]
+    sub = api.create(issuetype={"name": "Sub-task"}, parent={"key": story})
+    refused = api.put(f"/issue/{sub}", {"fields": {"parent": {}}})
+    assert refused.status_code == 400 and "parent" in refused.json()["errors"]
+
+
+def test_a_sub_task_is_in_its_parents_project(sim):
+    api = Api(sim)
+    parent = api.create()
+    body = {
+        "project": {"key": "OPS"},
+        "issuetype": {"name": "Sub-task"},
+        "summary": "Elsewhere",
+        "parent": {"key": parent},
+    }
+    refused = api.post("/issue", {"fields": body})
+    assert refused.status_code == 400 and "parent" in refused.json()["errors"]
