@@ -455,6 +455,28 @@ def _left_out(job: Job, field: str, missing: set[str], change: Change) -> None:
     )
 
 
+def _unparent_create(
+    job: Job, payload: dict, refused: JiraPermanentError, narrowed: dict, change: Change
+) -> bool:
+    """A create refused for its parent alone (e.g. the epic's copy is not an Epic there):
+    the issue is created without it, recorded (`narrowed["parent"]`: None). A sub-task
+    cannot be, and stays refused. False if the refusal was for anything else."""
+    kind = fields.kind_of("parent")
+    keys = set(kind.payload("parent", {"key": "", "subtask": False}, job.target.flavor))
+    keys |= set(kind.payload("parent", {"key": "", "subtask": True}, job.target.flavor))
+    named = set(refused.errors)
+    if isinstance(refused, JiraNotFound) or not named or not named <= keys & set(payload):
+        return False
+    if (payload.get("issuetype") or {}).get("name", "").lower() in ("sub-task", "subtask"):
+        return False
+    for name in named:
+        change.errors.append(
+            f"parent: {refused.errors[name]} ({payload.pop(name)!r}); created without it"
+        )
+    narrowed["parent"] = None
+    return True
+
+
 def _create_target(
     job: Job, link: IssueLink, planned: Plan, change: Change, narrowed: dict
 ) -> dict:
@@ -479,7 +501,10 @@ def _create_target(
         try:
             return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
         except JiraPermanentError as exc:
-            if not _narrow_create(job, payload, exc, narrowed, change):
+            if not (
+                _unparent_create(job, payload, exc, narrowed, change)
+                or _narrow_create(job, payload, exc, narrowed, change)
+            ):
                 raise
             return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
     except (JiraPermanentError, JiraRateLimited):

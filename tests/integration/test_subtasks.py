@@ -253,6 +253,24 @@ def test_a_move_under_an_epic_that_is_not_synced_leaves_the_copy_as_it_is_and_is
     assert hw.total_writes() == 1  # the summary only: the parent is not tried again
 
 
+def test_a_story_whose_epic_copy_the_partner_refuses_is_created_without_it_and_recorded(hw):
+    """The issue type map makes the epic's copy a Task: Data Center refuses an Epic Link to
+    it, so the story is created without one instead of failing."""
+    ProjectMapping.objects.filter(organization=hw.org).update(issue_type_map={"Epic": "Task"})
+    epic = hw.create("local", "Epic", "Epic")
+    story = hw.create("local", "Story", above=epic)
+    assert hw.feed_all("local") == ["done", "done"]
+    story_copy = hw.copy("local", story)
+    assert hw.above("partner", story_copy) is None
+    event = SyncEvent.objects.filter(direction="push", action="create").latest("pk")
+    assert event.result == "error" and "created without it" in event.message
+    assert set(hw.feed_all("partner")) == {"echo"}
+    hw.api("local", "PUT", f"/issue/{story}", json={"fields": {"summary": "Next"}})
+    hw.reset_calls()
+    assert hw.feed_all("local") == ["done"]
+    assert hw.total_writes() == 1  # the summary: the refused epic is not tried again
+
+
 @pytest.mark.parametrize("way", WAYS)
 def test_an_ordinary_edit_of_a_sub_task_costs_the_calls_and_queries_any_edit_costs(hw, way):
     edited, other = WAYS[way], OTHER[WAYS[way]]
