@@ -85,6 +85,7 @@ _FIELD_IDS = {
     "link": "issuelinks",
     "parent": "parent",
     "issueparentassociation": "parent",
+    "epic link": "parent",  # Data Center (Jira Software): a standard issue's epic
     "key": "key",
     "issuekey": "key",  # Cloud's fieldId of the `Key` item an issue move records
     "project": "project",
@@ -313,7 +314,9 @@ def _change(item: Mapping) -> FieldChange:
         to_value=_scalar(item.get("to")),
         to_string=_scalar(item.get("toString")),
         custom=custom,
-        identified=not (custom and not _text(item.get("fieldId")).strip()),
+        # A custom item without `fieldId` is known only by a name `_FIELD_IDS` knows.
+        identified=not (custom and not _text(item.get("fieldId")).strip())
+        or _text(item.get("field")).strip().lower() in _FIELD_IDS,
     )
 
 

@@ -18,11 +18,16 @@ from .clock import fmt_ts
 from .model import (
     CUSTOM_FIELDS,
     CUSTOM_SCHEMA,
+    DC_AGILE_FIELDS,
+    DC_EPIC_LINK,
+    DC_EPIC_NAME,
     ISSUE_TYPES,
     PRIORITIES,
     RESOLUTIONS,
     STATUS_CATEGORIES,
+    SUBTASK_TYPE,
     SYSTEM_FIELDS,
+    hierarchy_level,
 )
 from .worklogs import format_duration
 
@@ -92,7 +97,7 @@ class RenderMixin:
                     "avatarId": avatar,
                 }
                 if self.cloud:
-                    out["hierarchyLevel"] = -1 if sub else (1 if name == "Epic" else 0)
+                    out["hierarchyLevel"] = hierarchy_level(i)
                 return out
         raise KeyError(tid)
 
@@ -376,8 +381,15 @@ class RenderMixin:
         }
         if self.cloud:  # a Cloud field (2019); Data Center has no such field
             f = {"statuscategorychangedate": fmt_ts(issue["statuscategorychangedate"]), **f}
-        if issue.get("parent") and issue["parent"] in self.issues:
-            f["parent"] = self._issue_ref(self.issues[issue["parent"]])
+        parent = self.issues.get(issue.get("parent") or "")
+        if parent is not None and (self.cloud or issue["issuetype"] == SUBTASK_TYPE):
+            f["parent"] = self._issue_ref(parent)
+        if not self.cloud:
+            # Jira Software on Data Center: a standard issue's epic is its Epic Link (the
+            # epic's key); an Epic has an Epic Name.
+            epic = parent if issue["issuetype"] != SUBTASK_TYPE else None
+            f[DC_EPIC_LINK] = epic["key"] if epic is not None else None
+            f[DC_EPIC_NAME] = issue.get("epic_name")
         for fid in CUSTOM_FIELDS:
             f[fid] = self.custom_json(fid, issue["custom"].get(fid), version, kept.get(fid))
         f.update(self._time_fields(issue))
@@ -462,6 +474,8 @@ class RenderMixin:
     def field_name(self, fid: str) -> str:
         if fid in CUSTOM_FIELDS:
             return CUSTOM_FIELDS[fid][0]
+        if fid in DC_AGILE_FIELDS and not self.cloud:
+            return DC_AGILE_FIELDS[fid][0]
         return SYSTEM_FIELDS.get(fid, (fid,))[0]
 
     def history_json(self, h: dict) -> dict:
@@ -501,8 +515,12 @@ class RenderMixin:
                     "schema": {"type": stype, "system": fid},
                 }
             )
-        for fid, (name, kind, _) in CUSTOM_FIELDS.items():
-            stype, custom = CUSTOM_SCHEMA[kind]
+        customs = [
+            (fid, name, *CUSTOM_SCHEMA[kind]) for fid, (name, kind, _) in CUSTOM_FIELDS.items()
+        ]
+        if not self.cloud:  # Jira Software's Epic Link and Epic Name
+            customs += [(fid, *spec) for fid, spec in DC_AGILE_FIELDS.items()]
+        for fid, name, stype, custom in customs:
             num = int(fid.split("_")[1])
             out.append(
                 {

@@ -291,4 +291,9 @@ class SiteState:
         return self.projects[issue["project"]]
 
     def _subtask_ids(self, issue: dict) -> list[str]:
-        return [i["id"] for i in self.issues.values() if i.get("parent") == issue["id"]]
+        """The issue's sub-tasks (an epic's issues are its children, not its sub-tasks)."""
+        return [
+            i["id"]
+            for i in self.issues.values()
+            if i.get("parent") == issue["id"] and i.get("issuetype") == "10003"
+        ]

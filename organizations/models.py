@@ -40,6 +40,7 @@ STANDARD_FIELDS = (
     "components",
     "fixVersions",
     "versions",
+    "parent",
     "comment",
 )
 # Synced unless a field mapping says otherwise (comments always, by their own path), except

@@ -23,11 +23,12 @@ from django.utils import timezone
 
 from jiraapi.client import counting_calls
 from jiraapi.errors import JiraNotFound, JiraPermanentError, JiraRateLimited, JiraTransientError
-from organizations.models import DeletePolicy, TargetGonePolicy
+from organizations.models import DeletePolicy, ProjectMapping, TargetGonePolicy
 
 from . import echo, fields
 from .attachments import apply_attachments
-from .jobs import Job, side_id, side_key
+from .fields import Parent
+from .jobs import Job, issue_in_push_scope, job_build, side_id, side_key
 from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease_renew
 from .mapping import PUSH
 from .models import (
@@ -51,6 +52,7 @@ from .plan import (
     FieldWrite,
     Plan,
     carried,
+    copy_of,
     plan,
     plan_delete,
 )
@@ -286,11 +288,17 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
         _note_left(job, link, agreed)
     if planned.writes:
         _expect(job, link, {w.target_field: w.target_value for w in planned.writes})
-        payload = {
-            w.target_field: fields.kind_of(w.target_field).write(w.target_value, job.target.flavor)
-            for w in planned.writes
-        }
+        payload: dict[str, Any] = {}
+        named: dict[str, str] = {}  # a payload entry -> the field written (an Epic Link: parent)
+        for w in planned.writes:
+            entries = fields.kind_of(w.target_field).payload(
+                w.target_field, w.target_value, job.target.flavor
+            )
+            payload.update(entries)
+            named.update(dict.fromkeys(entries, w.target_field))
         written, refused = edit_with_fallback(job.target, side_key(link, job.target_side), payload)
+        written = [named.get(name, name) for name in written]
+        refused = {named.get(name, name): message for name, message in refused.items()}
         change.errors += [f"{name}: {message}" for name, message in refused.items()]
         standing = link.refused(job.target_side)
         for w in planned.writes:
@@ -447,6 +455,28 @@ def _left_out(job: Job, field: str, missing: set[str], change: Change) -> None:
     )
 
 
+def _unparent_create(
+    job: Job, payload: dict, refused: JiraPermanentError, narrowed: dict, change: Change
+) -> bool:
+    """A create refused for its parent alone (e.g. the epic's copy is not an Epic there):
+    the issue is created without it, recorded (`narrowed["parent"]`: None). A sub-task
+    cannot be, and stays refused. False if the refusal was for anything else."""
+    kind = fields.kind_of("parent")
+    keys = set(kind.payload("parent", {"key": "", "subtask": False}, job.target.flavor))
+    keys |= set(kind.payload("parent", {"key": "", "subtask": True}, job.target.flavor))
+    named = set(refused.errors)
+    if isinstance(refused, JiraNotFound) or not named or not named <= keys & set(payload):
+        return False
+    if (payload.get("issuetype") or {}).get("name", "").lower() in ("sub-task", "subtask"):
+        return False
+    for name in named:
+        change.errors.append(
+            f"parent: {refused.errors[name]} ({payload.pop(name)!r}); created without it"
+        )
+    narrowed["parent"] = None
+    return True
+
+
 def _create_target(
     job: Job, link: IssueLink, planned: Plan, change: Change, narrowed: dict
 ) -> dict:
@@ -460,15 +490,21 @@ def _create_target(
     for w in planned.writes:
         kind = fields.kind_of(w.target_field)
         if kind.editable and w.target_value not in fields.EMPTY:
-            payload[w.target_field] = kind.write(w.target_value, job.target.flavor)
+            payload.update(kind.payload(w.target_field, w.target_value, job.target.flavor))
     payload.setdefault("issuetype", {"name": "Task"})
+    if not job.target.is_cloud and str(payload["issuetype"].get("name", "")).lower() == "epic":
+        # Data Center requires an Epic Name to create an Epic: its summary, unless mapped.
+        payload.setdefault(fields.epic_name_field(), str(payload.get("summary") or "")[:255])
     sync_account_ids(job.target)  # learnt before our first write there (see `_expect`)
     tag = {"linkId": link.pk, "origin": job.source_side, "id": job.issue_id, "key": job.issue_key}
     try:
         try:
             return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
         except JiraPermanentError as exc:
-            if not _narrow_create(job, payload, exc, narrowed, change):
+            if not (
+                _unparent_create(job, payload, exc, narrowed, change)
+                or _narrow_create(job, payload, exc, narrowed, change)
+            ):
                 raise
             return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
     except (JiraPermanentError, JiraRateLimited):
@@ -897,21 +933,102 @@ def record(
         )
 
 
+# How many issues above one are synced first (a sub-task's story, then its epic).
+MAX_PARENT_DEPTH = 3
+
+
+def _parent_first(job: Job, link: IssueLink, depth: int) -> None:
+    """The source issue's parent (or epic), synced before the issue when it has no copy at
+    the target yet and is in scope (its project mapped for this organization, and the push
+    JQL), so the issue is created (or moved) under the parent's copy. A nested sync of the
+    parent's own pair: its lease, its echo locks, its record. Costs nothing when the parent
+    did not change (compared in memory with the agreed state)."""
+    if job.issue is None or job.values is not None or job.organization.is_app:
+        return
+    if depth >= MAX_PARENT_DEPTH or link.status == LinkStatus.DELETED:
+        return
+    if link.status == LinkStatus.GONE and (
+        job.organization.target_gone_policy != TargetGonePolicy.RECREATE
+    ):
+        return  # the pair is closed: nothing is created under a parent
+    pair = next(
+        (p for p in job.pairs if isinstance(fields.kind_of(p.target(job.way)), Parent)), None
+    )
+    if pair is None:
+        return
+    s_name = pair.source(job.way)
+    value = job.source_value(s_name)
+    if not value:
+        return
+    agreed = link.state.get(job.source_side, {})
+    if (
+        side_id(link, job.target_side)
+        and s_name in agreed
+        and fields.same(s_name, value, agreed[s_name])
+    ):
+        return
+    if copy_of(job, value) is not None:
+        return
+    project = str(value.get("key") or "").rpartition("-")[0]
+    source_project = "local_project_key" if job.way == PUSH else "remote_project_key"
+    mapping = ProjectMapping.objects.filter(
+        organization=job.organization, **{source_project: project}
+    ).first()
+    if mapping is None or not project:
+        return  # out of scope: the plan records it
+    try:
+        issue = job.source.get_issue(value.get("id") or value["key"])
+    except JiraNotFound:
+        return
+    parent_job = job_build(
+        project_mapping=mapping,
+        way=job.way,
+        issue_id=str(issue["id"]),
+        issue_key=str(issue.get("key") or ""),
+        issue=issue,
+        comments_changed=True,
+    )
+    if (
+        job.way == PUSH
+        and mapping.push_jql
+        and not issue_in_push_scope(parent_job.source, mapping, parent_job)
+    ):
+        return
+    note = f"synced first: the parent of {job.issue_key}"
+    try:
+        sync_issue(parent_job, notes=(note,), parent_depth=depth + 1)
+    except JiraPermanentError as exc:
+        # The parent's copy was refused: the issue goes on without it (the plan records
+        # "parent not synced"); the parent's own delivery reports the refusal.
+        logger.warning(
+            "sync.parent_first_refused",
+            extra={
+                "organization": job.organization.public_id,
+                "issue": job.issue_key,
+                "parent": parent_job.issue_key,
+                "error": str(exc),
+            },
+        )
+
+
 def sync_issue(
     job: Job,
     *,
     delivery_id: int | None = None,
     started: float | None = None,
     notes: tuple[str, ...] = (),
+    parent_depth: int = 0,
 ) -> Change:
     """Bring the target issue in step with the source issue `job.issue`; `notes` (from the
-    event's pre-check) go into the sync's record."""
+    event's pre-check) go into the sync's record. A parent with no copy at the target is
+    synced first (`_parent_first`)."""
     link = issue_link_get_or_create(
         organization=job.organization,
         side=job.source_side,
         issue_id=job.issue_id,
         issue_key=job.issue_key,
     )
+    _parent_first(job, link, parent_depth)
     with counting_calls() as calls, issue_link_lease(link) as link:
         _follow_key(link, job.source_side, str((job.issue or {}).get("key") or ""))
         back = ""

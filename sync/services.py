@@ -19,7 +19,7 @@ from jiraapi.events import WORKLOG_CREATED, WORKLOG_DELETED, WORKLOG_UPDATED, Ji
 from organizations.models import ConnectionType, Organization, ProjectMapping
 
 from . import echo, engine, peer, worklogs
-from .jobs import Job, job_build
+from .jobs import Job, issue_in_push_scope, job_build
 from .mapping import PULL, PUSH, SIDES
 from .models import IssueLink, LinkStatus
 
@@ -207,7 +207,7 @@ def _process(
             _record_refused_delete(job, delivery_id=delivery_id)
             continue
         scoped = way == PUSH and project_mapping.push_jql and issue is not None
-        if scoped and not _in_push_scope(job.source, project_mapping, job):
+        if scoped and not issue_in_push_scope(job.source, project_mapping, job):
             continue
         notes = (*check.notes, *moved_notes.get(project_mapping.organization_id, ()))
         if job.organization.is_app:
@@ -389,23 +389,6 @@ def _record_nothing_to_do(
     )
 
 
-def _in_push_scope(source: JiraClient, project_mapping: ProjectMapping, job: Job) -> bool:
-    """An issue already linked stays linked; a new one must match the mapping's JQL.
-
-    Cloud's search lags behind writes (seconds to minutes), and the issue in hand was
-    changed a moment ago: `reconcileIssues` makes the search reflect its current state.
-    Data Center has no such parameter (see `JiraClient.search` and the README).
-    """
-    linked = IssueLink.objects.filter(
-        organization=project_mapping.organization, local_issue_id=job.issue_id
-    ).exclude(remote_issue_id=None)
-    if linked.exists():
-        return True
-    jql = f"({project_mapping.push_jql}) AND key = {job.issue_key}"
-    reconcile = [job.issue_id] if job.issue_id.isdigit() else None
-    return bool(list(source.search(jql, fields=["summary"], page_size=1, reconcile=reconcile)))
-
-
 def issue_catch_up(
     *,
     project_mapping: ProjectMapping,
@@ -436,7 +419,7 @@ def issue_catch_up(
     if (
         way == PUSH
         and project_mapping.push_jql
-        and not _in_push_scope(job.source, project_mapping, job)
+        and not issue_in_push_scope(job.source, project_mapping, job)
     ):
         return None
     notes = (note,) if note else ()

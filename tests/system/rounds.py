@@ -44,6 +44,8 @@ OPS = (
     "comment_edit",
     "comment_delete",
     "attachment",  # add a file, or delete one (an original or the sync's copy)
+    "subtask",  # a sub-task under the round's issue
+    "subtask_edit",  # a sub-task renamed (an original or the sync's copy)
 )
 # Worklog changes (an organization with `sync_worklogs` on): log time, edit or delete a
 # worklog logged on this site, or edit the sync's copy of one from the other site.
@@ -169,6 +171,9 @@ class Site:
             "attachments": sorted(
                 (a["filename"], a["size"]) for a in fields.get("attachment") or []
             ),
+            # Each side's sub-task has exactly one copy under the parent's copy: the same
+            # summaries (each made unique by its round), none twice.
+            "subtasks": sorted(s["fields"]["summary"] for s in fields.get("subtasks") or []),
             "comments": sorted(
                 words(self.text(c["body"]).split("wrote:")[-1]) for c in self.comments(key)
             ),
@@ -433,7 +438,25 @@ class Rounds:
             return self._worklog(site, key, op, n, rng, who)
         if op == "attachment":
             return self.attach_or_detach(site, key, before, n, rng, who)
-        if op == "summary":
+        if op == "subtask_edit":
+            subtasks = before.get("subtasks") or []
+            if subtasks:  # a person renames one of the issue's sub-tasks (theirs or a copy)
+                sub = rng.choice(subtasks)
+                site.edit(sub["key"], who, summary=f"{sub['fields']['summary']} / round {n}")
+                return op
+            op = "subtask"
+        if op == "subtask":
+            side = "local" if site is self.local else "partner"
+            fields = {
+                "project": {"key": key.rpartition("-")[0]},
+                "issuetype": {"name": "Sub-task"},
+                "summary": f"Sub-task of round {n} ({side})",
+                "parent": {"key": key},
+            }
+            site.ok("POST", "/issue", who=who, json={"fields": fields})
+            # Its copy is two writes of the sync: the issue, and its link to the original.
+            self.genuine += 1
+        elif op == "summary":
             site.edit(key, who, summary=f"Round {n} summary")
         elif op == "priority":
             current = (before.get("priority") or {}).get("name")

@@ -575,6 +575,20 @@ def test_from_body_refuses_what_is_not_a_json_object(body):
         JiraEvent.from_body(body)
 
 
+def test_a_data_center_epic_link_item_is_a_change_of_parent_we_can_identify():
+    item = {
+        "field": "Epic Link",
+        "fieldtype": "custom",
+        "from": None,
+        "fromString": None,
+        "to": "10200",
+        "toString": "REM-1",
+    }
+    event = JiraEvent.parse({"webhookEvent": "jira:issue_updated", "changelog": {"items": [item]}})
+    assert event.change("parent").to_string == "REM-1"
+    assert event.all_changes_identified
+
+
 def _worklog_body(kind, worklog):
     return {"timestamp": 1764150000000, "webhookEvent": kind, "worklog": worklog}
 
