@@ -17,7 +17,7 @@ export WEB_PORT PUBLIC_BASE_URL
 # `make run` is for development: a Jira (or the simulator) on this machine over plain http.
 RUN_JIRA_ENV := JIRA_ALLOW_HTTP=$${JIRA_ALLOW_HTTP:-true} JIRA_ALLOWED_HOSTS=$${JIRA_ALLOWED_HOSTS:-127.0.0.1,localhost,::1}
 
-.PHONY: install run demo demo-b test lint format clean bench bench-quick bench-drift
+.PHONY: install run demo demo-b test lint format clean bench bench-quick bench-drift bench-attachment
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ bench-quick: install
 ## How long a full drift check of 1,000 linked pairs takes, and its Jira calls.
 bench-drift: install
 	$(BIN)/python bench/drift.py $(BENCH_ARGS)
+
+## A 20 MB attachment copied by a real worker: how much the worker's memory grows.
+bench-attachment: install
+	$(BIN)/python bench/attachment_memory.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -8,16 +8,20 @@ never sleeps on a rate limit.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import logging
+import os
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urljoin
+from typing import IO, Any
+from urllib.parse import quote, urljoin
 
 import requests
+from urllib3.fields import format_multipart_header_param
 
 from .errors import (
     JiraAuthError,
@@ -36,6 +40,7 @@ logger = logging.getLogger(__name__)
 CLOUD = "cloud"
 DATACENTER = "datacenter"
 RETRY_STATUSES = {408, 409, 425, 500, 502, 503, 504}
+CHUNK = 1 << 16  # attachments move through in pieces of this size, never whole
 MAX_REDIRECTS = 5
 MAX_RECONCILE = 50  # Cloud's limit on reconcileIssues
 
@@ -241,20 +246,20 @@ class JiraClient:
 
     # --- comments --------------------------------------------------------------------------
 
-    def get_comments(self, key: str) -> list[dict]:
-        comments: list[dict] = []
-        start = 0
+    def _all_pages(self, path: str, member: str, params: dict) -> list[dict]:
+        """Every item of a `startAt`/`total` paged list (`member`: its key in a page)."""
+        found: list[dict] = []
         while True:
-            page = self._request(
-                "GET",
-                f"{self.api}/issue/{key}/comment",
-                # `properties` shows which comments Service Management keeps internal.
-                params={"startAt": start, "maxResults": 100, "expand": "properties"},
-            )
-            comments += page.get("comments", [])
-            start += len(page.get("comments", []))
-            if not page.get("comments") or start >= page.get("total", 0):
-                return comments
+            page = self._request("GET", path, params={**params, "startAt": len(found)})
+            items = page.get(member, [])
+            found += items
+            if not items or len(found) >= page.get("total", 0):
+                return found
+
+    def get_comments(self, key: str) -> list[dict]:
+        # `properties` shows which comments Service Management keeps internal.
+        params = {"maxResults": 100, "expand": "properties"}
+        return self._all_pages(f"{self.api}/issue/{key}/comment", "comments", params)
 
     def add_comment(self, key: str, body: Any) -> dict:
         return self._request("POST", f"{self.api}/issue/{key}/comment", json={"body": body})
@@ -266,6 +271,96 @@ class JiraClient:
 
     def delete_comment(self, key: str, comment_id: str) -> None:
         self._request("DELETE", f"{self.api}/issue/{key}/comment/{comment_id}")
+
+    # --- worklogs --------------------------------------------------------------------------
+
+    def get_worklogs(self, key: str) -> list[dict]:
+        return self._all_pages(f"{self.api}/issue/{key}/worklog", "worklogs", {"maxResults": 1000})
+
+    def get_worklog(self, key: str, worklog_id: str) -> dict:
+        return self._request("GET", f"{self.api}/issue/{key}/worklog/{worklog_id}")
+
+    def add_worklog(self, key: str, worklog: dict) -> dict:
+        """`worklog`: `timeSpentSeconds`, `started`, `comment`; the remaining estimate is
+        left as it is (a copy of someone's time must not move the estimate twice)."""
+        return self._request(
+            "POST",
+            f"{self.api}/issue/{key}/worklog",
+            params={"adjustEstimate": "leave"},
+            json=worklog,
+        )
+
+    def edit_worklog(self, key: str, worklog_id: str, worklog: dict) -> dict:
+        return self._request(
+            "PUT",
+            f"{self.api}/issue/{key}/worklog/{worklog_id}",
+            params={"adjustEstimate": "leave"},
+            json=worklog,
+        )
+
+    def delete_worklog(self, key: str, worklog_id: str) -> None:
+        self._request(
+            "DELETE",
+            f"{self.api}/issue/{key}/worklog/{worklog_id}",
+            params={"adjustEstimate": "leave"},
+        )
+
+    # --- attachments -----------------------------------------------------------------------
+
+    def get_attachment(self, attachment_id: str) -> dict:
+        return self._request("GET", f"{self.api}/attachment/{attachment_id}")
+
+    def delete_attachment(self, attachment_id: str) -> None:
+        self._request("DELETE", f"{self.api}/attachment/{attachment_id}")
+
+    def download_attachment(self, attachment: dict, dest: IO[bytes]) -> tuple[int, str]:
+        """Write the attachment's content to `dest` piece by piece; returns its size and
+        SHA-256 (hex), computed on the way. Cloud: the content resource without its redirect
+        to the media service (another origin); Data Center: the attachment servlet."""
+        aid = str(attachment["id"])
+        if self.is_cloud:
+            path = f"{self.api}/attachment/content/{aid}"
+            params: dict[str, str] | None = {"redirect": "false"}
+        else:
+            path = (
+                f"/secure/attachment/{aid}/{quote(str(attachment.get('filename') or aid), safe='')}"
+            )
+            params = None
+        for counter in _counters.get():
+            counter.count += 1
+        url = f"{self.base_url}{path}"
+        kwargs: dict[str, Any] = {"timeout": self.timeout, "stream": True, "params": params}
+        response = self._send("GET", path, url, kwargs)
+        with response:
+            if response.status_code >= 400:
+                error = self._error("GET", path, response)
+                error.base_url, error.user = self.base_url, self.site.user
+                raise error
+            digest, size = hashlib.sha256(), 0
+            try:
+                for chunk in response.iter_content(CHUNK):
+                    dest.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+            except requests.RequestException as exc:
+                raise JiraTransientError(f"GET {path}: {type(exc).__name__}") from exc
+        return size, digest.hexdigest()
+
+    def add_attachment(self, key: str, filename: str, source: IO[bytes], size: int) -> list[dict]:
+        """Upload one file read from `source` (`size` bytes from its current position) as
+        the multipart part `file`; Jira answers the list of attachments added. The body is
+        streamed, never held whole (`requests`' `files=` would build it in memory)."""
+        body = MultipartFile(filename, source, size)
+        return self._request(
+            "POST",
+            f"{self.api}/issue/{key}/attachments",
+            data=body,
+            headers={
+                "X-Atlassian-Token": "no-check",
+                "Content-Type": body.content_type,
+                "Content-Length": str(len(body)),
+            },
+        )
 
     # --- search ----------------------------------------------------------------------------
 
@@ -426,9 +521,70 @@ class JiraClient:
         """A project, with its `components` and `versions` (each with `id` and `name`)."""
         return self._request("GET", f"{self.api}/project/{key}")
 
+    def create_version(self, *, project_id: str, name: str) -> dict:
+        """A new version (name only) in the project with id `project_id`; needs the
+        Administer Projects permission there (403 without it; 400 for a duplicate name)."""
+        body = {"name": name, "projectId": int(project_id)}
+        return self._request("POST", f"{self.api}/version", json=body)
+
     def get_project_statuses(self, key: str) -> list[dict]:
         """Per issue type of the project, the statuses of its workflow (`statuses`)."""
         return self._request("GET", f"{self.api}/project/{key}/statuses")
 
     def server_info(self) -> dict:
         return self._request("GET", f"{self.api}/serverInfo")
+
+
+class MultipartFile:
+    """A `multipart/form-data` body of one part `file`, read piece by piece: its head, the
+    file's bytes from `source`, its tail. `len()` is known up front (Content-Length), so the
+    upload needs no chunked encoding and no copy of the file in memory."""
+
+    def __init__(self, filename: str, source: IO[bytes], size: int) -> None:
+        boundary = uuid.uuid4().hex
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        # As browsers and requests' `files=` name it (HTML5: UTF-8, `"` as %22).
+        disposition = format_multipart_header_param("filename", filename)
+        self._head = (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; {disposition}\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        self._tail = f"\r\n--{boundary}--\r\n".encode()
+        self._source = source
+        self._start = source.tell()
+        self._size = size
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return len(self._head) + self._size + len(self._tail)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Only a rewind (a resend) is needed."""
+        self._pos = 0 if whence == os.SEEK_SET else len(self)
+        if self._pos == 0:
+            self._source.seek(self._start)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = len(self) - self._pos
+        out = bytearray()
+        while n > 0 and self._pos < len(self):
+            head, body_end = len(self._head), len(self._head) + self._size
+            if self._pos < head:
+                piece = self._head[self._pos : self._pos + n]
+            elif self._pos < body_end:
+                piece = self._source.read(min(n, body_end - self._pos))
+                if not piece:
+                    raise OSError("the attachment file ended early")
+            else:
+                at = self._pos - body_end
+                piece = self._tail[at : at + n]
+            out += piece
+            self._pos += len(piece)
+            n -= len(piece)
+        return bytes(out)

@@ -27,6 +27,9 @@ COMMENT_DELETED = "comment_deleted"
 # `jira:issue_updated` with a `Link` changelog item for each of the two issues).
 ISSUELINK_CREATED = "issuelink_created"
 ISSUELINK_DELETED = "issuelink_deleted"
+WORKLOG_CREATED = "worklog_created"
+WORKLOG_UPDATED = "worklog_updated"
+WORKLOG_DELETED = "worklog_deleted"
 # The events the sync handles (a webhook must send us these); the only list of them.
 WEBHOOK_EVENTS = (
     ISSUE_CREATED,
@@ -37,8 +40,17 @@ WEBHOOK_EVENTS = (
     COMMENT_DELETED,
     ISSUELINK_CREATED,
     ISSUELINK_DELETED,
+    WORKLOG_CREATED,
+    WORKLOG_UPDATED,
+    WORKLOG_DELETED,
 )
 _LINK_ACTIONS = {ISSUELINK_CREATED: "created", ISSUELINK_DELETED: "deleted"}
+# Worklog events carry the worklog only (naming its issue by `issueId`): no issue, no user.
+_WORKLOG_ACTIONS = {
+    WORKLOG_CREATED: "created",
+    WORKLOG_UPDATED: "updated",
+    WORKLOG_DELETED: "deleted",
+}
 # The comment events, and Data Center's `jira:issue_updated` that names one in its type.
 _COMMENT_ACTIONS = {
     COMMENT_CREATED: "created",
@@ -81,6 +93,7 @@ _FIELD_IDS = {
     "link": "issuelinks",
     "parent": "parent",
     "issueparentassociation": "parent",
+    "epic link": "parent",  # Data Center (Jira Software): a standard issue's epic
     "key": "key",
     "issuekey": "key",  # Cloud's fieldId of the `Key` item an issue move records
     "project": "project",
@@ -170,6 +183,15 @@ class LinkRef:
 
 
 @dataclass(frozen=True)
+class WorklogRef:
+    """The worklog a worklog event is about."""
+
+    action: str  # "created" | "updated" | "deleted"
+    id: str
+    raw: Mapping  # the worklog object as given (read-only)
+
+
+@dataclass(frozen=True)
 class JiraEvent:
     """One webhook delivery, parsed."""
 
@@ -185,6 +207,7 @@ class JiraEvent:
     changes: tuple[FieldChange, ...]
     event_type_name: str = ""  # issue_event_type_name (e.g. "issue_commented"), "" if none
     link: LinkRef | None = None  # issuelink_created / issuelink_deleted
+    worklog: WorklogRef | None = None  # worklog_* events only
 
     @classmethod
     def parse(cls, payload: Mapping) -> JiraEvent:
@@ -201,9 +224,14 @@ class JiraEvent:
         if not issue_id and isinstance(comment_raw, Mapping):
             match = _COMMENT_SELF.search(_text(comment_raw.get("self")))
             issue_id = match.group(1) if match else ""
+        worklog = _worklog(kind, payload.get("worklog"))
+        if not issue_id and worklog is not None:
+            issue_id = _text(worklog.raw.get("issueId"))
         actor = _actor(payload.get("user"))
         if actor is None and kind in _COMMENT_ACTIONS and isinstance(comment_raw, Mapping):
             actor = _actor(comment_raw.get("updateAuthor")) or _actor(comment_raw.get("author"))
+        if actor is None and worklog is not None:
+            actor = _actor(worklog.raw.get("updateAuthor")) or _actor(worklog.raw.get("author"))
         items = _mapping(payload.get("changelog")).get("items")
         changes = tuple(
             _change(item)
@@ -223,6 +251,7 @@ class JiraEvent:
             changes=changes,
             event_type_name=type_name,
             link=_link(kind, payload.get("issueLink")),
+            worklog=worklog,
         )
 
     @classmethod
@@ -307,7 +336,9 @@ def _change(item: Mapping) -> FieldChange:
         to_value=_scalar(item.get("to")),
         to_string=_scalar(item.get("toString")),
         custom=custom,
-        identified=not (custom and not _text(item.get("fieldId")).strip()),
+        # A custom item without `fieldId` is known only by a name `_FIELD_IDS` knows.
+        identified=not (custom and not _text(item.get("fieldId")).strip())
+        or _text(item.get("field")).strip().lower() in _FIELD_IDS,
     )
 
 
@@ -348,6 +379,13 @@ def _printable(text: str) -> bool:
     except UnicodeEncodeError:  # a lone surrogate
         return False
     return text.isprintable()
+
+
+def _worklog(kind: str, raw: Any) -> WorklogRef | None:
+    action = _WORKLOG_ACTIONS.get(kind)
+    if action is None or not isinstance(raw, Mapping):
+        return None
+    return WorklogRef(action=action, id=_text(raw.get("id")), raw=MappingProxyType(dict(raw)))
 
 
 def _actor(user: Any) -> Actor | None:

@@ -16,12 +16,14 @@ from .fault_gate import FaultGate
 from .faults import Faults
 from .html_pages import HtmlPages
 from .request import Request, Response, Route
+from .routes_attachments import AttachmentRoutes
 from .routes_comments import CommentRoutes
 from .routes_control import ControlRoutes
 from .routes_issues import IssueRoutes
 from .routes_meta import MetaRoutes
 from .routes_search import SearchRoutes
 from .routes_webhooks import WebhookAdminRoutes
+from .routes_worklogs import WorklogRoutes
 from .store import Store
 from .webhooks import Dispatcher
 
@@ -32,6 +34,8 @@ class App(
     MetaRoutes,
     IssueRoutes,
     CommentRoutes,
+    WorklogRoutes,
+    AttachmentRoutes,
     SearchRoutes,
     WebhookAdminRoutes,
     ControlRoutes,
@@ -66,6 +70,9 @@ class App(
         r("GET", api + "/project/search", self.project_search)
         r("GET", api + "/project/{key}", self.project)
         r("GET", api + "/project/{key}/statuses", self.project_statuses)
+        r("GET", api + "/project/{key}/versions", self.project_versions)
+        r("POST", api + "/version", self.version_create)
+        r("GET", api + "/version/{vid}", self.version_get)
         r("GET", api + "/issuetype", self.issue_types)
         r("GET", api + "/priority", self.priorities)
         r("GET", api + "/resolution", self.resolutions)
@@ -88,6 +95,11 @@ class App(
         r("GET", api + "/issue/{key}/comment/{cid}", self.comment_get)
         r("PUT", api + "/issue/{key}/comment/{cid}", self.comment_edit)
         r("DELETE", api + "/issue/{key}/comment/{cid}", self.comment_delete)
+        r("GET", api + "/issue/{key}/worklog", self.worklogs_list)
+        r("POST", api + "/issue/{key}/worklog", self.worklog_add)
+        r("GET", api + "/issue/{key}/worklog/{wid}", self.worklog_get)
+        r("PUT", api + "/issue/{key}/worklog/{wid}", self.worklog_edit)
+        r("DELETE", api + "/issue/{key}/worklog/{wid}", self.worklog_delete)
         r("GET", api + "/issue/{key}/properties", self.props_list)
         r("GET", api + "/issue/{key}/properties/{prop}", self.prop_get)
         r("PUT", api + "/issue/{key}/properties/{prop}", self.prop_put)
@@ -102,6 +114,11 @@ class App(
         r("GET", api + "/issueLinkType", self.issue_link_types)
         r("POST", api + "/issueLinkType", self.issue_link_type_create)
         r("GET", api + "/issueLinkType/{tid}", self.issue_link_type_get)
+        r("POST", api + "/issue/{key}/attachments", self.attachments_add)
+        r("GET", api + "/attachment/content/{aid}", self.attachment_content)
+        r("GET", api + "/attachment/{aid}", self.attachment_get)
+        r("DELETE", api + "/attachment/{aid}", self.attachment_delete)
+        r("GET", "/secure/attachment/{aid}/{filename}", self.attachment_content)
         r("GET", api + "/search/jql", self.search_jql)
         r("POST", api + "/search/jql", self.search_jql)
         r("GET", api + "/search", self.search_dc)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .clock import now_ms
-from .model import CUSTOM_FIELDS, ISSUE_TYPES, PRIORITIES
+from .model import CUSTOM_FIELDS, DC_AGILE_FIELDS, DC_EPIC_LINK, ISSUE_TYPES, PRIORITIES
 
 _MULTI_LABEL = {"components": "Component", "fixVersions": "Fix Version", "versions": "Version"}
 
@@ -20,6 +20,8 @@ class ChangelogMixin:
     def _item(self, fid: str, frm: Any, frm_s: Any, to: Any, to_s: Any, **extra) -> dict:
         if fid in CUSTOM_FIELDS:
             field, ftype = CUSTOM_FIELDS[fid][0], "custom"
+        elif fid in DC_AGILE_FIELDS:
+            field, ftype = DC_AGILE_FIELDS[fid][0], "custom"
         else:
             field, ftype = fid, "jira"
         item = {
@@ -73,7 +75,11 @@ class ChangelogMixin:
         if fid == "parent":
             ok = self.issues.get(old, {}).get("key") if old else None
             nk = self.issues.get(new, {}).get("key") if new else None
+            if not self.cloud:  # a standard issue's epic, by its Epic Link field
+                return [self._item(DC_EPIC_LINK, old, ok, new, nk)]
             return [self._item("IssueParentAssociation", old, ok, new, nk)]
+        if fid in DC_AGILE_FIELDS:
+            return [self._item(fid, None, old, None, new)]
         if fid in CUSTOM_FIELDS:
             kind = CUSTOM_FIELDS[fid][1]
             if kind == "option":
@@ -144,8 +150,10 @@ class ChangelogMixin:
         history: dict | None = None,
         comment: dict | None = None,
         ts: int | None = None,
+        worklog: dict | None = None,
         flow: str = "Primary",
         link: dict | None = None,
+        attachment: dict | None = None,
     ) -> None:
         ev = {
             "flow": flow,
@@ -155,6 +163,8 @@ class ChangelogMixin:
             "issue": issue,
             "history": history,
             "comment": comment,
+            "worklog": worklog,
+            "attachment": attachment,
             "timestamp": ts or now_ms(),
             "link": link,
         }

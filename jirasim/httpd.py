@@ -43,6 +43,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         if resp.body is None:
             payload = b""
+        elif isinstance(resp.body, bytes):
+            payload = resp.body
         elif isinstance(resp.body, str):
             payload = resp.body.encode()
         else:

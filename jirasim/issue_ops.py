@@ -7,7 +7,18 @@ from typing import Any
 
 from .clock import now_ms
 from .errors import ApiError
-from .model import CUSTOM_FIELDS, DEFAULT_PRIORITY, EDITABLE, STATUSES
+from .model import (
+    CUSTOM_FIELDS,
+    DC_AGILE_FIELDS,
+    DC_EPIC_LINK,
+    DC_EPIC_NAME,
+    DEFAULT_PRIORITY,
+    EDITABLE,
+    EPIC_TYPE,
+    STATUSES,
+    SUBTASK_TYPE,
+    hierarchy_level,
+)
 from .parse import CANNOT_SET, RICH_FIELDS
 
 
@@ -30,10 +41,9 @@ class IssueOpsMixin:
                 errors.update(e.errors)
             values = self._parse_values(fields, version, proj, errors, parent_settable=True)
             itype = values.get("issuetype")
-            if itype == "10003" and not values.get("parent"):
-                errors["parent"] = "Given parent issue does not belong to appropriate hierarchy."
-            if values.get("parent") and itype != "10003":
-                errors["parent"] = "Given parent issue does not belong to appropriate hierarchy."
+            self._place(itype, values, errors, creating=True, project=proj["key"])
+            if itype == EPIC_TYPE and not self.cloud and not values.get(DC_EPIC_NAME):
+                errors[DC_EPIC_NAME] = "Epic Name is required."
             props = body.get("properties") or []
             if not isinstance(props, list) or not all(
                 isinstance(p, dict) and "key" in p for p in props
@@ -66,6 +76,39 @@ class IssueOpsMixin:
                     self._add_comment(actor, issue, c["add"].get("body"), version, c["add"])
             return issue
 
+    def _place(
+        self, itype: str | None, values: dict, errors: dict, *, creating: bool, project: str
+    ) -> None:
+        """Check a new or changed parent against the issue hierarchy (epic 1, standard 0,
+        sub-task -1: a sub-task's parent is a standard issue, a standard issue's is an epic).
+
+        On Data Center a standard issue's epic is set by its Epic Link field and `parent`
+        is a sub-task's only; the Epic Link is folded into `parent` here (it is stored so)."""
+        if DC_EPIC_LINK in values:
+            epic = values.pop(DC_EPIC_LINK)
+            if hierarchy_level(itype) != 0:
+                errors[DC_EPIC_LINK] = "Epic Link can only be set on a standard issue type."
+                return
+            values["parent"] = epic
+        elif "parent" in values and not self.cloud and hierarchy_level(itype) != -1:
+            errors["parent"] = "Given parent issue does not belong to appropriate hierarchy."
+            return
+        level = hierarchy_level(itype)
+        if level == -1 and creating and not values.get("parent"):
+            errors["parent"] = "Issue type is a sub-task but parent issue key or id not specified."
+            return
+        if "parent" not in values:
+            return
+        parent = self.issues.get(values["parent"] or "")
+        if parent is None:
+            if level == -1:
+                errors["parent"] = "A sub-task must have a parent issue."
+            return
+        if hierarchy_level(parent["issuetype"]) != level + 1:
+            errors["parent"] = "Given parent issue does not belong to appropriate hierarchy."
+        elif level == -1 and parent["project"] != project:  # an epic may be in another
+            errors["parent"] = "Sub-task and parent must be in the same project."
+
     def _target_project(self, fields: dict, errors: dict) -> dict | None:
         """Pop ``project`` from create fields; note missing project/type/summary in errors."""
         proj = None
@@ -93,6 +136,7 @@ class IssueOpsMixin:
             if (
                 fid not in EDITABLE
                 and fid not in CUSTOM_FIELDS
+                and (fid not in DC_AGILE_FIELDS or self.cloud)
                 or (fid == "parent" and not parent_settable)
             ):
                 errors[fid] = CANNOT_SET.format(fid)
@@ -134,8 +178,11 @@ class IssueOpsMixin:
             "fixVersions": values.get("fixVersions", []),
             "versions": values.get("versions", []),
             "parent": values.get("parent"),
+            "epic_name": values.get(DC_EPIC_NAME),
             "custom": {k: v for k, v in values.items() if k in CUSTOM_FIELDS and v is not None},
             "comments": [],
+            "worklogs": [],
+            "timeestimate": None,
             "properties": {p["key"]: p.get("value") for p in props},
             "remotelinks": [],
             "history": [],
@@ -163,13 +210,22 @@ class IssueOpsMixin:
                 fields.update(self._apply_update_ops(issue, update, version, proj))
             except ApiError as e:
                 errors.update(e.errors)
-            values = self._parse_values(fields, version, proj, errors, parent_settable=False)
+            # Cloud changes a parent by edit (a sub-task's, or a standard issue's epic); Data
+            # Center cannot move a sub-task to another parent by edit (only its Epic Link).
+            values = self._parse_values(fields, version, proj, errors, parent_settable=self.cloud)
             # `fields` holds the update operations' fields too (comments apart).
             errors.update(self.screen_errors(issue, list(fields)))
-            if "issuetype" in values and (values["issuetype"] == "10003") != (
-                issue["issuetype"] == "10003"
+            if "issuetype" in values and (values["issuetype"] == SUBTASK_TYPE) != (
+                issue["issuetype"] == SUBTASK_TYPE
             ):
                 errors["issuetype"] = "The issue type selected is invalid."
+            self._place(
+                values.get("issuetype", issue["issuetype"]),
+                values,
+                errors,
+                creating=False,
+                project=issue["project"],
+            )
             if errors:
                 raise ApiError(400, errors=errors)
             comments = [c for c in update.get("comment", []) or [] if isinstance(c, dict)]
@@ -182,7 +238,10 @@ class IssueOpsMixin:
                         issue.setdefault("adf", {})[fid] = kept
                     else:
                         issue.setdefault("adf", {}).pop(fid, None)
-                if fid in CUSTOM_FIELDS:
+                if fid == DC_EPIC_NAME:
+                    items += self._diff_items(issue, fid, issue.get("epic_name"), new)
+                    issue["epic_name"] = new
+                elif fid in CUSTOM_FIELDS:
                     old = issue["custom"].get(fid)
                     items += self._diff_items(issue, fid, old, new)
                     if new is None:

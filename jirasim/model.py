@@ -168,6 +168,24 @@ CUSTOM_FIELDS = {
     "customfield_10014": ("Target Date", "date", None),
 }
 
+# Jira Software's agile fields on Data Center: Epic Link (the epic's key, on a standard issue;
+# Cloud has no such field since its parent unification: a standard issue's `parent` is its
+# epic) and Epic Name (required when creating an Epic on Data Center). id -> (name, schema).
+DC_EPIC_LINK = "customfield_10100"
+DC_EPIC_NAME = "customfield_10101"
+DC_AGILE_FIELDS = {
+    DC_EPIC_LINK: ("Epic Link", "any", "com.pyxis.greenhopper.jira:gh-epic-link"),
+    DC_EPIC_NAME: ("Epic Name", "string", "com.pyxis.greenhopper.jira:gh-epic-label"),
+}
+# Issue hierarchy levels (Jira Cloud's `hierarchyLevel`): an epic is above a standard issue,
+# a sub-task below it.
+EPIC_TYPE, SUBTASK_TYPE = "10000", "10003"
+
+
+def hierarchy_level(issuetype: str | None) -> int:
+    return 1 if issuetype == EPIC_TYPE else (-1 if issuetype == SUBTASK_TYPE else 0)
+
+
 CUSTOM_SCHEMA = {
     "text": ("string", "com.atlassian.jira.plugin.system.customfieldtypes:textfield"),
     "textarea": ("string", "com.atlassian.jira.plugin.system.customfieldtypes:textarea"),

@@ -66,6 +66,9 @@ class SiteOptions:
     # Data Center's limit on multi-line text (its `jira.text.field.character.limit`, 32,767
     # by default; 0: no limit, as an administrator may set). Cloud's is always 32,767.
     dc_text_limit: int = 32767
+    # The site's attachment size limit in bytes (Jira's `jira.attachment.size`, 10 MB on a
+    # new Data Center install): a larger upload is refused with 413. 0: no limit.
+    attachment_max_bytes: int = 0
 
 
 REAL_JIRA: dict[str, Any] = {

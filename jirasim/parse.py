@@ -13,7 +13,15 @@ from typing import Any
 
 from . import adf
 from .errors import ApiError
-from .model import CUSTOM_FIELDS, DEFAULT_PRIORITY, ISSUE_TYPES, PRIORITIES
+from .model import (
+    CUSTOM_FIELDS,
+    DC_AGILE_FIELDS,
+    DC_EPIC_LINK,
+    DEFAULT_PRIORITY,
+    EPIC_TYPE,
+    ISSUE_TYPES,
+    PRIORITIES,
+)
 
 CANNOT_SET = "Field '{}' cannot be set. It is not on the appropriate screen, or unknown."
 _MULTI = ("labels", "components", "fixVersions", "versions")
@@ -171,12 +179,15 @@ class ParseMixin:
             return self._list_refs(value, fid, proj["versions"], "Version")
         if fid == "parent":
             return self._parent_ref(value, fid)
+        if fid in DC_AGILE_FIELDS and not self.cloud:
+            return self._agile_field(fid, value)
         if fid in CUSTOM_FIELDS:
             return self._parse_custom(fid, value, version)
         raise ApiError(400, errors={fid: CANNOT_SET.format(fid)})
 
     def _parent_ref(self, value: Any, fid: str) -> str | None:
-        if value is None:
+        # Cloud removes a parent with `"parent": {}` (also null, or `{"none": true}`).
+        if value is None or value == {} or (isinstance(value, dict) and value.get("none")):
             return None
         if not isinstance(value, dict):
             raise ApiError(400, errors={fid: "Could not find issue by id or key."})
@@ -185,6 +196,26 @@ class ParseMixin:
             return self.get_issue(str(ident))["id"]
         except ApiError:
             raise ApiError(400, errors={fid: "Could not find issue by id or key."}) from None
+
+    def _agile_field(self, fid: str, value: Any) -> str | None:
+        """Data Center's Epic Link (the epic's key; stored as the epic's id) or Epic Name."""
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ApiError(400, errors={fid: "Operation value must be a string"})
+        if fid != DC_EPIC_LINK:
+            if len(value) > 255:
+                raise ApiError(
+                    400, errors={fid: "Epic Name is too long. Please enter a shorter name."}
+                )
+            return value
+        try:
+            epic = self.get_issue(value.strip())
+        except ApiError:
+            epic = None
+        if epic is None or epic["issuetype"] != EPIC_TYPE:
+            raise ApiError(400, errors={fid: f"Issue '{value}' is not an epic."})
+        return epic["id"]
 
     def _parse_custom(self, fid: str, value: Any, version: str) -> Any:
         name, kind, options = CUSTOM_FIELDS[fid]

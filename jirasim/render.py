@@ -11,18 +11,25 @@ import hashlib
 import html
 import re
 from typing import Any
+from urllib.parse import quote
 
 from . import adf
 from .clock import fmt_ts
 from .model import (
     CUSTOM_FIELDS,
     CUSTOM_SCHEMA,
+    DC_AGILE_FIELDS,
+    DC_EPIC_LINK,
+    DC_EPIC_NAME,
     ISSUE_TYPES,
     PRIORITIES,
     RESOLUTIONS,
     STATUS_CATEGORIES,
+    SUBTASK_TYPE,
     SYSTEM_FIELDS,
+    hierarchy_level,
 )
+from .worklogs import format_duration
 
 
 class RenderMixin:
@@ -90,7 +97,7 @@ class RenderMixin:
                     "avatarId": avatar,
                 }
                 if self.cloud:
-                    out["hierarchyLevel"] = -1 if sub else (1 if name == "Epic" else 0)
+                    out["hierarchyLevel"] = hierarchy_level(i)
                 return out
         raise KeyError(tid)
 
@@ -170,6 +177,9 @@ class RenderMixin:
             "archived": v.get("archived", False),
             "released": v.get("released", False),
         }
+        for date in ("releaseDate", "startDate"):
+            if v.get(date):
+                out[date] = v[date]
         if not embedded:
             out["projectId"] = int(proj["id"])
         return out
@@ -233,6 +243,70 @@ class RenderMixin:
             )
         return out
 
+    def worklog_json(self, issue: dict, w: dict, version: str = "2") -> dict:
+        """A worklog as REST and webhooks show it (no `comment` key when it has none)."""
+        out = {
+            "self": f"{self.base_url}/rest/api/2/issue/{issue['id']}/worklog/{w['id']}",
+            "author": self.user_json(w["author"]),
+            "updateAuthor": self.user_json(w["updateAuthor"]),
+        }
+        if w["comment"]:
+            out["comment"] = self._rich(w.get("adf"), w["comment"], version)
+        out.update(
+            created=fmt_ts(w["created"]),
+            updated=fmt_ts(w["updated"]),
+            started=fmt_ts(w["started"]),
+            timeSpent=format_duration(w["seconds"]),
+            timeSpentSeconds=w["seconds"],
+            id=w["id"],
+            issueId=issue["id"],
+        )
+        if w.get("visibility"):
+            out["visibility"] = dict(w["visibility"])
+        return out
+
+    def _time_fields(self, issue: dict) -> dict:
+        """`timespent`, `timeestimate`, `timetracking`, `progress` from the worklogs."""
+        spent = self.time_spent(issue)
+        left = issue.get("timeestimate")
+        tracking: dict[str, Any] = {}
+        if left is not None:
+            tracking.update(remainingEstimate=format_duration(left), remainingEstimateSeconds=left)
+        if spent is not None:
+            tracking.update(timeSpent=format_duration(spent), timeSpentSeconds=spent)
+        total = (spent or 0) + (left or 0)
+        progress: dict[str, Any] = {"progress": spent or 0, "total": total}
+        if total:
+            progress["percent"] = int((spent or 0) * 100 / total)
+        return {
+            "timespent": spent,
+            "aggregatetimespent": spent,
+            "timeestimate": left,
+            "aggregatetimeestimate": left,
+            "timetracking": tracking,
+            "progress": progress,
+            "aggregateprogress": dict(progress),
+        }
+
+    def attachment_json(self, att: dict) -> dict:
+        """An attachment as Jira shows it; `content` is where its bytes are read (Cloud: the
+        REST content resource; Data Center: the /secure/attachment servlet)."""
+        aid = att["id"]
+        if self.cloud:
+            content = f"{self.base_url}/rest/api/2/attachment/content/{aid}"
+        else:
+            content = f"{self.base_url}/secure/attachment/{aid}/{quote(att['filename'], safe='')}"
+        return {
+            "self": f"{self.base_url}/rest/api/2/attachment/{aid}",
+            "id": aid,
+            "filename": att["filename"],
+            "author": self.user_json(att["author"]),
+            "created": fmt_ts(att["created"]),
+            "size": att["size"],
+            "mimeType": att["mimeType"],
+            "content": content,
+        }
+
     def _issue_ref(self, other: dict) -> dict:
         return {
             "id": other["id"],
@@ -290,7 +364,7 @@ class RenderMixin:
             "timetracking": {},
             "security": None,
             "aggregatetimeestimate": None,
-            "attachment": [],
+            "attachment": [self.attachment_json(a) for a in issue.get("attachments") or ()],
             "summary": issue["summary"],
             "creator": self.user_json(issue["creator"]),
             "subtasks": [
@@ -307,10 +381,18 @@ class RenderMixin:
         }
         if self.cloud:  # a Cloud field (2019); Data Center has no such field
             f = {"statuscategorychangedate": fmt_ts(issue["statuscategorychangedate"]), **f}
-        if issue.get("parent") and issue["parent"] in self.issues:
-            f["parent"] = self._issue_ref(self.issues[issue["parent"]])
+        parent = self.issues.get(issue.get("parent") or "")
+        if parent is not None and (self.cloud or issue["issuetype"] == SUBTASK_TYPE):
+            f["parent"] = self._issue_ref(parent)
+        if not self.cloud:
+            # Jira Software on Data Center: a standard issue's epic is its Epic Link (the
+            # epic's key); an Epic has an Epic Name.
+            epic = parent if issue["issuetype"] != SUBTASK_TYPE else None
+            f[DC_EPIC_LINK] = epic["key"] if epic is not None else None
+            f[DC_EPIC_NAME] = issue.get("epic_name")
         for fid in CUSTOM_FIELDS:
             f[fid] = self.custom_json(fid, issue["custom"].get(fid), version, kept.get(fid))
+        f.update(self._time_fields(issue))
         if not (webhook and self.cloud) or comments:
             f.update(self._comment_fields(issue, version))
         return f
@@ -326,9 +408,16 @@ class RenderMixin:
         if self.cloud:  # Cloud names the comment resource (by issue id); Data Center does not
             page["self"] = f"{self.base_url}/rest/api/2/issue/{issue['id']}/comment"
         page.update(maxResults=cap or len(comments_json), total=len(issue["comments"]), startAt=0)
+        logs = self._worklogs(issue)
         return {
             "comment": page,
-            "worklog": {"startAt": 0, "maxResults": 20, "total": 0, "worklogs": []},
+            # Jira embeds the first 20 worklogs; `total` counts them all.
+            "worklog": {
+                "startAt": 0,
+                "maxResults": 20,
+                "total": len(logs),
+                "worklogs": [self.worklog_json(issue, w, version) for w in logs[:20]],
+            },
         }
 
     def issue_json(
@@ -385,6 +474,8 @@ class RenderMixin:
     def field_name(self, fid: str) -> str:
         if fid in CUSTOM_FIELDS:
             return CUSTOM_FIELDS[fid][0]
+        if fid in DC_AGILE_FIELDS and not self.cloud:
+            return DC_AGILE_FIELDS[fid][0]
         return SYSTEM_FIELDS.get(fid, (fid,))[0]
 
     def history_json(self, h: dict) -> dict:
@@ -424,8 +515,12 @@ class RenderMixin:
                     "schema": {"type": stype, "system": fid},
                 }
             )
-        for fid, (name, kind, _) in CUSTOM_FIELDS.items():
-            stype, custom = CUSTOM_SCHEMA[kind]
+        customs = [
+            (fid, name, *CUSTOM_SCHEMA[kind]) for fid, (name, kind, _) in CUSTOM_FIELDS.items()
+        ]
+        if not self.cloud:  # Jira Software's Epic Link and Epic Name
+            customs += [(fid, *spec) for fid, spec in DC_AGILE_FIELDS.items()]
+        for fid, name, stype, custom in customs:
             num = int(fid.split("_")[1])
             out.append(
                 {

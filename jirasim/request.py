@@ -70,6 +70,22 @@ class Request:
 Route = tuple[str, re.Pattern, Callable[[Request], Response]]
 
 
+def paged(req: Request, member: str, items: list, cap: int) -> Response:
+    """A `startAt`/`maxResults` page of `items`; Jira caps `maxResults` per endpoint (and
+    says so in the answer's `maxResults`)."""
+    start = req.qint("startAt", 0)
+    size = max(min(req.qint("maxResults", cap), cap), 0)
+    return Response(
+        200,
+        {
+            "startAt": start,
+            "maxResults": size,
+            "total": len(items),
+            member: items[start : start + size],
+        },
+    )
+
+
 def int_param(value: Any, default: int, name: str) -> int:
     if value in (None, ""):
         return default

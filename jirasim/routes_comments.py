@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .request import Request, Response
+from .request import Request, Response, paged
 
 
 class CommentRoutes:
@@ -19,19 +19,7 @@ class CommentRoutes:
             ]
         if req.q("orderBy", "created").startswith("-"):
             comments.reverse()
-        start = req.qint("startAt", 0)
-        # Jira caps maxResults per endpoint (and says so in the answer's maxResults).
-        cap = s.options.comment_page_size or 5000
-        size = max(min(req.qint("maxResults", cap), cap), 0)
-        return Response(
-            200,
-            {
-                "startAt": start,
-                "maxResults": size,
-                "total": len(comments),
-                "comments": comments[start : start + size],
-            },
-        )
+        return paged(req, "comments", comments, s.options.comment_page_size or 5000)
 
     def comment_add(self, req: Request) -> Response:
         s = self.store

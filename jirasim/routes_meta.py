@@ -1,5 +1,5 @@
-"""REST routes about the site and its people: serverInfo, myself, fields, projects,
-issue types, priorities, resolutions, statuses, users."""
+"""REST routes about the site and its people: serverInfo, myself, fields, projects and
+their versions, issue types, priorities, resolutions, statuses, users."""
 
 from __future__ import annotations
 
@@ -64,14 +64,38 @@ class MetaRoutes:
             {"startAt": 0, "maxResults": 50, "total": len(vals), "isLast": True, "values": vals},
         )
 
+    def _project_named(self, req: Request) -> dict:
+        """The project the path names by key or id (call under the store lock); else 404."""
+        key = req.params["key"]
+        for p in self.store.projects.values():
+            if key.upper() == p["key"] or key == p["id"]:
+                return p
+        raise ApiError(404, [f"No project could be found with key '{key}'."])
+
     def project(self, req: Request) -> Response:
         s = self.store
-        key = req.params["key"]
         with s.lock:
-            for p in s.projects.values():
-                if key.upper() == p["key"] or key == p["id"]:
-                    return Response(200, s.project_json(p, full=True))
-        raise ApiError(404, [f"No project could be found with key '{key}'."])
+            return Response(200, s.project_json(self._project_named(req), full=True))
+
+    def project_versions(self, req: Request) -> Response:
+        """Jira's `GET project/{key}/versions`: every version of the project, unpaged."""
+        s = self.store
+        with s.lock:
+            p = self._project_named(req)
+            return Response(200, [s.version_json(p, v) for v in p["versions"]])
+
+    def version_create(self, req: Request) -> Response:
+        """Jira's `POST version` (`jirasim/versions.py`): 201 with the new version."""
+        s = self.store
+        proj, version = s.create_version(actor=req.user, body=req.json())
+        with s.lock:
+            return Response(201, s.version_json(proj, version))
+
+    def version_get(self, req: Request) -> Response:
+        s = self.store
+        proj, version = s.find_version(req.params["vid"])
+        with s.lock:
+            return Response(200, s.version_json(proj, version))
 
     def project_statuses(self, req: Request) -> Response:
         """Jira's `GET project/{key}/statuses`: per issue type, the statuses of its workflow

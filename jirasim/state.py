@@ -81,14 +81,17 @@ class SiteState:
                 tid: {"id": tid, "name": name, "inward": inward, "outward": outward}
                 for tid, name, inward, outward in DEFAULT_LINK_TYPES
             }
+            self.blobs: dict[str, bytes] = {}  # attachment contents, by attachment id
             self.seq = {
                 "issue": 10000,
                 "comment": 10000,
+                "worklog": 10000,
                 "history": 10000,
                 "project": 10000,
                 "link": 10000,
                 "issuelink": 10000,
                 "linktype": 10003,
+                "attachment": 10000,
                 "component": self._id_start(),
                 "version": self._id_start(),
             }
@@ -210,6 +213,8 @@ class SiteState:
             self.projects = data["projects"]
             self.issues = data["issues"]
             self.seq = {"issuelink": 10000, "linktype": 10003, **data["seq"]}
+            self.seq.setdefault("attachment", 10000)
+            self.blobs = {}  # contents are not saved: attachments read back empty
             self.links = data.get("links", {})
             if "link_types" in data:
                 self.link_types = data["link_types"]
@@ -299,4 +304,9 @@ class SiteState:
         return self.projects[issue["project"]]
 
     def _subtask_ids(self, issue: dict) -> list[str]:
-        return [i["id"] for i in self.issues.values() if i.get("parent") == issue["id"]]
+        """The issue's sub-tasks (an epic's issues are its children, not its sub-tasks)."""
+        return [
+            i["id"]
+            for i in self.issues.values()
+            if i.get("parent") == issue["id"] and i.get("issuetype") == "10003"
+        ]

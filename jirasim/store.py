@@ -8,6 +8,7 @@ with an event, still under the lock, so payloads are rendered from a consistent 
 
 from __future__ import annotations
 
+from .attachments import AttachmentOpsMixin
 from .changelog import ChangelogMixin
 from .clock import fmt_ts, ms_to_dt, now_ms
 from .comments import CommentOpsMixin
@@ -21,7 +22,9 @@ from .properties_links import PropertiesLinksMixin
 from .render import RenderMixin, select_fields
 from .search import JqlContext, SearchMixin, key_sort
 from .state import DEFAULT_USER, SiteState
+from .versions import VersionOpsMixin
 from .workflow import WorkflowMixin
+from .worklogs import WorklogOpsMixin
 
 __all__ = [
     "DEFAULT_USER",
@@ -39,9 +42,12 @@ __all__ = [
 class Store(
     IssueOpsMixin,
     MoveMixin,
+    VersionOpsMixin,
     EditMetaMixin,
     WorkflowMixin,
     CommentOpsMixin,
+    WorklogOpsMixin,
+    AttachmentOpsMixin,
     PropertiesLinksMixin,
     IssueLinksMixin,
     SearchMixin,
@@ -56,7 +62,8 @@ class Store(
     render: REST JSON of every record                       (:mod:`jirasim.render`)
     parse: request input -> stored values                   (:mod:`jirasim.parse`)
     changelog: items, histories, events                     (:mod:`jirasim.changelog`)
-    issue_ops / workflow / comments / properties_links / issue_links / moves: changes
+    issue_ops / workflow / comments / worklogs / properties_links / issue_links / moves /
+    versions: changes
     editmeta: edit screens                                  (:mod:`jirasim.editmeta`)
     search: JQL search and webhook filters                  (:mod:`jirasim.search`)
     """

@@ -31,8 +31,13 @@ EVENTS = {
     "comment_deleted",
     "issuelink_created",
     "issuelink_deleted",
+    "worklog_created",
+    "worklog_updated",
+    "worklog_deleted",
+    "attachment_created",  # Cloud only
+    "attachment_deleted",  # Cloud only
 }
-# Jira applies a webhook's JQL filter to issue and comment events only: link events reach
+# Jira applies a webhook's JQL filter to issue, comment and worklog events only: link events reach
 # every webhook that asks for them.
 LINK_EVENTS = {"issuelink_created", "issuelink_deleted"}
 
@@ -171,6 +176,16 @@ class Dispatcher:
                 },
                 "systemLink": False,
             }
+            return out
+        if name.startswith("worklog_"):
+            # Jira names the issue by `issueId` in the worklog only: no `issue`, no `user`.
+            out["worklog"] = s.worklog_json(issue, ev["worklog"])
+            return out
+        if name.startswith("attachment_"):  # Cloud: the attachment alone, no issue
+            att = s.attachment_json(ev["attachment"])
+            if name == "attachment_deleted":
+                att.pop("content", None)
+            out["attachment"] = att
             return out
         if name.startswith("comment_"):
             if not (s.cloud or name == "comment_created"):

@@ -12,6 +12,8 @@ from django.utils import timezone
 from jiraapi import adf
 from organizations.models import Organization, OutboxMessage
 from sync.models import (
+    AttachmentLink,
+    AttachmentStatus,
     Drift,
     DriftCheck,
     DriftKind,
@@ -99,9 +101,19 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         "recent_events": list(events.select_related("issue_link", "organization")[:30]),
         "organizations": list(per_org),
         "unmapped_users": unmapped_users(organization=organization),
+        "attachments_refused": attachments_refused(organization=organization),
         "drift": drift_summary(organization=organization),
         "drift_rows": drift_rows(organization=organization),
     }
+
+
+def attachments_refused(*, organization: Organization | None = None) -> int:
+    """Attachments not copied (over the size limit, or excluded by name): each is recorded
+    once and not tried again."""
+    refused = AttachmentLink.objects.filter(status=AttachmentStatus.REFUSED)
+    if organization is not None:
+        refused = refused.filter(issue_link__organization=organization)
+    return refused.count()
 
 
 def drift_summary(*, organization: Organization | None = None) -> dict:
@@ -332,6 +344,7 @@ def sync_status_json(status: dict) -> dict:
             for e in status["errors"]
         ],
         "drift": status["drift"],
+        "attachmentsRefused": status["attachments_refused"],
         "organizations": [
             {
                 "id": o.public_id,

@@ -64,7 +64,7 @@ def handshake_label(organization: Organization) -> str:
 
 # The events the partner ticks on their webhook.
 # (group, what, event) as Jira's webhook form shows them, e.g. "Issue", "created".
-_EVENT_GROUPS = {"comment": "Comment", "issuelink": "Issue link"}
+_EVENT_GROUPS = {"comment": "Comment", "worklog": "Worklog", "issuelink": "Issue link"}
 PARTNER_WEBHOOK_EVENTS = tuple(
     (
         _EVENT_GROUPS.get(event.rsplit("_", 1)[0], "Issue"),
@@ -106,9 +106,13 @@ class OrganizationForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Forms posted without the people settings (older scripts) keep what is stored.
-        for name in ("user_map", "unmapped_user_policy"):
+        for name in ("user_map", "unmapped_user_policy", "attachment_max_bytes"):
             if name in self.fields:
                 self.fields[name].required = False
+
+    def clean_attachment_max_bytes(self):
+        value = self.cleaned_data.get("attachment_max_bytes")
+        return self.instance.attachment_max_bytes if value is None else value
 
     def clean_user_map(self):
         return self.cleaned_data.get("user_map") or {}
@@ -276,6 +280,11 @@ class OrganizationAdmin(admin.ModelAdmin):
                     "target_gone_policy",
                     "copy_restricted_comments",
                     "link_type_map",
+                    "sync_worklogs",
+                    "create_missing_versions",
+                    "copy_attachments",
+                    "attachment_max_bytes",
+                    "attachment_exclude",
                     "relay_partner_issues",
                     "connection_type",
                     "handshake_status",

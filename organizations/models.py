@@ -40,6 +40,7 @@ STANDARD_FIELDS = (
     "components",
     "fixVersions",
     "versions",
+    "parent",
     "comment",
 )
 # Synced unless a field mapping says otherwise (comments always, by their own path), except
@@ -319,6 +320,43 @@ class Organization(models.Model):
             "Also copy comments restricted to a role or group, and Jira Service Management "
             "internal comments. Off: they never leave the site they were written on."
         ),
+    )
+    sync_worklogs = models.BooleanField(
+        _("sync worklogs"),
+        default=False,
+        help_text=_(
+            "Copy time logged on either side to the other as a worklog by the sync account, "
+            "headed with its author; edits and deletes follow. Off: worklog events are ignored."
+        ),
+    )
+    create_missing_versions = models.BooleanField(
+        _("create missing versions"),
+        default=False,
+        help_text=_(
+            "A fix or affects version whose name the other side's project lacks is created "
+            "there (name only: release state and dates are not synced); needs the sync "
+            "account to administer that project. Off: it is left out and recorded."
+        ),
+    )
+    copy_attachments = models.BooleanField(
+        _("copy attachments"),
+        default=True,
+        help_text=_(
+            "Copy attachments both ways (a deleted attachment's copy is deleted too). Files "
+            "over the size limit or matching an excluded pattern are recorded, not copied."
+        ),
+    )
+    attachment_max_bytes = models.PositiveBigIntegerField(
+        _("largest attachment copied (bytes)"),
+        default=25 * 1024 * 1024,
+        help_text=_("A larger file is recorded as refused and not retried."),
+    )
+    attachment_exclude = models.CharField(
+        _("attachments not copied (file name patterns)"),
+        max_length=500,
+        blank=True,
+        default="",
+        help_text=_("Comma-separated patterns, e.g. '*.exe, *.tmp' (case-insensitive)."),
     )
     relay_partner_issues = models.BooleanField(
         _("receive other partners' issues"),

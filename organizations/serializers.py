@@ -98,6 +98,17 @@ class OrganizationInputSerializer(serializers.Serializer):
         source="copy_restricted_comments", required=False
     )
     relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues", required=False)
+    syncWorklogs = serializers.BooleanField(source="sync_worklogs", required=False)
+    createMissingVersions = serializers.BooleanField(
+        source="create_missing_versions", required=False
+    )
+    copyAttachments = serializers.BooleanField(source="copy_attachments", required=False)
+    attachmentMaxBytes = serializers.IntegerField(
+        source="attachment_max_bytes", min_value=0, required=False
+    )
+    attachmentExclude = serializers.CharField(
+        source="attachment_exclude", max_length=500, required=False, allow_blank=True
+    )
     userMap = serializers.JSONField(source="user_map", required=False)
     linkTypeMap = serializers.JSONField(source="link_type_map", required=False)
     unmappedUserPolicy = serializers.ChoiceField(
@@ -135,6 +146,11 @@ class OrganizationOutputSerializer(serializers.Serializer):
     targetGonePolicy = serializers.CharField(source="target_gone_policy")
     copyRestrictedComments = serializers.BooleanField(source="copy_restricted_comments")
     relayPartnerIssues = serializers.BooleanField(source="relay_partner_issues")
+    syncWorklogs = serializers.BooleanField(source="sync_worklogs")
+    createMissingVersions = serializers.BooleanField(source="create_missing_versions")
+    copyAttachments = serializers.BooleanField(source="copy_attachments")
+    attachmentMaxBytes = serializers.IntegerField(source="attachment_max_bytes")
+    attachmentExclude = serializers.CharField(source="attachment_exclude")
     userMap = serializers.JSONField(source="user_map")
     linkTypeMap = serializers.JSONField(source="link_type_map")
     unmappedUserPolicy = serializers.CharField(source="unmapped_user_policy")

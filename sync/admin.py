@@ -3,7 +3,15 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import CommentLink, Drift, IssueLink, RelationLink, SyncEvent, UnmappedUser
+from .models import (
+    AttachmentLink,
+    CommentLink,
+    Drift,
+    IssueLink,
+    RelationLink,
+    SyncEvent,
+    UnmappedUser,
+)
 from .relations import relation_link_retry
 
 
@@ -21,6 +29,54 @@ class CommentLinkInline(admin.TabularInline):
     can_delete = False
     fields = ("local_comment_id", "remote_comment_id", "origin", "updated_at")
     readonly_fields = fields
+
+
+class AttachmentLinkInline(admin.TabularInline):
+    """Each attachment pair, and the files refused (too large, excluded) with why."""
+
+    model = AttachmentLink
+    extra = 0
+    can_delete = False
+    fields = (
+        "filename",
+        "local_attachment_id",
+        "remote_attachment_id",
+        "origin",
+        "size",
+        "status",
+        "reason",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AttachmentLink)
+class AttachmentLinkAdmin(admin.ModelAdmin):
+    """Attachments copied and refused, across issue pairs (filter: refused)."""
+
+    list_display = ("filename", "issue_link", "origin", "size", "status", "reason", "updated_at")
+    list_filter = ("status", "origin", "issue_link__organization")
+    search_fields = ("filename", "issue_link__local_issue_key", "issue_link__remote_issue_key")
+    readonly_fields = (
+        "issue_link",
+        "filename",
+        "local_attachment_id",
+        "remote_attachment_id",
+        "origin",
+        "size",
+        "sha256",
+        "status",
+        "reason",
+        "upload_started_at",
+        "created_at",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(IssueLink)
@@ -52,7 +108,7 @@ class IssueLinkAdmin(admin.ModelAdmin):
         "updated_at",
     )
     exclude = ("local_issue_key", "remote_issue_key", "lease_owner")
-    inlines = (CommentLinkInline,)
+    inlines = (CommentLinkInline, AttachmentLinkInline)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -43,7 +43,7 @@ from jiraapi.errors import JiraNotFound
 from organizations.models import Organization, ProjectMapping
 
 from . import echo, engine, fields
-from .fields import Unmatched
+from .fields import Unmatched, Unresolved
 from .jobs import Job, job_build
 from .leases import LeaseBusy, issue_link_lease
 from .mapping import PULL, PUSH, FieldPair, field_pairs
@@ -138,7 +138,7 @@ class _Comparer:
 
     def names(self, side: str) -> list[str]:
         mapped = [p.local if side == Side.LOCAL else p.remote for p, _ in self.pairs.values()]
-        return sorted({"project", "updated", "comment", *mapped})
+        return fields.rest_fields({"project", "updated", "comment", *mapped})
 
     def mapping_of(self, local_issue: dict) -> ProjectMapping | None:
         project = ((local_issue.get("fields") or {}).get("project") or {}).get("key")
@@ -192,6 +192,8 @@ class _Comparer:
             wanted = fields.kind_of(target).cross(value, crossing(job, pair))
             if isinstance(wanted, Unmatched):
                 return True  # a user with no counterpart: the unmapped-user policy rules
+            if isinstance(wanted, Unresolved):
+                return True  # a parent not synced there: the sync records it, not drift
             if fields.same(target, wanted, other):
                 return True
         return False

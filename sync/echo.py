@@ -27,6 +27,8 @@ from .fields import comment_restricted, fingerprint, kind_of, read
 from .models import (
     CLOSED_LINK_STATUSES,
     LINK_PROPERTY,
+    MOVED_OUT,
+    AttachmentStatus,
     CommentLink,
     EchoLock,
     IssueLink,
@@ -136,6 +138,9 @@ def echo_consume(
             echoes.add(name)
     return echoes
 
+
+# The echo locks of our attachment uploads: by file name (the changelog item's `toString`).
+ATTACHMENT = "attachment"
 
 # The lock of an issue deletion we are about to make (not a Jira field: no field id has
 # parentheses). Any organization's sync can find it: a deletion we made for one partner must
@@ -263,6 +268,52 @@ def _comment_state(
     return "genuine"
 
 
+def _attachment_state(
+    *,
+    organization: Organization,
+    side: str,
+    link: IssueLink,
+    event: JiraEvent,
+    locks: Callable[[], bool],
+) -> str | None:
+    """ "genuine" or "echo" for the attachment items of an event's changelog; None without.
+
+    An added id the table pairs, or whose name has a live echo lock of ours, is our upload
+    coming back; a removed id the table no longer knows (or is deleting) is our delete.
+    `locks()`: False when the change was made by someone other than the sync account.
+    """
+    items = [c for c in event.changes if c.field == ATTACHMENT]
+    if not items or not organization.copy_attachments:
+        return None
+    column = f"{side}_attachment_id"
+    ids = {str(c.to_value or c.from_value) for c in items}
+    known = {getattr(r, column): r for r in link.attachments.filter(**{f"{column}__in": ids})}
+    genuine = False
+    for item in items:
+        if item.to_value:  # added
+            row = known.get(str(item.to_value))
+            ours = row is not None and row.origin != side  # our copy, already paired
+            if (
+                (row is None or ours)
+                and locks()
+                and echo_consume(
+                    organization=organization,
+                    side=side,
+                    issue_id=event.issue_id,
+                    values={ATTACHMENT: item.to_string or ""},
+                )
+            ):
+                continue
+            if row is None or (not ours and row.status == AttachmentStatus.UPLOADING):
+                genuine = True  # new, or its copy unfinished; else ours, or already copied
+        elif item.from_value:  # removed
+            row = known.get(str(item.from_value))
+            if row is None or row.status == AttachmentStatus.DELETING:
+                continue
+            genuine = True
+    return "genuine" if genuine else "echo"
+
+
 def _lifecycle_reason(
     *,
     side: str,
@@ -339,6 +390,9 @@ def echo_precheck(
     if decided:
         return Precheck(reason)
     if link is not None and link.status == LinkStatus.DELETED:
+        moved = link.state.get(MOVED_OUT)
+        if isinstance(moved, dict) and moved.get("side") == side and not event.is_delete:
+            return Precheck()  # moved out, and now in a mapped project again: synced again
         return Precheck("the pair is no longer synced (one of its issues was deleted)")
     if link is not None and link.status == LinkStatus.GONE:
         if organization.target_gone_policy != TargetGonePolicy.RECREATE:
@@ -366,22 +420,27 @@ def echo_precheck(
             agreed=link.side_state(side),
             changed_from=before,
         )
-    comment_state = _comment_state(
-        organization=organization,
-        side=side,
-        link=link,
-        event=event,
-        locks=lambda: by_sync() is not False,
-    )
+    # The event's comment and attachments, each told genuine or echo the same way.
+    about = {
+        "organization": organization,
+        "side": side,
+        "link": link,
+        "event": event,
+        "locks": lambda: by_sync() is not False,
+    }
+    comment_state = _comment_state(**about)
+    attachment_state = _attachment_state(**about)
     unlocked = sorted(genuine)
     if comment_state == "genuine" and event.comment.action != "deleted":
         unlocked.append("comment")
+    if attachment_state == "genuine":
+        unlocked.append("attachment")
     notes: tuple[str, ...] = ()
     if unlocked and by_sync():
         notes = (_report_sync_account(organization, side, event, unlocked),)
-    if genuine or comment_state == "genuine" or not identifiable:
+    if genuine or "genuine" in (comment_state, attachment_state) or not identifiable:
         return Precheck(notes=notes)
-    if changed or comment_state == "echo":
+    if changed or "echo" in (comment_state, attachment_state):
         return Precheck("echo: every change in the event is our own write coming back")
     if comment_state == "restricted":
         return Precheck(

@@ -23,14 +23,17 @@ from django.utils import timezone
 
 from jiraapi.client import counting_calls
 from jiraapi.errors import JiraNotFound, JiraPermanentError, JiraRateLimited, JiraTransientError
-from organizations.models import DeletePolicy, TargetGonePolicy
+from organizations.models import DeletePolicy, ProjectMapping, TargetGonePolicy
 
 from . import echo, fields, relations
-from .jobs import Job, side_id, side_key
+from .attachments import apply_attachments
+from .fields import Parent
+from .jobs import Job, issue_in_push_scope, job_build, side_id, side_key
 from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease_renew
 from .mapping import PUSH
 from .models import (
     LINK_PROPERTY,
+    MOVED_OUT,
     PEER,
     CommentLink,
     EchoLock,
@@ -49,14 +52,16 @@ from .plan import (
     FieldWrite,
     Plan,
     carried,
+    copy_of,
     plan,
+    plan_delete,
 )
 from .sites import sync_account_ids
 from .users import unmapped_user_record
+from .versions import VERSION_FIELDS, known_names, versions_create
 from .writes import (
     edit_with_fallback,
     find_created,
-    known_names,
     plain_comment,
     transition_to,
 )
@@ -83,6 +88,7 @@ class Change:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # refused before, not sent again
+    attachments: list[str] = field(default_factory=list)  # "add a.txt", "delete b.png", ...
     calls: int = 0
 
     @classmethod
@@ -95,13 +101,16 @@ class Change:
             conflicts=list(planned.conflicts),
             notes=list(planned.notes),
             held=list(planned.held),
+            attachments=[op.note[len("attachment ") :] for op in planned.attachments],
         )
 
     @property
     def wrote(self) -> bool:
         if self.action in (UNLINK, GONE):  # the pair is closed; nothing was written to Jira
             return False
-        return self.action in (CREATE, DELETE) or bool(self.fields or self.comments)
+        return self.action in (CREATE, DELETE) or bool(
+            self.fields or self.comments or self.attachments
+        )
 
     @property
     def result(self) -> str:
@@ -224,9 +233,11 @@ def apply(job: Job, link: IssueLink, planned: Plan) -> Change:
     elif planned.action == CREATE:
         _apply_create(job, link, planned, change)
         _apply_comments(job, link, planned.comments, change)
+        change.notes += apply_attachments(job, link, planned.attachments)
     elif planned.action == UPDATE:
         _apply_update(job, link, planned, change)
         _apply_comments(job, link, planned.comments, change)
+        change.notes += apply_attachments(job, link, planned.attachments)
     for w in planned.unmatched:
         unmapped_user_record(
             organization=job.organization,
@@ -277,11 +288,17 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
         _note_left(job, link, agreed)
     if planned.writes:
         _expect(job, link, {w.target_field: w.target_value for w in planned.writes})
-        payload = {
-            w.target_field: fields.kind_of(w.target_field).write(w.target_value, job.target.flavor)
-            for w in planned.writes
-        }
+        payload: dict[str, Any] = {}
+        named: dict[str, str] = {}  # a payload entry -> the field written (an Epic Link: parent)
+        for w in planned.writes:
+            entries = fields.kind_of(w.target_field).payload(
+                w.target_field, w.target_value, job.target.flavor
+            )
+            payload.update(entries)
+            named.update(dict.fromkeys(entries, w.target_field))
         written, refused = edit_with_fallback(job.target, side_key(link, job.target_side), payload)
+        written = [named.get(name, name) for name in written]
+        refused = {named.get(name, name): message for name, message in refused.items()}
         change.errors += [f"{name}: {message}" for name, message in refused.items()]
         standing = link.refused(job.target_side)
         for w in planned.writes:
@@ -293,6 +310,9 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
             _unexpect(job, link, w.target_field)
             narrowed = _narrowed(job, link, w, change)
             if narrowed is not None:  # the names the target has were written
+                message = f"{w.target_field}: {refused.get(w.target_field)}"
+                if narrowed.target_value == w.target_value and message in change.errors:
+                    change.errors.remove(message)  # every name written (versions created)
                 state_s[w.source_field] = narrowed.source_value
                 state_t[w.target_field] = narrowed.target_value
                 standing.pop(w.target_field, None)
@@ -327,20 +347,18 @@ def _follow_key(link: IssueLink, side: str, key: str) -> None:
 def _narrowed(job: Job, link: IssueLink, refused: FieldWrite, change: Change) -> FieldWrite | None:
     """A refused list of components or versions: the names the target project has.
 
-    Each site defines its own; a name the target lacks is recorded (the refusal is in
+    Each site defines its own; a version the target lacks is created there first when the
+    organization allows it (`_names_there`). A name still missing is recorded (in
     `change.errors`) and left out, and the rest is written. The agreed state then holds the
     source's list and the target's, so the same refusal is not retried on every event.
     """
-    known = known_names(job.target, job.target_project, refused.target_field)
-    if known is None or not isinstance(refused.target_value, list):
+    if not isinstance(refused.target_value, list):
         return None
-    kept = [name for name in refused.target_value if name in known]
-    missing = sorted(set(refused.target_value) - known)
-    if not missing:
+    known, created = _names_there(job, refused.target_field, refused.target_value, change)
+    if known is None or (set(refused.target_value) <= known and not created):
         return None  # refused for another reason
-    change.errors.append(
-        f"{refused.target_field}: not in {job.target_project}, left out: {', '.join(missing)}"
-    )
+    kept = [name for name in refused.target_value if name in known]
+    _left_out(job, refused.target_field, set(refused.target_value) - known, change)
     narrowed = FieldWrite(refused.source_field, refused.target_field, refused.source_value, kept)
     agreed = link.side_state(job.target_side).get(refused.target_field)
     if refused.target_field in link.side_state(job.target_side) and fields.same(
@@ -388,20 +406,75 @@ def _narrow_create(
         return False
     for name in refused.errors:
         value = payload.get(name)
-        known = known_names(job.target, job.target_project, name) if value else None
-        if known is None:
+        if not value or name not in VERSION_FIELDS + ("components",):
             return False
         wanted = [str(v.get("name")) for v in value if isinstance(v, dict)]
-        kept = [n for n in wanted if n in known]
-        if kept == wanted:
+        known, created = _names_there(job, name, wanted, change)
+        kept = [n for n in wanted if n in (known or ())]
+        if known is None or (kept == wanted and not created):
             return False
-        change.errors.append(
-            f"{name}: not in {job.target_project}, left out: "
-            + ", ".join(sorted(set(wanted) - known))
-        )
+        _left_out(job, name, set(wanted) - known, change)
         narrowed[name] = kept
         payload[name] = fields.kind_of(name).write(kept, job.target.flavor)
     return bool(narrowed)
+
+
+def _names_there(
+    job: Job, field: str, wanted: list[str], change: Change
+) -> tuple[set[str] | None, set[str]]:
+    """The names the target project has for `field` (components or versions) after Jira
+    refused `wanted`, and those of them created now: versions it lacks are created first
+    when the organization allows it (noted in `change.notes`; a refusal in `change.errors`).
+    None: not a field whose values belong to a project."""
+    project = job.target_project
+    known = known_names(job.target, project, field)
+    if known is None:
+        return None, set()
+    if set(wanted) <= known:  # the cached project is older than Jira's refusal
+        known = known_names(job.target, project, field, fresh=True) or set()
+    missing = set(wanted) - known
+    if missing and field in VERSION_FIELDS and job.organization.create_missing_versions:
+        made, problems = versions_create(client=job.target, project=project, names=missing)
+        if made:
+            change.notes.append(
+                f"{field}: created the missing version(s) {', '.join(sorted(made))} in {project}"
+            )
+        change.errors += [f"{field}: version not created in {project}: {p}" for p in problems]
+        return known | made, made
+    return known, set()
+
+
+def _left_out(job: Job, field: str, missing: set[str], change: Change) -> None:
+    if not missing:
+        return
+    why = ""
+    if field in VERSION_FIELDS and not job.organization.create_missing_versions:
+        why = " (creating missing versions is off for this organization)"
+    change.errors.append(
+        f"{field}: not in {job.target_project}, left out: {', '.join(sorted(missing))}{why}"
+    )
+
+
+def _unparent_create(
+    job: Job, payload: dict, refused: JiraPermanentError, narrowed: dict, change: Change
+) -> bool:
+    """A create refused for its parent alone (e.g. the epic's copy is not an Epic there):
+    the issue is created without it, recorded (`narrowed["parent"]`: None). A sub-task
+    cannot be, and stays refused. False if the refusal was for anything else."""
+    kind = fields.kind_of("parent")
+    keys = set(kind.payload("parent", {"key": "", "subtask": False}, job.target.flavor))
+    keys |= set(kind.payload("parent", {"key": "", "subtask": True}, job.target.flavor))
+    named = set(refused.errors)
+    if isinstance(refused, JiraNotFound) or not named or not named <= keys & set(payload):
+        return False
+    if (payload.get("issuetype") or {}).get("name", "").lower() in ("sub-task", "subtask"):
+        return False
+    for name in named:
+        change.errors.append(
+            f"parent: {refused.errors[name]} ({payload.pop(name)!r}); created without it"
+        )
+    narrowed["parent"] = None
+    return True
 
 
 def _create_target(
@@ -417,15 +490,21 @@ def _create_target(
     for w in planned.writes:
         kind = fields.kind_of(w.target_field)
         if kind.editable and w.target_value not in fields.EMPTY:
-            payload[w.target_field] = kind.write(w.target_value, job.target.flavor)
+            payload.update(kind.payload(w.target_field, w.target_value, job.target.flavor))
     payload.setdefault("issuetype", {"name": "Task"})
+    if not job.target.is_cloud and str(payload["issuetype"].get("name", "")).lower() == "epic":
+        # Data Center requires an Epic Name to create an Epic: its summary, unless mapped.
+        payload.setdefault(fields.epic_name_field(), str(payload.get("summary") or "")[:255])
     sync_account_ids(job.target)  # learnt before our first write there (see `_expect`)
     tag = {"linkId": link.pk, "origin": job.source_side, "id": job.issue_id, "key": job.issue_key}
     try:
         try:
             return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
         except JiraPermanentError as exc:
-            if not _narrow_create(job, payload, exc, narrowed, change):
+            if not (
+                _unparent_create(job, payload, exc, narrowed, change)
+                or _narrow_create(job, payload, exc, narrowed, change)
+            ):
                 raise
             return job.target.create_issue(payload, properties={LINK_PROPERTY: tag})
     except (JiraPermanentError, JiraRateLimited):
@@ -532,6 +611,16 @@ def _apply_delete(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
     elif planned.delete_policy == DeletePolicy.COMMENT:
         where = "our Jira" if job.way == PUSH else f"{job.organization.name}'s Jira"
         text = f"{job.issue_key} was deleted in {where}; this issue is no longer synced."
+        if planned.moved_to and job.way == PUSH:  # our project names stay ours
+            text = (
+                f"{job.issue_key} was moved out of the projects synced with you; this issue "
+                "is no longer synced."
+            )
+        elif planned.moved_to:
+            text = (
+                f"{job.issue_key} was moved to project {planned.moved_to} in {where}, which "
+                "is not synced; this issue is no longer synced."
+            )
         body = plain_comment(text, job.target)
         _expect(job, link, {"comment": body})
         job.target.add_comment(target_key, body)
@@ -677,6 +766,7 @@ def _reopen(job: Job, link: IssueLink) -> None:
     link.state = {PEER: link.state[PEER]} if PEER in link.state else {}
     link.save()
     link.comments.update(**{f"{tgt}_comment_id": None, f"{tgt}_hash": ""})
+    link.attachments.all().delete()  # the new copy gets every source attachment anew
 
 
 def sync_target_gone(job: Job) -> Change:
@@ -700,6 +790,84 @@ def sync_target_gone(job: Job) -> Change:
         change.calls = calls.count
         record(job, link, change)
     return change
+
+
+# --- moved issues ------------------------------------------------------------------------------
+
+
+def sync_moved_out(
+    job: Job,
+    link: IssueLink,
+    *,
+    moved_to: str,
+    old_key: str,
+    delivery_id: int | None = None,
+    started: float | None = None,
+) -> Change:
+    """The source issue of `link` (`old_key` before the move, `job.issue_key` now) moved to
+    `moved_to`, a project no mapping of the organization names: the organization's delete
+    policy, as if the issue were deleted (its copy gets the comment, the status, is deleted,
+    or the pair only closes). The pair is marked, so a move back into a mapped project
+    syncs it again (`_moved_back`)."""
+    with counting_calls() as calls, issue_link_lease(link) as link:
+        if link.status != LinkStatus.LINKED:
+            return Change()
+        planned = replace(plan_delete(replace(job, issue=None), link), moved_to=moved_to)
+        # The copy's side knows the issue by its key before the move.
+        change = apply(replace(job, issue_key=old_key or job.issue_key), link, planned)
+        change.notes.insert(
+            0,
+            f"{old_key or job.issue_key} moved out to {moved_to} (now {job.issue_key}), a "
+            f"project not mapped for {job.organization.name}: the delete policy "
+            f"({planned.delete_policy}) applied as if it were deleted",
+        )
+        link.state[MOVED_OUT] = {
+            "side": job.source_side,
+            "to": moved_to,
+            "at": timezone.now().isoformat(),
+        }
+        link.save(update_fields=["state", "updated_at"])
+        change.calls = calls.count
+        record(job, link, change, delivery_id=delivery_id, started=started)
+    logger.info(
+        "sync.issue_moved_out",
+        extra={
+            "organization": job.organization.public_id,
+            "issue": job.issue_key,
+            "project": moved_to,
+            "policy": planned.delete_policy,
+        },
+    )
+    return change
+
+
+def _moved_back(job: Job, link: IssueLink) -> str:
+    """A pair closed by a move out (`sync_moved_out`) whose source issue is in a mapped
+    project again: it syncs again, with its copy when that is still there (every field
+    written anew: the copy may have been moved to a status or commented meanwhile), else
+    with a new copy (the delete policy deleted it). Never a second copy."""
+    tgt = job.target_side
+    project = job.project_mapping.local_project_key
+    if job.way != PUSH:
+        project = job.project_mapping.remote_project_key
+    copy_key = side_key(link, tgt)
+    alive = bool(side_id(link, tgt))
+    if alive:
+        try:
+            job.target.get_issue(side_id(link, tgt), fields=["summary"])
+        except JiraNotFound:
+            alive = False
+    if not alive:
+        _reopen(job, link)
+        return (
+            f"{job.issue_key} moved back into {project}: its copy {copy_key} is gone, so it is "
+            "created again"
+        )
+    keep = {name: link.state[name] for name in (PEER, "left") if name in link.state}
+    link.state = keep
+    link.status = LinkStatus.LINKED
+    link.save(update_fields=["state", "status", "updated_at"])
+    return f"{job.issue_key} moved back into {project}: synced again with {copy_key}"
 
 
 # --- running a job ------------------------------------------------------------------------------
@@ -750,7 +918,9 @@ def record(
                 direction=job.way,
                 action=change.action,
                 fields=fields.without_nul(
-                    change.fields + [f"comment {c}" for c in change.comments]
+                    change.fields
+                    + [f"comment {c}" for c in change.comments]
+                    + [f"attachment {a}" for a in change.attachments]
                 ),
                 result=change.result,
                 calls=change.calls,
@@ -766,29 +936,119 @@ def record(
         )
 
 
+# How many issues above one are synced first (a sub-task's story, then its epic).
+MAX_PARENT_DEPTH = 3
+
+
+def _parent_first(job: Job, link: IssueLink, depth: int) -> None:
+    """The source issue's parent (or epic), synced before the issue when it has no copy at
+    the target yet and is in scope (its project mapped for this organization, and the push
+    JQL), so the issue is created (or moved) under the parent's copy. A nested sync of the
+    parent's own pair: its lease, its echo locks, its record. Costs nothing when the parent
+    did not change (compared in memory with the agreed state)."""
+    if job.issue is None or job.values is not None or job.organization.is_app:
+        return
+    if depth >= MAX_PARENT_DEPTH or link.status == LinkStatus.DELETED:
+        return
+    if link.status == LinkStatus.GONE and (
+        job.organization.target_gone_policy != TargetGonePolicy.RECREATE
+    ):
+        return  # the pair is closed: nothing is created under a parent
+    pair = next(
+        (p for p in job.pairs if isinstance(fields.kind_of(p.target(job.way)), Parent)), None
+    )
+    if pair is None:
+        return
+    s_name = pair.source(job.way)
+    value = job.source_value(s_name)
+    if not value:
+        return
+    agreed = link.state.get(job.source_side, {})
+    if (
+        side_id(link, job.target_side)
+        and s_name in agreed
+        and fields.same(s_name, value, agreed[s_name])
+    ):
+        return
+    if copy_of(job, value) is not None:
+        return
+    project = str(value.get("key") or "").rpartition("-")[0]
+    source_project = "local_project_key" if job.way == PUSH else "remote_project_key"
+    mapping = ProjectMapping.objects.filter(
+        organization=job.organization, **{source_project: project}
+    ).first()
+    if mapping is None or not project:
+        return  # out of scope: the plan records it
+    try:
+        issue = job.source.get_issue(value.get("id") or value["key"])
+    except JiraNotFound:
+        return
+    parent_job = job_build(
+        project_mapping=mapping,
+        way=job.way,
+        issue_id=str(issue["id"]),
+        issue_key=str(issue.get("key") or ""),
+        issue=issue,
+        comments_changed=True,
+    )
+    if (
+        job.way == PUSH
+        and mapping.push_jql
+        and not issue_in_push_scope(parent_job.source, mapping, parent_job)
+    ):
+        return
+    note = f"synced first: the parent of {job.issue_key}"
+    try:
+        sync_issue(parent_job, notes=(note,), parent_depth=depth + 1)
+    except JiraPermanentError as exc:
+        # The parent's copy was refused: the issue goes on without it (the plan records
+        # "parent not synced"); the parent's own delivery reports the refusal.
+        logger.warning(
+            "sync.parent_first_refused",
+            extra={
+                "organization": job.organization.public_id,
+                "issue": job.issue_key,
+                "parent": parent_job.issue_key,
+                "error": str(exc),
+            },
+        )
+
+
 def sync_issue(
     job: Job,
     *,
     delivery_id: int | None = None,
     started: float | None = None,
     notes: tuple[str, ...] = (),
+    parent_depth: int = 0,
 ) -> Change:
     """Bring the target issue in step with the source issue `job.issue`; `notes` (from the
-    event's pre-check) go into the sync's record."""
+    event's pre-check) go into the sync's record. A parent with no copy at the target is
+    synced first (`_parent_first`)."""
     link = issue_link_get_or_create(
         organization=job.organization,
         side=job.source_side,
         issue_id=job.issue_id,
         issue_key=job.issue_key,
     )
+    _parent_first(job, link, parent_depth)
     with counting_calls() as calls, issue_link_lease(link) as link:
         _follow_key(link, job.source_side, str((job.issue or {}).get("key") or ""))
+        back = ""
+        moved = link.state.get(MOVED_OUT)
+        if (
+            link.status == LinkStatus.DELETED
+            and isinstance(moved, dict)
+            and moved.get("side") == job.source_side  # the moved issue, not its copy
+            and job.issue
+        ):
+            back = _moved_back(job, link)
         change = plan_and_apply(job, link, delivery_id=delivery_id, started=started)
         if relations.relations_due(job, link):  # in memory: no query on an ordinary edit
             relations.relations_sync(job, link, change)
             if change.action == NONE and change.fields:
                 change.action = UPDATE
-        change.notes[:0] = notes
+        change.notes[:0] = [*notes, back] if back else notes
         change.calls = calls.count
         link.last_error = fields.without_nul("; ".join(change.errors + change.held))
         link.save(update_fields=["last_error", "updated_at"])

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.conf import settings
 
 from jiraapi import adf
 from jiraapi.client import CLOUD
@@ -40,6 +42,8 @@ class Crossing:
     find_user: Callable[[str], dict | None]  # a target user by e-mail (canonical), or None
     # The organization's user map in the direction of travel (source user id -> target id).
     users: dict[str, str] = field(default_factory=dict)
+    # The target's copy of a source issue ({"id", "key"} canonical), or None: not synced.
+    resolve_issue: Callable[[dict], dict | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,14 @@ class Unmatched:
     organization's policy decides what the target gets (`plan.carried`)."""
 
     user: dict  # the source user, canonical
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A parent (or epic) with no copy at the target: the issue above is not synced there
+    (out of scope, or not yet). The plan decides what the child gets (`plan.plan`)."""
+
+    issue: dict  # the source's parent, canonical
 
 
 def _generic_text(value: Any) -> str:
@@ -113,11 +125,27 @@ class FieldKind:
 
     editable = True  # False: moved by a transition, not by an edit
 
+    # True: a value absent from the agreed state of a pair made before the field was synced
+    # counts as agreed when it is empty (no write for it).
+    absent_is_empty = False
+
     def read(self, raw: Any) -> Any:
         return raw
 
+    def read_fields(self, fields: dict, field_id: str) -> Any:
+        """The value from a REST issue's (or a webhook's) `fields` (one key, for most kinds)."""
+        return self.read(fields.get(field_id))
+
+    def reads(self, field_id: str) -> tuple[str, ...]:
+        """The REST fields `read_fields` needs (what to ask a search or a GET for)."""
+        return (field_id,)
+
     def write(self, value: Any, flavor: str) -> Any:
         return value
+
+    def payload(self, field_id: str, value: Any, flavor: str) -> dict[str, Any]:
+        """The create/edit `fields` entries that set this value (one, for most kinds)."""
+        return {field_id: self.write(value, flavor)}
 
     def same(self, a: Any, b: Any) -> bool:
         return a == b
@@ -392,6 +420,82 @@ class Custom(FieldKind):
         return _mapped(value, crossing.forward)
 
 
+def epic_link_field() -> str:
+    """Data Center's Epic Link custom field (Jira Software): a standard issue's epic."""
+    return settings.JIRA_EPIC_LINK_FIELD
+
+
+def epic_name_field() -> str:
+    """Data Center's Epic Name custom field, which Jira requires to create an Epic there."""
+    return settings.JIRA_EPIC_NAME_FIELD
+
+
+class Parent(FieldKind):
+    """The issue above this one: a sub-task's parent, or a standard issue's epic.
+
+    Cloud has both in `parent`; Data Center has a sub-task's in `parent` and a standard
+    issue's epic in the Epic Link field (the epic's key). Canonical: `{"id", "key",
+    "subtask"}` (`subtask`: the child is a sub-task; an Epic Link gives no id) or None. It
+    crosses to the target's copy of that issue (the pair's IssueLink), or `Unresolved`.
+    """
+
+    absent_is_empty = True
+
+    def read_fields(self, fields: dict, field_id: str) -> Any:
+        subtask = bool((fields.get("issuetype") or {}).get("subtask"))
+        raw = fields.get("parent")
+        if isinstance(raw, dict) and (raw.get("id") or raw.get("key")):
+            return {
+                "id": str(raw.get("id") or ""),
+                "key": str(raw.get("key") or ""),
+                "subtask": subtask,
+            }
+        epic = fields.get(epic_link_field())
+        if isinstance(epic, str) and epic.strip() and not subtask:
+            return {"id": "", "key": epic.strip(), "subtask": False}
+        return None
+
+    def read(self, raw: Any) -> Any:
+        return self.read_fields({"parent": raw}, "parent")
+
+    def reads(self, field_id: str) -> tuple[str, ...]:
+        return ("parent", "issuetype", epic_link_field())
+
+    def write(self, value: Any, flavor: str) -> Any:
+        return {"key": value["key"]} if value else None
+
+    def payload(self, field_id: str, value: Any, flavor: str) -> dict[str, Any]:
+        """Cloud: `parent` (an epic, or a sub-task's parent). Data Center: a sub-task's
+        `parent`, a standard issue's Epic Link (the epic's key)."""
+        if flavor == CLOUD or (value or {}).get("subtask"):
+            # Cloud removes a parent with an empty object.
+            return {"parent": self.write(value, flavor) or {}}
+        return {epic_link_field(): value["key"] if value else None}
+
+    def same(self, a: Any, b: Any) -> bool:
+        if not a or not b:
+            return not a and not b
+        if a.get("id") and b.get("id"):
+            return a["id"] == b["id"]
+        return a.get("key") == b.get("key")
+
+    def text(self, value: Any) -> str:
+        return str((value or {}).get("key") or "")
+
+    def before(self, change: FieldChange) -> Any:
+        if not (change.from_value or change.from_string):
+            return None
+        return {"id": change.from_value or "", "key": change.from_string or ""}
+
+    def cross(self, value: Any, crossing: Crossing) -> Any:
+        if not value:
+            return None
+        found = crossing.resolve_issue(value) if crossing.resolve_issue else None
+        if not found:
+            return Unresolved(value)
+        return {"id": found["id"], "key": found["key"], "subtask": bool(value.get("subtask"))}
+
+
 PASS_THROUGH = FieldKind()
 CUSTOM = Custom()
 REGISTRY: dict[str, FieldKind] = {
@@ -410,6 +514,7 @@ REGISTRY: dict[str, FieldKind] = {
     "components": NamedList(),
     "fixVersions": NamedList(),
     "versions": NamedList(),
+    "parent": Parent(),
 }
 
 
@@ -466,9 +571,14 @@ def fit(field_id: str, value: Any) -> tuple[Any, int]:
     return value, 0
 
 
+def rest_fields(names: Iterable[str]) -> list[str]:
+    """The REST fields to ask for so that `read` can read each of `names`."""
+    return sorted({rest for name in names for rest in kind_of(name).reads(name)})
+
+
 def read(field_id: str, fields: dict) -> Any:
     """The canonical value of one field from a REST issue's (or a webhook's) `fields`."""
-    return without_nul(kind_of(field_id).read(fields.get(field_id)))
+    return without_nul(kind_of(field_id).read_fields(fields, field_id))
 
 
 def same(field_id: str, a: Any, b: Any) -> bool:

@@ -148,6 +148,23 @@ def _came_from(organization: Organization, local_issue_id: str) -> Organization 
     return origin.organization if origin is not None else None
 
 
+def issue_in_push_scope(source: JiraClient, project_mapping: ProjectMapping, job: Job) -> bool:
+    """An issue already linked stays linked; a new one must match the mapping's JQL.
+
+    Cloud's search lags behind writes (seconds to minutes), and the issue in hand was
+    changed a moment ago: `reconcileIssues` makes the search reflect its current state.
+    Data Center has no such parameter (see `JiraClient.search` and the README).
+    """
+    linked = IssueLink.objects.filter(
+        organization=project_mapping.organization, local_issue_id=job.issue_id
+    ).exclude(remote_issue_id=None)
+    if linked.exists():
+        return True
+    jql = f"({project_mapping.push_jql}) AND key = {job.issue_key}"
+    reconcile = [job.issue_id] if job.issue_id.isdigit() else None
+    return bool(list(source.search(jql, fields=["summary"], page_size=1, reconcile=reconcile)))
+
+
 def side_id(link: IssueLink, side: str) -> str | None:
     return getattr(link, f"{side}_issue_id")
 

@@ -28,6 +28,9 @@ LINK_PROPERTY = "jira-sync.link"
 REFUSED = "refused"
 # The key of `IssueLink.state` that holds a Scenario B pair's message numbers (`peer.py`).
 PEER = "peer"
+# The key of `IssueLink.state` set when the pair was closed because its source issue moved
+# out of every mapped project: {"side", "to" (the project), "at"}; a move back revives it.
+MOVED_OUT = "moved_out"
 
 
 class IssueLink(models.Model):
@@ -105,12 +108,10 @@ class IssueLink(models.Model):
                 self.state.pop("left")
 
 
-class CommentLink(models.Model):
-    """A comment on one side and its copy on the other, with a hash of each body last synced."""
+class CopyPair(models.Model):
+    """What a thing on one side and its copy on the other keep (comments, worklogs): the side
+    it was written on, and a hash of each as last synced."""
 
-    issue_link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="comments")
-    local_comment_id = models.CharField(max_length=32, null=True, blank=True)
-    remote_comment_id = models.CharField(max_length=32, null=True, blank=True)
     origin = models.CharField(max_length=8, choices=Side.choices, default=Side.LOCAL)
     local_hash = models.CharField(max_length=64, blank=True)
     remote_hash = models.CharField(max_length=64, blank=True)
@@ -118,17 +119,98 @@ class CommentLink(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        abstract = True
+
+    def pair_text(self, what: str) -> str:
+        return (
+            f"{what} {getattr(self, f'local_{what}_id')} <-> {getattr(self, f'remote_{what}_id')}"
+        )
+
+
+def one_copy_per_side(what: str) -> list[models.UniqueConstraint]:
+    """A thing on one side is paired once per issue pair (`uniq_<what>_local|remote`)."""
+    return [
+        models.UniqueConstraint(
+            fields=("issue_link", f"{side}_{what}_id"), name=f"uniq_{what}_{side}"
+        )
+        for side in ("local", "remote")
+    ]
+
+
+class CommentLink(CopyPair):
+    """A comment on one side and its copy on the other, with a hash of each body last synced."""
+
+    issue_link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="comments")
+    local_comment_id = models.CharField(max_length=32, null=True, blank=True)
+    remote_comment_id = models.CharField(max_length=32, null=True, blank=True)
+
+    class Meta:
+        constraints = one_copy_per_side("comment")
+
+    def __str__(self) -> str:
+        return self.pair_text("comment")
+
+
+class WorklogLink(CopyPair):
+    """A worklog on one side and its copy on the other (by the sync account, headed with the
+    author), with a digest of each as last synced (time, start, comment words)."""
+
+    issue_link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="worklogs")
+    local_worklog_id = models.CharField(max_length=32, null=True, blank=True)
+    remote_worklog_id = models.CharField(max_length=32, null=True, blank=True)
+
+    class Meta:
+        constraints = one_copy_per_side("worklog")
+
+    def __str__(self) -> str:
+        return self.pair_text("worklog")
+
+
+class AttachmentStatus(models.TextChoices):
+    COPIED = "copied", _("Copied")
+    UPLOADING = "uploading", _("Upload under way")
+    REFUSED = "refused", _("Refused (not copied)")
+    DELETING = "deleting", _("Copy being deleted")
+
+
+class AttachmentLink(models.Model):
+    """An attachment on one side and its copy on the other (or why it has none).
+
+    `upload_started_at` is set before an upload: a retry after a lost answer looks for the
+    copy at the target (same name and size, added by the sync account since) before
+    uploading again. A refused file (too large, excluded by name) keeps its row, so it is
+    not retried on every event.
+    """
+
+    issue_link = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="attachments")
+    local_attachment_id = models.CharField(max_length=32, null=True, blank=True)
+    remote_attachment_id = models.CharField(max_length=32, null=True, blank=True)
+    origin = models.CharField(max_length=8, choices=Side.choices, default=Side.LOCAL)
+    filename = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=10, choices=AttachmentStatus.choices, default=AttachmentStatus.UPLOADING
+    )
+    reason = models.TextField(blank=True)
+    upload_started_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("attachment link")
+        verbose_name_plural = _("attachment links")
         constraints = [
             models.UniqueConstraint(
-                fields=("issue_link", "local_comment_id"), name="uniq_comment_local"
+                fields=("issue_link", "local_attachment_id"), name="uniq_attachment_local"
             ),
             models.UniqueConstraint(
-                fields=("issue_link", "remote_comment_id"), name="uniq_comment_remote"
+                fields=("issue_link", "remote_attachment_id"), name="uniq_attachment_remote"
             ),
         ]
 
     def __str__(self) -> str:
-        return f"comment {self.local_comment_id} <-> {self.remote_comment_id}"
+        return f"{self.filename}: {self.local_attachment_id} <-> {self.remote_attachment_id}"
 
 
 class RelationStatus(models.TextChoices):

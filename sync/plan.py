@@ -23,7 +23,8 @@ from organizations.models import (
 )
 
 from . import fields
-from .fields import Crossing, Unmatched
+from .attachments import AttachmentOp, plan_attachments
+from .fields import Crossing, Unmatched, Unresolved
 from .jobs import Job, side_id, side_key
 from .mapping import (
     PULL,
@@ -51,6 +52,9 @@ class FieldWrite:
     # leaves the target's value alone (then `target_value` is not written).
     unmatched: dict | None = None
     leave: bool = False
+    # The source's parent (canonical) when it has no copy at the target (`target_value` is
+    # then None, and the plan says what becomes of the child).
+    unresolved: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class Plan:
     notes: tuple[str, ...] = ()  # why the plan is what it is, for the operator
     held: tuple[str, ...] = ()  # values not sent again: the target refused them before
     target_key: str = ""  # the target issue's key as read now (it changes when moved)
+    moved_to: str = ""  # a delete: the source issue moved out to this unmapped project
+    attachments: tuple[AttachmentOp, ...] = ()
 
     @property
     def field_names(self) -> list[str]:
@@ -110,7 +116,31 @@ def crossing(job: Job, pair: FieldPair) -> Crossing:
         issue_types=issue_type_map_for(job.project_mapping, job.way),
         find_user=find_user,
         users=user_map_for(job.organization, job.way),
+        resolve_issue=lambda issue: copy_of(job, issue),
     )
+
+
+def copy_of(job: Job, issue: dict) -> dict | None:
+    """The target's copy of a source issue (`{"id", "key"}`; by id, or by key for a Data
+    Center Epic Link, which names only the key), or None when it has none (one query; asked
+    only for a parent that changed, or on create)."""
+    src, tgt = job.source_side, job.target_side
+    if issue.get("id"):
+        lookup = {f"{src}_issue_id": str(issue["id"])}
+    elif issue.get("key"):
+        lookup = {f"{src}_issue_key": str(issue["key"])}
+    else:
+        return None
+    link = (
+        IssueLink.objects.filter(organization=job.organization, **lookup)
+        .exclude(status__in=CLOSED_LINK_STATUSES)
+        .exclude(**{f"{tgt}_issue_id": None})
+        .values(f"{tgt}_issue_id", f"{tgt}_issue_key")
+        .first()
+    )
+    if link is None:
+        return None
+    return {"id": str(link[f"{tgt}_issue_id"]), "key": link[f"{tgt}_issue_key"]}
 
 
 def carried(job: Job, pair: FieldPair) -> FieldWrite:
@@ -120,7 +150,15 @@ def carried(job: Job, pair: FieldPair) -> FieldWrite:
     wanted = fields.kind_of(t_name).cross(value, crossing(job, pair))
     if isinstance(wanted, Unmatched):
         return _unmatched(job, s_name, t_name, value, wanted.user)
+    if isinstance(wanted, Unresolved):
+        return FieldWrite(s_name, t_name, value, None, unresolved=wanted.issue)
     return FieldWrite(s_name, t_name, value, wanted)
+
+
+def _parent_note(job: Job, w: FieldWrite, outcome: str) -> str:
+    where = "the partner's Jira" if job.way == PUSH else "our Jira"
+    key = (w.unresolved or {}).get("key") or (w.unresolved or {}).get("id") or "?"
+    return f"{w.target_field}: {key} is not synced to {where} (parent not synced); {outcome}"
 
 
 def _unmatched(job: Job, s_name: str, t_name: str, value: Any, user: dict) -> FieldWrite:
@@ -168,8 +206,22 @@ def plan(job: Job, link: IssueLink) -> Plan:
             return Plan(SKIPPED)
         writes = tuple(carried(job, p) for p in job.pairs)
         notes = _unmatched_notes(job, tuple(w for w in writes if w.unmatched))
-        return Plan(CREATE, writes=writes, comments=plan_comments(job, link), notes=notes)
-    return plan_update(job, link)
+        for w in writes:
+            if w.unresolved is None:
+                continue
+            if (w.source_value or {}).get("subtask"):
+                # A sub-task cannot exist at the target without its parent there.
+                note = _parent_note(job, w, f"the sub-task {job.issue_key} is not created")
+                return Plan(SKIPPED, notes=(note,))
+            notes += (_parent_note(job, w, "created without it"),)
+        return Plan(
+            CREATE,
+            writes=writes,
+            comments=plan_comments(job, link),
+            notes=notes,
+            attachments=plan_attachments(job, link),
+        )
+    return replace(plan_update(job, link), attachments=plan_attachments(job, link))
 
 
 def not_passed_on(job: Job) -> str:
@@ -286,10 +338,17 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
     edits: list[FieldWrite] = []
     in_step: list[FieldWrite] = []
     conflicts: list[str] = []
+    notes: list[str] = []
     status: FieldWrite | None = None
     for pair in job.pairs:
         s_name, t_name = pair.source(job.way), pair.target(job.way)
         value = job.source_value(s_name)
+        if (
+            s_name not in state_s
+            and value in fields.EMPTY
+            and fields.kind_of(s_name).absent_is_empty
+        ):
+            continue  # a pair made before the field synced, and nothing to carry
         # A partner install's change names only what changed there (see `peer.py`).
         unchanged = (
             job.values is None and s_name in state_s and fields.same(s_name, value, state_s[s_name])
@@ -297,6 +356,12 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
         if unchanged and not _mapped_since(job, link, pair):
             continue
         write = carried(job, pair)
+        if write.unresolved is not None:
+            # The new parent has no copy at the target: the copy keeps its own, and the
+            # pair agrees on that (recorded; the next change of parent is carried again).
+            notes.append(_parent_note(job, write, "the copy's parent is left as it is"))
+            in_step.append(replace(write, target_value=state_t.get(t_name)))
+            continue
         if write.leave:
             # No counterpart, and the policy leaves the target alone: the pair agrees on
             # the target's value as it is, so no later sync makes either side flip.
@@ -343,7 +408,7 @@ def plan_update(job: Job, link: IssueLink) -> Plan:
         comments=comments,
         held=tuple(held),
         target_key=target_key,
-        notes=_unmatched_notes(job, unmatched),
+        notes=(*notes, *_unmatched_notes(job, unmatched)),
     )
 
 

@@ -215,7 +215,7 @@ def _changed(
     names = sorted({p.source(way) for p in field_pairs(project_mapping.organization, way)})
     window = _window_minutes(frm, now)
     jql = f'project = "{project}" AND updated >= "-{window}m" ORDER BY updated ASC'
-    wanted = [*names, "comment", "updated", "project"]
+    wanted = fields.rest_fields([*names, "comment", "updated", "project"])
     found: list[dict] = []
     pages = client.search_pages(jql, fields=wanted, properties=[LINK_PROPERTY], page_size=PAGE_SIZE)
     for page in pages:

@@ -15,17 +15,18 @@ from django.db.models import Q
 
 from jiraapi.client import JiraClient, counting_calls
 from jiraapi.errors import JiraNotFound
-from jiraapi.events import JiraEvent
+from jiraapi.events import WORKLOG_CREATED, WORKLOG_DELETED, WORKLOG_UPDATED, JiraEvent
 from organizations.models import ConnectionType, Organization, ProjectMapping
 
-from . import echo, engine, peer, relations
-from .jobs import Job, job_build
+from . import echo, engine, peer, relations, worklogs
+from .jobs import Job, issue_in_push_scope, job_build
 from .mapping import PULL, PUSH, SIDES
-from .models import IssueLink
+from .models import IssueLink, LinkStatus
 
 logger = logging.getLogger(__name__)
 
 DONE, ECHO, IGNORED = "done", "echo", "ignored"
+WORKLOG_EVENTS = (WORKLOG_CREATED, WORKLOG_UPDATED, WORKLOG_DELETED)
 
 
 @dataclass(frozen=True)
@@ -143,10 +144,31 @@ def _process(
             delivery_id=delivery_id,
             started=started,
         )
+    if event.worklog is not None or event.kind in WORKLOG_EVENTS:
+        return worklogs.worklog_event_process(
+            event=event,
+            way=way,
+            organization=organization,
+            delivery_id=delivery_id,
+            started=started,
+        )
     if not event.issue_id:
         return IGNORED, "the delivery names no issue"
     mappings = _mappings(event=event, way=way, organization=organization)
+    moved_out = 0
+    if moved is not None and moved.to_string:
+        moved_out = _moved_out(
+            event=event,
+            way=way,
+            organization=organization,
+            staying={m.organization_id for m in mappings},
+            old_key=moved.from_string or "",
+            delivery_id=delivery_id,
+            started=started,
+        )
     if not mappings:
+        if moved_out:
+            return DONE, ""
         side = "local" if way == PUSH else "partner"
         return IGNORED, f"{side} project {event.project_key or '?'} is not mapped"
     source_side = SIDES[way][0]
@@ -158,6 +180,7 @@ def _process(
     )
     reader = _SourceReader(gone=deleted_for is not None)
     echoes = refused = 0
+    moved_notes = _moved_between(event=event, way=way, mappings=mappings) if moved else {}
     for project_mapping in mappings:
         job = job_build(
             project_mapping=project_mapping,
@@ -189,7 +212,13 @@ def _process(
             job = replace(job, links_changed=True)
         if reason is not None:
             echoes += reason.startswith("echo")
-            _record_nothing_to_do(job, reason, delivery_id=delivery_id, started=started)
+            _record_nothing_to_do(
+                job,
+                reason,
+                delivery_id=delivery_id,
+                started=started,
+                notes=moved_notes.get(project_mapping.organization_id, ()),
+            )
             continue
         issue = reader.read(job.source, event.issue_id)
         job = replace(job, issue=issue, issue_key=(issue or {}).get("key") or job.issue_key)
@@ -198,12 +227,13 @@ def _process(
             _record_refused_delete(job, delivery_id=delivery_id)
             continue
         scoped = way == PUSH and project_mapping.push_jql and issue is not None
-        if scoped and not _in_push_scope(job.source, project_mapping, job):
+        if scoped and not issue_in_push_scope(job.source, project_mapping, job):
             continue
+        notes = (*check.notes, *moved_notes.get(project_mapping.organization_id, ()))
         if job.organization.is_app:
-            peer.peer_publish(job, delivery_id=delivery_id, started=started, notes=check.notes)
+            peer.peer_publish(job, delivery_id=delivery_id, started=started, notes=notes)
         else:
-            engine.sync_issue(job, delivery_id=delivery_id, started=started, notes=check.notes)
+            engine.sync_issue(job, delivery_id=delivery_id, started=started, notes=notes)
     if echoes == len(mappings):
         return ECHO, ""
     if refused:
@@ -289,6 +319,96 @@ def _follow_move(
         )
 
 
+def _moved_out(
+    *,
+    event: JiraEvent,
+    way: str,
+    organization: Organization | None,
+    staying: set[int],
+    old_key: str,
+    delivery_id: int | None,
+    started: float | None,
+) -> int:
+    """The issue moved (its changelog's `Key` item) to a project that the organizations in
+    `staying` map and no other: every other organization's open pair of it gets its delete
+    policy, as if the issue were deleted (`engine.sync_moved_out`). The site is asked once
+    where the issue is now, so a late event never closes a pair whose issue moved back.
+    Returns how many pairs were closed. Only events carrying a `Key` item get here."""
+    side = SIDES[way][0]
+    links = (
+        IssueLink.objects.select_related("organization")
+        .filter(status=LinkStatus.LINKED, organization__enabled=True)
+        .filter(**{f"{side}_issue_id": event.issue_id})
+        .exclude(organization_id__in=staying)
+    )
+    if way == PULL:
+        links = links.filter(organization=organization)
+    closed = 0
+    where: dict[str, str] = {}  # the issue's project now, read once
+    key_field = "local_project_key" if way == PUSH else "remote_project_key"
+    for link in links:
+        project_mappings = list(link.organization.project_mappings.all())
+        if not project_mappings or (link.organization.is_app and way == PUSH):
+            continue
+        old_project = old_key.rpartition("-")[0]
+        mapping = next(
+            (m for m in project_mappings if getattr(m, key_field) == old_project),
+            project_mappings[0],
+        )
+        job = job_build(
+            project_mapping=mapping, way=way, issue_id=event.issue_id, issue_key=event.issue_key
+        )
+        if "project" not in where:
+            try:
+                issue = job.source.get_issue(event.issue_id, fields=["project"])
+            except JiraNotFound:
+                return closed  # deleted since: its delete event decides
+            where["project"] = str(((issue.get("fields") or {}).get("project") or {}).get("key"))
+            where["key"] = str(issue.get("key") or event.issue_key)
+        if any(getattr(m, key_field) == where["project"] for m in project_mappings):
+            continue  # in a mapped project (again): the ordinary sync's business
+        job = replace(job, issue_key=where["key"])
+        engine.sync_moved_out(
+            job,
+            link,
+            moved_to=where["project"],
+            old_key=old_key,
+            delivery_id=delivery_id,
+            started=started,
+        )
+        closed += 1
+    return closed
+
+
+def _moved_between(
+    *, event: JiraEvent, way: str, mappings: list[ProjectMapping]
+) -> dict[int, tuple[str, ...]]:
+    """Per organization, a note when the issue moved to a mapped project whose partner
+    project is not the one its copy is in: Jira's REST API cannot move issues (Cloud has no
+    single-issue move), so the copy stays where it is and the pair keeps syncing."""
+    side, target = SIDES[way]
+    notes: dict[int, tuple[str, ...]] = {}
+    links = {
+        link.organization_id: link
+        for link in IssueLink.objects.filter(
+            organization_id__in=[m.organization_id for m in mappings],
+            status=LinkStatus.LINKED,
+            **{f"{side}_issue_id": event.issue_id},
+        )
+    }
+    for m in mappings:
+        link = links.get(m.organization_id)
+        wanted = m.remote_project_key if way == PUSH else m.local_project_key
+        copy_key = getattr(link, f"{target}_issue_key", "") if link else ""
+        if copy_key and copy_key.rpartition("-")[0] != wanted:
+            notes[m.organization_id] = (
+                f"{event.issue_key} moved to {event.project_key}, whose mapped project is "
+                f"{wanted}; its copy {copy_key} stays where it is (Jira's REST API cannot move "
+                "an issue to another project) and the pair keeps syncing",
+            )
+    return notes
+
+
 @dataclass
 class _SourceReader:
     """The source issue, read once (now) for every organization that needs it.
@@ -325,9 +445,11 @@ def _record_refused_delete(job: Job, *, delivery_id: int | None) -> None:
     )
 
 
-def _record_nothing_to_do(job: Job, reason: str, *, delivery_id, started) -> None:
+def _record_nothing_to_do(
+    job: Job, reason: str, *, delivery_id, started, notes: tuple[str, ...] = ()
+) -> None:
     is_echo = reason.startswith("echo")
-    change = engine.Change(action="echo" if is_echo else "none")
+    change = engine.Change(action="echo" if is_echo else "none", notes=list(notes))
     engine.record(job, None, change, delivery_id=delivery_id, started=started)
     logger.info(
         "delivery.echo_suppressed" if is_echo else "delivery.no_change",
@@ -338,23 +460,6 @@ def _record_nothing_to_do(job: Job, reason: str, *, delivery_id, started) -> Non
             "reason": reason,
         },
     )
-
-
-def _in_push_scope(source: JiraClient, project_mapping: ProjectMapping, job: Job) -> bool:
-    """An issue already linked stays linked; a new one must match the mapping's JQL.
-
-    Cloud's search lags behind writes (seconds to minutes), and the issue in hand was
-    changed a moment ago: `reconcileIssues` makes the search reflect its current state.
-    Data Center has no such parameter (see `JiraClient.search` and the README).
-    """
-    linked = IssueLink.objects.filter(
-        organization=project_mapping.organization, local_issue_id=job.issue_id
-    ).exclude(remote_issue_id=None)
-    if linked.exists():
-        return True
-    jql = f"({project_mapping.push_jql}) AND key = {job.issue_key}"
-    reconcile = [job.issue_id] if job.issue_id.isdigit() else None
-    return bool(list(source.search(jql, fields=["summary"], page_size=1, reconcile=reconcile)))
 
 
 def issue_catch_up(
@@ -387,7 +492,7 @@ def issue_catch_up(
     if (
         way == PUSH
         and project_mapping.push_jql
-        and not _in_push_scope(job.source, project_mapping, job)
+        and not issue_in_push_scope(job.source, project_mapping, job)
     ):
         return None
     notes = (note,) if note else ()

@@ -34,42 +34,43 @@ def edit_with_fallback(
         return list(rest), refused
 
 
-# The project list each named field's values come from.
-_NAMED_POOLS = {"components": "components", "fixVersions": "versions", "versions": "versions"}
+# The verb of a copy's header: "<author> wrote:" on comments, "<author> logged:" on worklogs.
+WROTE, LOGGED = "wrote", "logged"
 
 
-def known_names(client: JiraClient, project: str, field: str) -> set[str] | None:
-    """The names a project's `field` can take (components or versions); None if the field
-    does not take its values from the project."""
-    pool = _NAMED_POOLS.get(field)
-    if pool is None:
-        return None
-    found = client.get_project(project).get(pool) or []
-    return {str(v.get("name")) for v in found if isinstance(v, dict) and v.get("name")}
+def _wiki_header(verb: str) -> re.Pattern:
+    return re.compile(r"\A\s*\*[^*\r\n]+\* " + verb + r":[ \t]*(?:(?:\r?\n)+|\Z)")
 
 
-_WIKI_HEADER = re.compile(r"\A\s*\*[^*\r\n]+\* wrote:[ \t]*(?:\r?\n)+")
-_HEADER_TEXT = re.compile(r"\A.+ wrote:\s*\Z", re.DOTALL)
+def _header_text(verb: str) -> re.Pattern:
+    return re.compile(r"\A.+ " + verb + r":\s*\Z", re.DOTALL)
 
 
-def comment_copy(comment: dict, source_flavor: str, target_flavor: str) -> Any:
-    """The copy of a comment for the other side, headed with its author."""
+_WIKI_HEADERS = {verb: _wiki_header(verb) for verb in (WROTE, LOGGED)}
+_HEADER_TEXTS = {verb: _header_text(verb) for verb in (WROTE, LOGGED)}
+
+
+def comment_copy(
+    comment: dict, source_flavor: str, target_flavor: str, *, verb: str = WROTE, key: str = "body"
+) -> Any:
+    """The copy of a comment (or of a worklog's `comment`) for the other side, headed with
+    its author."""
     author = (comment.get("author") or {}).get("displayName") or "Someone"
-    body = convert_rich_text(comment.get("body"), source_flavor, target_flavor)
+    body = convert_rich_text(comment.get(key), source_flavor, target_flavor)
     if target_flavor == "cloud":
         content = (body or {}).get("content", []) if isinstance(body, dict) else []
         head = {
             "type": "paragraph",
             "content": [
                 {"type": "text", "text": author, "marks": [{"type": "strong"}]},
-                {"type": "text", "text": " wrote:"},
+                {"type": "text", "text": f" {verb}:"},
             ],
         }
         return {"type": "doc", "version": 1, "content": [head, *content]}
-    return f"*{author}* wrote:\n\n{body or ''}"
+    return f"*{author}* {verb}:\n\n{body or ''}"
 
 
-def _is_header_paragraph(node: Any) -> bool:
+def _is_header_paragraph(node: Any, verb: str = WROTE) -> bool:
     """The ADF paragraph `comment_copy` puts first: the author in bold, then " wrote:"."""
     if not isinstance(node, dict) or node.get("type") != "paragraph":
         return False
@@ -81,18 +82,18 @@ def _is_header_paragraph(node: Any) -> bool:
     ):
         return False
     text = "".join(str(n.get("text") or "") for n in parts if n.get("type") == "text")
-    return bool(_HEADER_TEXT.match(text))
+    return bool(_HEADER_TEXTS[verb].match(text))
 
 
-def without_copy_header(body: Any) -> Any:
+def without_copy_header(body: Any, verb: str = WROTE) -> Any:
     """A copy's body without the "<author> wrote:" header `comment_copy` gave it (as the
     copy's site renders it: ADF on Cloud, wiki markup on Data Center). A body without the
     header is returned unchanged."""
     if isinstance(body, str):
-        return _WIKI_HEADER.sub("", body, count=1)
+        return _WIKI_HEADERS[verb].sub("", body, count=1)
     if isinstance(body, dict) and body.get("type") == "doc":
         content = list(body.get("content") or [])
-        if content and _is_header_paragraph(content[0]):
+        if content and _is_header_paragraph(content[0], verb):
             return {**body, "content": content[1:]}
     return body
 

@@ -301,6 +301,10 @@ SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=120)
 # After a create got no answer, wait this long (Jira's search index lag) before looking for
 # the issue it may have made.
 SYNC_CREATE_SETTLE_SECONDS = env.float("SYNC_CREATE_SETTLE_SECONDS", default=15.0)
+# Jira Software's Epic Link and Epic Name custom fields on Data Center sites (a standard
+# issue's epic; an Epic's required name). Their ids differ per site: see /rest/api/2/field.
+JIRA_EPIC_LINK_FIELD = env.str("JIRA_EPIC_LINK_FIELD", default="customfield_10100")
+JIRA_EPIC_NAME_FIELD = env.str("JIRA_EPIC_NAME_FIELD", default="customfield_10101")
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -25,6 +25,15 @@ def _local_jira_sites_allowed(settings):
     settings.JIRA_ALLOWED_HOSTS = ["127.0.0.1", "localhost", "::1"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_project_cache():
+    """Each test starts without projects or version refusals cached by an earlier test (a
+    new simulator may get an earlier one's port)."""
+    from sync.versions import versions_forget
+
+    versions_forget()
+
+
 @pytest.fixture
 def superuser(django_user_model):
     return django_user_model.objects.create_superuser(username="root", password="root-pass-123")

@@ -42,6 +42,9 @@ def test_the_panel_shows_url_jql_events_and_steps_when_two_way(admin_session, tw
         "comment_created",
         "comment_updated",
         "comment_deleted",
+        "worklog_created",
+        "worklog_updated",
+        "worklog_deleted",
     ):
         assert event in page
     assert "WebHooks" in page
@@ -96,6 +99,7 @@ def test_adding_an_organization_through_the_admin_uses_the_services(admin_sessio
             "local_delete_policy": "comment",
             "target_gone_policy": "unlink",
             "remote_delete_status": "",
+            "sync_worklogs": "on",
             "project_mappings-TOTAL_FORMS": "1",
             "project_mappings-INITIAL_FORMS": "0",
             "project_mappings-0-local_project_key": "LOC",
@@ -113,6 +117,7 @@ def test_adding_an_organization_through_the_admin_uses_the_services(admin_sessio
     assert len(org.incoming_secret) >= 43
     assert org.remote_token == "tok-123"
     assert org.project_mappings.get().remote_project_key == "NEW"
+    assert org.sync_worklogs is True
     page = admin_session.get(change_url(org)).content.decode()
     assert "project = &quot;NEW&quot;" in page
     assert "tok-123" not in page

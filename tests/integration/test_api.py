@@ -65,6 +65,15 @@ def test_patch_switches_direction_and_handshake(api, make_org):
     assert org.sync_direction == "push"
 
 
+def test_worklog_sync_is_off_by_default_and_switched_by_patch(api, make_org):
+    org = make_org(public_id="org-w")
+    assert api.get(f"{URL}org-w/").json()["syncWorklogs"] is False
+    body = api.patch(f"{URL}org-w/", {"syncWorklogs": True}, format="json").json()
+    assert body["syncWorklogs"] is True
+    org.refresh_from_db()
+    assert org.sync_worklogs is True
+
+
 def test_patch_stores_the_partner_webhook_secret(api, make_org):
     make_org(public_id="org-8")
     response = api.patch(f"{URL}org-8/", {"remoteHandshakeToken": "hook-secret"}, format="json")

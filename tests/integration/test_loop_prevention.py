@@ -38,19 +38,30 @@ EVENTS = list(WEBHOOK_EVENTS)
 class World:
     """Two sites, their captured webhooks, and one linked issue pair."""
 
-    def __init__(self, settings, *, partner_flavor: str = "cloud", options=None) -> None:
-        """`options`: the realism options of each site (jirasim/options.py), by side."""
-        options = options or {}
+    def __init__(
+        self,
+        settings,
+        *,
+        partner_flavor: str = "cloud",
+        options=None,
+        more_projects=None,
+        jql=None,
+        **org_fields,
+    ) -> None:
+        """`options`: the realism options of each site (jirasim/options.py), by side;
+        `more_projects`: project keys besides LOC / REM, by side; `jql`: each side's webhook
+        filter (default: its mapped project); `org_fields`: the organization's settings."""
+        options, more_projects, jql = options or {}, more_projects or {}, jql or {}
         self.sims = {
             "local": JiraSim(
                 "cloud",
-                ["LOC:Local"],
+                ["LOC:Local", *(f"{p}:{p}" for p in more_projects.get("local", ()))],
                 [":".join(SYNC["local"]), ":".join(ALICE)],
                 options=options.get("local"),
             ),
             "partner": JiraSim(
                 partner_flavor,
-                ["REM:Partner"],
+                ["REM:Partner", *(f"{p}:{p}" for p in more_projects.get("partner", ()))],
                 [":".join(SYNC["partner"]), ":".join(ALICE)],
                 options=options.get("partner"),
             ),
@@ -61,7 +72,8 @@ class World:
             sim.start()
             self.hooks[side].__enter__()
             project = "LOC" if side == "local" else "REM"
-            sim.register_webhook(self.hooks[side].url, EVENTS, f'project = "{project}"')
+            filtered = jql.get(side, f'project = "{project}"')
+            sim.register_webhook(self.hooks[side].url, EVENTS, filtered)
         local = self.sims["local"]
         settings.LOCAL_JIRA_URL = local.base_url
         settings.LOCAL_JIRA_USER, settings.LOCAL_JIRA_TOKEN = SYNC["local"]
@@ -72,7 +84,7 @@ class World:
             remote_user=SYNC["partner"][0],
             remote_token=SYNC["partner"][1],
             remote_flavor=partner_flavor,
-            sync_direction="bidirectional",
+            **{"sync_direction": "bidirectional", **org_fields},
         )
         org_services.project_mapping_create(
             organization=self.org, local_project_key="LOC", remote_project_key="REM"
@@ -96,6 +108,12 @@ class World:
         )
         assert response.status_code < 400, response.text
         return response.json() if response.content else None
+
+    def create_issue(self, side: str, summary: str, *, project: str = "", **fields) -> dict:
+        """A person creates an issue (in the side's mapped project unless `project`)."""
+        project = project or ("LOC" if side == "local" else "REM")
+        body = {"project": {"key": project}, "issuetype": {"name": "Task"}, "summary": summary}
+        return self.api(side, "POST", "/issue", json={"fields": {**body, **fields}})
 
     def edit(self, side: str, **fields) -> None:
         self.api(side, "PUT", f"/issue/{self.keys[side]}", json={"fields": fields})
@@ -154,19 +172,7 @@ class World:
 
     def link_pair(self) -> None:
         """A local issue pushed to the partner, every echo drained."""
-        created = self.api(
-            "local",
-            "POST",
-            "/issue",
-            json={
-                "fields": {
-                    "project": {"key": "LOC"},
-                    "issuetype": {"name": "Task"},
-                    "summary": "A",
-                    "priority": {"name": "Medium"},
-                }
-            },
-        )
+        created = self.create_issue("local", "A", priority={"name": "Medium"})
         self.keys["local"] = created["key"]
         assert self.feed_all("local") == ["done"]
         self.keys["partner"] = IssueLink.objects.get().remote_issue_key

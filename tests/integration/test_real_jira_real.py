@@ -132,29 +132,30 @@ def test_a_refused_pull_field_is_recorded_on_the_local_side_too(world):
 # --- issue moves ------------------------------------------------------------------------------
 
 
-def test_a_partner_move_updates_the_link_key_and_syncs_go_to_the_new_key(world):
+def test_a_partner_move_out_of_the_mapped_project_applies_their_delete_policy(world):
+    """Moved to a project no mapping names (issue 15, item 5): as if deleted there, by the
+    organization's policy for partner deletes (the default: a comment on our issue)."""
     partner = world.sims["partner"]
     partner.store.add_project(key="RM2", name="Partner two")
     # The partner's webhook sees its second project too (else the move is never delivered).
     partner.register_webhook(world.hooks["partner"].url, EVENTS, 'project = "RM2"')
-    old_key = world.keys["partner"]
-    new_key = partner.move_issue(old_key, "RM2", as_user=ALICE[0])
+    new_key = partner.move_issue(world.keys["partner"], "RM2", as_user=ALICE[0])
     statuses = world.feed_all("partner")
     assert statuses and "failed" not in statuses and "dead" not in statuses
     link = IssueLink.objects.get()
-    assert link.remote_issue_key == new_key
-    assert link.remote_issue_id == world.api("partner", "GET", f"/issue/{new_key}")["id"]
+    assert link.remote_issue_key == new_key and link.status == "deleted"
+    assert "moved out to RM2" in SyncEvent.objects.filter(direction="pull").latest("pk").message
+    comments = world.api("local", "GET", f"/issue/{world.keys['local']}/comment")["comments"]
+    assert len(comments) == 1 and "RM2" in json.dumps(comments[0]["body"])
 
+    world.feed_all("local")  # our comment coming back
     world.reset_calls()
-    world.edit("local", summary="after the move")
+    world.edit("local", summary="after the move")  # no longer synced: nothing is written
     assert world.feed_all("local") == ["done"]
-    world.keys["partner"] = new_key
-    assert world.fields("partner")["summary"] == "after the move"
-    log = requests.get(f"{partner.base_url}/_sim/calls", timeout=5).json()["calls"]
-    assert any(new_key in c["path"] for c in log if c["method"] == "PUT")
-    # The echo of that write comes back from the (unmapped) new project: nothing loops.
-    assert "done" not in world.feed_all("partner")
-    assert world.feed_all("local") == []
+    assert world.calls("partner", writes_only=True) == 0
+    assert world.api("partner", "GET", f"/issue/{new_key}")["fields"]["summary"] != (
+        "after the move"
+    )
 
 
 def test_a_partner_move_its_webhook_never_reports_is_learnt_from_the_next_read(world):
@@ -169,20 +170,24 @@ def test_a_partner_move_its_webhook_never_reports_is_learnt_from_the_next_read(w
     assert world.fields("partner")["summary"] == "after an unseen move"
 
 
-def test_a_local_move_updates_the_link_key_and_pulls_still_land(world):
+def test_a_local_move_out_of_the_mapped_project_applies_our_delete_policy(world):
     local = world.sims["local"]
     local.store.add_project(key="LC2", name="Local two")
     local.register_webhook(world.hooks["local"].url, EVENTS, 'project = "LC2"')
     new_key = local.move_issue(world.keys["local"], "LC2", as_user=ALICE[0])
-    assert world.feed_all("local") == ["ignored"]  # LC2 is not mapped: only the key follows
+    assert world.feed_all("local") == ["done"]  # LC2 is not mapped: the delete policy
     link = IssueLink.objects.get()
-    assert link.local_issue_key == new_key
+    assert link.local_issue_key == new_key and link.status == "deleted"
+    comments = world.api("partner", "GET", f"/issue/{world.keys['partner']}/comment")
+    (comment,) = comments["comments"]
+    text = json.dumps(comment["body"])  # ADF or wiki markup, by the partner's flavor
+    assert "no longer synced" in text and "LC2" not in text
+    world.feed_all("partner")  # our comment coming back
+    world.reset_calls()
     world.edit("partner", summary="from the partner")
-    assert world.feed_all("partner") == ["done"]
-    world.keys["local"] = new_key
-    assert world.fields("local")["summary"] == "from the partner"
-    world.feed_all("local")
-    assert world.feed_all("partner") == []  # no ping-pong
+    world.feed_all("partner")
+    assert world.calls("local", writes_only=True) == 0  # no longer synced
+    assert world.feed_all("local") == []  # no ping-pong
 
 
 def test_a_move_by_the_sync_account_between_mapped_projects_keeps_one_pair(world):

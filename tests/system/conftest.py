@@ -141,8 +141,7 @@ def sync_env(settings, local_sim, live_server, worker, worker_env):
 
 
 def register_webhook(sim: JiraSim, url: str, jql: str, secret: str | None = None) -> dict:
-    """The events the sync handles (`WEBHOOK_EVENTS`) to `url`, registered by the site's
-    admin through Jira's admin API."""
+    """The sync's events to `url`, registered by the site's admin through Jira's admin API."""
     return jira_admin.register_webhook(sim.base_url, sim.auth, url, jql, secret)
 
 
@@ -175,10 +174,20 @@ def _deliveries() -> list | str:
 PARTNER_HOOK_SECRET = "partner-webhook-secret"
 
 
-def connect(sync_env, local: JiraSim, partner: JiraSim, flavor: str, *, reset=True, **org_fields):
+def connect(
+    sync_env,
+    local: JiraSim,
+    partner: JiraSim,
+    flavor: str,
+    *,
+    reset=True,
+    local_jql='project = "LOC"',
+    partner_jql='project = "REM"',
+    **org_fields,
+):
     """The local site and a partner site, two-way: the organization (`org_fields` override
-    its settings), its project mapping LOC <-> REM, and both sites' webhooks, as the admins
-    set them up. Returns (local, partner, organization)."""
+    its settings), its project mapping LOC <-> REM, and both sites' webhooks (with the JQL
+    filters given), as the admins set them up. Returns (local, partner, organization)."""
     if reset:
         local.reset()
         partner.reset()
@@ -197,17 +206,15 @@ def connect(sync_env, local: JiraSim, partner: JiraSim, flavor: str, *, reset=Tr
     org_services.project_mapping_create(
         organization=org, local_project_key="LOC", remote_project_key="REM"
     )
-    register_webhook(
-        local, f"{sync_env.url}/webhooks/local/?secret={WEBHOOK_SECRET}", 'project = "LOC"'
-    )
+    register_webhook(local, f"{sync_env.url}/webhooks/local/?secret={WEBHOOK_SECRET}", local_jql)
     # The partner's Jira admin registers their webhook as the admin page tells them to.
     hook = register_webhook(
         partner,
         f"{org.incoming_webhook_url}?secret={org.incoming_secret}",
-        'project = "REM"',
+        partner_jql,
         secret=PARTNER_HOOK_SECRET,
     )
-    assert hook["filters"]["issue-related-events-section"] == 'project = "REM"'
+    assert hook["filters"]["issue-related-events-section"] == partner_jql
     return local, partner, org
 
 

@@ -43,9 +43,20 @@ OPS = (
     "issuetype",
     "comment_edit",
     "comment_delete",
+    "attachment",  # add a file, or delete one (an original or the sync's copy)
+    "subtask",  # a sub-task under the round's issue
+    "subtask_edit",  # a sub-task renamed (an original or the sync's copy)
     "link",  # link the round's issue to a second synced issue, or unlink them
 )
 LINK_TYPES = ["Blocks", "Relates", "Duplicate"]
+# Worklog changes (an organization with `sync_worklogs` on): log time, edit or delete a
+# worklog logged on this site, or edit the sync's copy of one from the other site.
+WORKLOG_OPS = ("worklog", "worklog_edit", "worklog_delete", "worklog_copy_edit")
+
+# Ops a partner install (Scenario B) does not carry: attachments stay home there, and
+# issue links do not cross between installs yet.
+NOT_IN_SCENARIO_B = ("attachment", "link")
+
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
@@ -117,6 +128,19 @@ class Site:
         page = self.ok("GET", f"/issue/{key}/comment", params={"maxResults": 1000})
         return page["comments"]
 
+    def worklogs(self, key: str) -> list[dict]:
+        return self.ok("GET", f"/issue/{key}/worklog")["worklogs"]
+
+    def own_worklogs(self, key: str, copies: bool = False) -> list[dict]:
+        """The worklogs people logged on this site (with `copies`: the sync's copies)."""
+        sync_ids = {self.sim.user(self.sync_email)[k] for k in ("accountId", "name")}
+        return [
+            w
+            for w in self.worklogs(key)
+            if ((w.get("author") or {}).get("accountId" if self.cloud else "name") in sync_ids)
+            == copies
+        ]
+
     def own_comments(self, key: str, copies: bool = False) -> list[dict]:
         """The comments people wrote on this site (with `copies`: the sync's copies of the
         other site's comments instead)."""
@@ -148,6 +172,12 @@ class Site:
             "duedate": fields.get("duedate"),
             "issuetype": fields["issuetype"]["name"],
             "components": sorted(c["name"] for c in fields.get("components") or []),
+            "attachments": sorted(
+                (a["filename"], a["size"]) for a in fields.get("attachment") or []
+            ),
+            # Each side's sub-task has exactly one copy under the parent's copy: the same
+            # summaries (each made unique by its round), none twice.
+            "subtasks": sorted(s["fields"]["summary"] for s in fields.get("subtasks") or []),
             "comments": sorted(
                 words(self.text(c["body"]).split("wrote:")[-1]) for c in self.comments(key)
             ),
@@ -159,6 +189,15 @@ class Site:
                     (x.get("outwardIssue") or x.get("inwardIssue"))["fields"]["summary"],
                 )
                 for x in fields.get("issuelinks") or []
+            ),
+            # Time, start and words a reader sees, without the copy's "<author> logged:".
+            "worklogs": sorted(
+                (
+                    w["timeSpentSeconds"],
+                    w["started"],
+                    words(self.text(w.get("comment")).split("logged:")[-1]),
+                )
+                for w in (self.worklogs(key) if fields.get("timespent") else ())
             ),
         }
 
@@ -444,7 +483,29 @@ class Rounds:
                 else:
                     site.ok("DELETE", path, who=who)
                 return op
-        if op == "summary":
+        if op.startswith("worklog"):
+            return self._worklog(site, key, op, n, rng, who)
+        if op == "attachment":
+            return self.attach_or_detach(site, key, before, n, rng, who)
+        if op == "subtask_edit":
+            subtasks = before.get("subtasks") or []
+            if subtasks:  # a person renames one of the issue's sub-tasks (theirs or a copy)
+                sub = rng.choice(subtasks)
+                site.edit(sub["key"], who, summary=f"{sub['fields']['summary']} / round {n}")
+                return op
+            op = "subtask"
+        if op == "subtask":
+            side = "local" if site is self.local else "partner"
+            fields = {
+                "project": {"key": key.rpartition("-")[0]},
+                "issuetype": {"name": "Sub-task"},
+                "summary": f"Sub-task of round {n} ({side})",
+                "parent": {"key": key},
+            }
+            site.ok("POST", "/issue", who=who, json={"fields": fields})
+            # Its copy is two writes of the sync: the issue, and its link to the original.
+            self.genuine += 1
+        elif op == "summary":
             site.edit(key, who, summary=f"Round {n} summary")
         elif op == "priority":
             current = (before.get("priority") or {}).get("name")
@@ -496,6 +557,46 @@ class Rounds:
             raise AssertionError(f"unknown op {op}")
         return op
 
+    def _worklog(self, site: Site, key: str, op: str, n: int, rng: random.Random, who) -> str:
+        """Log time, or edit or delete a worklog (`worklog_copy_edit`: the sync's copy)."""
+        if op != "worklog":
+            mine = site.own_worklogs(key, copies=op == "worklog_copy_edit")
+            if not mine:
+                op = "worklog"
+            else:
+                target = rng.choice(mine)
+                path = f"/issue/{key}/worklog/{target['id']}"
+                if op == "worklog_delete":
+                    site.ok("DELETE", path, who=who)
+                else:
+                    text = f"{site.text(target.get('comment'))} edited in round {n}"
+                    body = {
+                        "timeSpentSeconds": 60 * rng.randint(1, 240),
+                        "comment": site.rich(text),
+                    }
+                    site.ok("PUT", path, who=who, json=body)
+                return op
+        body = {
+            "timeSpentSeconds": 60 * rng.randint(1, 480),
+            "started": f"2026-11-{rng.randint(1, 28):02d}T{rng.randint(8, 17):02d}:00:00.000+0000",
+            "comment": site.rich(f"Work of round {n}"),
+        }
+        site.ok("POST", f"/issue/{key}/worklog", who=who, json=body)
+        return op
+
+    def attach_or_detach(self, site: Site, key: str, before: dict, n, rng, who) -> str:
+        """A person attaches a new file, or deletes one the issue has (its copy follows)."""
+        present = before.get("attachment") or []
+        if present and rng.random() < 0.4:
+            gone = rng.choice(present)
+            site.ok("DELETE", f"/attachment/{gone['id']}", who=who)
+            return "attachment_delete"
+        content = rng.randbytes(rng.randint(1, 50_000))
+        files = [("file", (f"round-{n}.bin", content, "application/octet-stream"))]
+        headers = {"X-Atlassian-Token": "no-check"}
+        site.ok("POST", f"/issue/{key}/attachments", who=who, files=files, headers=headers)
+        return "attachment_add"
+
 
 def assert_converged_without_ping_pong(rounds: Rounds) -> None:
     local, partner = rounds.local, rounds.partner
@@ -506,6 +607,12 @@ def assert_converged_without_ping_pong(rounds: Rounds) -> None:
             headers = site.text(comment["body"]).count("wrote:")
             assert headers <= (0 if comment["id"] in own else 1), (
                 f"a comment with {headers} 'wrote:' headers: {site.text(comment['body'])!r}"
+            )
+        own = {w["id"] for w in site.own_worklogs(key)}
+        for worklog in site.worklogs(key):
+            headers = site.text(worklog.get("comment")).count("logged:")
+            assert headers == (0 if worklog["id"] in own else 1), (
+                f"a worklog with {headers} 'logged:' headers: {worklog.get('comment')!r}"
             )
     total_writes = local.writes() + partner.writes()
     assert total_writes == rounds.genuine, (

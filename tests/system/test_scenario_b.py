@@ -11,6 +11,7 @@ import requests
 from jirasim.options import REAL_JIRA
 
 from .rounds import (
+    NOT_IN_SCENARIO_B,
     OPS,
     PEOPLE,
     Rounds,
@@ -228,9 +229,9 @@ def test_changes_cross_both_ways_once_without_ping_pong(two_installs):
 
 def install_rounds(a: Install, b: Install, site_a: Site, site_b: Site, **kwargs) -> Rounds:
     """The Scenario A rounds (tests/system/rounds.py) between the two installs' Jira sites:
-    settled and the inbox are both installs'. Issue links do not cross between installs
-    yet: the rounds leave them out."""
-    kwargs["ops"] = tuple(op for op in kwargs.get("ops", OPS) if op != "link")
+    settled and the inbox are both installs'. Attachments and issue links are not carried
+    between installs."""
+    kwargs.setdefault("ops", tuple(op for op in OPS if op not in NOT_IN_SCENARIO_B))
     return Rounds(
         site_a,
         site_b,
@@ -446,7 +447,16 @@ def test_fifty_rounds_against_real_jira_behaviour(two_installs):
     site_a, site_b = sites(a, b)
     map_people(a, org_a, b, org_b)
     rounds = install_rounds(
-        a, b, site_a, site_b, ops=(*OPS, "components", "copy_edit", "copy_delete")
+        a,
+        b,
+        site_a,
+        site_b,
+        ops=(
+            *(op for op in OPS if op not in NOT_IN_SCENARIO_B),
+            "components",
+            "copy_edit",
+            "copy_delete",
+        ),
     )
     rounds.start()
     rounds.run(50, seed=31)

@@ -17,7 +17,7 @@ from .conftest import (
     sim_call,
     wait_until,
 )
-from .rounds import OPS, Rounds, Site, assert_converged_without_ping_pong
+from .rounds import OPS, WORKLOG_OPS, Rounds, Site, assert_converged_without_ping_pong
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -172,6 +172,7 @@ def test_fifty_random_rounds_converge_with_one_write_per_change(two_way):
 
 def test_fifty_rounds_with_duplicated_and_reordered_webhooks(two_way):
     local, partner, org = two_way
+    org_services.organization_update(organization=org, data={"sync_worklogs": True})
     for sim in (local, partner):
         response = requests.post(
             f"{sim.base_url}/_sim/faults",
@@ -179,15 +180,17 @@ def test_fifty_rounds_with_duplicated_and_reordered_webhooks(two_way):
             timeout=5,
         )
         assert response.status_code == 200, response.text
-    rounds = start_rounds(local, partner)
+    rounds = start_rounds(local, partner, ops=(*OPS, *WORKLOG_OPS))
     rounds.run(50, seed=13)
     assert_converged_without_ping_pong(rounds)
 
 
 def test_fifty_rounds_with_a_data_center_partner(two_way_dc):
-    """Pulled from and pushed to a Data Center partner (REST v2, wiki markup, users by name)."""
+    """Pulled from and pushed to a Data Center partner (REST v2, wiki markup, users by name),
+    worklogs included."""
     local, partner, org = two_way_dc
-    rounds = start_rounds(local, partner)
+    org_services.organization_update(organization=org, data={"sync_worklogs": True})
+    rounds = start_rounds(local, partner, ops=(*OPS, *WORKLOG_OPS))
     rounds.run(50, seed=21)
     assert_converged_without_ping_pong(rounds)
 

@@ -147,3 +147,38 @@ def test_text_within_the_limit_and_other_kinds_are_left_alone():
     fitting = "x" * fields.TEXT_LIMIT
     assert fields.fit("description", fitting) == (fitting, 0)
     assert fields.fit("labels", ["x" * 40000]) == (["x" * 40000], 0)
+
+
+def test_a_parent_is_read_from_cloud_parent_or_a_data_center_epic_link():
+    cloud_sub = {"issuetype": {"subtask": True}, "parent": {"id": "10", "key": "A-1"}}
+    assert fields.read("parent", cloud_sub) == {"id": "10", "key": "A-1", "subtask": True}
+    dc_story = {"issuetype": {"subtask": False}, "customfield_10100": "B-7"}
+    assert fields.read("parent", dc_story) == {"id": "", "key": "B-7", "subtask": False}
+    assert fields.read("parent", {"issuetype": {"subtask": False}}) is None
+    # an Epic Link names the key only: compared by key then, by id when both have one
+    assert fields.same("parent", {"id": "", "key": "B-7"}, {"id": "99", "key": "B-7"})
+    assert not fields.same("parent", {"id": "1", "key": "B-7"}, {"id": "2", "key": "B-7"})
+    assert fields.same("parent", None, None) and not fields.same("parent", None, dc_story)
+
+
+def test_a_parent_is_written_as_parent_on_cloud_and_as_the_epic_link_on_data_center():
+    kind = fields.kind_of("parent")
+    story = {"id": "5", "key": "R-5", "subtask": False}
+    sub = {**story, "subtask": True}
+    assert kind.payload("parent", story, "cloud") == {"parent": {"key": "R-5"}}
+    assert kind.payload("parent", story, "datacenter") == {"customfield_10100": "R-5"}
+    assert kind.payload("parent", sub, "datacenter") == {"parent": {"key": "R-5"}}
+
+
+def test_a_parent_crosses_to_its_copy_or_is_unresolved():
+    copies = {"10": {"id": "20", "key": "R-2"}}
+    base = crossing()
+    resolving = Crossing(**{**base.__dict__, "resolve_issue": lambda i: copies.get(i["id"])})
+    value = {"id": "10", "key": "A-1", "subtask": True}
+    assert fields.kind_of("parent").cross(value, resolving) == {
+        "id": "20",
+        "key": "R-2",
+        "subtask": True,
+    }
+    lost = fields.kind_of("parent").cross({**value, "id": "11"}, resolving)
+    assert isinstance(lost, fields.Unresolved) and lost.issue["key"] == "A-1"

@@ -573,3 +573,56 @@ def test_an_actor_id_is_the_account_id_then_the_name_then_the_key():
 def test_from_body_refuses_what_is_not_a_json_object(body):
     with pytest.raises((ValueError, UnicodeDecodeError)):
         JiraEvent.from_body(body)
+
+
+def test_a_data_center_epic_link_item_is_a_change_of_parent_we_can_identify():
+    item = {
+        "field": "Epic Link",
+        "fieldtype": "custom",
+        "from": None,
+        "fromString": None,
+        "to": "10200",
+        "toString": "REM-1",
+    }
+    event = JiraEvent.parse({"webhookEvent": "jira:issue_updated", "changelog": {"items": [item]}})
+    assert event.change("parent").to_string == "REM-1"
+    assert event.all_changes_identified
+
+
+def _worklog_body(kind, worklog):
+    return {"timestamp": 1764150000000, "webhookEvent": kind, "worklog": worklog}
+
+
+def test_a_worklog_event_names_its_issue_by_the_worklogs_issue_id_and_its_author():
+    worklog = {
+        "self": "https://x.atlassian.net/rest/api/2/issue/10027/worklog/10000",
+        "author": {"accountId": "a1", "displayName": "Alice"},
+        "updateAuthor": {"accountId": "b2", "displayName": "Bob"},
+        "comment": "Fixed it",
+        "started": "2026-11-26T10:00:00.000+0000",
+        "timeSpent": "1h",
+        "timeSpentSeconds": 3600,
+        "id": "10000",
+        "issueId": "10027",
+    }
+    event = JiraEvent.parse(_worklog_body("worklog_updated", worklog))
+    assert event.handled and event.issue_id == "10027" and event.issue_key == ""
+    assert (event.worklog.action, event.worklog.id) == ("updated", "10000")
+    assert event.worklog.raw["timeSpentSeconds"] == 3600
+    assert event.actor.id == "b2"  # who last changed it
+    assert event.comment is None and event.changes == ()
+
+
+@pytest.mark.parametrize("worklog", [None, "10000", [], {"id": 5}])
+def test_a_worklog_event_with_a_malformed_worklog_parses_without_raising(worklog):
+    event = JiraEvent.parse(_worklog_body("worklog_created", worklog))
+    assert event.kind == "worklog_created" and event.issue_id == ""
+    if isinstance(worklog, dict):
+        assert event.worklog.id == "5"
+    else:
+        assert event.worklog is None
+
+
+def test_only_worklog_events_carry_a_worklog():
+    body = _worklog_body("jira:issue_updated", {"id": "1", "issueId": "2"})
+    assert JiraEvent.parse(body).worklog is None

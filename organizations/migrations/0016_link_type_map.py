@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("organizations", "0012_credentials_expiry"),
+        ("organizations", "0015_attachment_settings"),
     ]
 
     operations = [

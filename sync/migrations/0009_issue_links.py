@@ -6,8 +6,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("organizations", "0013_link_type_map"),
-        ("sync", "0006_reconcile"),
+        ("organizations", "0016_link_type_map"),
+        ("sync", "0008_attachments"),
     ]
 
     operations = [
