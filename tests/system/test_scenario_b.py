@@ -103,11 +103,23 @@ def issues(site: Site, project: str) -> list[dict]:
     jql = f"project = {project} ORDER BY key"
     if site.cloud:
         body = site.ok(
-            "POST", "/search/jql", json={"jql": jql, "fields": ["summary"], "maxResults": 100}
+            "POST",
+            "/search/jql",
+            json={"jql": jql, "fields": ["summary", "issuetype"], "maxResults": 100},
         )
     else:
         body = site.ok("POST", "/search", json={"jql": jql, "maxResults": 100})
     return body.get("issues") or []
+
+
+def top_issues(site: Site, project: str) -> list[str]:
+    """The keys of `project`'s issues that are not sub-tasks (the rounds add sub-tasks under
+    the round's issue; the rounds' own check counts their copies)."""
+    return [
+        i["key"]
+        for i in issues(site, project)
+        if not ((i.get("fields") or {}).get("issuetype") or {}).get("subtask")
+    ]
 
 
 def create(site: Site, project: str, summary: str, **fields) -> str:
@@ -253,8 +265,8 @@ def test_fifty_random_rounds_converge_with_one_write_per_change(two_installs):
     rounds.run(50, seed=17)
     assert_converged_without_ping_pong(rounds)
     # No duplicate issues: the one pair, one issue on each site.
-    assert [i["key"] for i in issues(site_a, "LOC")] == [rounds.key]
-    assert [i["key"] for i in issues(site_b, "REM")] == [rounds.remote_key]
+    assert top_issues(site_a, "LOC") == [rounds.key]
+    assert top_issues(site_b, "REM") == [rounds.remote_key]
     assert_no_foreign_credentials(a, b)
 
 
@@ -391,8 +403,8 @@ def test_fifty_rounds_with_duplicated_and_reordered_webhooks(two_installs):
     rounds.start()
     rounds.run(50, seed=23)
     assert_converged_without_ping_pong(rounds)
-    assert [i["key"] for i in issues(site_a, "LOC")] == [rounds.key]
-    assert [i["key"] for i in issues(site_b, "REM")] == [rounds.remote_key]
+    assert top_issues(site_a, "LOC") == [rounds.key]
+    assert top_issues(site_b, "REM") == [rounds.remote_key]
 
 
 def share_components(a: Install, org_a: dict, b: Install, org_b: dict) -> None:
