@@ -463,6 +463,26 @@ class JiraClient:
             json={"globalId": global_id, "object": {"url": url, "title": title}},
         )
 
+    def create_issue_link(self, *, type_name: str, inward_key: str, outward_key: str) -> None:
+        """Link two issues: `inward_key` shows the type's outward description ("A blocks B"
+        for `inward_key` A, `outward_key` B). Jira answers 201 without a body (no id)."""
+        self._request(
+            "POST",
+            f"{self.api}/issueLink",
+            json={
+                "type": {"name": type_name},
+                "inwardIssue": {"key": inward_key},
+                "outwardIssue": {"key": outward_key},
+            },
+        )
+
+    def delete_issue_link(self, link_id: str) -> None:
+        self._request("DELETE", f"{self.api}/issueLink/{link_id}")
+
+    def issue_link_types(self) -> list[dict]:
+        """The site's link types (`name`, `inward`, `outward`)."""
+        return list(self._request("GET", f"{self.api}/issueLinkType").get("issueLinkTypes") or [])
+
     def find_user(self, query: str) -> dict | None:
         """The user with this e-mail address (Cloud) or user name / e-mail (Data Center)."""
         params = {"query": query} if self.is_cloud else {"username": query}

@@ -23,6 +23,10 @@ ISSUE_DELETED = "jira:issue_deleted"
 COMMENT_CREATED = "comment_created"
 COMMENT_UPDATED = "comment_updated"
 COMMENT_DELETED = "comment_deleted"
+# A link between two issues made or unmade (both flavors send these; Jira Cloud also sends
+# `jira:issue_updated` with a `Link` changelog item for each of the two issues).
+ISSUELINK_CREATED = "issuelink_created"
+ISSUELINK_DELETED = "issuelink_deleted"
 WORKLOG_CREATED = "worklog_created"
 WORKLOG_UPDATED = "worklog_updated"
 WORKLOG_DELETED = "worklog_deleted"
@@ -34,10 +38,13 @@ WEBHOOK_EVENTS = (
     COMMENT_CREATED,
     COMMENT_UPDATED,
     COMMENT_DELETED,
+    ISSUELINK_CREATED,
+    ISSUELINK_DELETED,
     WORKLOG_CREATED,
     WORKLOG_UPDATED,
     WORKLOG_DELETED,
 )
+_LINK_ACTIONS = {ISSUELINK_CREATED: "created", ISSUELINK_DELETED: "deleted"}
 # Worklog events carry the worklog only (naming its issue by `issueId`): no issue, no user.
 _WORKLOG_ACTIONS = {
     WORKLOG_CREATED: "created",
@@ -57,6 +64,7 @@ _COMMENT_TYPE_NAMES = {
 }
 _COMMENT_SELF = re.compile(r"/issue/(\d+)/comment/")
 _CUSTOM_ID = re.compile(r"customfield_\d+")
+_JIRA_ID = re.compile(r"[0-9]{1,18}")
 
 # Changelog `field` names (Data Center items often carry no `fieldId`, and Cloud items name
 # fields by their display name) and ids in another case, lower-cased -> the field id.
@@ -163,6 +171,18 @@ class CommentRef:
 
 
 @dataclass(frozen=True)
+class LinkRef:
+    """The issue link an `issuelink_*` event is about (`source` shows the type's outward
+    description: "source blocks destination")."""
+
+    action: str  # "created" | "deleted"
+    id: str
+    source_issue_id: str
+    destination_issue_id: str
+    type_name: str
+
+
+@dataclass(frozen=True)
 class WorklogRef:
     """The worklog a worklog event is about."""
 
@@ -186,6 +206,7 @@ class JiraEvent:
     timestamp: datetime | None  # aware UTC; None when missing or not believable
     changes: tuple[FieldChange, ...]
     event_type_name: str = ""  # issue_event_type_name (e.g. "issue_commented"), "" if none
+    link: LinkRef | None = None  # issuelink_created / issuelink_deleted
     worklog: WorklogRef | None = None  # worklog_* events only
 
     @classmethod
@@ -229,6 +250,7 @@ class JiraEvent:
             timestamp=_timestamp(payload.get("timestamp")),
             changes=changes,
             event_type_name=type_name,
+            link=_link(kind, payload.get("issueLink")),
             worklog=worklog,
         )
 
@@ -332,6 +354,31 @@ def _comment(kind: str, type_name: str, raw: Any) -> CommentRef | None:
         body=raw.get("body"),
         raw=MappingProxyType(dict(raw)),
     )
+
+
+def _link(kind: str, raw: Any) -> LinkRef | None:
+    action = _LINK_ACTIONS.get(kind)
+    if action is None or not isinstance(raw, Mapping):
+        return None
+    link = LinkRef(
+        action=action,
+        id=_text(raw.get("id")),
+        source_issue_id=_text(raw.get("sourceIssueId")),
+        destination_issue_id=_text(raw.get("destinationIssueId")),
+        type_name=_text(_mapping(raw.get("issueLinkType")).get("name")),
+    )
+    ids = (link.id, link.source_issue_id, link.destination_issue_id)
+    if not all(_JIRA_ID.fullmatch(x) for x in ids) or not _printable(link.type_name):
+        return None  # Jira's ids are numbers and its type names text: not a link we can use
+    return link
+
+
+def _printable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return text.isprintable()
 
 
 def _worklog(kind: str, raw: Any) -> WorklogRef | None:

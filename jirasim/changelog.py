@@ -152,6 +152,7 @@ class ChangelogMixin:
         ts: int | None = None,
         worklog: dict | None = None,
         flow: str = "Primary",
+        link: dict | None = None,
         attachment: dict | None = None,
     ) -> None:
         ev = {
@@ -165,6 +166,7 @@ class ChangelogMixin:
             "worklog": worklog,
             "attachment": attachment,
             "timestamp": ts or now_ms(),
+            "link": link,
         }
         for listener in list(self.listeners):
             listener(ev)

@@ -317,3 +317,4 @@ class IssueOpsMixin:
                 )
         self.issues.pop(issue["id"], None)
         self.keys.pop(issue["key"], None)
+        self._drop_links_of(issue["id"])

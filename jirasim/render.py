@@ -354,7 +354,7 @@ class RenderMixin:
             "versions": [
                 self.version_json(proj, vers[v], embedded=True) for v in issue["versions"]
             ],
-            "issuelinks": [],
+            "issuelinks": self.issuelinks_field(issue),
             "assignee": self.user_json(issue["assignee"]),
             "updated": fmt_ts(issue["updated"]),
             "status": self.status_json(issue["status"]),

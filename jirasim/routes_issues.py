@@ -1,5 +1,5 @@
 """REST routes on issues: create (single and bulk), get, edit, delete, assign, changelog,
-transitions, entity properties and remote links."""
+transitions, entity properties, remote links and issue links."""
 
 from __future__ import annotations
 
@@ -187,3 +187,38 @@ class IssueRoutes:
     def link_delete(self, req: Request) -> Response:
         self.store.delete_remote_link(req.params["key"], req.params["lid"])
         return Response(204)
+
+    def issue_link_create(self, req: Request) -> Response:
+        self.store.create_issue_link(actor=req.user, body=req.json())
+        return Response(201)  # Jira answers 201 with an empty body: no id
+
+    def issue_link_get(self, req: Request) -> Response:
+        s = self.store
+        with s.lock:
+            return Response(200, s.issue_link_json(s.get_issue_link(req.params["lid"])))
+
+    def issue_link_delete(self, req: Request) -> Response:
+        self.store.delete_issue_link(actor=req.user, link_id=req.params["lid"])
+        return Response(204)
+
+    def issue_link_types(self, req: Request) -> Response:
+        s = self.store
+        with s.lock:
+            types = [s.link_type_json(t) for t in s.link_types.values()]
+        return Response(200, {"issueLinkTypes": types})
+
+    def issue_link_type_get(self, req: Request) -> Response:
+        s = self.store
+        with s.lock:
+            t = s.link_types.get(req.params["tid"])
+            if t is None:
+                raise ApiError(404, [f"No issue link type with id '{req.params['tid']}' exists."])
+            return Response(200, s.link_type_json(t))
+
+    def issue_link_type_create(self, req: Request) -> Response:
+        if not req.user.get("admin"):
+            raise ApiError(403, ["You do not have the permission to administer issue link types."])
+        s = self.store
+        t = s.add_link_type(req.json())
+        with s.lock:
+            return Response(201, s.link_type_json(t))

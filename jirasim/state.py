@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from .errors import ApiError
+from .issue_links import DEFAULT_LINK_TYPES
 from .model import CLOUD, DATACENTER, STATUSES, WORKFLOWS, Transition
 from .options import Options
 
@@ -75,6 +76,11 @@ class SiteState:
             self.projects: dict[str, dict] = {}
             self.issues: dict[str, dict] = {}
             self.keys: dict[str, str] = {}
+            self.links: dict[str, dict] = {}
+            self.link_types = {
+                tid: {"id": tid, "name": name, "inward": inward, "outward": outward}
+                for tid, name, inward, outward in DEFAULT_LINK_TYPES
+            }
             self.blobs: dict[str, bytes] = {}  # attachment contents, by attachment id
             self.seq = {
                 "issue": 10000,
@@ -83,6 +89,8 @@ class SiteState:
                 "history": 10000,
                 "project": 10000,
                 "link": 10000,
+                "issuelink": 10000,
+                "linktype": 10003,
                 "attachment": 10000,
                 "component": self._id_start(),
                 "version": self._id_start(),
@@ -193,6 +201,8 @@ class SiteState:
                     "users": self.users,
                     "projects": self.projects,
                     "issues": self.issues,
+                    "links": self.links,
+                    "link_types": self.link_types,
                     "seq": self.seq,
                 }
             )
@@ -202,9 +212,12 @@ class SiteState:
             self.users = data["users"]
             self.projects = data["projects"]
             self.issues = data["issues"]
-            self.seq = data["seq"]
+            self.seq = {"issuelink": 10000, "linktype": 10003, **data["seq"]}
             self.seq.setdefault("attachment", 10000)
             self.blobs = {}  # contents are not saved: attachments read back empty
+            self.links = data.get("links", {})
+            if "link_types" in data:
+                self.link_types = data["link_types"]
             self.keys = {}
             for iid, i in self.issues.items():
                 for old in i.get("old_keys", ()):  # a moved issue's old keys still resolve

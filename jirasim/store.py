@@ -14,6 +14,7 @@ from .clock import fmt_ts, ms_to_dt, now_ms
 from .comments import CommentOpsMixin
 from .editmeta import EditMetaMixin
 from .errors import ApiError
+from .issue_links import IssueLinksMixin
 from .issue_ops import IssueOpsMixin
 from .moves import MoveMixin
 from .parse import ParseMixin
@@ -48,6 +49,7 @@ class Store(
     WorklogOpsMixin,
     AttachmentOpsMixin,
     PropertiesLinksMixin,
+    IssueLinksMixin,
     SearchMixin,
     ChangelogMixin,
     ParseMixin,
@@ -60,7 +62,8 @@ class Store(
     render: REST JSON of every record                       (:mod:`jirasim.render`)
     parse: request input -> stored values                   (:mod:`jirasim.parse`)
     changelog: items, histories, events                     (:mod:`jirasim.changelog`)
-    issue_ops / workflow / comments / worklogs / properties_links / moves / versions: changes
+    issue_ops / workflow / comments / worklogs / properties_links / issue_links / moves /
+    versions: changes
     editmeta: edit screens                                  (:mod:`jirasim.editmeta`)
     search: JQL search and webhook filters                  (:mod:`jirasim.search`)
     """

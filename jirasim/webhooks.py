@@ -29,12 +29,17 @@ EVENTS = {
     "comment_created",
     "comment_updated",
     "comment_deleted",
+    "issuelink_created",
+    "issuelink_deleted",
     "worklog_created",
     "worklog_updated",
     "worklog_deleted",
     "attachment_created",  # Cloud only
     "attachment_deleted",  # Cloud only
 }
+# Jira applies a webhook's JQL filter to issue, comment and worklog events only: link events reach
+# every webhook that asks for them.
+LINK_EVENTS = {"issuelink_created", "issuelink_deleted"}
 
 
 class Dispatcher:
@@ -154,6 +159,24 @@ class Dispatcher:
         issue = ev["issue"]
         name = ev["webhookEvent"]
         out: dict[str, Any] = {"timestamp": ev["timestamp"], "webhookEvent": name}
+        if name in LINK_EVENTS:
+            link = ev["link"]
+            t = s.link_types[link["type"]]
+            out["issueLink"] = {
+                "id": int(link["id"]),
+                "sourceIssueId": int(link["source"]),
+                "destinationIssueId": int(link["dest"]),
+                "issueLinkType": {
+                    "id": int(t["id"]),
+                    "name": t["name"],
+                    "outwardName": t["outward"],
+                    "inwardName": t["inward"],
+                    "isSubTaskLinkType": False,
+                    "isSystemLinkType": False,
+                },
+                "systemLink": False,
+            }
+            return out
         if name.startswith("worklog_"):
             # Jira names the issue by `issueId` in the worklog only: no `issue`, no `user`.
             out["worklog"] = s.worklog_json(issue, ev["worklog"])
@@ -219,7 +242,8 @@ class Dispatcher:
         targets = [
             w
             for w in hooks
-            if ev["webhookEvent"] in w["events"] and self.store.matches(w["jql"], ev["issue"])
+            if ev["webhookEvent"] in w["events"]
+            and (ev["webhookEvent"] in LINK_EVENTS or self.store.matches(w["jql"], ev["issue"]))
         ]
         if not targets:
             return

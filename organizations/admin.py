@@ -64,11 +64,10 @@ def handshake_label(organization: Organization) -> str:
 
 # The events the partner ticks on their webhook.
 # (group, what, event) as Jira's webhook form shows them, e.g. "Issue", "created".
+_EVENT_GROUPS = {"comment": "Comment", "worklog": "Worklog", "issuelink": "Issue link"}
 PARTNER_WEBHOOK_EVENTS = tuple(
     (
-        event.split("_", 1)[0].capitalize()
-        if event.startswith(("comment", "worklog"))
-        else "Issue",
+        _EVENT_GROUPS.get(event.rsplit("_", 1)[0], "Issue"),
         event.rsplit("_", 1)[-1],
         event,
     )
@@ -280,6 +279,7 @@ class OrganizationAdmin(admin.ModelAdmin):
                     "local_delete_status",
                     "target_gone_policy",
                     "copy_restricted_comments",
+                    "link_type_map",
                     "sync_worklogs",
                     "create_missing_versions",
                     "copy_attachments",

@@ -136,14 +136,29 @@ class UnmappedUserPolicy(models.TextChoices):
 
 def validate_user_map(value) -> None:
     """{local user id: partner user id}, one to one (it is read both ways)."""
+    _validate_one_to_one(
+        value,
+        _('Must be a JSON object such as {"712020:1a2b...": "jdoe"}.'),
+        _("Every user id must be a non-empty string (%(key)s)."),
+    )
+
+
+def validate_link_type_map(value) -> None:
+    """{local link type name: partner link type name}, one to one (read both ways)."""
+    _validate_one_to_one(
+        value,
+        _('Must be a JSON object such as {"Blocks": "Blocker"}.'),
+        _("Every link type name must be a non-empty string (%(key)s)."),
+    )
+
+
+def _validate_one_to_one(value, not_object: str, not_text: str) -> None:
     if not isinstance(value, dict):
-        raise ValidationError(_('Must be a JSON object such as {"712020:1a2b...": "jdoe"}.'))
+        raise ValidationError(not_object)
     seen: dict[str, str] = {}
     for key, mapped in value.items():
         if not key.strip() or not isinstance(mapped, str) or not mapped.strip():
-            raise ValidationError(
-                _("Every user id must be a non-empty string (%(key)s)."), params={"key": key}
-            )
+            raise ValidationError(not_text, params={"key": key})
         if mapped in seen:
             raise ValidationError(
                 _("'%(a)s' and '%(b)s' are both mapped to the partner's '%(v)s'; map each once."),
@@ -288,6 +303,16 @@ class Organization(models.Model):
             "is how their deletes are noticed."
         ),
     )
+    link_type_map = models.JSONField(
+        _("issue link type map"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            'Issue link types by name, local to partner, where they differ, e.g. {"Blocks": '
+            '"Blocker"}. An unnamed type keeps its name. Links between two synced issues are '
+            "mirrored between their copies; a type the other site lacks is recorded, not sent."
+        ),
+    )
     copy_restricted_comments = models.BooleanField(
         _("copy restricted comments"),
         default=False,
@@ -419,6 +444,10 @@ class Organization(models.Model):
             validate_user_map(self.user_map)
         except ValidationError as exc:
             raise ValidationError({"user_map": exc.messages}) from None
+        try:
+            validate_link_type_map(self.link_type_map)
+        except ValidationError as exc:
+            raise ValidationError({"link_type_map": exc.messages}) from None
         if self.unmapped_user_policy == UnmappedUserPolicy.DEFAULT and not (
             self.default_local_user or self.default_remote_user
         ):

@@ -110,6 +110,7 @@ class OrganizationInputSerializer(serializers.Serializer):
         source="attachment_exclude", max_length=500, required=False, allow_blank=True
     )
     userMap = serializers.JSONField(source="user_map", required=False)
+    linkTypeMap = serializers.JSONField(source="link_type_map", required=False)
     unmappedUserPolicy = serializers.ChoiceField(
         source="unmapped_user_policy", choices=UnmappedUserPolicy.choices, required=False
     )
@@ -151,6 +152,7 @@ class OrganizationOutputSerializer(serializers.Serializer):
     attachmentMaxBytes = serializers.IntegerField(source="attachment_max_bytes")
     attachmentExclude = serializers.CharField(source="attachment_exclude")
     userMap = serializers.JSONField(source="user_map")
+    linkTypeMap = serializers.JSONField(source="link_type_map")
     unmappedUserPolicy = serializers.CharField(source="unmapped_user_policy")
     defaultLocalUser = serializers.CharField(source="default_local_user")
     defaultRemoteUser = serializers.CharField(source="default_remote_user")

@@ -44,6 +44,7 @@ ORGANIZATION_FIELDS = (
     "local_delete_status",
     "target_gone_policy",
     "copy_restricted_comments",
+    "link_type_map",
     "sync_worklogs",
     "create_missing_versions",
     "copy_attachments",

@@ -1,9 +1,18 @@
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import AttachmentLink, CommentLink, Drift, IssueLink, SyncEvent, UnmappedUser
+from .models import (
+    AttachmentLink,
+    CommentLink,
+    Drift,
+    IssueLink,
+    RelationLink,
+    SyncEvent,
+    UnmappedUser,
+)
+from .relations import relation_link_retry
 
 
 def _issue_link(base_url: str, key: str):
@@ -176,3 +185,46 @@ class DriftAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(RelationLink)
+class RelationLinkAdmin(admin.ModelAdmin):
+    """Issue links between synced issues and their copies (read-only: the sync keeps them)."""
+
+    list_display = (
+        "organization",
+        "outward_pair",
+        "inward_pair",
+        "local_type",
+        "remote_type",
+        "local_link_id",
+        "remote_link_id",
+        "origin",
+        "status",
+        "updated_at",
+    )
+    list_filter = ("organization", "status", "origin")
+    search_fields = ("local_link_id", "remote_link_id", "local_type", "remote_type")
+    readonly_fields = list_display + ("created_at",)
+    actions = ("retry_action",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("sync.delete_relationlink")
+
+    @admin.action(
+        description=_("Try again (the link type now exists, or the map names another)"),
+        permissions=("retry",),
+    )
+    def retry_action(self, request, queryset):
+        done = sum(relation_link_retry(relation=relation) for relation in queryset)
+        self.message_user(
+            request,
+            _("%(n)d link(s) will be tried again at the next sync of their issues.") % {"n": done},
+            messages.SUCCESS,
+        )

@@ -340,6 +340,9 @@ def _lifecycle_reason(
     return False, None
 
 
+NO_MAPPED_CHANGE = "no mapped field changed"
+
+
 @dataclass(frozen=True)
 class Precheck:
     """What the pre-check found: why nothing needs doing (None: sync), and notes for the
@@ -445,7 +448,7 @@ def echo_precheck(
         )
     if comment_state == "in step":
         return Precheck("the comment is already in step")
-    return Precheck("no mapped field changed")
+    return Precheck(NO_MAPPED_CHANGE)
 
 
 def _report_sync_account(

@@ -25,7 +25,7 @@ from jiraapi.client import counting_calls
 from jiraapi.errors import JiraNotFound, JiraPermanentError, JiraRateLimited, JiraTransientError
 from organizations.models import DeletePolicy, ProjectMapping, TargetGonePolicy
 
-from . import echo, fields
+from . import echo, fields, relations
 from .attachments import apply_attachments
 from .fields import Parent
 from .jobs import Job, issue_in_push_scope, job_build, side_id, side_key
@@ -878,7 +878,10 @@ def preview(job: Job) -> Change:
     lookup = {f"{job.source_side}_issue_id": job.issue_id}
     link = IssueLink.objects.filter(organization=job.organization, **lookup).first()
     planned = plan(job, link or IssueLink(organization=job.organization, **lookup))
-    return Change.of(planned)
+    change = Change.of(planned)
+    if link is not None and relations.relations_due(job, link):
+        relations.relations_sync(job, link, change, dry_run=True)
+    return change
 
 
 # The largest value a PositiveIntegerField holds on every database (about 24.8 days).
@@ -1041,6 +1044,10 @@ def sync_issue(
         ):
             back = _moved_back(job, link)
         change = plan_and_apply(job, link, delivery_id=delivery_id, started=started)
+        if relations.relations_due(job, link):  # in memory: no query on an ordinary edit
+            relations.relations_sync(job, link, change)
+            if change.action == NONE and change.fields:
+                change.action = UPDATE
         change.notes[:0] = [*notes, back] if back else notes
         change.calls = calls.count
         link.last_error = fields.without_nul("; ".join(change.errors + change.held))

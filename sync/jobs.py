@@ -72,6 +72,9 @@ class Job:
     # Scenario B: the partner install's change, its fields in canonical form (only those it
     # sent: each is a change the partner judged genuine). None: read from `issue`.
     values: dict | None = None
+    # The event was about the issue's links (an issue link made or unmade): they are
+    # compared with the mirrored ones whatever the pair's fingerprint says (`relations.py`).
+    links_changed: bool = False
 
     def source_value(self, name: str):
         """The source's value of field `name`, canonical."""

@@ -213,6 +213,52 @@ class AttachmentLink(models.Model):
         return f"{self.filename}: {self.local_attachment_id} <-> {self.remote_attachment_id}"
 
 
+class RelationStatus(models.TextChoices):
+    LINKED = "linked", _("Mirrored")
+    # The link's type (after the organization's `link_type_map`) does not exist at the
+    # other site: recorded once, not tried again with every event.
+    NO_TYPE = "no_type", _("Not mirrored: the other site lacks the link type")
+
+
+class RelationLink(models.Model):
+    """A Jira issue link between two synced issues and its copy between their copies.
+
+    `outward_pair`'s issue shows the type's outward description ("blocks") toward
+    `inward_pair`'s issue, on both sides. `origin` is the side where the link was made; the
+    other side's `<side>_link_id` is our copy (empty while the type is missing there).
+    """
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="relation_links"
+    )
+    outward_pair = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="+")
+    inward_pair = models.ForeignKey(IssueLink, on_delete=models.CASCADE, related_name="+")
+    local_link_id = models.CharField(max_length=32, null=True, blank=True)
+    remote_link_id = models.CharField(max_length=32, null=True, blank=True)
+    local_type = models.CharField(max_length=255, blank=True)
+    remote_type = models.CharField(max_length=255, blank=True)
+    origin = models.CharField(max_length=8, choices=Side.choices, default=Side.LOCAL)
+    status = models.CharField(
+        max_length=10, choices=RelationStatus.choices, default=RelationStatus.LINKED
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("issue relation")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("organization", "local_link_id"), name="uniq_relation_local"
+            ),
+            models.UniqueConstraint(
+                fields=("organization", "remote_link_id"), name="uniq_relation_remote"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"issue link {self.local_link_id} <-> {self.remote_link_id}"
+
+
 class EchoLock(models.Model):
     """We wrote `field` = value (by fingerprint) to `side`; its webhook will be our own echo.
 

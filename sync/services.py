@@ -18,7 +18,7 @@ from jiraapi.errors import JiraNotFound
 from jiraapi.events import WORKLOG_CREATED, WORKLOG_DELETED, WORKLOG_UPDATED, JiraEvent
 from organizations.models import ConnectionType, Organization, ProjectMapping
 
-from . import echo, engine, peer, worklogs
+from . import echo, engine, peer, relations, worklogs
 from .jobs import Job, issue_in_push_scope, job_build
 from .mapping import PULL, PUSH, SIDES
 from .models import IssueLink, LinkStatus
@@ -136,6 +136,14 @@ def _process(
     if when and received_at and when > received_at:
         when = received_at  # the sender's clock is ahead of ours: count from receipt
     started = when.timestamp() if when else None
+    if event.link is not None:
+        return _process_link_event(
+            event=event,
+            way=way,
+            organization=organization,
+            delivery_id=delivery_id,
+            started=started,
+        )
     if event.worklog is not None or event.kind in WORKLOG_EVENTS:
         return worklogs.worklog_event_process(
             event=event,
@@ -190,6 +198,18 @@ def _process(
             client=job.source,
         )
         reason = check.reason
+        if (
+            reason == echo.NO_MAPPED_CHANGE
+            and event.change("issuelinks") is not None
+            and relations.relation_change_pending(
+                organization=job.organization,
+                side=job.source_side,
+                issue_id=event.issue_id,
+                issue_fields=event.issue_fields,
+            )
+        ):
+            reason = None  # a link change (Cloud's `Link` item) with no link event of its own
+            job = replace(job, links_changed=True)
         if reason is not None:
             echoes += reason.startswith("echo")
             _record_nothing_to_do(
@@ -223,6 +243,59 @@ def _process(
             "at its site (a delete is applied only once its site answers 404); nothing changed"
         )
     return DONE, ""
+
+
+def _process_link_event(
+    *,
+    event: JiraEvent,
+    way: str,
+    organization: Organization | None,
+    delivery_id: int | None,
+    started: float | None,
+) -> tuple[str, str]:
+    """An issue link made or unmade (`issuelink_*`): for each organization syncing one of
+    its issues, the pair whose links changed is synced (its links mirrored, `relations.py`);
+    our own copies coming back, and links to issues not synced, cost no Jira call."""
+    side = SIDES[way][0]
+    link = event.link
+    ends = [link.source_issue_id, link.destination_issue_id]
+    orgs = Organization.objects.filter(
+        enabled=True, **{f"issue_links__{side}_issue_id__in": ends}
+    ).distinct()
+    if way == PULL:
+        orgs = orgs.filter(pk=organization.pk)
+    reasons: list[str] = []
+    synced = 0
+    for org in orgs:
+        if org.is_app:
+            continue  # Scenario B: not mirrored yet
+        pair, reason = relations.relation_event_pair(organization=org, side=side, link=link)
+        if pair is None:
+            reasons.append(reason)
+            continue
+        issue_id = getattr(pair, f"{side}_issue_id")
+        key = getattr(pair, f"{side}_issue_key") or ""
+        field = "local_project_key" if way == PUSH else "remote_project_key"
+        project_mapping = ProjectMapping.objects.filter(
+            organization=org, **{field: key.rsplit("-", 1)[0]}
+        ).first()
+        if project_mapping is None:
+            reasons.append(f"project of {key or issue_id} is not mapped")
+            continue
+        job = job_build(project_mapping=project_mapping, way=way, issue_id=issue_id, issue_key=key)
+        try:
+            issue = job.source.get_issue(issue_id)
+        except JiraNotFound:
+            reasons.append(f"{key or issue_id} is gone")
+            continue
+        job = replace(job, issue=issue, issue_key=issue.get("key") or key, links_changed=True)
+        engine.sync_issue(job, delivery_id=delivery_id, started=started)
+        synced += 1
+    if synced:
+        return DONE, ""
+    if reasons and all(r.startswith("echo") for r in reasons):
+        return ECHO, ""
+    return IGNORED, "; ".join(reasons) or "the link's issues are not synced"
 
 
 def _follow_move(

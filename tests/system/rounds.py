@@ -46,13 +46,17 @@ OPS = (
     "attachment",  # add a file, or delete one (an original or the sync's copy)
     "subtask",  # a sub-task under the round's issue
     "subtask_edit",  # a sub-task renamed (an original or the sync's copy)
+    "link",  # link the round's issue to a second synced issue, or unlink them
 )
+LINK_TYPES = ["Blocks", "Relates", "Duplicate"]
 # Worklog changes (an organization with `sync_worklogs` on): log time, edit or delete a
 # worklog logged on this site, or edit the sync's copy of one from the other site.
 WORKLOG_OPS = ("worklog", "worklog_edit", "worklog_delete", "worklog_copy_edit")
 
-# Ops a partner install (Scenario B) does not carry: attachments stay home there.
-NOT_IN_SCENARIO_B = ("attachment",)
+# Ops a partner install (Scenario B) does not carry: attachments stay home there, and
+# issue links do not cross between installs yet.
+NOT_IN_SCENARIO_B = ("attachment", "link")
+
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
@@ -177,6 +181,15 @@ class Site:
             "comments": sorted(
                 words(self.text(c["body"]).split("wrote:")[-1]) for c in self.comments(key)
             ),
+            # Issue links, the other end by its summary (each site has its own keys).
+            "links": sorted(
+                (
+                    x["type"]["name"],
+                    "outward" if "outwardIssue" in x else "inward",
+                    (x.get("outwardIssue") or x.get("inwardIssue"))["fields"]["summary"],
+                )
+                for x in fields.get("issuelinks") or []
+            ),
             # Time, start and words a reader sees, without the copy's "<author> logged:".
             "worklogs": sorted(
                 (
@@ -212,6 +225,11 @@ class Site:
         return sorted(set(graph) | {s for targets in graph.values() for s in targets})
 
     # --- acting as a person ----------------------------------------------------------------
+
+    def create(self, summary: str, project: str = "LOC", **fields) -> str:
+        """A new Task of `project` by Alice; its key."""
+        body = {"project": {"key": project}, "issuetype": {"name": "Task"}, "summary": summary}
+        return self.ok("POST", "/issue", json={"fields": {**body, **fields}})["key"]
 
     def edit(self, key: str, who=ALICE, **fields) -> None:
         self.ok("PUT", f"/issue/{key}", who=who, json={"fields": fields})
@@ -340,6 +358,16 @@ def only_issue(site: Site, project: str) -> dict | None:
     return body["issues"][0] if body.get("issues") else None
 
 
+def issues_of(site: Site, project: str) -> list[dict]:
+    if site.cloud:
+        body = site.ok(
+            "POST", "/search/jql", json={"jql": f"project = {project}", "fields": ["summary"]}
+        )
+    else:
+        body = site.ok("POST", "/search", json={"jql": f"project = {project}", "maxResults": 5})
+    return body.get("issues") or []
+
+
 def clear_calls(*sites: Site) -> None:
     for site in sites:
         requests.delete(f"{site.sim.base_url}/_sim/calls", timeout=5)
@@ -353,6 +381,9 @@ class Rounds:
     partner: Site
     key: str = ""
     remote_key: str = ""
+    # The second issue pair, the other end of the issue links the `link` op makes.
+    second_key: str = ""
+    second_remote_key: str = ""
     genuine: int = 0
     ops: tuple[str, ...] = OPS
     done: list[str] = field(default_factory=list)
@@ -373,21 +404,18 @@ class Rounds:
         return list(WebhookDelivery.objects.values_list("status", flat=True))
 
     def start(self) -> None:
-        created = self.local.ok(
-            "POST",
-            "/issue",
-            json={
-                "fields": {
-                    "project": {"key": "LOC"},
-                    "issuetype": {"name": "Task"},
-                    "summary": "Round robin",
-                    "priority": {"name": "Medium"},
-                }
-            },
-        )
-        self.key = created["key"]
+        self.key = self.local.create("Round robin", priority={"name": "Medium"})
         self.remote_key = wait_until(lambda: only_issue(self.partner, "REM"))["key"]
         wait_until(self.settled, timeout=30)
+        if "link" in self.ops:
+            self.second_key = self.local.create("Linked partner")
+            self.second_remote_key = wait_until(
+                lambda: next(
+                    (i for i in issues_of(self.partner, "REM") if i["key"] != self.remote_key),
+                    None,
+                )
+            )["key"]
+            wait_until(self.settled, timeout=30)
         clear_calls(self.local, self.partner)
 
     def run(self, rounds: int, seed: int) -> None:
@@ -398,6 +426,8 @@ class Rounds:
                 (self.partner, self.remote_key) if site is self.local else (self.local, self.key)
             )
             op = self.change(site, key, rng.choice(self.ops), n, rng)
+            if op == "link":
+                op = self.link(site, key, rng)
             self.done.append(f"{n}:{'local' if site is self.local else 'partner'}:{op}")
             self.genuine += 1
             expected = site.snapshot(key)
@@ -415,8 +445,27 @@ class Rounds:
                 ) from None
         wait_until(self.settled, timeout=30)
 
+    def link(self, site: Site, key: str, rng: random.Random) -> str:
+        """A person links the round's issue to the second one on `site`, or unlinks them."""
+        second = self.second_key if site is self.local else self.second_remote_key
+        present = site.fields(key).get("issuelinks") or []
+        if present:
+            site.ok("DELETE", f"/issueLink/{rng.choice(present)['id']}", who=rng.choice(PEOPLE))
+            return "unlink"
+        ends = [key, second]
+        rng.shuffle(ends)
+        body = {
+            "type": {"name": rng.choice(LINK_TYPES)},
+            "inwardIssue": {"key": ends[0]},
+            "outwardIssue": {"key": ends[1]},
+        }
+        site.ok("POST", "/issueLink", who=rng.choice(PEOPLE), json=body)
+        return "link"
+
     def change(self, site: Site, key: str, op: str, n: int, rng: random.Random) -> str:
         """One genuine change by a person on `site`; the op actually made."""
+        if op == "link":
+            return op  # made by `link`
         before = site.fields(key)
         who = rng.choice(PEOPLE)
         if op in ("comment_edit", "comment_delete", "copy_edit", "copy_delete"):

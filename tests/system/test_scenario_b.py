@@ -241,7 +241,8 @@ def test_changes_cross_both_ways_once_without_ping_pong(two_installs):
 
 def install_rounds(a: Install, b: Install, site_a: Site, site_b: Site, **kwargs) -> Rounds:
     """The Scenario A rounds (tests/system/rounds.py) between the two installs' Jira sites:
-    settled and the inbox are both installs'. Attachments are not carried between installs."""
+    settled and the inbox are both installs'. Attachments and issue links are not carried
+    between installs."""
     kwargs.setdefault("ops", tuple(op for op in OPS if op not in NOT_IN_SCENARIO_B))
     return Rounds(
         site_a,
