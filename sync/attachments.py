@@ -84,6 +84,22 @@ def attachments_changed(job: Job, link: IssueLink) -> bool:
     return ids_fingerprint(ids) != agreed
 
 
+def attachments_differ(
+    *, organization: Any, side: str, issue_fields: dict, link: IssueLink
+) -> bool:
+    """For the catch-up: does an issue found by search (with its `attachment` field) show
+    attachments the pair has not agreed on? In memory; a pair that never had any agrees on
+    none."""
+    if not organization.copy_attachments or organization.is_app:
+        return False
+    if "attachment" not in issue_fields:
+        return False
+    found = [a for a in issue_fields.get("attachment") or () if isinstance(a, dict)]
+    ids = [a["id"] for a in found if a.get("id") is not None]
+    agreed = (link.state.get(STATE_KEY) or {}).get(side, EMPTY)
+    return ids_fingerprint(ids) != agreed
+
+
 def refusal(job: Job, attachment: dict) -> str:
     """Why the organization's settings keep this file home ("" when they do not)."""
     org = job.organization

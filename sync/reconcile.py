@@ -28,6 +28,7 @@ from jiraapi.errors import JiraError, JiraRateLimited
 from organizations.models import Organization, ProjectMapping
 
 from . import fields
+from .attachments import attachments_differ
 from .leases import LeaseBusy
 from .mapping import PULL, PUSH, SIDES, field_pairs
 from .models import (
@@ -40,6 +41,7 @@ from .models import (
     ReconcileRun,
     Side,
 )
+from .relations import links_differ
 from .services import issue_catch_up
 from .sites import local_client, remote_client
 
@@ -216,6 +218,8 @@ def _changed(
     window = _window_minutes(frm, now)
     jql = f'project = "{project}" AND updated >= "-{window}m" ORDER BY updated ASC'
     wanted = fields.rest_fields([*names, "comment", "updated", "project"])
+    if not project_mapping.organization.is_app:  # attachments and links: Scenario A only
+        wanted = sorted({*wanted, "attachment", "issuelinks"})
     found: list[dict] = []
     pages = client.search_pages(jql, fields=wanted, properties=[LINK_PROPERTY], page_size=PAGE_SIZE)
     for page in pages:
@@ -303,6 +307,11 @@ def _differs(
             return None
         return True  # unknown so far: the path of a first webhook decides (scope, create)
     comments = _comments_differ(organization, side, found.get("comment"), link)
+    if not organization.is_app and (
+        attachments_differ(organization=organization, side=side, issue_fields=found, link=link)
+        or links_differ(side=side, issue_fields=found, link=link)
+    ):
+        return comments
     agreed = link.side_state(side)
     for pair in pairs:
         name = pair.source(way)

@@ -108,6 +108,16 @@ def relations_due(job: Job, link: IssueLink) -> bool:
     return (link.state.get(LINKS) or {}).get(job.source_side) != links_fingerprint(rels)
 
 
+def links_differ(*, side: str, issue_fields: dict, link: IssueLink) -> bool:
+    """For the catch-up: does an issue found by search (with its `issuelinks` field) show
+    links other than the ones the pair last agreed on? In memory; a pair that never had a
+    link agrees on none."""
+    if "issuelinks" not in issue_fields:
+        return False
+    agreed = (link.state.get(LINKS) or {}).get(side) or ""
+    return agreed != links_fingerprint(rels_of(issue_fields))
+
+
 @dataclass
 class _Differences:
     """What differs between one issue's links (on `side`) and the mirrored ones."""

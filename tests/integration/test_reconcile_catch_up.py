@@ -218,3 +218,58 @@ def test_a_datacenter_partner_change_whose_webhook_was_lost_is_healed(settings):
         assert set(world.feed_all("local")) == {"echo"}
     finally:
         world.close()
+
+
+@pytest.mark.parametrize("side", ["local", "partner"])
+def test_an_attachment_whose_webhook_was_lost_is_copied_once(world, side):
+    """Only the attachment changed (no field, no comment): the catch-up still sees it."""
+    other = "partner" if side == "local" else "local"
+    path = f"/issue/{world.keys[side]}/attachments"
+    files = [("file", ("lost.txt", b"nobody heard of this file", "text/plain"))]
+    world.api(side, "POST", path, files=files, headers={"X-Atlassian-Token": "no-check"})
+    lose(world, side)
+
+    assert reconcile_catch_up(organization=world.org).healed == 1
+    copies = world.fields(other)["attachment"]
+    assert [(a["filename"], a["size"]) for a in copies] == [("lost.txt", 25)]
+    world.reset_calls()
+    assert "echo" in world.feed_all(other)  # the upload's webhook is ours: nothing written
+    assert writes(world) == 0
+    assert reconcile_catch_up(organization=world.org).healed == 0
+    assert len(world.fields(other)["attachment"]) == 1
+
+
+def test_an_issue_link_whose_webhook_was_lost_is_mirrored_once(world):
+    """A second pair, then a link between the two issues whose webhooks are all lost."""
+    key = world.api(
+        "local",
+        "POST",
+        "/issue",
+        json={"fields": {"project": {"key": "LOC"}, "issuetype": {"name": "Task"}, "summary": "2"}},
+    )["key"]
+    for _ in range(3):
+        world.feed_all("local")
+        world.feed_all("partner")
+    second = IssueLink.objects.get(local_issue_key=key)
+    assert second.remote_issue_key
+    body = {
+        "type": {"name": "Blocks"},
+        "inwardIssue": {"key": world.keys["local"]},
+        "outwardIssue": {"key": key},
+    }
+    world.api("local", "POST", "/issueLink", json=body)
+    lose(world, "local")
+
+    report = reconcile_catch_up(organization=world.org)
+
+    assert report.healed >= 1
+    mirrored = world.fields("partner")["issuelinks"]
+    assert [(x["type"]["name"], x.get("outwardIssue", {}).get("key")) for x in mirrored] == [
+        ("Blocks", second.remote_issue_key)
+    ]
+    world.feed_all("partner")
+    world.feed_all("local")
+    world.reset_calls()
+    assert reconcile_catch_up(organization=world.org).healed == 0
+    assert writes(world) == 0
+    assert len(world.fields("partner")["issuelinks"]) == 1
