@@ -30,6 +30,8 @@ install: $(STAMP)
 ## Run the service on its embedded default: SQLite and a filesystem broker, no servers.
 run: install
 	mkdir -p "$${VAR_DIR:-var}"
+	# Metrics counted by the previous run's processes (prometheus_client's multiprocess files).
+	rm -rf "$${PROMETHEUS_MULTIPROC_DIR:-$${VAR_DIR:-var}/metrics}"
 	DEBUG=$${DEBUG:-true} $(RUN_JIRA_ENV) $(BIN)/python manage.py migrate --no-input
 	DEBUG=$${DEBUG:-true} $(RUN_JIRA_ENV) $(BIN)/python manage.py ensure_admin
 	@echo "Service: $(PUBLIC_BASE_URL)/admin/   (Ctrl-C stops web, worker and beat)"

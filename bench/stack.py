@@ -5,6 +5,7 @@ PostgreSQL (a fresh database), Redis, a Celery worker and beat, between two Jira
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -86,6 +87,8 @@ class Stack:
             "LOG_LEVEL": "WARNING",
             "CONN_MAX_AGE": "60",
             "VAR_DIR": str(self.results / "var"),
+            # Every process's counters (Jira calls per site), summed by /metrics.
+            "PROMETHEUS_MULTIPROC_DIR": str(self.results / "var" / "metrics"),
             "BENCH_ENDPOINTS": "true",
         }
 
@@ -95,6 +98,8 @@ class Stack:
         self.partner = self.sim("jirasim-partner", "REM:Partner", SYNC_PARTNER)
         self.env = self.service_env()
         os.environ.update(self.env)
+        shutil.rmtree(self.env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)  # last run's
+        Path(self.env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True)
         subprocess.run(  # noqa: S603
             [PYTHON, "manage.py", "migrate", "--no-input", "-v0"],
             cwd=REPO,

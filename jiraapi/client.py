@@ -23,6 +23,7 @@ from urllib.parse import quote, urljoin
 import requests
 from urllib3.fields import format_multipart_header_param
 
+from . import metrics
 from .errors import (
     JiraAuthError,
     JiraError,
@@ -104,6 +105,7 @@ class JiraClient:
         self.flavor = site.flavor
         self.api = "/rest/api/3" if site.flavor == CLOUD else "/rest/api/2"
         self.timeout = timeout
+        self._calls = metrics.JIRA_CALLS.labels(site=self.base_url)
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/json"})
         if url_policy is not None:
@@ -127,6 +129,7 @@ class JiraClient:
         kwargs.setdefault("timeout", self.timeout)
         for counter in _counters.get():
             counter.count += 1
+        self._calls.inc()
         response = self._send(method, path, url, kwargs)
         logger.debug(
             "jira.call", extra={"method": method, "path": path, "status": response.status_code}
@@ -190,6 +193,7 @@ class JiraClient:
         text = f"{method} {path} -> {status}"
         kwargs = {"status": status, "messages": messages, "errors": errors}
         if status == 429 or (status == 503 and retry_after is not None):
+            metrics.JIRA_RATE_LIMITED.labels(site=self.base_url).inc()
             return JiraRateLimited(text, retry_after=retry_after, **kwargs)
         if status in RETRY_STATUSES or status >= 500:
             return JiraTransientError(text, retry_after=retry_after, **kwargs)
@@ -328,6 +332,7 @@ class JiraClient:
             params = None
         for counter in _counters.get():
             counter.count += 1
+        self._calls.inc()
         url = f"{self.base_url}{path}"
         kwargs: dict[str, Any] = {"timeout": self.timeout, "stream": True, "params": params}
         response = self._send("GET", path, url, kwargs)

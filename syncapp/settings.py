@@ -4,6 +4,7 @@ With no environment at all the service runs on SQLite and Celery's filesystem br
 fresh machine needs only Python. Production sets DATABASE_URL and CELERY_BROKER_URL.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -169,6 +170,20 @@ WEBHOOK_AUTH_FAILURE_WINDOW_SECONDS = env.int("WEBHOOK_AUTH_FAILURE_WINDOW_SECON
 # Trusted reverse proxies in front of the web processes: the client address is then taken
 # from X-Forwarded-For, that many entries from the right. 0: REMOTE_ADDR.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# --- Metrics (`/metrics`, Prometheus) -----------------------------------------------------
+# A bearer token a Prometheus server scrapes with (`Authorization: Bearer <token>`); empty:
+# only logged-in staff may read the figures.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Figures read from the database are cached this long per web process (0: every scrape).
+METRICS_CACHE_SECONDS = env.float("METRICS_CACHE_SECONDS", default=5.0)
+# Counters only a process knows (Jira calls and 429s per site) are kept by prometheus_client's
+# multiprocess mode in this folder, shared by every web and worker process of the machine. It
+# must be set before prometheus_client is first imported (settings load first) and emptied
+# before the processes start (`make run` and bench/ do; see README, "Metrics").
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+METRICS_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
 
 # --- Celery -------------------------------------------------------------------------------
 # The embedded default is kombu's filesystem transport: a real broker and a real worker
