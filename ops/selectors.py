@@ -41,9 +41,9 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         events = events.filter(organization=organization)
         organizations = organizations.filter(pk=organization.pk)
     recent = deliveries.filter(received_at__gte=since)
-    by_status = dict(
-        recent.values_list("status").annotate(n=Count("id")).values_list("status", "n")
-    )
+    by_status: dict[str, int] = {}
+    for (_source, status), n in delivery_counts(organization=organization, since=since).items():
+        by_status[status] = by_status.get(status, 0) + n
     hourly: dict = {}
     for hour, status, n in (
         recent.annotate(hour=TruncHour("received_at"))
@@ -57,12 +57,9 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         {"hour": start + timedelta(hours=i), "counts": hourly.get(start + timedelta(hours=i), {})}
         for i in range(hours)
     ]
-    results = dict(
-        events.filter(created_at__gte=since)
-        .values_list("result")
-        .annotate(n=Count("id"))
-        .values_list("result", "n")
-    )
+    results: dict[str, int] = {}
+    for (_org, result), n in result_counts(organization=organization, since=since).items():
+        results[result] = results.get(result, 0) + n
     per_org = list(_with_counts(organizations, since))
     outboxes = peer_outboxes([o.pk for o in per_org if o.is_app])
     drifts = drift_per_organization([o.pk for o in per_org])
@@ -76,9 +73,12 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         "generated_at": now,
         "hours": hours,
         "deliveries": {s: by_status.get(s, 0) for s in DeliveryStatus.values},
-        "backlog": deliveries.filter(
-            status__in=(DeliveryStatus.PENDING, DeliveryStatus.PROCESSING)
-        ).count(),
+        "backlog": sum(
+            n
+            for (_org, status), n in queue_depth(organization=organization).items()
+            if status in (DeliveryStatus.PENDING, DeliveryStatus.PROCESSING)
+        ),
+        "latency": latency_histogram(organization=organization, since=since),
         "results": results,
         "series": series,
         "problems": list(
@@ -105,6 +105,89 @@ def sync_status(*, organization: Organization | None = None, hours: int = 24) ->
         "drift": drift_summary(organization=organization),
         "drift_rows": drift_rows(organization=organization),
     }
+
+
+# Shared by the dashboard (`sync_status`) and `/metrics` (ops/metrics.py): each is one
+# aggregate query on indexed columns (received_at, status, created_at).
+
+# Deliveries waiting for a worker (`pending`, `processing`) or for their next retry (`failed`).
+QUEUED = (DeliveryStatus.PENDING, DeliveryStatus.PROCESSING, DeliveryStatus.FAILED)
+# The end-to-end latency histogram's upper bounds (milliseconds): Jira's change to our write.
+LATENCY_BOUNDS_MS = (100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000)
+
+
+def delivery_counts(*, organization: Organization | None = None, since) -> dict:
+    """Deliveries received since `since`, per (source, status)."""
+    rows = WebhookDelivery.objects.filter(received_at__gte=since)
+    if organization is not None:
+        rows = rows.filter(organization=organization)
+    return {
+        (source, status): n
+        for source, status, n in rows.order_by()
+        .values_list("source", "status")
+        .annotate(n=Count("id"))
+        .values_list("source", "status", "n")
+    }
+
+
+def queue_depth(*, organization: Organization | None = None) -> dict:
+    """Deliveries queued now, whenever received, per (organization's public id, status);
+    our own Jira's deliveries (no organization) under ""."""
+    rows = WebhookDelivery.objects.filter(status__in=QUEUED)
+    if organization is not None:
+        rows = rows.filter(organization=organization)
+    counted = list(
+        rows.order_by()
+        .values_list("organization_id", "status")
+        .annotate(n=Count("id"))
+        .values_list("organization_id", "status", "n")
+    )
+    ids = _public_ids(o for o, _s, _n in counted)
+    return {(ids.get(o, ""), status): n for o, status, n in counted}
+
+
+def result_counts(*, organization: Organization | None = None, since) -> dict:
+    """Sync events since `since` (written, echo, conflict, error, ...), per (organization's
+    public id, result)."""
+    rows = SyncEvent.objects.filter(created_at__gte=since)
+    if organization is not None:
+        rows = rows.filter(organization=organization)
+    counted = list(
+        rows.order_by()
+        .values_list("organization_id", "result")
+        .annotate(n=Count("id"))
+        .values_list("organization_id", "result", "n")
+    )
+    ids = _public_ids(o for o, _r, _n in counted)
+    return {(ids.get(o, ""), result): n for o, result, n in counted}
+
+
+def latency_histogram(*, organization: Organization | None = None, since) -> dict:
+    """End-to-end latency of the syncs since `since` that recorded one, per direction (push,
+    pull): how many took at most each of LATENCY_BOUNDS_MS, the count and the sum (ms)."""
+    rows = SyncEvent.objects.filter(created_at__gte=since, latency_ms__isnull=False)
+    if organization is not None:
+        rows = rows.filter(organization=organization)
+    buckets = {f"le{b}": Count("id", filter=Q(latency_ms__lte=b)) for b in LATENCY_BOUNDS_MS}
+    found = {}
+    for row in (
+        rows.order_by()
+        .values("direction")
+        .annotate(count=Count("id"), sum_ms=Sum("latency_ms"), **buckets)
+    ):
+        found[row["direction"]] = {
+            "buckets": {b: row[f"le{b}"] for b in LATENCY_BOUNDS_MS},
+            "count": row["count"],
+            "sumMs": row["sum_ms"] or 0,
+        }
+    return found
+
+
+def _public_ids(organization_ids) -> dict:
+    wanted = {pk for pk in organization_ids if pk is not None}
+    if not wanted:
+        return {}
+    return dict(Organization.objects.filter(pk__in=wanted).values_list("pk", "public_id"))
 
 
 def attachments_refused(*, organization: Organization | None = None) -> int:
@@ -307,6 +390,7 @@ def sync_status_json(status: dict) -> dict:
         "backlog": status["backlog"],
         "deliveries": status["deliveries"],
         "results": status["results"],
+        "latency": status["latency"],
         "problems": [
             {
                 "delivery": d.pk,

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from ops import dashboard
 from ops.health import healthz
+from ops.metrics import metrics_view
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -28,6 +29,7 @@ urlpatterns = [
     path("connections/", include("organizations.connection_urls")),
     path("connections/", include("webhooks.connection_urls")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 if settings.BENCH_ENDPOINTS:
