@@ -60,30 +60,29 @@ class DatabaseCollector:
 
     def _families(self) -> list:
         since = timezone.now() - timedelta(hours=WINDOW_HOURS)
-        deliveries = GaugeMetricFamily(
-            "jirasync_deliveries",
-            f"Webhook deliveries received in the last {WINDOW_HOURS} h, by source and status "
-            "(status echo: an echo of our own write, suppressed).",
-            labels=["source", "status"],
-        )
-        for (source, status), n in sorted(selectors.delivery_counts(since=since).items()):
-            deliveries.add_metric([source, status], n)
-        queued = GaugeMetricFamily(
-            "jirasync_queue_depth",
-            "Deliveries queued now (pending, processing, failed: waiting for a retry), per "
-            'organization (public id; "" for our own Jira\'s).',
-            labels=["organization", "status"],
-        )
-        for (organization, status), n in sorted(selectors.queue_depth().items()):
-            queued.add_metric([organization, status], n)
-        events = GaugeMetricFamily(
-            "jirasync_sync_events",
-            f"Sync events of the last {WINDOW_HOURS} h per organization and result (written, "
-            "no_change, echo, conflict, error, skipped, closed).",
-            labels=["organization", "result"],
-        )
-        for (organization, result), n in sorted(selectors.result_counts(since=since).items()):
-            events.add_metric([organization, result], n)
+        families = [
+            _gauge(
+                "jirasync_deliveries",
+                f"Webhook deliveries received in the last {WINDOW_HOURS} h, by source and "
+                "status (status echo: an echo of our own write, suppressed).",
+                ["source", "status"],
+                selectors.delivery_counts(since=since),
+            ),
+            _gauge(
+                "jirasync_queue_depth",
+                "Deliveries queued now (pending, processing, failed: waiting for a retry), per "
+                'organization (public id; "" for our own Jira\'s).',
+                ["organization", "status"],
+                selectors.queue_depth(),
+            ),
+            _gauge(
+                "jirasync_sync_events",
+                f"Sync events of the last {WINDOW_HOURS} h per organization and result "
+                "(written, no_change, echo, conflict, error, skipped, closed).",
+                ["organization", "result"],
+                selectors.result_counts(since=since),
+            ),
+        ]
         latency = GaugeHistogramMetricFamily(
             "jirasync_sync_latency_seconds",
             f"End-to-end latency (the Jira change to our write on the other side) of the syncs "
@@ -95,7 +94,14 @@ class DatabaseCollector:
             latency.add_metric(
                 [direction], [*buckets, ("+Inf", found["count"])], found["sumMs"] / 1000
             )
-        return [deliveries, queued, events, latency]
+        return [*families, latency]
+
+
+def _gauge(name: str, documentation: str, labels: list[str], counts: dict) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=labels)
+    for key, n in sorted(counts.items()):
+        family.add_metric(list(key), n)
+    return family
 
 
 DATABASE = DatabaseCollector()

@@ -134,32 +134,29 @@ def queue_depth(*, organization: Organization | None = None) -> dict:
     """Deliveries queued now, whenever received, per (organization's public id, status);
     our own Jira's deliveries (no organization) under ""."""
     rows = WebhookDelivery.objects.filter(status__in=QUEUED)
-    if organization is not None:
-        rows = rows.filter(organization=organization)
-    counted = list(
-        rows.order_by()
-        .values_list("organization_id", "status")
-        .annotate(n=Count("id"))
-        .values_list("organization_id", "status", "n")
-    )
-    ids = _public_ids(o for o, _s, _n in counted)
-    return {(ids.get(o, ""), status): n for o, status, n in counted}
+    return _per_organization(rows, "status", organization)
 
 
 def result_counts(*, organization: Organization | None = None, since) -> dict:
     """Sync events since `since` (written, echo, conflict, error, ...), per (organization's
     public id, result)."""
     rows = SyncEvent.objects.filter(created_at__gte=since)
+    return _per_organization(rows, "result", organization)
+
+
+def _per_organization(rows, column: str, organization: Organization | None) -> dict:
+    """`rows` counted per (organization's public id, `column`): one grouped query."""
     if organization is not None:
         rows = rows.filter(organization=organization)
     counted = list(
         rows.order_by()
-        .values_list("organization_id", "result")
+        .values_list("organization_id", column)
         .annotate(n=Count("id"))
-        .values_list("organization_id", "result", "n")
+        .values_list("organization_id", column, "n")
     )
-    ids = _public_ids(o for o, _r, _n in counted)
-    return {(ids.get(o, ""), result): n for o, result, n in counted}
+    wanted = {pk for pk, _value, _n in counted if pk is not None}
+    ids = dict(Organization.objects.filter(pk__in=wanted).values_list("pk", "public_id"))
+    return {(ids.get(pk, ""), value): n for pk, value, n in counted}
 
 
 def latency_histogram(*, organization: Organization | None = None, since) -> dict:
@@ -181,13 +178,6 @@ def latency_histogram(*, organization: Organization | None = None, since) -> dic
             "sumMs": row["sum_ms"] or 0,
         }
     return found
-
-
-def _public_ids(organization_ids) -> dict:
-    wanted = {pk for pk in organization_ids if pk is not None}
-    if not wanted:
-        return {}
-    return dict(Organization.objects.filter(pk__in=wanted).values_list("pk", "public_id"))
 
 
 def attachments_refused(*, organization: Organization | None = None) -> int:

@@ -93,14 +93,14 @@ def traffic(settings):
         world.link_pair()  # done (local), echo (partner)
         partner = world.sims["partner"]
         # A simultaneous edit on both sides: a conflict, resolved by the later one.
-        world.edit("local", summary="local says")
-        world.edit("partner", summary="partner says")
-        (local_hook,) = world.take("local")
-        (partner_hook,) = world.take("partner")
-        world.feed("local", local_hook)
-        world.feed("partner", partner_hook)
-        world.feed_all("local")
-        world.feed_all("partner")
+        sides = ("local", "partner")
+        for side in sides:
+            world.edit(side, summary=f"{side} says")
+        edits = {side: world.take(side) for side in sides}
+        for side in sides:
+            assert [world.feed(side, hook) for hook in edits[side]] == ["done"]
+        for side in sides:
+            world.feed_all(side)
         # The partner answers 429 once: the delivery is retried and done.
         faults = f"{partner.base_url}/_sim/faults"
         requests.post(faults, json={"rate_limit_count": 1, "retry_after": 0}, timeout=5)
