@@ -16,6 +16,8 @@ PUBLIC_BASE_URL ?= http://127.0.0.1:$(WEB_PORT)
 export WEB_PORT PUBLIC_BASE_URL
 # `make run` is for development: a Jira (or the simulator) on this machine over plain http.
 RUN_JIRA_ENV := JIRA_ALLOW_HTTP=$${JIRA_ALLOW_HTTP:-true} JIRA_ALLOWED_HOSTS=$${JIRA_ALLOWED_HOSTS:-127.0.0.1,localhost,::1}
+# `make run`'s processes count their metrics in VAR_DIR/metrics (emptied at each start).
+RUN_METRICS_DIR := $${VAR_DIR:-var}/metrics
 
 .PHONY: install run demo demo-b test lint format clean bench bench-quick bench-drift bench-attachment
 
@@ -30,12 +32,12 @@ install: $(STAMP)
 ## Run the service on its embedded default: SQLite and a filesystem broker, no servers.
 run: install
 	mkdir -p "$${VAR_DIR:-var}"
-	# Metrics counted by the previous run's processes (prometheus_client's multiprocess files).
-	rm -rf "$${PROMETHEUS_MULTIPROC_DIR:-$${VAR_DIR:-var}/metrics}"
+	rm -rf "$(RUN_METRICS_DIR)"
 	DEBUG=$${DEBUG:-true} $(RUN_JIRA_ENV) $(BIN)/python manage.py migrate --no-input
 	DEBUG=$${DEBUG:-true} $(RUN_JIRA_ENV) $(BIN)/python manage.py ensure_admin
 	@echo "Service: $(PUBLIC_BASE_URL)/admin/   (Ctrl-C stops web, worker and beat)"
-	DEBUG=$${DEBUG:-true} $(RUN_JIRA_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	DEBUG=$${DEBUG:-true} $(RUN_JIRA_ENV) PROMETHEUS_MULTIPROC_DIR="$(RUN_METRICS_DIR)" \
+		PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 ## Two simulated Jira sites, the service, a worker and beat, and a guided scenario.
 demo: install

@@ -13,6 +13,17 @@ from organizations.models import Organization
 os.environ.setdefault("ALLOW_DEV_KEYS", "true")
 
 
+def pytest_sessionstart(session):
+    """The counters of earlier sessions' processes (prometheus_client's multiprocess files)
+    go, as `make run` empties them; a test reads differences anyway."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the controller did, before its workers started
+    from django.conf import settings
+
+    for stale in settings.METRICS_DIR.glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
