@@ -99,7 +99,7 @@ class Stack:
         self.env = self.service_env()
         os.environ.update(self.env)
         shutil.rmtree(self.env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)  # last run's
-        Path(self.env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True)
+        Path(self.env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
         subprocess.run(  # noqa: S603
             [PYTHON, "manage.py", "migrate", "--no-input", "-v0"],
             cwd=REPO,
