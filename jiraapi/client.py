@@ -105,7 +105,7 @@ class JiraClient:
         self.flavor = site.flavor
         self.api = "/rest/api/3" if site.flavor == CLOUD else "/rest/api/2"
         self.timeout = timeout
-        self._calls = metrics.JIRA_CALLS.labels(site=self.base_url)
+        self._calls = metrics.site_counter(metrics.JIRA_CALLS, self.base_url)
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/json"})
         if url_policy is not None:
@@ -193,7 +193,7 @@ class JiraClient:
         text = f"{method} {path} -> {status}"
         kwargs = {"status": status, "messages": messages, "errors": errors}
         if status == 429 or (status == 503 and retry_after is not None):
-            metrics.JIRA_RATE_LIMITED.labels(site=self.base_url).inc()
+            metrics.site_counter(metrics.JIRA_RATE_LIMITED, self.base_url).inc()
             return JiraRateLimited(text, retry_after=retry_after, **kwargs)
         if status in RETRY_STATUSES or status >= 500:
             return JiraTransientError(text, retry_after=retry_after, **kwargs)
