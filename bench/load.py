@@ -40,6 +40,14 @@ end
 """
 
 
+def loopback_session() -> requests.Session:
+    """A session for the stack on this machine: no proxy look-up in the environment on each
+    request (requests re-reads it per call when `trust_env` is on: ~2 ms of the driver's CPU)."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 def partner_payload(issue_id: str, issue_key: str, summary: str) -> dict:
     """A partner's `jira:issue_updated` webhook body, in Jira's shape."""
     return {
@@ -116,7 +124,7 @@ def fixed_rate(url: str, make_request, rate: float, seconds: float) -> dict:
 
     def one(n: int) -> None:
         nonlocal errors
-        session = getattr(local, "session", None) or requests.Session()
+        session = getattr(local, "session", None) or loopback_session()
         local.session = session
         scheduled = start + n / rate
         delay = scheduled - time.monotonic()
@@ -167,7 +175,7 @@ def post_many(url: str, bodies: list[tuple[bytes, dict]], threads: int = 32) -> 
     local = threading.local()
 
     def one(item):
-        session = getattr(local, "session", None) or requests.Session()
+        session = getattr(local, "session", None) or loopback_session()
         local.session = session
         body, headers = item
         try:
