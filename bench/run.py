@@ -36,7 +36,7 @@ from ingest import ingest  # noqa: E402
 from latency import latency  # noqa: E402
 from profiles import profile  # noqa: E402
 from refusals import refusals  # noqa: E402
-from report import markdown, plots  # noqa: E402
+from report import KEY_FIGURES, lookup, markdown, plots  # noqa: E402
 from stack import RESULTS, Stack  # noqa: E402
 
 
@@ -56,6 +56,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--burst", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scaling", default="1,2,4")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated scenarios (ingest,calls,latency,burst,drain,profile,fairness,"
+        "refusals): a partial run, kept in results/runs/ only",
+    )
     parser.add_argument("--flood", type=int, default=1000, help="partner A's flood (fairness)")
     return parser.parse_args()
 
@@ -109,9 +115,13 @@ def drain(rows: list[dict]) -> dict:
     }
 
 
+SCENARIOS = ("ingest", "calls", "latency", "burst", "drain", "profile", "fairness", "refusals")
+
+
 def measure(stack: Stack, args: argparse.Namespace) -> dict:
-    """Every scenario, in order, on a started stack."""
+    """Every scenario (or those of `--only`), in order, on a started stack."""
     quick = args.quick
+    wanted = set(args.only.split(",")) if args.only else set(SCENARIOS)
     rates = [2.0] if quick else [float(r) for r in args.rates.split(",")]
     seconds = 4.0 if quick else args.seconds
     scale = [1, 2] if quick else [int(w) for w in args.scaling.split(",")]
@@ -120,30 +130,49 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict:
     targets = bench.linked_issues(5 if quick else 50)
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "mode": "quick" if quick else "full",
+        "mode": ("quick" if quick else "full") + (f" (only {args.only})" if args.only else ""),
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
-        "ingest": ingest(bench, 2 if quick else 8, 2 if quick else 10),
-        "calls_per_change": calls_per_change(bench),
-        "latency": latencies(bench, rates, seconds, seconds if quick else args.peak_seconds),
     }
-    if not quick and args.ladder:
-        ladder = [float(r) for r in args.ladder.split(",")]
-        results["latency_ceiling"] = ceiling(bench, results["latency"], ladder, seconds)
-    results["burst"] = burst(bench, 200 if quick else args.burst, targets)
-    scaled = scaling(bench, scale, 100 if quick else 1000, targets)
-    return {
-        **results,
-        "scaling": scaled,
-        "drain": drain(scaled),
-        "profile": profile(bench, 30 if quick else 300, targets, stack.results),
+    if "ingest" in wanted:
+        results["ingest"] = ingest(bench, 2 if quick else 8, 2 if quick else 10)
+    if "calls" in wanted:
+        results["calls_per_change"] = calls_per_change(bench)
+    if "latency" in wanted:
+        peak = seconds if quick else args.peak_seconds
+        results["latency"] = latencies(bench, rates, seconds, peak)
+        if not quick and args.ladder:
+            ladder = [float(r) for r in args.ladder.split(",")]
+            results["latency_ceiling"] = ceiling(bench, results["latency"], ladder, seconds)
+    if "burst" in wanted:
+        results["burst"] = burst(bench, 200 if quick else args.burst, targets)
+    if "drain" in wanted:
+        results["scaling"] = scaling(bench, scale, 100 if quick else 1000, targets)
+        results["drain"] = drain(results["scaling"])
+    if "profile" in wanted:
+        results["profile"] = profile(bench, 30 if quick else 300, targets, stack.results)
+    if "fairness" in wanted:
         # After the figures above: it adds a second organization, which every later local
         # change would reach (the refusals below only time the endpoint).
-        "fairness": fairness(bench, 200 if quick else args.flood, 5 if quick else 20, targets),
-        # Last, so that the figures above are measured exactly as before; it may throttle the
-        # bench's address, which would refuse the fairness scenario's flood.
-        "refusals": refusals(bench, 3 if quick else 7),
-    }
+        flood = 200 if quick else args.flood
+        results["fairness"] = fairness(bench, flood, 5 if quick else 20, targets)
+    if "refusals" in wanted:
+        # Last, so that the figures above are measured exactly as before; it may throttle
+        # the bench's address, which would refuse the fairness scenario's flood.
+        results["refusals"] = refusals(bench, 3 if quick else 7)
+    return results
+
+
+def keep_run(results: dict, folder: Path) -> Path:
+    """The run's key figures in `folder/runs/` (the ranges over runs come from there)."""
+    figures = {key: lookup(results, key) for key, _ in KEY_FIGURES}
+    figures["latency"] = results.get("latency")
+    figures["drain"] = results.get("drain")
+    kept = {"when": results["when"], "mode": results["mode"], "machine": results["machine"]}
+    path = folder / "runs" / f"{results['when'].replace(':', '')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(kept | {"figures": figures}, indent=2) + "\n")
+    return path
 
 
 def main() -> int:
@@ -157,6 +186,10 @@ def main() -> int:
     finally:
         stack.stop()
     results_dir.mkdir(parents=True, exist_ok=True)
+    kept = keep_run(results, results_dir)
+    if args.only:  # a partial run: its figures go to runs/ alone, latest.* stay whole
+        print(json.dumps(json.loads(kept.read_text())["figures"], indent=2))
+        return 0
     (results_dir / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     (results_dir / "latest.md").write_text(markdown(results))
     plots(results, results_dir)
