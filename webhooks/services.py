@@ -27,6 +27,10 @@ KEPT_HEADERS = (
 )
 
 
+class OrganizationGone(Exception):
+    """The delivery's organization was deleted while its delivery was being stored."""
+
+
 def _ignored_reason(*, event: JiraEvent, organization: Organization | None) -> str:
     """Why a delivery is stored as ignored ("" when the sync engine is to take it)."""
     if not event.handled:
@@ -85,7 +89,9 @@ def delivery_store(
                 last_error=reason,
             )
     except IntegrityError:
-        delivery = WebhookDelivery.objects.get(dedupe_key=dedupe_key)
+        delivery = WebhookDelivery.objects.filter(dedupe_key=dedupe_key).first()
+        if delivery is None:  # not a repeat: its organization was deleted a moment ago
+            raise OrganizationGone from None
         logger.info(
             "delivery.duplicate",
             extra={"delivery": delivery.pk, "source": source, "issue": issue_key or issue_id},

@@ -18,7 +18,6 @@ from rest_framework.views import APIView
 from core import throttle
 from jiraapi.events import JiraEvent
 from organizations import connections
-from organizations import selectors as org_selectors
 from organizations import services as org_services
 from organizations.public_views import ConnectionPublicView
 
@@ -318,20 +317,19 @@ class IncomingWebhookApi(WebhookBaseView):
         return credentials
 
     def accept(self, request, body, event, credentials: auth.IncomingCredentials) -> Response:
-        # With whether it maps the delivery's partner project, in one query.
-        organization = org_selectors.organization_get(
-            public_id=self.kwargs["org_id"], project_key=event.project_key
-        )
-        if organization is None or organization.pk != credentials.pk:  # deleted a moment ago
-            return Response(dict(zip(("error", "message"), self._unknown[1:], strict=True)), 401)
+        # Read with the credentials, in the same query (with the projects it maps).
+        organization = credentials.organization_for(event.project_key)
         # The row commits on its own (delivery_store); the task is sent right after.
-        delivery, created = services.delivery_store(
-            source=DeliverySource.PARTNER,
-            organization=organization,
-            body=body,
-            event=event,
-            headers=dict(request.headers),
-        )
+        try:
+            delivery, created = services.delivery_store(
+                source=DeliverySource.PARTNER,
+                organization=organization,
+                body=body,
+                event=event,
+                headers=dict(request.headers),
+            )
+        except services.OrganizationGone:  # deleted since it was authenticated
+            return Response(dict(zip(("error", "message"), self._unknown[1:], strict=True)), 401)
         if created and delivery.status == DeliveryStatus.PENDING:
             delivery_enqueue(delivery.pk, organization_id=organization.pk)
         org_services.organization_record_delivery(organization=organization)
