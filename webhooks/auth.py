@@ -67,6 +67,7 @@ class IncomingCredentials:
 _ORGANIZATION_FIELDS = (
     "id",
     "public_id",
+    "name",
     "enabled",
     "sync_direction",
     "connection_type",

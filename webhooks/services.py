@@ -37,7 +37,7 @@ def _ignored_reason(*, event: JiraEvent, organization: Organization | None) -> s
         return f"event type {event.kind or '(none)'!r} is not handled"
     project_key = event.project_key
     if organization is not None and project_key:
-        mapped = getattr(organization, "maps_project", None)  # from organization_get
+        mapped = getattr(organization, "maps_project", None)  # from webhooks.auth
         if mapped is None:
             mapped = organization.project_mappings.filter(remote_project_key=project_key).exists()
         # A move out of a mapped project still reaches the engine, which only lets the

@@ -210,6 +210,23 @@ class WebhookBaseView(APIView):
         raise NotImplementedError
 
     @staticmethod
+    def store(request: Request, body: bytes, event: JiraEvent, *, source: str, organization=None):
+        """Store the delivery once; a new pending one is queued once the row is committed.
+        Returns (delivery, created)."""
+        delivery, created = services.delivery_store(
+            source=source,
+            organization=organization,
+            body=body,
+            event=event,
+            headers=dict(request.headers),
+        )
+        if created and delivery.status == DeliveryStatus.PENDING:
+            delivery_enqueue(
+                delivery.pk, organization_id=organization.pk if organization is not None else None
+            )
+        return delivery, created
+
+    @staticmethod
     def answer(delivery, created: bool) -> Response:
         return Response(
             {"delivery": delivery.pk, "status": delivery.status, "duplicate": not created},
@@ -252,16 +269,7 @@ class LocalWebhookApi(WebhookBaseView):
             self.check_signature(request, body, secret=settings.LOCAL_WEBHOOK_SECRET, required=True)
 
     def accept(self, request, body, event, context) -> Response:
-        delivery, created = services.delivery_store(
-            source=DeliverySource.LOCAL,
-            organization=None,
-            body=body,
-            event=event,
-            headers=dict(request.headers),
-        )
-        if created and delivery.status == DeliveryStatus.PENDING:
-            delivery_enqueue(delivery.pk)
-        return self.answer(delivery, created)
+        return self.answer(*self.store(request, body, event, source=DeliverySource.LOCAL))
 
 
 class IncomingWebhookApi(WebhookBaseView):
@@ -321,17 +329,11 @@ class IncomingWebhookApi(WebhookBaseView):
         organization = credentials.organization_for(event.project_key)
         # The row commits on its own (delivery_store); the task is sent right after.
         try:
-            delivery, created = services.delivery_store(
-                source=DeliverySource.PARTNER,
-                organization=organization,
-                body=body,
-                event=event,
-                headers=dict(request.headers),
+            delivery, created = self.store(
+                request, body, event, source=DeliverySource.PARTNER, organization=organization
             )
         except services.OrganizationGone:  # deleted since it was authenticated
             return Response(dict(zip(("error", "message"), self._unknown[1:], strict=True)), 401)
-        if created and delivery.status == DeliveryStatus.PENDING:
-            delivery_enqueue(delivery.pk, organization_id=organization.pk)
         org_services.organization_record_delivery(organization=organization)
         return self.answer(delivery, created)
 
