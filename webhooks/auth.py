@@ -96,7 +96,9 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
     constant-time comparisons of `organizations.selectors.organization_secret_matches` (two,
     unless more than one rotated-out secret is in its grace period).
 
-    Only the columns authentication needs are read, so no other secret is decrypted.
+    The same query reads the columns storing a delivery needs and, on PostgreSQL, the
+    partner projects the organization maps (no second query once the body is parsed); no
+    other secret is read, and the signature secret is decrypted only when `secret` matches.
     """
     meta = Organization._meta
     columns = ", ".join(

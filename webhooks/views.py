@@ -276,8 +276,11 @@ class IncomingWebhookApi(WebhookBaseView):
     """`POST /webhooks/incoming/<org-id>/?secret=...`: the partner Jira's webhook.
 
     The organization and its secret are checked on the URL alone (the same work for an
-    unknown organization as for a wrong secret); the organization's row, its signature
-    secret and whether it maps the delivery's project are read only once that passed.
+    unknown organization as for a wrong secret), in one query that also reads what storing
+    the delivery needs (the organization's columns, the partner projects it maps); its
+    signature secret is decrypted only once the secret matched. Every delivery reads the
+    organization afresh: a rotated secret, a disabled organization or two-way sync turned
+    off applies to the very next delivery in every web process.
     """
 
     endpoint_name = "incoming"
