@@ -30,6 +30,7 @@ from sync.retries import backoff_seconds
 from sync.services import DeliveryOutcome, event_process, peer_message_process
 
 from .models import DeliverySource, DeliveryStatus, WebhookDelivery
+from .publish import delivery_publish
 from .retention import history_prune
 
 logger = logging.getLogger(__name__)
@@ -185,8 +186,15 @@ def delivery_queue(organization_id: int | None) -> str:
 
 def delivery_send(delivery_id: int, *, organization_id: int | None) -> None:
     """Queue a delivery for a worker now, on its tenant's queue (the task's retries stay
-    there: Celery resends a retry to the queue the message came from)."""
-    process_delivery_task.apply_async((delivery_id,), queue=delivery_queue(organization_id))
+    there: Celery resends a retry to the queue the message came from).
+
+    Eager mode (tests without a worker) runs the task through `apply_async`; otherwise the
+    message is published directly (webhooks/publish.py)."""
+    queue = delivery_queue(organization_id)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        process_delivery_task.apply_async((delivery_id,), queue=queue)
+        return
+    delivery_publish(delivery_id, queue=queue)
 
 
 def delivery_enqueue(delivery_id: int, *, organization_id: int | None = None) -> None:
