@@ -28,8 +28,13 @@ def ingest_section(results: dict) -> list[str]:
         ),
         "",
         f"Endpoint throughput = **{ing['ratio']:.0%}** of the baseline's (target: at least 70%);"
-        " median of alternating rounds, each round's ratio: "
+        f" median of {len(ing['rounds'])} alternating rounds, each round's ratio: "
         + ", ".join(f"{r['ratio']:.0%}" for r in ing["rounds"])
+        + (
+            f" (spread {ing['ratio_spread'][0]:.0%}-{ing['ratio_spread'][1]:.0%})"
+            if ing.get("ratio_spread")
+            else ""
+        )
         + ".",
         "",
     ]
