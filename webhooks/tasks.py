@@ -26,8 +26,9 @@ from organizations.services import organization_credentials_reject
 from sync import echo
 from sync.leases import LeaseBusy
 from sync.mapping import PULL, PUSH
+from sync.models import IssueLink
 from sync.retries import backoff_seconds
-from sync.services import DeliveryOutcome, event_process, peer_message_process
+from sync.services import MERGEABLE_TYPES, DeliveryOutcome, event_process, peer_message_process
 
 from .models import DeliverySource, DeliveryStatus, WebhookDelivery
 from .retention import history_prune
@@ -41,21 +42,78 @@ PARTNER_SITE = "the partner's"
 FINAL = (DeliveryStatus.DONE, DeliveryStatus.IGNORED, DeliveryStatus.ECHO, DeliveryStatus.DEAD)
 
 
+# A worker that ran a delivery's sync takes, this many times at most, the deliveries of the
+# same issue that queued behind it meanwhile (then it leaves the rest to their own tasks).
+COALESCE_ROUNDS = 3
+COALESCE_BATCH = 200
+
+
+def _claimable(stale) -> tuple[str, list]:
+    return (
+        "(status IN (%s, %s) OR (status = %s AND updated_at < %s))",
+        [DeliveryStatus.PENDING, DeliveryStatus.FAILED, DeliveryStatus.PROCESSING, stale],
+    )
+
+
 def claim(delivery_id: int) -> WebhookDelivery | None:
-    """Take a delivery for processing, unless it is finished or another worker has it."""
-    stale = timezone.now() - timedelta(seconds=settings.SYNC_PROCESSING_STALE_SECONDS)
-    with transaction.atomic():
-        claimed = (
-            WebhookDelivery.objects.filter(pk=delivery_id)
-            .filter(
-                Q(status__in=(DeliveryStatus.PENDING, DeliveryStatus.FAILED))
-                | Q(status=DeliveryStatus.PROCESSING, updated_at__lt=stale)
-            )
-            .update(status=DeliveryStatus.PROCESSING, updated_at=timezone.now())
+    """Take a delivery for processing, unless it is finished or another worker has it: one
+    `UPDATE ... RETURNING` (the claim and the row in a single round trip)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SYNC_PROCESSING_STALE_SECONDS)
+    condition, params = _claimable(stale)
+    rows = list(
+        WebhookDelivery.objects.raw(
+            f"UPDATE {WebhookDelivery._meta.db_table} SET status = %s, updated_at = %s "  # noqa: S608
+            f"WHERE id = %s AND {condition} RETURNING *",
+            [DeliveryStatus.PROCESSING, now, delivery_id, *params],
         )
-    if not claimed:
-        return None
-    return WebhookDelivery.objects.get(pk=delivery_id)
+    )
+    return rows[0] if rows else None
+
+
+def claim_behind(delivery: WebhookDelivery) -> list[WebhookDelivery]:
+    """The pending deliveries of the same issue from the same source and organization that
+    queued up to now, taken for processing with `delivery` (coalescing: one sync that reads
+    the issue after they all arrived covers the plain updates among them). Only issue
+    create/update events; the rest keep their own tasks. Their queued tasks, when they run,
+    find them taken or final and do nothing."""
+    if not delivery.issue_id or delivery.event_type not in MERGEABLE_TYPES:
+        return []
+    table = WebhookDelivery._meta.db_table
+    org = delivery.organization_id
+    rows = WebhookDelivery.objects.raw(
+        f"UPDATE {table} SET status = %s, updated_at = %s WHERE id IN ("  # noqa: S608
+        f"SELECT id FROM {table} WHERE status = %s AND source = %s AND issue_id = %s "
+        f"AND event_type IN (%s, %s) AND id <> %s AND "
+        + ("organization_id IS NULL" if org is None else "organization_id = %s")
+        + " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *",
+        [
+            DeliveryStatus.PROCESSING,
+            timezone.now(),
+            DeliveryStatus.PENDING,
+            delivery.source,
+            delivery.issue_id,
+            *MERGEABLE_TYPES,
+            delivery.pk,
+            *([] if org is None else [org]),
+            COALESCE_BATCH,
+        ],
+    )
+    return sorted(rows, key=lambda d: d.pk)
+
+
+def _pair_busy(delivery: WebhookDelivery) -> bool:
+    """Is the delivery's issue pair leased by another worker now (a cheap look before taking
+    the deliveries queued behind it)?"""
+    if not delivery.issue_id or delivery.event_type.startswith("peer:"):
+        return False
+    side = "local" if delivery.source == DeliverySource.LOCAL else "remote"
+    links = IssueLink.objects.filter(
+        **{f"{side}_issue_id": delivery.issue_id}, lease_until__gt=timezone.now()
+    )
+    if delivery.organization_id is not None:
+        links = links.filter(organization_id=delivery.organization_id)
+    return links.exists()
 
 
 def _finish(
@@ -70,9 +128,11 @@ def _finish(
     )
 
 
-def delivery_process(delivery: WebhookDelivery) -> DeliveryOutcome:
+def delivery_process(
+    delivery: WebhookDelivery, *, covered: dict[int, int] | None = None
+) -> DeliveryOutcome:
     """Hand a stored delivery's event to the sync engine (PUSH from our Jira, PULL from a
-    partner's); the outcome says how it ended."""
+    partner's); the outcome says how it ended. `covered`: see `event_process`."""
     if delivery.event_type.startswith("peer:"):  # from the partner's install (Scenario B)
         return peer_message_process(
             organization=delivery.organization,
@@ -86,6 +146,7 @@ def delivery_process(delivery: WebhookDelivery) -> DeliveryOutcome:
         organization=delivery.organization,
         delivery_id=delivery.pk,
         received_at=delivery.received_at,
+        covered=covered,
     )
 
 
@@ -100,21 +161,62 @@ def process_delivery_task(self, delivery_id: int) -> None:
     delivery = claim(delivery_id)
     if delivery is None:
         return
+    # A pair busy with another worker: its holder takes what queued behind it.
+    batch = [delivery] if _pair_busy(delivery) else [delivery, *claim_behind(delivery)]
+    retry_own: float | None = None
+    for round_ in range(COALESCE_ROUNDS):
+        # Every delivery in `batch` arrived before any sync below reads the issue: the first
+        # sync of an organization's pair covers the plain updates after it (`covered`).
+        covered: dict[int, int] = {}
+        for member in batch:
+            own = member.pk == delivery.pk
+            countdown = _one(self, member, covered, own=own)
+            if own and countdown is not None:
+                retry_own = countdown
+        if retry_own is not None or round_ + 1 == COALESCE_ROUNDS:
+            break
+        # What queued behind while we synced (it may have found the pair busy): ours now.
+        batch = claim_behind(delivery)
+        if not batch:
+            break
+    if retry_own is not None:
+        raise self.retry(countdown=retry_own)
+
+
+def _one(task, delivery: WebhookDelivery, covered: dict[int, int], *, own: bool) -> float | None:
+    """Process one delivery of a batch and record its outcome; `covered` learns the
+    organizations it synced. Returns the countdown of the task's own retry, if it needs one
+    (another delivery of the batch is sent again by itself)."""
     with counting_calls() as calls:
         try:
-            outcome = delivery_process(delivery)
+            outcome = delivery_process(delivery, covered=covered)
         except LeaseBusy:
             # Another worker is on this issue pair: come back shortly, no attempt spent.
             _finish(delivery, DeliveryStatus.PENDING, attempt=False, calls=calls.count)
-            raise self.retry(countdown=0.5 + random.uniform(0, 1.0)) from None  # noqa: S311
+            return _again(delivery, 0.5 + random.uniform(0, 1.0), own=own)  # noqa: S311
         except Exception as exc:
-            _failed(self, delivery, exc, calls=calls.count)
-            return
+            countdown = _failed(task, delivery, exc, calls=calls.count)
+            return None if countdown is None else _again(delivery, countdown, own=own)
+    for organization_id in outcome.synced:
+        covered.setdefault(organization_id, delivery.pk)
     _finish(delivery, outcome.status, outcome.reason, attempt=True, calls=outcome.calls)
+    return None
 
 
-def _failed(task, delivery: WebhookDelivery, exc: Exception, *, calls: int) -> None:
-    """A failed attempt: retried with backoff while it can pass, else `dead`."""
+def _again(delivery: WebhookDelivery, countdown: float, *, own: bool) -> float | None:
+    """The task's own delivery retries through Celery (its caller raises); one taken along
+    with it is sent again on its own."""
+    if own:
+        return countdown
+    process_delivery_task.apply_async(
+        (delivery.pk,), queue=delivery_queue(delivery.organization_id), countdown=countdown
+    )
+    return None
+
+
+def _failed(task, delivery: WebhookDelivery, exc: Exception, *, calls: int) -> float | None:
+    """A failed attempt: retried with backoff while it can pass (returns the countdown),
+    else `dead`."""
     attempts = delivery.attempts + 1
     if isinstance(exc, JiraError):
         message = f"{exc} — {exc.jira_message}" if exc.jira_message != str(exc) else str(exc)
@@ -125,18 +227,18 @@ def _failed(task, delivery: WebhookDelivery, exc: Exception, *, calls: int) -> N
         logger.exception("delivery.error", extra={"delivery": delivery.pk})
     if isinstance(exc, JiraAuthError) and exc.status == 401:
         _credentials_rejected(delivery, exc, message, calls=calls)
-        return
+        return None
     if not retryable or attempts >= settings.SYNC_MAX_ATTEMPTS:
         _finish(delivery, DeliveryStatus.DEAD, message, attempt=True, calls=calls)
         logger.warning("delivery.dead", extra={"delivery": delivery.pk, "error": message})
-        return
+        return None
     _finish(delivery, DeliveryStatus.FAILED, message, attempt=True, calls=calls)
     countdown = backoff_seconds(attempts, retry_after)
     logger.info(
         "delivery.retry",
         extra={"delivery": delivery.pk, "attempt": attempts, "countdown": round(countdown, 2)},
     )
-    raise task.retry(countdown=countdown) from None
+    return countdown
 
 
 def _credentials_rejected(
