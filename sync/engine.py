@@ -29,7 +29,12 @@ from . import echo, fields, relations
 from .attachments import apply_attachments
 from .fields import Parent
 from .jobs import Job, issue_in_push_scope, job_build, side_id, side_key
-from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease_renew
+from .leases import (
+    issue_link_get_or_create,
+    issue_link_lease,
+    issue_link_lease_for,
+    issue_link_lease_renew,
+)
 from .mapping import PUSH
 from .models import (
     LINK_PROPERTY,
@@ -910,7 +915,10 @@ def record(
     """Record what a sync did. Never raises: it runs after Jira was written, and a failure
     to record must not fail (and so retry) a delivery whose write is done."""
     try:
-        with transaction.atomic():  # a savepoint: a refused row leaves the caller's intact
+        # Inside a transaction, a savepoint: a refused row leaves the caller's intact (alone,
+        # the INSERT is its own transaction).
+        outer = transaction.get_connection().in_atomic_block
+        with transaction.atomic() if outer else contextlib.nullcontext():
             SyncEvent.objects.create(
                 organization=job.organization,
                 issue_link=link,
@@ -938,6 +946,19 @@ def record(
 
 # How many issues above one are synced first (a sub-task's story, then its epic).
 MAX_PARENT_DEPTH = 3
+
+
+def _parent_wanted(job: Job, depth: int) -> bool:
+    """Could `_parent_first` sync a parent (what it checks without the link)? Most syncs
+    cannot (no parent field, or no parent): they skip the link lookup it needs."""
+    if job.issue is None or job.values is not None or job.organization.is_app:
+        return False
+    if depth >= MAX_PARENT_DEPTH:
+        return False
+    pair = next(
+        (p for p in job.pairs if isinstance(fields.kind_of(p.target(job.way)), Parent)), None
+    )
+    return pair is not None and bool(job.source_value(pair.source(job.way)))
 
 
 def _parent_first(job: Job, link: IssueLink, depth: int) -> None:
@@ -1025,14 +1046,21 @@ def sync_issue(
     """Bring the target issue in step with the source issue `job.issue`; `notes` (from the
     event's pre-check) go into the sync's record. A parent with no copy at the target is
     synced first (`_parent_first`)."""
-    link = issue_link_get_or_create(
+    if _parent_wanted(job, parent_depth):
+        link = issue_link_get_or_create(
+            organization=job.organization,
+            side=job.source_side,
+            issue_id=job.issue_id,
+            issue_key=job.issue_key,
+        )
+        _parent_first(job, link, parent_depth)
+    lease = issue_link_lease_for(
         organization=job.organization,
         side=job.source_side,
         issue_id=job.issue_id,
         issue_key=job.issue_key,
     )
-    _parent_first(job, link, parent_depth)
-    with counting_calls() as calls, issue_link_lease(link) as link:
+    with counting_calls() as calls, lease as link:
         _follow_key(link, job.source_side, str((job.issue or {}).get("key") or ""))
         back = ""
         moved = link.state.get(MOVED_OUT)

@@ -13,6 +13,7 @@ import random
 from datetime import timedelta
 
 from celery import shared_task
+from celery.exceptions import Retry
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -48,24 +49,39 @@ COALESCE_ROUNDS = 3
 COALESCE_BATCH = 200
 
 
-def _claimable(stale) -> tuple[str, list]:
-    return (
-        "(status IN (%s, %s) OR (status = %s AND updated_at < %s))",
-        [DeliveryStatus.PENDING, DeliveryStatus.FAILED, DeliveryStatus.PROCESSING, stale],
-    )
+# Whether another worker holds the lease of the delivery's issue pair (read with the claim):
+# then the delivery goes alone (the pair's holder takes what queued behind it).
+_PAIR_BUSY = (
+    "EXISTS (SELECT 1 FROM {links} l WHERE l.lease_until > %s AND d.event_type NOT LIKE 'peer:%%'"
+    " AND d.issue_id <> '' AND (d.organization_id IS NULL OR l.organization_id = d.organization_id)"
+    " AND CASE WHEN d.source = %s THEN l.local_issue_id = d.issue_id"
+    " ELSE l.remote_issue_id = d.issue_id END) AS pair_busy"
+)
 
 
 def claim(delivery_id: int) -> WebhookDelivery | None:
     """Take a delivery for processing, unless it is finished or another worker has it: one
-    `UPDATE ... RETURNING` (the claim and the row in a single round trip)."""
+    `UPDATE ... RETURNING` (the claim, the row, and whether its issue pair is busy:
+    `pair_busy`)."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.SYNC_PROCESSING_STALE_SECONDS)
-    condition, params = _claimable(stale)
+    busy = _PAIR_BUSY.format(links=IssueLink._meta.db_table)
     rows = list(
         WebhookDelivery.objects.raw(
-            f"UPDATE {WebhookDelivery._meta.db_table} SET status = %s, updated_at = %s "  # noqa: S608
-            f"WHERE id = %s AND {condition} RETURNING *",
-            [DeliveryStatus.PROCESSING, now, delivery_id, *params],
+            f"UPDATE {WebhookDelivery._meta.db_table} AS d SET status = %s, updated_at = %s "  # noqa: S608
+            "WHERE d.id = %s AND (d.status IN (%s, %s) OR (d.status = %s AND d.updated_at < %s)) "
+            f"RETURNING d.*, {busy}",
+            [
+                DeliveryStatus.PROCESSING,
+                now,
+                delivery_id,
+                DeliveryStatus.PENDING,
+                DeliveryStatus.FAILED,
+                DeliveryStatus.PROCESSING,
+                stale,
+                now,
+                DeliverySource.LOCAL,
+            ],
         )
     )
     return rows[0] if rows else None
@@ -100,20 +116,6 @@ def claim_behind(delivery: WebhookDelivery) -> list[WebhookDelivery]:
         ],
     )
     return sorted(rows, key=lambda d: d.pk)
-
-
-def _pair_busy(delivery: WebhookDelivery) -> bool:
-    """Is the delivery's issue pair leased by another worker now (a cheap look before taking
-    the deliveries queued behind it)?"""
-    if not delivery.issue_id or delivery.event_type.startswith("peer:"):
-        return False
-    side = "local" if delivery.source == DeliverySource.LOCAL else "remote"
-    links = IssueLink.objects.filter(
-        **{f"{side}_issue_id": delivery.issue_id}, lease_until__gt=timezone.now()
-    )
-    if delivery.organization_id is not None:
-        links = links.filter(organization_id=delivery.organization_id)
-    return links.exists()
 
 
 def _finish(
@@ -162,17 +164,17 @@ def process_delivery_task(self, delivery_id: int) -> None:
     if delivery is None:
         return
     # A pair busy with another worker: its holder takes what queued behind it.
-    batch = [delivery] if _pair_busy(delivery) else [delivery, *claim_behind(delivery)]
-    retry_own: float | None = None
+    batch = [delivery] if delivery.pair_busy else [delivery, *claim_behind(delivery)]
+    retry_own: Retry | None = None
     for round_ in range(COALESCE_ROUNDS):
         # Every delivery in `batch` arrived before any sync below reads the issue: the first
         # sync of an organization's pair covers the plain updates after it (`covered`).
         covered: dict[int, int] = {}
         for member in batch:
             own = member.pk == delivery.pk
-            countdown = _one(self, member, covered, own=own)
-            if own and countdown is not None:
-                retry_own = countdown
+            retry = _one(self, member, covered, own=own)
+            if own and retry is not None:
+                retry_own = retry
         if retry_own is not None or round_ + 1 == COALESCE_ROUNDS:
             break
         # What queued behind while we synced (it may have found the pair busy): ours now.
@@ -180,43 +182,48 @@ def process_delivery_task(self, delivery_id: int) -> None:
         if not batch:
             break
     if retry_own is not None:
-        raise self.retry(countdown=retry_own)
+        raise retry_own
 
 
-def _one(task, delivery: WebhookDelivery, covered: dict[int, int], *, own: bool) -> float | None:
+def _one(task, delivery: WebhookDelivery, covered: dict[int, int], *, own: bool) -> Retry | None:
     """Process one delivery of a batch and record its outcome; `covered` learns the
-    organizations it synced. Returns the countdown of the task's own retry, if it needs one
-    (another delivery of the batch is sent again by itself)."""
+    organizations it synced. Returns the task's own retry (already sent) for the task to
+    raise once the batch is done; another delivery of the batch is sent again by itself."""
     with counting_calls() as calls:
         try:
             outcome = delivery_process(delivery, covered=covered)
         except LeaseBusy:
             # Another worker is on this issue pair: come back shortly, no attempt spent.
             _finish(delivery, DeliveryStatus.PENDING, attempt=False, calls=calls.count)
-            return _again(delivery, 0.5 + random.uniform(0, 1.0), own=own)  # noqa: S311
+            return _again(task, delivery, 0.5 + random.uniform(0, 1.0), own=own)  # noqa: S311
         except Exception as exc:
-            countdown = _failed(task, delivery, exc, calls=calls.count)
-            return None if countdown is None else _again(delivery, countdown, own=own)
+            countdown = _failed(task, delivery, exc, calls=calls.count, own=False)
+            return None if countdown is None else _again(task, delivery, countdown, own=own)
     for organization_id in outcome.synced:
         covered.setdefault(organization_id, delivery.pk)
     _finish(delivery, outcome.status, outcome.reason, attempt=True, calls=outcome.calls)
     return None
 
 
-def _again(delivery: WebhookDelivery, countdown: float, *, own: bool) -> float | None:
-    """The task's own delivery retries through Celery (its caller raises); one taken along
-    with it is sent again on its own."""
+def _again(task, delivery: WebhookDelivery, countdown: float, *, own: bool) -> Retry | None:
+    """The task's own delivery retries through Celery (to the queue its message came from;
+    the caller raises the retry); one taken along with it is sent again on its own."""
     if own:
-        return countdown
+        try:
+            raise task.retry(countdown=countdown)
+        except Retry as retry:
+            return retry
     process_delivery_task.apply_async(
         (delivery.pk,), queue=delivery_queue(delivery.organization_id), countdown=countdown
     )
     return None
 
 
-def _failed(task, delivery: WebhookDelivery, exc: Exception, *, calls: int) -> float | None:
-    """A failed attempt: retried with backoff while it can pass (returns the countdown),
-    else `dead`."""
+def _failed(
+    task, delivery: WebhookDelivery, exc: Exception, *, calls: int, own: bool = True
+) -> float | None:
+    """A failed attempt: retried with backoff while it can pass, else `dead`. `own`: the
+    task's own delivery (its retry raised here), else the countdown is returned."""
     attempts = delivery.attempts + 1
     if isinstance(exc, JiraError):
         message = f"{exc} — {exc.jira_message}" if exc.jira_message != str(exc) else str(exc)
@@ -238,6 +245,8 @@ def _failed(task, delivery: WebhookDelivery, exc: Exception, *, calls: int) -> f
         "delivery.retry",
         extra={"delivery": delivery.pk, "attempt": attempts, "countdown": round(countdown, 2)},
     )
+    if own:
+        raise task.retry(countdown=countdown) from None
     return countdown
 
 
