@@ -235,6 +235,7 @@ def _process(
             issue_key=event.issue_key,
             comments_changed=event.comment is not None,
             deleted_for=deleted_for,
+            fresh=True,  # `_mappings` read the organization for this delivery
         )
         check = echo.echo_precheck(
             organization=job.organization,
