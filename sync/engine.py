@@ -1061,8 +1061,8 @@ def sync_issue(
                     change.action = UPDATE
             change.notes[:0] = [*notes, back] if back else notes
             change.calls = calls.count
+            # Written with the lease's release (`issue_link_lease_for`).
             link.last_error = fields.without_nul("; ".join(change.errors + change.held))
-            link.save(update_fields=["last_error", "updated_at"])
             record(job, link, change, delivery_id=delivery_id, started=started)
     if change.conflicts:
         logger.warning(

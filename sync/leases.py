@@ -39,8 +39,10 @@ def _take(where: str, params: list, owner: str) -> IssueLink | None:
     return rows[0] if rows else None
 
 
-def _release(pk: int, owner: str) -> None:
-    IssueLink.objects.filter(pk=pk, lease_owner=owner).update(lease_owner="", lease_until=None)
+def _release(pk: int, owner: str, **fields) -> None:
+    IssueLink.objects.filter(pk=pk, lease_owner=owner).update(
+        lease_owner="", lease_until=None, **fields
+    )
 
 
 @contextmanager
@@ -61,7 +63,8 @@ def issue_link_lease_for(
     *, organization: Organization, side: str, issue_id: str, issue_key: str
 ) -> Iterator[IssueLink]:
     """The lease of an issue's link, the link made first if it has none: the usual case (the
-    link exists and is free) is one `UPDATE ... RETURNING` for the lookup and the lease."""
+    link exists and is free) is one `UPDATE ... RETURNING` for the lookup and the lease.
+    On a normal exit, the release also writes the link's `last_error` (the sync's outcome)."""
     owner = uuid.uuid4().hex
     column = "local_issue_id" if side == Side.LOCAL else "remote_issue_id"
     held = _take(f"organization_id = %s AND {column} = %s", [organization.pk, issue_id], owner)
@@ -74,8 +77,10 @@ def issue_link_lease_for(
             raise LeaseBusy(f"issue link {link.pk} is busy")
     try:
         yield held
-    finally:
+    except BaseException:
         _release(held.pk, owner)
+        raise
+    _release(held.pk, owner, last_error=held.last_error, updated_at=timezone.now())
 
 
 def issue_link_lease_renew(link: IssueLink) -> None:

@@ -170,12 +170,16 @@ def process_delivery_task(self, delivery_id: int) -> None:
         # Every delivery in `batch` arrived before any sync below reads the issue: the first
         # sync of an organization's pair covers the plain updates after it (`covered`).
         covered: dict[int, int] = {}
-        for member in batch:
+        busy = False
+        for n, member in enumerate(batch):
             own = member.pk == delivery.pk
-            retry = _one(self, member, covered, own=own)
+            retry, busy = _one(self, member, covered, own=own)
             if own and retry is not None:
                 retry_own = retry
-        if retry_own is not None or round_ + 1 == COALESCE_ROUNDS:
+            if busy:  # another worker holds the pair: the rest goes back to wait its turn
+                _release(batch[n + 1 :])
+                break
+        if busy or retry_own is not None or round_ + 1 == COALESCE_ROUNDS:
             break
         # What queued behind while we synced (it may have found the pair busy): ours now.
         batch = claim_behind(delivery)
@@ -185,24 +189,45 @@ def process_delivery_task(self, delivery_id: int) -> None:
         raise retry_own
 
 
-def _one(task, delivery: WebhookDelivery, covered: dict[int, int], *, own: bool) -> Retry | None:
+def _one(
+    task, delivery: WebhookDelivery, covered: dict[int, int], *, own: bool
+) -> tuple[Retry | None, bool]:
     """Process one delivery of a batch and record its outcome; `covered` learns the
     organizations it synced. Returns the task's own retry (already sent) for the task to
-    raise once the batch is done; another delivery of the batch is sent again by itself."""
+    raise once the batch is done; another delivery of the batch is sent again by itself), and
+    whether the pair was busy (another worker holds it)."""
     with counting_calls() as calls:
         try:
             outcome = delivery_process(delivery, covered=covered)
         except LeaseBusy:
             # Another worker is on this issue pair: come back shortly, no attempt spent.
             _finish(delivery, DeliveryStatus.PENDING, attempt=False, calls=calls.count)
-            return _again(task, delivery, 0.5 + random.uniform(0, 1.0), own=own)  # noqa: S311
+            return _again(task, delivery, _busy_countdown(), own=own), True
         except Exception as exc:
             countdown = _failed(task, delivery, exc, calls=calls.count, own=False)
-            return None if countdown is None else _again(task, delivery, countdown, own=own)
+            if countdown is None:
+                return None, False
+            return _again(task, delivery, countdown, own=own), False
     for organization_id in outcome.synced:
         covered.setdefault(organization_id, delivery.pk)
     _finish(delivery, outcome.status, outcome.reason, attempt=True, calls=outcome.calls)
-    return None
+    return None, False
+
+
+def _busy_countdown() -> float:
+    return 0.5 + random.uniform(0, 1.0)  # noqa: S311
+
+
+def _release(rest: list[WebhookDelivery]) -> None:
+    """Deliveries taken along but not processed (their pair turned out busy): pending again,
+    each sent again shortly (the pair's holder may take them first)."""
+    if not rest:
+        return
+    WebhookDelivery.objects.filter(
+        pk__in=[d.pk for d in rest], status=DeliveryStatus.PROCESSING
+    ).update(status=DeliveryStatus.PENDING, updated_at=timezone.now())
+    for d in rest:
+        _again(None, d, _busy_countdown(), own=False)
 
 
 def _again(task, delivery: WebhookDelivery, countdown: float, *, own: bool) -> Retry | None:
