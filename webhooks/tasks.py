@@ -115,7 +115,11 @@ def claim_behind(delivery: WebhookDelivery) -> list[WebhookDelivery]:
             COALESCE_BATCH,
         ],
     )
-    return sorted(rows, key=lambda d: d.pk)
+    taken = sorted(rows, key=lambda d: d.pk)
+    if org is not None:
+        for d in taken:  # the same organization, read once for the batch
+            d.organization = delivery.organization
+    return taken
 
 
 def _finish(
