@@ -174,16 +174,16 @@ def process_delivery_task(self, delivery_id: int) -> None:
         # Every delivery in `batch` arrived before any sync below reads the issue: the first
         # sync of an organization's pair covers the plain updates after it (`covered`).
         covered: dict[int, int] = {}
-        busy = False
+        stop: float | None = None
         for n, member in enumerate(batch):
             own = member.pk == delivery.pk
-            retry, busy = _one(self, member, covered, own=own)
+            retry, stop = _one(self, member, covered, own=own)
             if own and retry is not None:
                 retry_own = retry
-            if busy:  # another worker holds the pair: the rest goes back to wait its turn
-                _release(batch[n + 1 :])
+            if stop is not None:  # the pair is busy, or its sync failed: the rest waits
+                _release(batch[n + 1 :], countdown=stop)
                 break
-        if busy or retry_own is not None or round_ + 1 == COALESCE_ROUNDS:
+        if stop is not None or retry_own is not None or round_ + 1 == COALESCE_ROUNDS:
             break
         # What queued behind while we synced (it may have found the pair busy): ours now.
         batch = claim_behind(delivery)
@@ -195,43 +195,46 @@ def process_delivery_task(self, delivery_id: int) -> None:
 
 def _one(
     task, delivery: WebhookDelivery, covered: dict[int, int], *, own: bool
-) -> tuple[Retry | None, bool]:
+) -> tuple[Retry | None, float | None]:
     """Process one delivery of a batch and record its outcome; `covered` learns the
     organizations it synced. Returns the task's own retry (already sent) for the task to
     raise once the batch is done; another delivery of the batch is sent again by itself), and
-    whether the pair was busy (another worker holds it)."""
+    when the pair was busy (another worker holds it) or its sync failed, in how many seconds
+    the rest of the batch may go again."""
     with counting_calls() as calls:
         try:
             outcome = delivery_process(delivery, covered=covered)
         except LeaseBusy:
             # Another worker is on this issue pair: come back shortly, no attempt spent.
             _finish(delivery, DeliveryStatus.PENDING, attempt=False, calls=calls.count)
-            return _again(task, delivery, _busy_countdown(), own=own), True
+            countdown = _busy_countdown()
+            return _again(task, delivery, countdown, own=own), countdown
         except Exception as exc:
             countdown = _failed(task, delivery, exc, calls=calls.count, own=False)
-            if countdown is None:
-                return None, False
-            return _again(task, delivery, countdown, own=own), False
+            if countdown is None:  # dead, or waiting for new credentials
+                return None, _busy_countdown()
+            return _again(task, delivery, countdown, own=own), countdown
     for organization_id in outcome.synced:
         covered.setdefault(organization_id, delivery.pk)
     _finish(delivery, outcome.status, outcome.reason, attempt=True, calls=outcome.calls)
-    return None, False
+    return None, None
 
 
 def _busy_countdown() -> float:
     return 0.5 + random.uniform(0, 1.0)  # noqa: S311
 
 
-def _release(rest: list[WebhookDelivery]) -> None:
-    """Deliveries taken along but not processed (their pair turned out busy): pending again,
-    each sent again shortly (the pair's holder may take them first)."""
+def _release(rest: list[WebhookDelivery], *, countdown: float) -> None:
+    """Deliveries taken along but not processed (their pair turned out busy, or a sync of it
+    failed): pending again, each sent again after `countdown` (the pair's holder may take
+    them first)."""
     if not rest:
         return
     WebhookDelivery.objects.filter(
         pk__in=[d.pk for d in rest], status=DeliveryStatus.PROCESSING
     ).update(status=DeliveryStatus.PENDING, updated_at=timezone.now())
     for d in rest:
-        _again(None, d, _busy_countdown(), own=False)
+        _again(None, d, countdown, own=False)
 
 
 def _again(task, delivery: WebhookDelivery, countdown: float, *, own: bool) -> Retry | None:

@@ -228,3 +228,24 @@ def test_a_delivery_that_arrives_after_the_running_sync_read_the_issue_is_not_lo
         assert world.fields("local")["summary"] == "second"
     finally:
         world.close()
+
+
+def test_a_failed_sync_hands_the_rest_of_its_batch_back(world, settings):
+    """The partner fails: the claimed delivery is retried (here: dead at once); the ones
+    taken along are not each tried against the failing site, but wait their own turn."""
+    settings.SYNC_MAX_ATTEMPTS = 1
+    requests.post(
+        f"{world.sims['partner'].base_url}/_sim/faults",
+        json={"error_ratio": 1.0, "error_statuses": [500]},
+        timeout=5,
+    )
+    for summary in ("one", "two", "three"):
+        world.edit("local", summary=summary)
+    deliveries = [store(world, "local", hook) for hook in world.take("local")]
+
+    process_delivery_task.apply(args=[deliveries[0].pk])
+
+    first, *rest = statuses(deliveries)
+    assert first[0] == "dead"
+    assert [s for s, _ in rest] == ["pending", "pending"]
+    assert all(d.attempts == 0 for d in deliveries[1:])
