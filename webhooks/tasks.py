@@ -15,7 +15,7 @@ from datetime import timedelta
 from celery import shared_task
 from celery.exceptions import Retry
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -53,10 +53,11 @@ COALESCE_BATCH = 200
 # Whether another worker holds the lease of the delivery's issue pair (read with the claim):
 # then the delivery goes alone (the pair's holder takes what queued behind it).
 _PAIR_BUSY = (
-    "EXISTS (SELECT 1 FROM {links} l WHERE l.lease_until > %s AND d.event_type NOT LIKE 'peer:%%'"
-    " AND d.issue_id <> '' AND (d.organization_id IS NULL OR l.organization_id = d.organization_id)"
-    " AND CASE WHEN d.source = %s THEN l.local_issue_id = d.issue_id"
-    " ELSE l.remote_issue_id = d.issue_id END) AS pair_busy"
+    "EXISTS (SELECT 1 FROM {links} l WHERE l.lease_until > %s AND {d}.event_type NOT LIKE 'peer:%%'"
+    " AND {d}.issue_id <> ''"
+    " AND ({d}.organization_id IS NULL OR l.organization_id = {d}.organization_id)"
+    " AND CASE WHEN {d}.source = %s THEN l.local_issue_id = {d}.issue_id"
+    " ELSE l.remote_issue_id = {d}.issue_id END) AS pair_busy"
 )
 
 
@@ -66,12 +67,14 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
     `pair_busy`)."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.SYNC_PROCESSING_STALE_SECONDS)
-    busy = _PAIR_BUSY.format(links=IssueLink._meta.db_table)
+    table = WebhookDelivery._meta.db_table
+    # The table by its name, not an alias: SQLite's RETURNING sees no alias in a subquery.
+    busy = _PAIR_BUSY.format(links=IssueLink._meta.db_table, d=table)
     rows = list(
         WebhookDelivery.objects.raw(
-            f"UPDATE {WebhookDelivery._meta.db_table} AS d SET status = %s, updated_at = %s "  # noqa: S608
-            "WHERE d.id = %s AND (d.status IN (%s, %s) OR (d.status = %s AND d.updated_at < %s)) "
-            f"RETURNING d.*, {busy}",
+            f"UPDATE {table} SET status = %s, updated_at = %s "  # noqa: S608
+            "WHERE id = %s AND (status IN (%s, %s) OR (status = %s AND updated_at < %s)) "
+            f"RETURNING *, {busy}",
             [
                 DeliveryStatus.PROCESSING,
                 now,
@@ -103,7 +106,14 @@ def claim_behind(delivery: WebhookDelivery) -> list[WebhookDelivery]:
         f"SELECT id FROM {table} WHERE status = %s AND source = %s AND issue_id = %s "
         f"AND event_type IN (%s, %s) AND id <> %s AND "
         + ("organization_id IS NULL" if org is None else "organization_id = %s")
-        + " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *",
+        + " ORDER BY id LIMIT %s"
+        # PostgreSQL: rows another worker is taking are left to it; SQLite writes one at a time.
+        + (
+            " FOR UPDATE SKIP LOCKED"
+            if connection.features.has_select_for_update_skip_locked
+            else ""
+        )
+        + ") RETURNING *",
         [
             DeliveryStatus.PROCESSING,
             timezone.now(),
