@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+import load
 import requests
 from stack import ALICE, PARTNER_HOOK_SECRET, REPO, SYNC_LOCAL, SYNC_PARTNER, WEBHOOK_SECRET, Stack
 
@@ -30,7 +31,7 @@ class Bench:
             f"{stack.base}/webhooks/local/?secret={WEBHOOK_SECRET}",
             'project = "LOC"',
         )
-        self.session = requests.Session()
+        self.session = load.loopback_session()
         self.session.auth = ALICE
         self.ingest_rounds = 3
 

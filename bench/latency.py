@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from cpu import snapshot, split
 from harness import Bench
 
 
@@ -45,6 +46,7 @@ def latency(bench: Bench, way: str, rate: float, seconds: float, issues: int = 2
     site = bench.stack.local if way == "push" else bench.stack.partner
     since = datetime.now(UTC)
     total = int(rate * seconds)
+    before = snapshot(bench.stack)
     start = time.monotonic()
 
     def change(n: int) -> None:
@@ -62,12 +64,13 @@ def latency(bench: Bench, way: str, rate: float, seconds: float, issues: int = 2
                 time.sleep(delay)
             pool.submit(change, n)
     bench.settle(300)
+    cpu = split(before, snapshot(bench.stack), time.monotonic() - start)
     latencies = list(
         SyncEvent.objects.filter(created_at__gte=since, direction=way, result="written")
         .exclude(latency_ms=None)
         .values_list("latency_ms", flat=True)
     )
-    return summary(way, rate, seconds, total, latencies)
+    return {**summary(way, rate, seconds, total, latencies), "cpu": cpu}
 
 
 def summary(way: str, rate: float, seconds: float, total: int, latencies: list[float]) -> dict:

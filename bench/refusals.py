@@ -124,9 +124,7 @@ def refusals(bench: Bench, rounds: int) -> dict:
         WebhookDelivery.objects.filter(
             status="pending", dedupe_key__contains=":refusal-bench-"
         ).update(status="ignored")
-        import redis
-
-        redis.Redis.from_url(bench.stack.broker).delete("celery")
+        bench.stack.drop_queued()  # every delivery queue, not only Celery's default
         bench.stack.worker.resume()
     medians = {name: round(statistics.median(values), 3) for name, values in per_round.items()}
     medians["throttled_1mb"] = round(statistics.median(t for t, _ in throttle_times) * 1000, 3)

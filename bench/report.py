@@ -28,8 +28,13 @@ def ingest_section(results: dict) -> list[str]:
         ),
         "",
         f"Endpoint throughput = **{ing['ratio']:.0%}** of the baseline's (target: at least 70%);"
-        " median of alternating rounds, each round's ratio: "
+        f" median of {len(ing['rounds'])} alternating rounds, each round's ratio: "
         + ", ".join(f"{r['ratio']:.0%}" for r in ing["rounds"])
+        + (
+            f" (spread {ing['ratio_spread'][0]:.0%}-{ing['ratio_spread'][1]:.0%})"
+            if ing.get("ratio_spread")
+            else ""
+        )
         + ".",
         "",
     ]
@@ -50,12 +55,56 @@ def calls_section(results: dict) -> list[str]:
 
 def latency_section(results: dict) -> list[str]:
     rows = [
-        f"| {r['direction']} | {r['rate_per_s']} | {r['changes']} | {r['synced']} | "
-        f"{r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['within_1s']} |"
-        for r in results["latency"]
+        f"| `{key}` | {r['direction']} | {r['rate_per_s']:g} | {r['seconds']:g} | {r['changes']} | "
+        f"{r['synced']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['within_1s']} |"
+        for key, r in latency_rows(results)
     ]
-    header = "| direction | changes/s | changes | synced | p50 ms | p95 ms | p99 ms | within 1 s |"
-    return ["", *table("End-to-end latency (Jira event time -> other site written)", header, rows)]
+    header = (
+        "| key | direction | changes/s | s | changes | synced | p50 ms | p95 ms | p99 ms "
+        "| within 1 s |"
+    )
+    lines = ["", *table("End-to-end latency (Jira event time -> other site written)", header, rows)]
+    top = results.get("latency_ceiling")
+    if top:
+        held = top["rate_per_s"]
+        lines += [
+            "",
+            f"Highest rate holding p99 < 1 s both ways: **{held:g} changes/s**"
+            if held
+            else "No rate tried held p99 < 1 s both ways.",
+        ]
+    return [*lines, "", *cpu_section(results)]
+
+
+def latency_rows(results: dict) -> list[tuple[str, dict]]:
+    rows = list(results["latency"].items())
+    rows += list((results.get("latency_ceiling") or {}).get("rows", {}).items())
+    return sorted(rows, key=lambda kv: (kv[1]["rate_per_s"], kv[1]["direction"] != "push"))
+
+
+def cpu_section(results: dict) -> list[str]:
+    """Where the machine's CPU went in each latency run: what our code costs, apart from
+    what the simulators (and the database, Redis, the bench's driver) cost."""
+    rows = []
+    for key, r in latency_rows(results):
+        cpu = r.get("cpu")
+        if not cpu:
+            continue
+        share = cpu["share"]
+        rows.append(
+            f"| `{key}` | {cpu['seconds']} | {share['web']:.0%} | {share['worker']:.0%} | "
+            f"{cpu['ours_share']:.0%} | {cpu['simulators_share']:.0%} | {share['postgres']:.0%} | "
+            f"{share['redis']:.0%} | {share['bench driver']:.0%} | {share['other']:.0%} | "
+            f"{cpu['machine_busy']:.0%} |"
+        )
+    if not rows:
+        return []
+    header = (
+        "| run | wall s | web | worker | **ours** | simulators | PostgreSQL | Redis "
+        "| bench driver | other | machine busy |"
+    )
+    title = "CPU split during each latency run (share of all cores x wall time)"
+    return [*table(title, header, rows), ""]
 
 
 def burst_section(results: dict) -> list[str]:
@@ -74,17 +123,18 @@ def burst_section(results: dict) -> list[str]:
 
 
 def scaling_section(results: dict) -> list[str]:
-    base = results["scaling"][0]["per_second"] if results["scaling"] else 1
+    drain = results["drain"]
+    base = next(iter(drain.values()))["per_s"] if drain else 1
     rows = [
-        f"| {r['workers']} | {r['deliveries']} | {r['seconds']} | "
-        f"{r['per_second']} | {r['per_second'] / base:.2f}x | "
-        f"{r['peak_worker_rss_mib']} |"
-        for r in results["scaling"]
+        f"| `drain.{key}` | {key.split('_')[1]} | {r['deliveries']} | {r['seconds']} | "
+        f"{r['per_s']} | {r['per_s'] / base:.2f}x | {r['peak_worker_rss_mib']} |"
+        for key, r in drain.items()
     ]
     header = (
-        "| worker processes | deliveries | seconds | deliveries/s | vs 1 process | peak RSS MiB |"
+        "| key | worker processes | deliveries | seconds | deliveries/s | vs 1 process "
+        "| peak RSS MiB |"
     )
-    return table("Scaling: drain rate per worker process count", header, rows)
+    return table("Drain rate per worker process count", header, rows)
 
 
 def fairness_section(results: dict) -> list[str]:
@@ -141,12 +191,52 @@ def refusals_section(results: dict) -> list[str]:
     ]
 
 
+# The figures issue 16 asks for, by their stable keys in latest.json (quick mode has no
+# 100/s run: its keys are shown as missing).
+KEY_FIGURES = (
+    ("latency.push_100.p99_ms", "push p99 at 100 changes/s, ms (goal < 1000)"),
+    ("latency.pull_100.p99_ms", "pull p99 at 100 changes/s, ms (goal < 1000)"),
+    ("latency_ceiling.rate_per_s", "highest rate holding p99 < 1 s both ways"),
+    ("latency.push_100.cpu.ours_share", "our processes' share of the CPU at 100/s push"),
+    ("latency.push_100.cpu.simulators_share", "the simulators' share at 100/s push"),
+    ("drain.processes_1.per_s", "drain, 1 worker process, deliveries/s"),
+    ("drain.processes_2.per_s", "drain, 2 worker processes, deliveries/s (goal >= 150)"),
+    ("ingest.ratio_median", "ingest vs one-insert baseline, median (goal >= 0.7)"),
+    ("ingest.ratio_rounds", "ingest ratio of each alternating round"),
+    ("refusals.ratio_to_accepted.wrong_secret_small", "a wrong secret vs an acceptance"),
+)
+
+
+def lookup(results: dict, dotted: str):
+    value = results
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def key_figures_section(results: dict) -> list[str]:
+    rows = []
+    for key, label in KEY_FIGURES:
+        value = lookup(results, key)
+        shown = "—" if value is None else value
+        if isinstance(value, list):
+            shown = ", ".join(str(v) for v in value)
+        rows.append(f"| `{key}` | {label} | {shown} |")
+    return [
+        *table("Key figures (stable keys of latest.json)", "| key | figure | value |", rows),
+        "",
+    ]
+
+
 def markdown(results: dict) -> str:
     lines = [
         f"# Benchmark results ({results['when']})",
         "",
         f"Machine: {results['machine']}. Mode: {results['mode']}.",
         "",
+        *key_figures_section(results),
         *ingest_section(results),
         *calls_section(results),
         *latency_section(results),

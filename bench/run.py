@@ -36,7 +36,7 @@ from ingest import ingest  # noqa: E402
 from latency import latency  # noqa: E402
 from profiles import profile  # noqa: E402
 from refusals import refusals  # noqa: E402
-from report import markdown, plots  # noqa: E402
+from report import KEY_FIGURES, lookup, markdown, plots  # noqa: E402
 from stack import RESULTS, Stack  # noqa: E402
 
 
@@ -45,42 +45,134 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, short runs (CI)")
     parser.add_argument("--rates", default="1,20,100")
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument(
+        "--peak-seconds", type=float, default=60, help="how long the top rate is sustained"
+    )
+    parser.add_argument(
+        "--ladder",
+        default="80,60,40",
+        help="rates tried, from the top down, when the top rate misses p99 < 1 s ('' skips)",
+    )
     parser.add_argument("--burst", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scaling", default="1,2,4")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated scenarios (ingest,calls,latency,burst,drain,profile,fairness,"
+        "refusals): a partial run, kept in results/runs/ only",
+    )
     parser.add_argument("--flood", type=int, default=1000, help="partner A's flood (fairness)")
     return parser.parse_args()
 
 
+def rate_key(way: str, rate: float) -> str:
+    """The stable key of a latency row: `push_100`, `pull_20`, `push_2`..."""
+    return f"{way}_{rate:g}".replace(".", "_")
+
+
+def latencies(bench: Bench, rates: list[float], seconds: float, peak_seconds: float) -> dict:
+    """Every rate both ways; the top rate runs `peak_seconds` (sustained)."""
+    top = max(rates)
+    return {
+        rate_key(way, rate): latency(bench, way, rate, peak_seconds if rate == top else seconds)
+        for rate in rates
+        for way in ("push", "pull")
+    }
+
+
+def ceiling(bench: Bench, measured: dict, ladder: list[float], seconds: float) -> dict:
+    """If the top rate does not hold p99 < 1 s both ways, the highest rate of `ladder` that
+    does (tried from the top down), with its rows; otherwise the top rate itself."""
+    top = max(r["rate_per_s"] for r in measured.values())
+
+    def holds(rows) -> bool:
+        return all(r["p99_ms"] is not None and r["p99_ms"] < 1000 for r in rows) and all(
+            r["synced"] == r["changes"] for r in rows
+        )
+
+    if holds([r for r in measured.values() if r["rate_per_s"] == top]):
+        return {"rate_per_s": top, "tried": []}
+    tried = {}
+    for rate in sorted((r for r in ladder if r < top), reverse=True):
+        rows = {rate_key(way, rate): latency(bench, way, rate, seconds) for way in ("push", "pull")}
+        tried.update(rows)
+        if holds(rows.values()):
+            return {"rate_per_s": rate, "tried": sorted(tried), "rows": tried}
+    return {"rate_per_s": None, "tried": sorted(tried), "rows": tried}
+
+
+def drain(rows: list[dict]) -> dict:
+    """The scaling rows under stable keys: `processes_1`, `processes_2`..."""
+    return {
+        f"processes_{r['workers']}": {
+            "per_s": r["per_second"],
+            "deliveries": r["deliveries"],
+            "seconds": r["seconds"],
+            "peak_worker_rss_mib": r["peak_worker_rss_mib"],
+        }
+        for r in rows
+    }
+
+
+SCENARIOS = ("ingest", "calls", "latency", "burst", "drain", "profile", "fairness", "refusals")
+
+
 def measure(stack: Stack, args: argparse.Namespace) -> dict:
-    """Every scenario, in order, on a started stack."""
+    """Every scenario (or those of `--only`), in order, on a started stack."""
     quick = args.quick
+    wanted = set(args.only.split(",")) if args.only else set(SCENARIOS)
     rates = [2.0] if quick else [float(r) for r in args.rates.split(",")]
     seconds = 4.0 if quick else args.seconds
     scale = [1, 2] if quick else [int(w) for w in args.scaling.split(",")]
     bench = Bench(stack)
-    bench.ingest_rounds = 1 if quick else 3
+    bench.ingest_rounds = 3 if quick else 5
     targets = bench.linked_issues(5 if quick else 50)
-    return {
+    results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "mode": "quick" if quick else "full",
+        "mode": ("quick" if quick else "full") + (f" (only {args.only})" if args.only else ""),
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
-        "ingest": ingest(bench, 2 if quick else 8, 2 if quick else 10),
-        "calls_per_change": calls_per_change(bench),
-        "latency": [
-            latency(bench, way, rate, seconds) for rate in rates for way in ("push", "pull")
-        ],
-        "burst": burst(bench, 200 if quick else args.burst, targets),
-        "scaling": scaling(bench, scale, 100 if quick else 1000, targets),
-        "profile": profile(bench, 30 if quick else 300, targets, stack.results),
+    }
+    if "ingest" in wanted:
+        results["ingest"] = ingest(bench, 2 if quick else 8, 2 if quick else 10)
+    if "calls" in wanted:
+        results["calls_per_change"] = calls_per_change(bench)
+    if "latency" in wanted:
+        peak = seconds if quick else args.peak_seconds
+        results["latency"] = latencies(bench, rates, seconds, peak)
+        if not quick and args.ladder:
+            ladder = [float(r) for r in args.ladder.split(",")]
+            results["latency_ceiling"] = ceiling(bench, results["latency"], ladder, seconds)
+    if "burst" in wanted:
+        results["burst"] = burst(bench, 200 if quick else args.burst, targets)
+    if "drain" in wanted:
+        results["scaling"] = scaling(bench, scale, 100 if quick else 1000, targets)
+        results["drain"] = drain(results["scaling"])
+    if "profile" in wanted:
+        results["profile"] = profile(bench, 30 if quick else 300, targets, stack.results)
+    if "fairness" in wanted:
         # After the figures above: it adds a second organization, which every later local
         # change would reach (the refusals below only time the endpoint).
-        "fairness": fairness(bench, 200 if quick else args.flood, 5 if quick else 20, targets),
-        # Last, so that the figures above are measured exactly as before; it may throttle the
-        # bench's address, which would refuse the fairness scenario's flood.
-        "refusals": refusals(bench, 3 if quick else 7),
-    }
+        flood = 200 if quick else args.flood
+        results["fairness"] = fairness(bench, flood, 5 if quick else 20, targets)
+    if "refusals" in wanted:
+        # Last, so that the figures above are measured exactly as before; it may throttle
+        # the bench's address, which would refuse the fairness scenario's flood.
+        results["refusals"] = refusals(bench, 3 if quick else 7)
+    return results
+
+
+def keep_run(results: dict, folder: Path) -> Path:
+    """The run's key figures in `folder/runs/` (the ranges over runs come from there)."""
+    figures = {key: lookup(results, key) for key, _ in KEY_FIGURES}
+    figures["latency"] = results.get("latency")
+    figures["drain"] = results.get("drain")
+    kept = {"when": results["when"], "mode": results["mode"], "machine": results["machine"]}
+    path = folder / "runs" / f"{results['when'].replace(':', '')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(kept | {"figures": figures}, indent=2) + "\n")
+    return path
 
 
 def main() -> int:
@@ -94,6 +186,10 @@ def main() -> int:
     finally:
         stack.stop()
     results_dir.mkdir(parents=True, exist_ok=True)
+    kept = keep_run(results, results_dir)
+    if args.only:  # a partial run: its figures go to runs/ alone, latest.* stay whole
+        print(json.dumps(json.loads(kept.read_text())["figures"], indent=2))
+        return 0
     (results_dir / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     (results_dir / "latest.md").write_text(markdown(results))
     plots(results, results_dir)

@@ -33,7 +33,7 @@ from .errors import (
     JiraRedirectRefused,
     JiraTransientError,
 )
-from .transport import GuardedAdapter
+from .transport import GuardedAdapter, environment_read_once
 from .urlpolicy import UrlPolicy, origin, origin_text
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class JiraClient:
         self.api = "/rest/api/3" if site.flavor == CLOUD else "/rest/api/2"
         self.timeout = timeout
         self._calls = metrics.site_counter(metrics.JIRA_CALLS, self.base_url)
-        self.session = session or requests.Session()
+        self.session = session or environment_read_once(requests.Session(), self.base_url)
         self.session.headers.update({"Accept": "application/json"})
         if url_policy is not None:
             # Checked again on every connection: the host may resolve elsewhere tomorrow.

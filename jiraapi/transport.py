@@ -11,11 +11,14 @@ Two checks, both cheap on the hot path:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
 
+import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -87,3 +90,23 @@ class GuardedAdapter(HTTPAdapter):
     def send(self, request, *args: Any, **kwargs: Any):
         self.check(request.url)
         return super().send(request, *args, **kwargs)
+
+
+def environment_read_once(session: requests.Session, base_url: str) -> requests.Session:
+    """Read what requests takes from the environment (proxies for `base_url`, honouring
+    NO_PROXY; the CA bundle) once, for a session that only ever calls one site.
+
+    With `trust_env` on, requests reads every proxy variable of the environment again on
+    each call (`merge_environment_settings`): about 2 ms of CPU a call on a machine with a
+    large environment, more than the rest of a Jira call's own cost. The session's own
+    settings win over what is read here, as they would over the environment.
+    """
+    for scheme, proxy in get_environ_proxies(base_url).items():
+        if scheme != "no":
+            session.proxies.setdefault(scheme, proxy)
+    if session.verify is True:
+        session.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
+    session.trust_env = False
+    return session

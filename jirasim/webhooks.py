@@ -72,6 +72,9 @@ class Dispatcher:
             max_workers=max(1, workers), thread_name_prefix="jirasim-wh"
         )
         self._session = requests.Session()
+        # Webhook receivers are reached directly, never through a proxy of the environment;
+        # and requests would read the environment again on every delivery (~2 ms of CPU).
+        self._session.trust_env = False
         self._stop = False
         self._inflight = 0
         self._thread = threading.Thread(target=self._run, name="jirasim-scheduler", daemon=True)

@@ -407,6 +407,10 @@ class Organization(models.Model):
     last_delivery_at = models.DateTimeField(_("last delivery"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Bumped by a database trigger on every insert, update or delete of the organization's
+    # field mappings, whatever writes them (ORM, queryset `.update()`, SQL): a worker keeps
+    # its field pairs per process by (organization, config_version) (`sync.mapping`).
+    config_version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ("name",)

@@ -7,31 +7,11 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import Connection, Organization, ProjectMapping
+from .models import Connection, Organization
 
 
 def organization_list() -> QuerySet[Organization]:
     return Organization.objects.all()
-
-
-def organization_get(*, public_id: str, project_key: str = "") -> Organization | None:
-    """One organization; with `project_key`, also whether it maps that partner project
-    (`maps_project`), in the same query.
-
-    This runs for every webhook delivery, so the combined form is plain SQL: the ORM's
-    compilation of the EXISTS subquery cost twice the query itself (`make bench`'s ingest
-    profile, bench/results/profile-ingest.txt: the organization lookup was 23% of a request).
-    """
-    if not project_key:
-        return Organization.objects.filter(public_id=public_id).first()
-    mappings, organizations = ProjectMapping._meta.db_table, Organization._meta.db_table
-    # Table names from the models; every value is a bound parameter.
-    sql = (
-        f"SELECT o.*, EXISTS (SELECT 1 FROM {mappings} m WHERE m.organization_id = o.id"  # noqa: S608
-        " AND m.remote_project_key = %s) AS maps_project"
-        f" FROM {organizations} o WHERE o.public_id = %s"
-    )
-    return next(iter(Organization.objects.raw(sql, [project_key, public_id])), None)
 
 
 def _same(a: str, b: str) -> bool:

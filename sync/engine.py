@@ -29,7 +29,11 @@ from . import echo, fields, relations
 from .attachments import apply_attachments
 from .fields import Parent
 from .jobs import Job, issue_in_push_scope, job_build, side_id, side_key
-from .leases import issue_link_get_or_create, issue_link_lease, issue_link_lease_renew
+from .leases import (
+    issue_link_lease,
+    issue_link_lease_for,
+    issue_link_lease_renew,
+)
 from .mapping import PUSH
 from .models import (
     LINK_PROPERTY,
@@ -910,7 +914,10 @@ def record(
     """Record what a sync did. Never raises: it runs after Jira was written, and a failure
     to record must not fail (and so retry) a delivery whose write is done."""
     try:
-        with transaction.atomic():  # a savepoint: a refused row leaves the caller's intact
+        # Inside a transaction, a savepoint: a refused row leaves the caller's intact (alone,
+        # the INSERT is its own transaction).
+        outer = transaction.get_connection().in_atomic_block
+        with transaction.atomic() if outer else contextlib.nullcontext():
             SyncEvent.objects.create(
                 organization=job.organization,
                 issue_link=link,
@@ -940,49 +947,49 @@ def record(
 MAX_PARENT_DEPTH = 3
 
 
-def _parent_first(job: Job, link: IssueLink, depth: int) -> None:
+def _parent_first(job: Job, link: IssueLink, depth: int) -> bool:
     """The source issue's parent (or epic), synced before the issue when it has no copy at
     the target yet and is in scope (its project mapped for this organization, and the push
     JQL), so the issue is created (or moved) under the parent's copy. A nested sync of the
     parent's own pair: its lease, its echo locks, its record. Costs nothing when the parent
-    did not change (compared in memory with the agreed state)."""
+    did not change (compared in memory with the agreed state). True: it ran that sync."""
     if job.issue is None or job.values is not None or job.organization.is_app:
-        return
+        return False
     if depth >= MAX_PARENT_DEPTH or link.status == LinkStatus.DELETED:
-        return
+        return False
     if link.status == LinkStatus.GONE and (
         job.organization.target_gone_policy != TargetGonePolicy.RECREATE
     ):
-        return  # the pair is closed: nothing is created under a parent
+        return False  # the pair is closed: nothing is created under a parent
     pair = next(
         (p for p in job.pairs if isinstance(fields.kind_of(p.target(job.way)), Parent)), None
     )
     if pair is None:
-        return
+        return False
     s_name = pair.source(job.way)
     value = job.source_value(s_name)
     if not value:
-        return
+        return False
     agreed = link.state.get(job.source_side, {})
     if (
         side_id(link, job.target_side)
         and s_name in agreed
         and fields.same(s_name, value, agreed[s_name])
     ):
-        return
+        return False
     if copy_of(job, value) is not None:
-        return
+        return False
     project = str(value.get("key") or "").rpartition("-")[0]
     source_project = "local_project_key" if job.way == PUSH else "remote_project_key"
     mapping = ProjectMapping.objects.filter(
         organization=job.organization, **{source_project: project}
     ).first()
     if mapping is None or not project:
-        return  # out of scope: the plan records it
+        return False  # out of scope: the plan records it
     try:
         issue = job.source.get_issue(value.get("id") or value["key"])
     except JiraNotFound:
-        return
+        return False
     parent_job = job_build(
         project_mapping=mapping,
         way=job.way,
@@ -996,7 +1003,7 @@ def _parent_first(job: Job, link: IssueLink, depth: int) -> None:
         and mapping.push_jql
         and not issue_in_push_scope(parent_job.source, mapping, parent_job)
     ):
-        return
+        return False
     note = f"synced first: the parent of {job.issue_key}"
     try:
         sync_issue(parent_job, notes=(note,), parent_depth=depth + 1)
@@ -1012,6 +1019,7 @@ def _parent_first(job: Job, link: IssueLink, depth: int) -> None:
                 "error": str(exc),
             },
         )
+    return True
 
 
 def sync_issue(
@@ -1025,34 +1033,37 @@ def sync_issue(
     """Bring the target issue in step with the source issue `job.issue`; `notes` (from the
     event's pre-check) go into the sync's record. A parent with no copy at the target is
     synced first (`_parent_first`)."""
-    link = issue_link_get_or_create(
+    lease = issue_link_lease_for(
         organization=job.organization,
         side=job.source_side,
         issue_id=job.issue_id,
         issue_key=job.issue_key,
     )
-    _parent_first(job, link, parent_depth)
-    with counting_calls() as calls, issue_link_lease(link) as link:
-        _follow_key(link, job.source_side, str((job.issue or {}).get("key") or ""))
-        back = ""
-        moved = link.state.get(MOVED_OUT)
-        if (
-            link.status == LinkStatus.DELETED
-            and isinstance(moved, dict)
-            and moved.get("side") == job.source_side  # the moved issue, not its copy
-            and job.issue
-        ):
-            back = _moved_back(job, link)
-        change = plan_and_apply(job, link, delivery_id=delivery_id, started=started)
-        if relations.relations_due(job, link):  # in memory: no query on an ordinary edit
-            relations.relations_sync(job, link, change)
-            if change.action == NONE and change.fields:
-                change.action = UPDATE
-        change.notes[:0] = [*notes, back] if back else notes
-        change.calls = calls.count
-        link.last_error = fields.without_nul("; ".join(change.errors + change.held))
-        link.save(update_fields=["last_error", "updated_at"])
-        record(job, link, change, delivery_id=delivery_id, started=started)
+    with lease as link:
+        # Its own pair's sync (its own lease), and its own calls, while this pair is held.
+        if _parent_first(job, link, parent_depth):
+            link.refresh_from_db()  # as it is after the parent's sync
+        with counting_calls() as calls:
+            _follow_key(link, job.source_side, str((job.issue or {}).get("key") or ""))
+            back = ""
+            moved = link.state.get(MOVED_OUT)
+            if (
+                link.status == LinkStatus.DELETED
+                and isinstance(moved, dict)
+                and moved.get("side") == job.source_side  # the moved issue, not its copy
+                and job.issue
+            ):
+                back = _moved_back(job, link)
+            change = plan_and_apply(job, link, delivery_id=delivery_id, started=started)
+            if relations.relations_due(job, link):  # in memory: no query on an ordinary edit
+                relations.relations_sync(job, link, change)
+                if change.action == NONE and change.fields:
+                    change.action = UPDATE
+            change.notes[:0] = [*notes, back] if back else notes
+            change.calls = calls.count
+            # Written with the lease's release (`issue_link_lease_for`).
+            link.last_error = fields.without_nul("; ".join(change.errors + change.held))
+            record(job, link, change, delivery_id=delivery_id, started=started)
     if change.conflicts:
         logger.warning(
             "sync.conflict",

@@ -12,7 +12,7 @@ from jiraapi.errors import JiraPermanentError
 from organizations.models import Organization, ProjectMapping
 
 from . import fields
-from .mapping import PUSH, SIDES, FieldPair, field_pairs
+from .mapping import PUSH, SIDES, FieldPair, field_pairs, field_pairs_of
 from .models import IssueLink, Side
 from .sites import local_client, remote_client
 
@@ -110,7 +110,10 @@ def job_build(
     issue: dict | None = None,
     comments_changed: bool = False,
     deleted_for: Organization | None = None,
+    fresh: bool = False,
 ) -> Job:
+    """`fresh`: `project_mapping.organization` was read just now (a delivery's), so its
+    field pairs may come from this process's copy of that configuration version."""
     organization = project_mapping.organization
     remote = peer_of(organization) if organization.is_app else remote_client(organization)
     source = local_client() if way == PUSH else remote
@@ -125,7 +128,7 @@ def job_build(
         issue_key=(issue or {}).get("key") or issue_key or str(issue_id),
         issue=issue,
         comments_changed=comments_changed,
-        pairs=tuple(field_pairs(organization, way)),
+        pairs=field_pairs_of(organization, way) if fresh else tuple(field_pairs(organization, way)),
         deleted_for=deleted_for,
         came_from=_came_from(organization, str(issue_id)) if way == PUSH else None,
     )

@@ -14,7 +14,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from organizations.models import Organization
@@ -26,23 +25,62 @@ class LeaseBusy(Exception):
     """Another worker is working on this issue pair; try again shortly."""
 
 
+def _take(where: str, params: list, owner: str) -> IssueLink | None:
+    """The lease of the link matching `where`, if free (or run out), with the row itself: one
+    `UPDATE ... RETURNING`. None: no such link, or another worker holds it."""
+    now = timezone.now()
+    rows = list(
+        IssueLink.objects.raw(
+            f"UPDATE {IssueLink._meta.db_table} SET lease_owner = %s, lease_until = %s "  # noqa: S608
+            f"WHERE {where} AND (lease_until IS NULL OR lease_until < %s) RETURNING *",
+            [owner, now + timedelta(seconds=settings.SYNC_LEASE_SECONDS), *params, now],
+        )
+    )
+    return rows[0] if rows else None
+
+
+def _release(pk: int, owner: str, **fields) -> None:
+    IssueLink.objects.filter(pk=pk, lease_owner=owner).update(
+        lease_owner="", lease_until=None, **fields
+    )
+
+
 @contextmanager
 def issue_link_lease(link: IssueLink) -> Iterator[IssueLink]:
+    """Hold the pair's lease; yields the link as it is now."""
     owner = uuid.uuid4().hex
-    now = timezone.now()
-    taken = (
-        IssueLink.objects.filter(pk=link.pk)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_owner=owner, lease_until=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS))
-    )
-    if not taken:
+    held = _take("id = %s", [link.pk], owner)
+    if held is None:
         raise LeaseBusy(f"issue link {link.pk} is busy")
     try:
-        yield IssueLink.objects.get(pk=link.pk)
+        yield held
     finally:
-        IssueLink.objects.filter(pk=link.pk, lease_owner=owner).update(
-            lease_owner="", lease_until=None
+        _release(held.pk, owner)
+
+
+@contextmanager
+def issue_link_lease_for(
+    *, organization: Organization, side: str, issue_id: str, issue_key: str
+) -> Iterator[IssueLink]:
+    """The lease of an issue's link, the link made first if it has none: the usual case (the
+    link exists and is free) is one `UPDATE ... RETURNING` for the lookup and the lease.
+    On a normal exit, the release also writes the link's `last_error` (the sync's outcome)."""
+    owner = uuid.uuid4().hex
+    column = "local_issue_id" if side == Side.LOCAL else "remote_issue_id"
+    held = _take(f"organization_id = %s AND {column} = %s", [organization.pk, issue_id], owner)
+    if held is None:
+        link = issue_link_get_or_create(
+            organization=organization, side=side, issue_id=issue_id, issue_key=issue_key
         )
+        held = _take("id = %s", [link.pk], owner)
+        if held is None:
+            raise LeaseBusy(f"issue link {link.pk} is busy")
+    try:
+        yield held
+    except BaseException:
+        _release(held.pk, owner)
+        raise
+    _release(held.pk, owner, last_error=held.last_error, updated_at=timezone.now())
 
 
 def issue_link_lease_renew(link: IssueLink) -> None:

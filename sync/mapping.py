@@ -45,6 +45,26 @@ class FieldPair:
         return self.value_map if way == PUSH else {v: k for k, v in self.value_map.items()}
 
 
+# This process's field pairs by (organization, its config_version, way): the version moves on
+# every change of the organization's field mappings (a database trigger), so a fresh
+# Organization row says whether the pairs kept here are still right.
+_PAIRS: dict[tuple, tuple[FieldPair, ...]] = {}
+_PAIRS_MAX = 1024
+
+
+def field_pairs_of(organization: Organization, way: str) -> tuple[FieldPair, ...]:
+    """`field_pairs`, kept in this process per configuration version: no query while the
+    organization's field mappings are unchanged. `organization` must be read fresh (the
+    version it carries decides)."""
+    key = (organization.pk, organization.created_at, organization.config_version, way)
+    pairs = _PAIRS.get(key)
+    if pairs is None:
+        if len(_PAIRS) >= _PAIRS_MAX:
+            _PAIRS.clear()
+        pairs = _PAIRS[key] = tuple(field_pairs(organization, way))
+    return pairs
+
+
 def field_pairs(organization: Organization, way: str) -> list[FieldPair]:
     """The field pairs that carry changes in this direction (PUSH or PULL)."""
     configured = {

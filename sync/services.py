@@ -15,7 +15,14 @@ from django.db.models import Q
 
 from jiraapi.client import JiraClient, counting_calls
 from jiraapi.errors import JiraNotFound
-from jiraapi.events import WORKLOG_CREATED, WORKLOG_DELETED, WORKLOG_UPDATED, JiraEvent
+from jiraapi.events import (
+    ISSUE_CREATED,
+    ISSUE_UPDATED,
+    WORKLOG_CREATED,
+    WORKLOG_DELETED,
+    WORKLOG_UPDATED,
+    JiraEvent,
+)
 from organizations.models import ConnectionType, Organization, ProjectMapping
 
 from . import echo, engine, peer, relations, worklogs
@@ -31,11 +38,36 @@ WORKLOG_EVENTS = (WORKLOG_CREATED, WORKLOG_UPDATED, WORKLOG_DELETED)
 
 @dataclass(frozen=True)
 class DeliveryOutcome:
-    """How processing an event ended: `done`, `echo` or `ignored`, why, and its Jira calls."""
+    """How processing an event ended: `done`, `echo` or `ignored`, why, and its Jira calls.
+
+    `synced`: the organizations whose pair was synced from the issue read for this event
+    (that read covers every mergeable event of the issue received before it)."""
 
     status: str
     reason: str = ""
     calls: int = 0
+    synced: frozenset[int] = frozenset()
+
+
+# The event types whose changes a later sync of the same issue covers (it reads the issue's
+# current state); deletes, comments, links and worklogs keep their own path.
+MERGEABLE_TYPES = (ISSUE_CREATED, ISSUE_UPDATED)
+
+
+def event_mergeable(event: JiraEvent) -> bool:
+    """Is the event a plain issue create/update, whose change a sync of its issue that read
+    the issue after the event arrived carries along? Not: deletes, comments, issue links
+    (a `Link` item or an `issuelinks` change), worklogs, attachments, moves (a `Key` item)."""
+    return (
+        event.kind in MERGEABLE_TYPES
+        and bool(event.issue_id)
+        and event.comment is None
+        and event.link is None
+        and event.worklog is None
+        and event.change("key") is None
+        and event.change("issuelinks") is None
+        and not any(c.field in ("attachment", "issuelinks", "key") for c in event.changes)
+    )
 
 
 def event_process(
@@ -45,9 +77,16 @@ def event_process(
     organization: Organization | None = None,
     delivery_id: int | None = None,
     received_at: datetime | None = None,
+    covered: dict[int, int] | None = None,
 ) -> DeliveryOutcome:
     """Run the syncs an event calls for: PUSH for our own Jira's events (every organization
-    mapping the project), PULL for a partner's (`organization`'s only)."""
+    mapping the project), PULL for a partner's (`organization`'s only).
+
+    `covered`: organization id -> the delivery whose sync of this issue read it after this
+    event arrived. A mergeable event (`event_mergeable`) is still pre-checked for each
+    organization (its echo locks consumed), but a genuine change is not synced again for
+    an organization so covered: the delivery is `done`, merged into that one."""
+    synced: set[int] = set()
     with counting_calls() as calls:
         status, reason = _process(
             event=event,
@@ -55,8 +94,12 @@ def event_process(
             organization=organization,
             delivery_id=delivery_id,
             received_at=received_at,
+            covered=(covered or {}) if event_mergeable(event) else {},
+            synced=synced,
         )
-    return DeliveryOutcome(status=status, reason=reason, calls=calls.count)
+    return DeliveryOutcome(
+        status=status, reason=reason, calls=calls.count, synced=frozenset(synced)
+    )
 
 
 def peer_message_process(
@@ -124,6 +167,8 @@ def _process(
     organization: Organization | None,
     delivery_id: int | None,
     received_at: datetime | None,
+    covered: dict[int, int],
+    synced: set[int],
 ) -> tuple[str, str]:
     moved = event.change("key")
     if moved is not None and moved.to_string and event.issue_id:
@@ -180,6 +225,7 @@ def _process(
     )
     reader = _SourceReader(gone=deleted_for is not None)
     echoes = refused = 0
+    merged: list[int] = []
     moved_notes = _moved_between(event=event, way=way, mappings=mappings) if moved else {}
     for project_mapping in mappings:
         job = job_build(
@@ -189,6 +235,7 @@ def _process(
             issue_key=event.issue_key,
             comments_changed=event.comment is not None,
             deleted_for=deleted_for,
+            fresh=True,  # `_mappings` read the organization for this delivery
         )
         check = echo.echo_precheck(
             organization=job.organization,
@@ -220,6 +267,9 @@ def _process(
                 notes=moved_notes.get(project_mapping.organization_id, ()),
             )
             continue
+        if job.organization.pk in covered:
+            merged.append(covered[job.organization.pk])
+            continue  # a sync that read the issue after this event arrived carried it
         issue = reader.read(job.source, event.issue_id)
         job = replace(job, issue=issue, issue_key=(issue or {}).get("key") or job.issue_key)
         if event.is_delete and issue is not None:
@@ -234,8 +284,11 @@ def _process(
             peer.peer_publish(job, delivery_id=delivery_id, started=started, notes=notes)
         else:
             engine.sync_issue(job, delivery_id=delivery_id, started=started, notes=notes)
+            synced.add(job.organization.pk)
     if echoes == len(mappings):
         return ECHO, ""
+    if merged and echoes + len(merged) == len(mappings):
+        return DONE, "merged into delivery " + ", ".join(str(n) for n in sorted(set(merged)))
     if refused:
         side = "local" if way == PUSH else "partner"
         return IGNORED, (

@@ -302,6 +302,9 @@ CACHES = {
     )
 }
 CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The same cache, with its Redis clients reused (core/cache.py: cheaper per operation).
+    CACHES["default"]["BACKEND"] = "core.cache.ReusedClientRedisCache"
 
 # Sync retries: attempts per delivery, and the backoff between them.
 SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=8)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from core import crypto
 from organizations import selectors as org_selectors
-from organizations.models import ConnectionType, Organization, SyncDirection
+from organizations.models import ConnectionType, Organization, ProjectMapping, SyncDirection
 
 SIGNATURE_HEADER = "X-Hub-Signature"
 # What an organization's public id may be, at most (its validator is stricter).
@@ -48,6 +48,33 @@ class IncomingCredentials:
     # Connected to another install of this service (Scenario B): changes come as signed
     # messages, never as the partner's Jira webhooks.
     app_connection: bool = False
+    # The organization as read in the same query (only the columns storing a delivery needs;
+    # the others are deferred), when `matches`.
+    organization: Organization | None = None
+    # The partner projects it maps, read in the same query (PostgreSQL); None: not read.
+    mapped_projects: frozenset[str] | None = None
+
+    def organization_for(self, project_key: str) -> Organization | None:
+        """The organization, with whether it maps `project_key` (`maps_project`, which
+        `webhooks.services.delivery_store` reads) when the query read its mappings."""
+        organization = self.organization
+        if organization is not None and self.mapped_projects is not None:
+            organization.maps_project = project_key in self.mapped_projects
+        return organization
+
+
+# The organization's columns an accepted delivery needs (storing it, noting it arrived).
+_ORGANIZATION_FIELDS = (
+    "id",
+    "public_id",
+    "name",
+    "enabled",
+    "sync_direction",
+    "connection_type",
+    "require_signature",
+    "last_delivery_at",
+    "handshake_status",
+)
 
 
 # What a stored secret and a stored list of rotated-out secrets look like (one entry, long
@@ -69,24 +96,33 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
     constant-time comparisons of `organizations.selectors.organization_secret_matches` (two,
     unless more than one rotated-out secret is in its grace period).
 
-    Only the columns authentication needs are read, so no other secret is decrypted.
+    The same query reads the columns storing a delivery needs and, on PostgreSQL, the
+    partner projects the organization maps (no second query once the body is parsed); no
+    other secret is read, and the signature secret is decrypted only when `secret` matches.
     """
     meta = Organization._meta
     columns = ", ".join(
-        meta.get_field(name).column
+        f"o.{meta.get_field(name).column}"
         for name in (
-            "id",
-            "enabled",
-            "sync_direction",
             "incoming_secret",
             "previous_incoming_secrets",
             "previous_secret_valid_until",
             "remote_handshake_token",
-            "require_signature",
-            "connection_type",
+            *_ORGANIZATION_FIELDS,
         )
     )
-    sql = f"SELECT {columns} FROM {meta.db_table} WHERE {meta.get_field('public_id').column} = %s"  # noqa: S608 - names from the model; the value is bound
+    # Its mapped partner projects in the same query, where the database has arrays (the
+    # delivery's project is known only once the body is parsed, after authentication).
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        mapping = ProjectMapping._meta
+        columns += (
+            f", ARRAY(SELECT m.{mapping.get_field('remote_project_key').column}"  # noqa: S608
+            f" FROM {mapping.db_table} m WHERE m.{mapping.get_field('organization').column} = o.id)"
+        )
+    sql = (
+        f"SELECT {columns} FROM {meta.db_table} o WHERE o.{meta.get_field('public_id').column} = %s"  # noqa: S608 - names from the model; the value is bound
+    )
     # An id no organization can have (a NUL, which PostgreSQL refuses; a lone surrogate) is
     # looked up as "", which matches nothing: the same query either way.
     lookup = public_id if _POSSIBLE_ID.fullmatch(public_id) else ""
@@ -94,9 +130,9 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
         cursor.execute(sql, [lookup])
         row = cursor.fetchone()
     decoy_secret, decoy_previous = _decoy_ciphertexts(tuple(settings.FIELD_ENCRYPTION_KEYS))
-    pk, enabled, direction, current, previous, valid_until, hook_secret, required, kind = row or (
-        (None, False, "", "", "", None, "", False, "")
-    )
+    current, previous, valid_until, hook_secret = row[:4] if row else ("", "", None, "")
+    fields = dict(zip(_ORGANIZATION_FIELDS, row[4:], strict=False)) if row else {}
+    pk, enabled = fields.get("id"), fields.get("enabled", False)
     candidate = Organization(
         incoming_secret=crypto.decrypt(current or decoy_secret),
         previous_incoming_secrets=crypto.decrypt(previous or decoy_previous),
@@ -104,14 +140,24 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
     )
     matches = org_selectors.organization_secret_matches(organization=candidate, secret=secret)
     matches = bool(pk is not None and current and secret and matches)
+    organization = None
+    if matches:
+        fields["last_delivery_at"] = _aware(fields["last_delivery_at"])
+        # `from_db` takes the values in the model's field order; the others are deferred.
+        loaded = [f for f in meta.concrete_fields if f.name in fields]
+        organization = Organization.from_db(
+            connection.alias, [f.attname for f in loaded], [fields[f.name] for f in loaded]
+        )
     return IncomingCredentials(
         pk=pk,
         matches=matches,
         enabled=bool(enabled),
-        bidirectional=direction == SyncDirection.BIDIRECTIONAL,
+        bidirectional=fields.get("sync_direction") == SyncDirection.BIDIRECTIONAL,
         signature_secret=crypto.decrypt(hook_secret) if matches and hook_secret else "",
-        require_signature=bool(required),
-        app_connection=kind == ConnectionType.APP,
+        require_signature=bool(fields.get("require_signature")),
+        app_connection=fields.get("connection_type") == ConnectionType.APP,
+        organization=organization,
+        mapped_projects=frozenset(row[-1] or ()) if matches and postgres else None,
     )
 
 

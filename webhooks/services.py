@@ -27,13 +27,17 @@ KEPT_HEADERS = (
 )
 
 
+class OrganizationGone(Exception):
+    """The delivery's organization was deleted while its delivery was being stored."""
+
+
 def _ignored_reason(*, event: JiraEvent, organization: Organization | None) -> str:
     """Why a delivery is stored as ignored ("" when the sync engine is to take it)."""
     if not event.handled:
         return f"event type {event.kind or '(none)'!r} is not handled"
     project_key = event.project_key
     if organization is not None and project_key:
-        mapped = getattr(organization, "maps_project", None)  # from organization_get
+        mapped = getattr(organization, "maps_project", None)  # from webhooks.auth
         if mapped is None:
             mapped = organization.project_mappings.filter(remote_project_key=project_key).exists()
         # A move out of a mapped project still reaches the engine, which only lets the
@@ -85,7 +89,9 @@ def delivery_store(
                 last_error=reason,
             )
     except IntegrityError:
-        delivery = WebhookDelivery.objects.get(dedupe_key=dedupe_key)
+        delivery = WebhookDelivery.objects.filter(dedupe_key=dedupe_key).first()
+        if delivery is None:  # not a repeat: its organization was deleted a moment ago
+            raise OrganizationGone from None
         logger.info(
             "delivery.duplicate",
             extra={"delivery": delivery.pk, "source": source, "issue": issue_key or issue_id},

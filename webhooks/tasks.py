@@ -13,8 +13,9 @@ import random
 from datetime import timedelta
 
 from celery import shared_task
+from celery.exceptions import Retry
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -26,10 +27,12 @@ from organizations.services import organization_credentials_reject
 from sync import echo
 from sync.leases import LeaseBusy
 from sync.mapping import PULL, PUSH
+from sync.models import IssueLink
 from sync.retries import backoff_seconds
-from sync.services import DeliveryOutcome, event_process, peer_message_process
+from sync.services import MERGEABLE_TYPES, DeliveryOutcome, event_process, peer_message_process
 
 from .models import DeliverySource, DeliveryStatus, WebhookDelivery
+from .publish import delivery_publish
 from .retention import history_prune
 
 logger = logging.getLogger(__name__)
@@ -41,21 +44,93 @@ PARTNER_SITE = "the partner's"
 FINAL = (DeliveryStatus.DONE, DeliveryStatus.IGNORED, DeliveryStatus.ECHO, DeliveryStatus.DEAD)
 
 
+# A worker that ran a delivery's sync takes, this many times at most, the deliveries of the
+# same issue that queued behind it meanwhile (then it leaves the rest to their own tasks).
+COALESCE_ROUNDS = 3
+COALESCE_BATCH = 200
+
+
+# Whether another worker holds the lease of the delivery's issue pair (read with the claim):
+# then the delivery goes alone (the pair's holder takes what queued behind it).
+_PAIR_BUSY = (
+    "EXISTS (SELECT 1 FROM {links} l WHERE l.lease_until > %s AND {d}.event_type NOT LIKE 'peer:%%'"
+    " AND {d}.issue_id <> ''"
+    " AND ({d}.organization_id IS NULL OR l.organization_id = {d}.organization_id)"
+    " AND CASE WHEN {d}.source = %s THEN l.local_issue_id = {d}.issue_id"
+    " ELSE l.remote_issue_id = {d}.issue_id END) AS pair_busy"
+)
+
+
 def claim(delivery_id: int) -> WebhookDelivery | None:
-    """Take a delivery for processing, unless it is finished or another worker has it."""
-    stale = timezone.now() - timedelta(seconds=settings.SYNC_PROCESSING_STALE_SECONDS)
-    with transaction.atomic():
-        claimed = (
-            WebhookDelivery.objects.filter(pk=delivery_id)
-            .filter(
-                Q(status__in=(DeliveryStatus.PENDING, DeliveryStatus.FAILED))
-                | Q(status=DeliveryStatus.PROCESSING, updated_at__lt=stale)
-            )
-            .update(status=DeliveryStatus.PROCESSING, updated_at=timezone.now())
+    """Take a delivery for processing, unless it is finished or another worker has it: one
+    `UPDATE ... RETURNING` (the claim, the row, and whether its issue pair is busy:
+    `pair_busy`)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SYNC_PROCESSING_STALE_SECONDS)
+    table = WebhookDelivery._meta.db_table
+    # The table by its name, not an alias: SQLite's RETURNING sees no alias in a subquery.
+    busy = _PAIR_BUSY.format(links=IssueLink._meta.db_table, d=table)
+    rows = list(
+        WebhookDelivery.objects.raw(
+            f"UPDATE {table} SET status = %s, updated_at = %s "  # noqa: S608
+            "WHERE id = %s AND (status IN (%s, %s) OR (status = %s AND updated_at < %s)) "
+            f"RETURNING *, {busy}",
+            [
+                DeliveryStatus.PROCESSING,
+                now,
+                delivery_id,
+                DeliveryStatus.PENDING,
+                DeliveryStatus.FAILED,
+                DeliveryStatus.PROCESSING,
+                stale,
+                now,
+                DeliverySource.LOCAL,
+            ],
         )
-    if not claimed:
-        return None
-    return WebhookDelivery.objects.get(pk=delivery_id)
+    )
+    return rows[0] if rows else None
+
+
+def claim_behind(delivery: WebhookDelivery) -> list[WebhookDelivery]:
+    """The pending deliveries of the same issue from the same source and organization that
+    queued up to now, taken for processing with `delivery` (coalescing: one sync that reads
+    the issue after they all arrived covers the plain updates among them). Only issue
+    create/update events; the rest keep their own tasks. Their queued tasks, when they run,
+    find them taken or final and do nothing."""
+    if not delivery.issue_id or delivery.event_type not in MERGEABLE_TYPES:
+        return []
+    table = WebhookDelivery._meta.db_table
+    org = delivery.organization_id
+    rows = WebhookDelivery.objects.raw(
+        f"UPDATE {table} SET status = %s, updated_at = %s WHERE id IN ("  # noqa: S608
+        f"SELECT id FROM {table} WHERE status = %s AND source = %s AND issue_id = %s "
+        f"AND event_type IN (%s, %s) AND id <> %s AND "
+        + ("organization_id IS NULL" if org is None else "organization_id = %s")
+        + " ORDER BY id LIMIT %s"
+        # PostgreSQL: rows another worker is taking are left to it; SQLite writes one at a time.
+        + (
+            " FOR UPDATE SKIP LOCKED"
+            if connection.features.has_select_for_update_skip_locked
+            else ""
+        )
+        + ") RETURNING *",
+        [
+            DeliveryStatus.PROCESSING,
+            timezone.now(),
+            DeliveryStatus.PENDING,
+            delivery.source,
+            delivery.issue_id,
+            *MERGEABLE_TYPES,
+            delivery.pk,
+            *([] if org is None else [org]),
+            COALESCE_BATCH,
+        ],
+    )
+    taken = sorted(rows, key=lambda d: d.pk)
+    if org is not None:
+        for d in taken:  # the same organization, read once for the batch
+            d.organization = delivery.organization
+    return taken
 
 
 def _finish(
@@ -70,9 +145,11 @@ def _finish(
     )
 
 
-def delivery_process(delivery: WebhookDelivery) -> DeliveryOutcome:
+def delivery_process(
+    delivery: WebhookDelivery, *, covered: dict[int, int] | None = None
+) -> DeliveryOutcome:
     """Hand a stored delivery's event to the sync engine (PUSH from our Jira, PULL from a
-    partner's); the outcome says how it ended."""
+    partner's); the outcome says how it ended. `covered`: see `event_process`."""
     if delivery.event_type.startswith("peer:"):  # from the partner's install (Scenario B)
         return peer_message_process(
             organization=delivery.organization,
@@ -86,6 +163,7 @@ def delivery_process(delivery: WebhookDelivery) -> DeliveryOutcome:
         organization=delivery.organization,
         delivery_id=delivery.pk,
         received_at=delivery.received_at,
+        covered=covered,
     )
 
 
@@ -100,21 +178,95 @@ def process_delivery_task(self, delivery_id: int) -> None:
     delivery = claim(delivery_id)
     if delivery is None:
         return
+    # A pair busy with another worker: its holder takes what queued behind it.
+    batch = [delivery] if delivery.pair_busy else [delivery, *claim_behind(delivery)]
+    retry_own: Retry | None = None
+    for round_ in range(COALESCE_ROUNDS):
+        # Every delivery in `batch` arrived before any sync below reads the issue: the first
+        # sync of an organization's pair covers the plain updates after it (`covered`).
+        covered: dict[int, int] = {}
+        stop: float | None = None
+        for n, member in enumerate(batch):
+            own = member.pk == delivery.pk
+            retry, stop = _one(self, member, covered, own=own)
+            if own and retry is not None:
+                retry_own = retry
+            if stop is not None:  # the pair is busy, or its sync failed: the rest waits
+                _release(batch[n + 1 :], countdown=stop)
+                break
+        if stop is not None or retry_own is not None or round_ + 1 == COALESCE_ROUNDS:
+            break
+        # What queued behind while we synced (it may have found the pair busy): ours now.
+        batch = claim_behind(delivery)
+        if not batch:
+            break
+    if retry_own is not None:
+        raise retry_own
+
+
+def _one(
+    task, delivery: WebhookDelivery, covered: dict[int, int], *, own: bool
+) -> tuple[Retry | None, float | None]:
+    """Process one delivery of a batch and record its outcome; `covered` learns the
+    organizations it synced. Returns the task's own retry (already sent) for the task to
+    raise once the batch is done; another delivery of the batch is sent again by itself), and
+    when the pair was busy (another worker holds it) or its sync failed, in how many seconds
+    the rest of the batch may go again."""
     with counting_calls() as calls:
         try:
-            outcome = delivery_process(delivery)
+            outcome = delivery_process(delivery, covered=covered)
         except LeaseBusy:
             # Another worker is on this issue pair: come back shortly, no attempt spent.
             _finish(delivery, DeliveryStatus.PENDING, attempt=False, calls=calls.count)
-            raise self.retry(countdown=0.5 + random.uniform(0, 1.0)) from None  # noqa: S311
+            countdown = _busy_countdown()
+            return _again(task, delivery, countdown, own=own), countdown
         except Exception as exc:
-            _failed(self, delivery, exc, calls=calls.count)
-            return
+            countdown = _failed(task, delivery, exc, calls=calls.count, own=False)
+            if countdown is None:  # dead, or waiting for new credentials
+                return None, _busy_countdown()
+            return _again(task, delivery, countdown, own=own), countdown
+    for organization_id in outcome.synced:
+        covered.setdefault(organization_id, delivery.pk)
     _finish(delivery, outcome.status, outcome.reason, attempt=True, calls=outcome.calls)
+    return None, None
 
 
-def _failed(task, delivery: WebhookDelivery, exc: Exception, *, calls: int) -> None:
-    """A failed attempt: retried with backoff while it can pass, else `dead`."""
+def _busy_countdown() -> float:
+    return 0.5 + random.uniform(0, 1.0)  # noqa: S311
+
+
+def _release(rest: list[WebhookDelivery], *, countdown: float) -> None:
+    """Deliveries taken along but not processed (their pair turned out busy, or a sync of it
+    failed): pending again, each sent again after `countdown` (the pair's holder may take
+    them first)."""
+    if not rest:
+        return
+    WebhookDelivery.objects.filter(
+        pk__in=[d.pk for d in rest], status=DeliveryStatus.PROCESSING
+    ).update(status=DeliveryStatus.PENDING, updated_at=timezone.now())
+    for d in rest:
+        _again(None, d, countdown, own=False)
+
+
+def _again(task, delivery: WebhookDelivery, countdown: float, *, own: bool) -> Retry | None:
+    """The task's own delivery retries through Celery (to the queue its message came from;
+    the caller raises the retry); one taken along with it is sent again on its own."""
+    if own:
+        try:
+            raise task.retry(countdown=countdown)
+        except Retry as retry:
+            return retry
+    process_delivery_task.apply_async(
+        (delivery.pk,), queue=delivery_queue(delivery.organization_id), countdown=countdown
+    )
+    return None
+
+
+def _failed(
+    task, delivery: WebhookDelivery, exc: Exception, *, calls: int, own: bool = True
+) -> float | None:
+    """A failed attempt: retried with backoff while it can pass, else `dead`. `own`: the
+    task's own delivery (its retry raised here), else the countdown is returned."""
     attempts = delivery.attempts + 1
     if isinstance(exc, JiraError):
         message = f"{exc} — {exc.jira_message}" if exc.jira_message != str(exc) else str(exc)
@@ -125,18 +277,20 @@ def _failed(task, delivery: WebhookDelivery, exc: Exception, *, calls: int) -> N
         logger.exception("delivery.error", extra={"delivery": delivery.pk})
     if isinstance(exc, JiraAuthError) and exc.status == 401:
         _credentials_rejected(delivery, exc, message, calls=calls)
-        return
+        return None
     if not retryable or attempts >= settings.SYNC_MAX_ATTEMPTS:
         _finish(delivery, DeliveryStatus.DEAD, message, attempt=True, calls=calls)
         logger.warning("delivery.dead", extra={"delivery": delivery.pk, "error": message})
-        return
+        return None
     _finish(delivery, DeliveryStatus.FAILED, message, attempt=True, calls=calls)
     countdown = backoff_seconds(attempts, retry_after)
     logger.info(
         "delivery.retry",
         extra={"delivery": delivery.pk, "attempt": attempts, "countdown": round(countdown, 2)},
     )
-    raise task.retry(countdown=countdown) from None
+    if own:
+        raise task.retry(countdown=countdown) from None
+    return countdown
 
 
 def _credentials_rejected(
@@ -185,8 +339,15 @@ def delivery_queue(organization_id: int | None) -> str:
 
 def delivery_send(delivery_id: int, *, organization_id: int | None) -> None:
     """Queue a delivery for a worker now, on its tenant's queue (the task's retries stay
-    there: Celery resends a retry to the queue the message came from)."""
-    process_delivery_task.apply_async((delivery_id,), queue=delivery_queue(organization_id))
+    there: Celery resends a retry to the queue the message came from).
+
+    Eager mode (tests without a worker) runs the task through `apply_async`; otherwise the
+    message is published directly (webhooks/publish.py)."""
+    queue = delivery_queue(organization_id)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        process_delivery_task.apply_async((delivery_id,), queue=queue)
+        return
+    delivery_publish(delivery_id, queue=queue)
 
 
 def delivery_enqueue(delivery_id: int, *, organization_id: int | None = None) -> None:

@@ -18,7 +18,6 @@ from rest_framework.views import APIView
 from core import throttle
 from jiraapi.events import JiraEvent
 from organizations import connections
-from organizations import selectors as org_selectors
 from organizations import services as org_services
 from organizations.public_views import ConnectionPublicView
 
@@ -211,6 +210,23 @@ class WebhookBaseView(APIView):
         raise NotImplementedError
 
     @staticmethod
+    def store(request: Request, body: bytes, event: JiraEvent, *, source: str, organization=None):
+        """Store the delivery once; a new pending one is queued once the row is committed.
+        Returns (delivery, created)."""
+        delivery, created = services.delivery_store(
+            source=source,
+            organization=organization,
+            body=body,
+            event=event,
+            headers=dict(request.headers),
+        )
+        if created and delivery.status == DeliveryStatus.PENDING:
+            delivery_enqueue(
+                delivery.pk, organization_id=organization.pk if organization is not None else None
+            )
+        return delivery, created
+
+    @staticmethod
     def answer(delivery, created: bool) -> Response:
         return Response(
             {"delivery": delivery.pk, "status": delivery.status, "duplicate": not created},
@@ -253,24 +269,18 @@ class LocalWebhookApi(WebhookBaseView):
             self.check_signature(request, body, secret=settings.LOCAL_WEBHOOK_SECRET, required=True)
 
     def accept(self, request, body, event, context) -> Response:
-        delivery, created = services.delivery_store(
-            source=DeliverySource.LOCAL,
-            organization=None,
-            body=body,
-            event=event,
-            headers=dict(request.headers),
-        )
-        if created and delivery.status == DeliveryStatus.PENDING:
-            delivery_enqueue(delivery.pk)
-        return self.answer(delivery, created)
+        return self.answer(*self.store(request, body, event, source=DeliverySource.LOCAL))
 
 
 class IncomingWebhookApi(WebhookBaseView):
     """`POST /webhooks/incoming/<org-id>/?secret=...`: the partner Jira's webhook.
 
     The organization and its secret are checked on the URL alone (the same work for an
-    unknown organization as for a wrong secret); the organization's row, its signature
-    secret and whether it maps the delivery's project are read only once that passed.
+    unknown organization as for a wrong secret), in one query that also reads what storing
+    the delivery needs (the organization's columns, the partner projects it maps); its
+    signature secret is decrypted only once the secret matched. Every delivery reads the
+    organization afresh: a rotated secret, a disabled organization or two-way sync turned
+    off applies to the very next delivery in every web process.
     """
 
     endpoint_name = "incoming"
@@ -318,22 +328,15 @@ class IncomingWebhookApi(WebhookBaseView):
         return credentials
 
     def accept(self, request, body, event, credentials: auth.IncomingCredentials) -> Response:
-        # With whether it maps the delivery's partner project, in one query.
-        organization = org_selectors.organization_get(
-            public_id=self.kwargs["org_id"], project_key=event.project_key
-        )
-        if organization is None or organization.pk != credentials.pk:  # deleted a moment ago
-            return Response(dict(zip(("error", "message"), self._unknown[1:], strict=True)), 401)
+        # Read with the credentials, in the same query (with the projects it maps).
+        organization = credentials.organization_for(event.project_key)
         # The row commits on its own (delivery_store); the task is sent right after.
-        delivery, created = services.delivery_store(
-            source=DeliverySource.PARTNER,
-            organization=organization,
-            body=body,
-            event=event,
-            headers=dict(request.headers),
-        )
-        if created and delivery.status == DeliveryStatus.PENDING:
-            delivery_enqueue(delivery.pk, organization_id=organization.pk)
+        try:
+            delivery, created = self.store(
+                request, body, event, source=DeliverySource.PARTNER, organization=organization
+            )
+        except services.OrganizationGone:  # deleted since it was authenticated
+            return Response(dict(zip(("error", "message"), self._unknown[1:], strict=True)), 401)
         org_services.organization_record_delivery(organization=organization)
         return self.answer(delivery, created)
 

@@ -236,3 +236,63 @@ def test_a_data_center_comment_event_stores_the_issue_id_from_the_comment_link(c
     assert delivery.status == "pending"
     assert delivery.issue_id == "10013"
     assert delivery.issue_key == ""
+
+
+def _accepted_then(client, org, change) -> object:
+    """One delivery accepted (so the process has seen the organization), then `change`, then
+    the very next delivery: its answer."""
+    assert (
+        post(client, org, fixture_body(), **{"X-Atlassian-Webhook-Identifier": "a"}).status_code
+        == 202
+    )
+    secret = org.incoming_secret
+    change()
+    return post(
+        client, org, fixture_body(), secret=secret, **{"X-Atlassian-Webhook-Identifier": "b"}
+    )
+
+
+def test_a_rotated_out_secret_is_refused_at_the_very_next_delivery(client, two_way_org):
+    def rotate():
+        services.organization_rotate_secret(organization=two_way_org, grace_period=timedelta(0))
+
+    assert _accepted_then(client, two_way_org, rotate).status_code == 401
+    assert WebhookDelivery.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        (
+            lambda org: services.organization_update(organization=org, data={"enabled": False}),
+            403,
+            "organization_disabled",
+        ),
+        (lambda org: services.organization_disable_two_way(organization=org), 403, "two_way_off"),
+        (lambda org: services.organization_delete(organization=org), 401, "unauthorized"),
+    ],
+    ids=["disabled", "two-way-off", "deleted"],
+)
+def test_a_change_to_the_organization_applies_at_the_very_next_delivery(
+    client, two_way_org, change, status, code
+):
+    response = _accepted_then(client, two_way_org, lambda: change(two_way_org))
+    assert response.status_code == status
+    assert response.json()["error"] == code
+    assert WebhookDelivery.objects.filter(dedupe_key__endswith=":b").count() == 0
+
+
+def test_a_project_unmapped_or_mapped_applies_at_the_very_next_delivery(client, two_way_org):
+    def send(n: int) -> int:
+        headers = {"X-Atlassian-Webhook-Identifier": f"m-{n}"}
+        return post(client, two_way_org, fixture_body(), **headers).status_code
+
+    assert send(1) == 202
+    services.project_mapping_delete(mapping=two_way_org.project_mappings.get())
+    assert send(2) == 200  # stored as ignored: not mapped
+    services.project_mapping_create(
+        organization=two_way_org, local_project_key="LOC", remote_project_key="REMOTE_PROJ"
+    )
+    assert send(3) == 202
+    statuses = WebhookDelivery.objects.order_by("pk").values_list("status", flat=True)
+    assert list(statuses) == ["pending", "ignored", "pending"]

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,30 @@ def test_failed_authentications_are_throttled_across_web_processes(gunicorn, gun
     )  # fmt: skip
     assert answer.status_code == 200  # stored as ignored: REM is not mapped for it
     assert WebhookDelivery.objects.filter(organization=org).count() == 0
+
+
+def test_a_rotated_secret_or_a_disabled_organization_applies_in_every_web_process(
+    gunicorn, gunicorn_b, org
+):
+    """Each of two servers (four web processes) accepts deliveries, then the secret is
+    rotated out (no grace period) in this process: the very next delivery to either server
+    is refused; then with the new secret it is accepted, until the organization is disabled."""
+    bases = [gunicorn[0], gunicorn_b[0]]
+    session = requests.Session()
+
+    def post(base: str, secret: str, n: str) -> int:
+        url = f"{base}/webhooks/incoming/{org.public_id}/?secret={secret}"
+        headers = {"Content-Type": "application/json", "X-Atlassian-Webhook-Identifier": n}
+        return session.post(url, data=body(), headers=headers, timeout=30).status_code
+
+    old = org.incoming_secret
+    for i in range(8):  # enough to reach every process of both servers
+        assert post(bases[i % 2], old, f"warm-{i}") == 202
+    rotated = org_services.organization_rotate_secret(organization=org, grace_period=timedelta(0))
+    assert [post(base, old, f"old-{base}") for base in bases] == [401, 401]
+    assert post(bases[0], rotated.incoming_secret, "new-a") == 202
+    assert post(bases[1], rotated.incoming_secret, "new-b") == 202
+    org_services.organization_update(organization=rotated, data={"enabled": False})
+    new = rotated.incoming_secret
+    assert [post(base, new, f"off-{base}") for base in bases] == [403, 403]
+    assert WebhookDelivery.objects.filter(organization=org).count() == 10

@@ -1,0 +1,98 @@
+"""Where the CPU went during a scenario: our processes (web, worker, beat), the simulators,
+PostgreSQL's backends for the bench database, Redis, the bench's own driver, and the rest of
+the machine. Read from /proc (Linux): each process's user + system ticks, grouped by the
+stack's process groups (each started process leads a group of its own)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+GROUPS = ("web", "worker", "beat", "simulators", "postgres", "redis", "bench driver")
+OURS = ("web", "worker", "beat")
+
+
+def _stat(pid: str) -> tuple[int, int, str] | None:
+    """(process group, ticks used, command name) of a process, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text[text.rindex(")") + 2 :].split()
+    # fields[0] is the state: pgrp is stat's 5th field, utime/stime its 14th/15th.
+    return int(fields[2]), int(fields[11]) + int(fields[12]), name
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _machine_ticks() -> int:
+    """Busy ticks of the whole machine (every core), from /proc/stat's first line."""
+    parts = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in parts[:8])
+    return user + nice + system + irq + softirq + steal
+
+
+def snapshot(stack) -> dict[str, int]:
+    """Ticks used so far by each group (a process that ended in between is not counted)."""
+    groups = {}
+    for process in stack.processes.processes:
+        name = process.name
+        group = (
+            "web"
+            if name.startswith("gunicorn")
+            else "worker"
+            if name.startswith("worker")
+            else "beat"
+            if name.startswith("beat")
+            else "simulators"
+            if name.startswith("jirasim")
+            else None
+        )
+        if group:
+            groups[process.pid] = group
+    database = stack.db_url.rsplit("/", 1)[-1]
+    me = os.getpid()
+    ticks = dict.fromkeys(GROUPS, 0)
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        stat = _stat(pid)
+        if stat is None:
+            continue
+        pgrp, used, name = stat
+        if int(pid) == me:
+            ticks["bench driver"] += used
+        elif pgrp in groups:
+            ticks[groups[pgrp]] += used
+        elif name.startswith("redis-server"):
+            ticks["redis"] += used
+        elif name == "postgres" and f" {database} " in _cmdline(pid):
+            ticks["postgres"] += used
+    ticks["machine"] = _machine_ticks()
+    return ticks
+
+
+def split(before: dict[str, int], after: dict[str, int], seconds: float) -> dict:
+    """CPU seconds per group over `seconds` of wall time, and each group's share of what the
+    machine's cores could give (`cores x seconds`); `other` is the rest of the machine."""
+    capacity = (os.cpu_count() or 1) * seconds
+    used = {g: max(0, after[g] - before[g]) / TICK for g in GROUPS}
+    machine = max(0, after["machine"] - before["machine"]) / TICK
+    used["other"] = max(0.0, machine - sum(used.values()))
+    ours = sum(used[g] for g in OURS)
+    return {
+        "seconds": round(seconds, 1),
+        "cores": os.cpu_count(),
+        "cpu_s": {g: round(v, 1) for g, v in used.items()},
+        "share": {g: round(v / capacity, 3) for g, v in used.items()},
+        "ours_share": round(ours / capacity, 3),
+        "simulators_share": round(used["simulators"] / capacity, 3),
+        "machine_busy": round(machine / capacity, 3),
+    }
