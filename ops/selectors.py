@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Min, Q, Sum
-from django.db.models.functions import TruncHour
+from django.db.models import Count, Min, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from jiraapi import adf
@@ -351,23 +351,28 @@ def _credentials_json(credentials: dict) -> dict:
     }
 
 
+def _count_of_organization(queryset, **filters):
+    """How many rows of `queryset` (filtered) belong to the outer organization: a correlated
+    subquery, so counts over two tables never multiply each other (a join of deliveries and
+    sync events per organization grows as their product)."""
+    counted = (
+        queryset.filter(organization=OuterRef("pk"), **filters)
+        .order_by()
+        .values("organization")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
+    return Coalesce(Subquery(counted), 0)
+
+
 def _with_counts(organizations, since):
     """Each organization with its deliveries, problems and conflicts since `since`."""
+    deliveries, events = WebhookDelivery.objects.all(), SyncEvent.objects.all()
     return organizations.annotate(
-        delivery_count=Count(
-            "deliveries", filter=Q(deliveries__received_at__gte=since), distinct=True
-        ),
-        problems=Count("deliveries", filter=Q(deliveries__status__in=PROBLEMS), distinct=True),
-        conflicts=Count(
-            "sync_events",
-            filter=Q(sync_events__result="conflict", sync_events__created_at__gte=since),
-            distinct=True,
-        ),
-        errors=Count(
-            "sync_events",
-            filter=Q(sync_events__result=SyncResult.ERROR, sync_events__created_at__gte=since),
-            distinct=True,
-        ),
+        delivery_count=_count_of_organization(deliveries, received_at__gte=since),
+        problems=_count_of_organization(deliveries, status__in=PROBLEMS),
+        conflicts=_count_of_organization(events, result="conflict", created_at__gte=since),
+        errors=_count_of_organization(events, result=SyncResult.ERROR, created_at__gte=since),
     ).order_by("name")
 
 

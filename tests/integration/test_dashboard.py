@@ -116,3 +116,34 @@ def test_retry_returns_to_a_same_site_page(client, superuser, activity):
         f"/admin/dashboard/retry/{dead.pk}/", {"next": "/admin/dashboard/?org=org-123"}
     )
     assert response["Location"] == "/admin/dashboard/?org=org-123"
+
+
+def test_per_organization_counts_do_not_multiply_across_tables(api, activity):
+    """Deliveries and sync events are counted each on its own (a join of both per
+    organization grows as their product: minutes on a large install)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    org, other = activity
+    for _ in range(3):
+        SyncEvent.objects.create(
+            organization=org, direction="pull", action="update", result="conflict"
+        )
+    SyncEvent.objects.create(organization=org, direction="pull", action="update", result="error")
+    with CaptureQueriesContext(connection) as queries:
+        body = api.get("/api/status/").json()
+    ids = {o["id"]: o for o in body["organizations"]}
+    assert ids[org.public_id]["problems"] == 2
+    expected = WebhookDelivery.objects.filter(organization=org).count()
+    assert ids[org.public_id]["deliveries"] == expected
+    assert (
+        ids[org.public_id]["conflicts"]
+        == SyncEvent.objects.filter(organization=org, result="conflict").count()
+    )
+    assert ids[other.public_id]["deliveries"] == 0
+    joined = [
+        q["sql"]
+        for q in queries.captured_queries
+        if 'JOIN "webhooks_webhookdelivery"' in q["sql"] and 'JOIN "sync_syncevent"' in q["sql"]
+    ]
+    assert joined == []
