@@ -70,7 +70,32 @@ def latency(bench: Bench, way: str, rate: float, seconds: float, issues: int = 2
         .exclude(latency_ms=None)
         .values_list("latency_ms", flat=True)
     )
-    return {**summary(way, rate, seconds, total, latencies), "cpu": cpu}
+    return {
+        **summary(way, rate, seconds, total, latencies),
+        # Changes queued behind a running sync of their issue are merged into one write
+        # (coalescing), so `synced` (writes) may be below `changes`: nothing is lost when
+        # every issue ends with its source's last summary.
+        "converged": converged(bench, way, keys),
+        "issues": len(keys),
+        "cpu": cpu,
+    }
+
+
+def converged(bench: Bench, way: str, keys: list[str]) -> int:
+    """How many of the issues changed show, at the other site, their source's summary."""
+    from sync.models import IssueLink
+
+    column = "local_issue_key" if way == "push" else "remote_issue_key"
+    other = "remote_issue_key" if way == "push" else "local_issue_key"
+    pairs = dict(IssueLink.objects.filter(**{f"{column}__in": keys}).values_list(column, other))
+    source = bench.stack.local if way == "push" else bench.stack.partner
+    target = bench.stack.partner if way == "push" else bench.stack.local
+    same = 0
+    for key in keys:
+        mine = bench.api(source, "GET", f"/issue/{key}?fields=summary")["fields"]["summary"]
+        copy = bench.api(target, "GET", f"/issue/{pairs[key]}?fields=summary")["fields"]
+        same += copy["summary"] == mine
+    return same
 
 
 def summary(way: str, rate: float, seconds: float, total: int, latencies: list[float]) -> dict:

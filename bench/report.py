@@ -56,12 +56,13 @@ def calls_section(results: dict) -> list[str]:
 def latency_section(results: dict) -> list[str]:
     rows = [
         f"| `{key}` | {r['direction']} | {r['rate_per_s']:g} | {r['seconds']:g} | {r['changes']} | "
-        f"{r['synced']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['within_1s']} |"
+        f"{r['synced']} | {r.get('converged', '?')}/{r.get('issues', '?')} | {r['p50_ms']} | "
+        f"{r['p95_ms']} | {r['p99_ms']} | {r['within_1s']} |"
         for key, r in latency_rows(results)
     ]
     header = (
-        "| key | direction | changes/s | s | changes | synced | p50 ms | p95 ms | p99 ms "
-        "| within 1 s |"
+        "| key | direction | changes/s | s | changes | writes | issues in step | p50 ms | p95 ms "
+        "| p99 ms | within 1 s |"
     )
     lines = ["", *table("End-to-end latency (Jira event time -> other site written)", header, rows)]
     top = results.get("latency_ceiling")

@@ -88,7 +88,7 @@ def ceiling(bench: Bench, measured: dict, ladder: list[float], seconds: float) -
 
     def holds(rows) -> bool:
         return all(r["p99_ms"] is not None and r["p99_ms"] < 1000 for r in rows) and all(
-            r["synced"] == r["changes"] for r in rows
+            r.get("converged", r["issues"]) == r["issues"] for r in rows
         )
 
     if holds([r for r in measured.values() if r["rate_per_s"] == top]):
