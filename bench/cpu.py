@@ -39,8 +39,8 @@ def _machine_ticks() -> int:
     return user + nice + system + irq + softirq + steal
 
 
-def snapshot(stack) -> dict[str, int]:
-    """Ticks used so far by each group (a process that ended in between is not counted)."""
+def snapshot(stack) -> dict:
+    """Ticks used so far by each process of each group, and the machine's busy ticks."""
     groups = {}
     for process in stack.processes.processes:
         name = process.name
@@ -59,7 +59,7 @@ def snapshot(stack) -> dict[str, int]:
             groups[process.pid] = group
     database = stack.db_url.rsplit("/", 1)[-1]
     me = os.getpid()
-    ticks = dict.fromkeys(GROUPS, 0)
+    per_process: dict[int, tuple[str, int]] = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -67,23 +67,31 @@ def snapshot(stack) -> dict[str, int]:
         if stat is None:
             continue
         pgrp, used, name = stat
+        group = None
         if int(pid) == me:
-            ticks["bench driver"] += used
+            group = "bench driver"
         elif pgrp in groups:
-            ticks[groups[pgrp]] += used
+            group = groups[pgrp]
         elif name.startswith("redis-server"):
-            ticks["redis"] += used
+            group = "redis"
         elif name == "postgres" and f" {database} " in _cmdline(pid):
-            ticks["postgres"] += used
-    ticks["machine"] = _machine_ticks()
-    return ticks
+            group = "postgres"
+        if group:
+            per_process[int(pid)] = (group, used)
+    return {"processes": per_process, "machine": _machine_ticks()}
 
 
-def split(before: dict[str, int], after: dict[str, int], seconds: float) -> dict:
+def split(before: dict, after: dict, seconds: float) -> dict:
     """CPU seconds per group over `seconds` of wall time, and each group's share of what the
-    machine's cores could give (`cores x seconds`); `other` is the rest of the machine."""
+    machine's cores could give (`cores x seconds`); `other` is the rest of the machine.
+    Per process: a process started in between counts whole (database connections come and
+    go), one that ended in between counts nothing."""
     capacity = (os.cpu_count() or 1) * seconds
-    used = {g: max(0, after[g] - before[g]) / TICK for g in GROUPS}
+    ticks = dict.fromkeys(GROUPS, 0)
+    for pid, (group, used) in after["processes"].items():
+        earlier = before["processes"].get(pid)
+        ticks[group] += used - earlier[1] if earlier and earlier[0] == group else used
+    used = {g: max(0, t) / TICK for g, t in ticks.items()}
     machine = max(0, after["machine"] - before["machine"]) / TICK
     used["other"] = max(0.0, machine - sum(used.values()))
     ours = sum(used[g] for g in OURS)
