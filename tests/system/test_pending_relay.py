@@ -17,22 +17,19 @@ from webhooks.models import WebhookDelivery
 from webhooks.pending_relay import LOCK_KEY, relay_conninfo
 
 from .conftest import WEBHOOK_SECRET, register_webhook, wait_until
-from .test_push import local_create, partner_issues
+from .test_push import local_create, make_org, partner_issues
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def sims(sync_env, local_sim, partner_cloud):
-    from .test_push import make_org
-
-    local_sim.reset()
-    partner_cloud.reset()
-    org = make_org(partner_cloud)
-    register_webhook(
-        local_sim, f"{sync_env.url}/webhooks/local/?secret={WEBHOOK_SECRET}", 'project = "LOC"'
-    )
-    return local_sim, partner_cloud, org
+    """Our Jira's webhook to the live server; a partner organization on the Cloud simulator."""
+    for sim in (local_sim, partner_cloud):
+        sim.reset()
+    url = f"{sync_env.url}/webhooks/local/?secret={WEBHOOK_SECRET}"
+    register_webhook(local_sim, url, 'project = "LOC"')
+    return local_sim, partner_cloud, make_org(partner_cloud)
 
 
 def relay_backends() -> list[int]:
