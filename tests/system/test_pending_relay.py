@@ -7,16 +7,14 @@ from __future__ import annotations
 import re
 import time
 
-import psycopg
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
 
 from webhooks.models import WebhookDelivery
-from webhooks.pending_relay import LOCK_KEY, relay_conninfo
 
-from .conftest import WEBHOOK_SECRET, register_webhook, wait_until
+from .conftest import WEBHOOK_SECRET, register_webhook, relay_lock_held, wait_until
 from .test_push import local_create, make_org, partner_issues
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -103,25 +101,13 @@ def test_the_sweeper_sends_what_no_relay_heard_and_a_relay_takes_over_a_dead_hol
     wait_until(relay_backends)
     standby_before = seen(worker, "relay.standby")
     leading_before = seen(worker, "relay.leading")
-    holder = psycopg.connect(**relay_conninfo(connection.settings_dict), autocommit=True)
-    try:
-        worker.suspend()
-        try:
-            # The relay's connection dies; another holder (this test) takes the lock first.
-            holder.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = 'sync-relay' AND datname = current_database()"
-                " AND pid <> pg_backend_pid()"
-            )
-            holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-        finally:
-            worker.resume()
+    # The relay's connection dies; another holder (this test) takes the lock first.
+    with relay_lock_held():
         wait_until(lambda: seen(worker, "relay.standby") > standby_before)
         # Nobody listens: the notification is lost, the sweeper sends the row.
         local_create(local, "Sent by the sweeper")
         synced(partner, "Sent by the sweeper")
-    finally:
-        holder.close()  # the holder dies: the relay on standby takes over
+    # The holder is gone: the relay on standby takes over.
     wait_until(lambda: seen(worker, "relay.leading") > leading_before)
     local_create(local, "After the takeover")
     synced(partner, "After the takeover")
