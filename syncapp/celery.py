@@ -55,3 +55,12 @@ def _learn_sync_account(**kwargs) -> None:
     threading.Thread(
         target=learn_local_sync_account, name="learn-sync-account", daemon=True
     ).start()
+
+
+@worker_ready.connect
+def _start_pending_relay(**kwargs) -> None:
+    """The relay of pending deliveries (PostgreSQL, SYNC_RELAY): a thread of the worker's main
+    process; one worker per database sends, the others stand by (webhooks/pending_relay.py)."""
+    from webhooks.pending_relay import relay_start
+
+    relay_start()

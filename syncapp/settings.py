@@ -314,6 +314,14 @@ SYNC_RETRY_MAX_SECONDS = env.float("SYNC_RETRY_MAX_SECONDS", default=300.0)
 # sent again by the sweeper.
 SYNC_PENDING_STALE_SECONDS = env.int("SYNC_PENDING_STALE_SECONDS", default=30)
 SYNC_PROCESSING_STALE_SECONDS = env.int("SYNC_PROCESSING_STALE_SECONDS", default=300)
+# The relay (webhooks/relay.py, PostgreSQL only): a stored delivery is announced by a trigger
+# (NOTIFY at commit) and sent to the queue by a thread of a worker, not by the web request.
+# Off: the web request publishes it after its commit (SQLite, and Celery's eager mode).
+SYNC_RELAY = env.bool(
+    "SYNC_RELAY", default=DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+)
+# How often a worker's relay on standby tries to take over from the one that sends.
+SYNC_RELAY_STANDBY_SECONDS = env.float("SYNC_RELAY_STANDBY_SECONDS", default=3.0)
 # How long one worker may hold an issue pair before another may take it over.
 SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=120)
 # After a create got no answer, wait this long (Jira's search index lag) before looking for

@@ -13,7 +13,7 @@ from organizations.models import Organization
 from sync import peer
 
 from .models import DeliverySource, DeliveryStatus, WebhookDelivery
-from .tasks import delivery_enqueue
+from .tasks import delivery_enqueue, delivery_stored_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def peer_message_store(*, received: Received, body: bytes) -> dict[str, str]:
             headers={},
             status=DeliveryStatus.PENDING,
         )
-        delivery_enqueue(delivery.pk, organization_id=organization.pk)
+        delivery_stored_enqueue(delivery.pk, organization_id=organization.pk)
     logger.info(
         "delivery.stored",
         extra={

@@ -365,6 +365,19 @@ def delivery_enqueue(delivery_id: int, *, organization_id: int | None = None) ->
     transaction.on_commit(send)
 
 
+def delivery_stored_enqueue(delivery_id: int, *, organization_id: int | None = None) -> None:
+    """A delivery just inserted as pending: with the relay in use (webhooks/pending_relay.py)
+    its trigger's notification sends it, at commit; otherwise as `delivery_enqueue`.
+
+    Only for an INSERT of a pending row (the trigger fires on nothing else): a row set back
+    to pending by an UPDATE (a retry) goes through `delivery_enqueue`."""
+    from .pending_relay import relay_in_use
+
+    if relay_in_use():
+        return
+    delivery_enqueue(delivery_id, organization_id=organization_id)
+
+
 @shared_task(name="webhooks.sweep_deliveries", ignore_result=True)
 def sweep_deliveries_task() -> int:
     """Re-send deliveries left behind: never sent (broker down), or their worker died."""

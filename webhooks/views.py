@@ -23,7 +23,7 @@ from organizations.public_views import ConnectionPublicView
 
 from . import auth, bodies, services
 from .models import DeliverySource, DeliveryStatus
-from .tasks import delivery_enqueue
+from .tasks import delivery_stored_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +211,8 @@ class WebhookBaseView(APIView):
 
     @staticmethod
     def store(request: Request, body: bytes, event: JiraEvent, *, source: str, organization=None):
-        """Store the delivery once; a new pending one is queued once the row is committed.
+        """Store the delivery once; a new pending one is queued once the row is committed
+        (by the relay's notification, or published from here: `delivery_stored_enqueue`).
         Returns (delivery, created)."""
         delivery, created = services.delivery_store(
             source=source,
@@ -221,7 +222,7 @@ class WebhookBaseView(APIView):
             headers=dict(request.headers),
         )
         if created and delivery.status == DeliveryStatus.PENDING:
-            delivery_enqueue(
+            delivery_stored_enqueue(
                 delivery.pk, organization_id=organization.pk if organization is not None else None
             )
         return delivery, created

@@ -24,3 +24,11 @@ def names_world(settings):
     w.link_pair()
     yield w
     w.close()
+
+
+@pytest.fixture(autouse=True)
+def _published_from_the_request(settings):
+    """No worker runs here: a stored delivery is published by the request after its commit
+    (SYNC_RELAY off), the path these tests watch. The relay is the system tests' (a worker's
+    thread: tests/system/test_pending_relay.py)."""
+    settings.SYNC_RELAY = False

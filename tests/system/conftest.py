@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import environ
+import psycopg
 import pytest
 import requests
 from django.db import connection
@@ -19,6 +21,7 @@ from devtools.supervisor import Process, Supervisor
 from jirasim import JiraSim
 from organizations import services as org_services
 from syncapp.celery import app as celery_app
+from webhooks.pending_relay import LOCK_KEY, relay_conninfo
 
 from .helpers import FAST_TIMINGS
 
@@ -250,3 +253,20 @@ def two_installs(tmp_path):
             install.drop()
         for sim in sims:
             sim.stop()
+
+
+@contextmanager
+def relay_lock_held() -> Iterator[psycopg.Connection]:
+    """No relay sends meanwhile: the relays' connections to the test database are cut and this
+    connection takes the relay lock first (they stand by, and take over once it closes)."""
+    holder = psycopg.connect(**relay_conninfo(connection.settings_dict), autocommit=True)
+    try:
+        holder.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'sync-relay' AND datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        yield holder
+    finally:
+        holder.close()

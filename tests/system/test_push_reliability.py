@@ -16,7 +16,14 @@ import requests
 from devtools.supervisor import Supervisor, free_port
 from webhooks.models import WebhookDelivery
 
-from .conftest import WEBHOOK_SECRET, register_webhook, sim_call, start_worker, wait_until
+from .conftest import (
+    WEBHOOK_SECRET,
+    register_webhook,
+    relay_lock_held,
+    sim_call,
+    start_worker,
+    wait_until,
+)
 from .test_push import local_create, make_org, partner_issues
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -220,40 +227,43 @@ def test_deliveries_are_stored_while_the_broker_is_down_and_processed_after(
     env = dict(worker_env, CELERY_BROKER_URL=f"redis://127.0.0.1:{broker_port}/0")
     env["VAR_DIR"] = str(tmp_path)
     own = Supervisor()
-    try:
-        own.start(
-            "web",
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{web_port}", "--noreload"],
-            env=env,
-        )
-        own.wait_http(f"http://127.0.0.1:{web_port}/healthz")
-        start_worker(own, env)
-        register_webhook(
-            local_sim,
-            f"http://127.0.0.1:{web_port}/webhooks/local/?secret={WEBHOOK_SECRET}",
-            'project = "LOC"',
-        )
-        stop_broker()
-        health = requests.get(f"http://127.0.0.1:{web_port}/healthz", timeout=10)
-        assert health.status_code == 503 and health.json()["down"] == ["broker"]
+    # The session's worker shares the database, not this broker: no relay sends meanwhile
+    # (this worker's sweeper sends the delivery once the broker is back).
+    with relay_lock_held():
+        try:
+            own.start(
+                "web",
+                [sys.executable, "manage.py", "runserver", f"127.0.0.1:{web_port}", "--noreload"],
+                env=env,
+            )
+            own.wait_http(f"http://127.0.0.1:{web_port}/healthz")
+            start_worker(own, env)
+            register_webhook(
+                local_sim,
+                f"http://127.0.0.1:{web_port}/webhooks/local/?secret={WEBHOOK_SECRET}",
+                'project = "LOC"',
+            )
+            stop_broker()
+            health = requests.get(f"http://127.0.0.1:{web_port}/healthz", timeout=10)
+            assert health.status_code == 503 and health.json()["down"] == ["broker"]
 
-        local_create(local_sim, "Sent while the broker was down")
+            local_create(local_sim, "Sent while the broker was down")
 
-        def answered():
-            log = requests.get(f"{local_sim.base_url}/_sim/deliveries", timeout=5).json()
-            return [d for d in log["deliveries"] if d["status"] == "delivered"]
+            def answered():
+                log = requests.get(f"{local_sim.base_url}/_sim/deliveries", timeout=5).json()
+                return [d for d in log["deliveries"] if d["status"] == "delivered"]
 
-        delivered = wait_until(answered)
-        assert delivered[0]["attempts"][-1]["status"] in (200, 202)
-        assert WebhookDelivery.objects.filter(status="pending").count() == 1
-        time.sleep(1)
-        assert partner_issues(partner_cloud) == []
+            delivered = wait_until(answered)
+            assert delivered[0]["attempts"][-1]["status"] in (200, 202)
+            assert WebhookDelivery.objects.filter(status="pending").count() == 1
+            time.sleep(1)
+            assert partner_issues(partner_cloud) == []
 
-        start_broker()
-        wait_until(lambda: partner_issues(partner_cloud), timeout=40)
-        issues = partner_issues(partner_cloud)
-        assert len(issues) == 1
-        assert issues[0]["fields"]["summary"] == "Sent while the broker was down"
-    finally:
-        own.stop(20)
-        stop_broker()
+            start_broker()
+            wait_until(lambda: partner_issues(partner_cloud), timeout=40)
+            issues = partner_issues(partner_cloud)
+            assert len(issues) == 1
+            assert issues[0]["fields"]["summary"] == "Sent while the broker was down"
+        finally:
+            own.stop(20)
+            stop_broker()

@@ -1,0 +1,220 @@
+"""The relay of pending deliveries (PostgreSQL, SYNC_RELAY): the web request only stores a
+delivery; a trigger (migration 0003) announces each row stored as pending with a NOTIFY at
+commit, and a thread of a worker's main process sends it to the queue (`delivery_send`).
+
+One relay per database sends: the one holding a session-level advisory lock on its own
+connection (not Django's). The others stand by and try again every SYNC_RELAY_STANDBY_SECONDS,
+so a dead relay's place is taken. A notification sent while no relay listens is lost: the
+relay that takes over sends the pending rows of the last SYNC_PENDING_STALE_SECONDS once, and
+the sweeper covers anything older. Before sending, a batch of notifications is checked
+against the table in one query: a row no longer pending (finished, or marked ignored while
+the worker was paused) is not sent. A delivery sent twice is harmless (`claim`).
+
+Errors (database or broker down) never reach the worker: the relay logs, waits (backoff,
+capped) and connects again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import psycopg
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "webhook_delivery_pending"  # the trigger's (webhooks/migrations/0003)
+LOCK_KEY = 0x5359_4E43_524C_5931  # pg_advisory_lock key: "SYNCRLY1"
+TABLE = "webhooks_webhookdelivery"
+IDLE_SECONDS = 5.0  # a liveness query on a quiet connection this often
+BACKOFF_MAX_SECONDS = 30.0
+BATCH_MAX = 500
+
+# Options of Django's PostgreSQL backend that are not libpq parameters.
+_DJANGO_OPTIONS = {
+    "pool",
+    "server_side_binding",
+    "isolation_level",
+    "assume_role",
+    "cursor_factory",
+}
+
+
+def relay_conninfo(settings_dict: dict) -> dict:
+    """psycopg connection parameters from a Django database's settings."""
+    params = {
+        "dbname": settings_dict.get("NAME"),
+        "user": settings_dict.get("USER"),
+        "password": settings_dict.get("PASSWORD"),
+        "host": settings_dict.get("HOST"),
+        "port": settings_dict.get("PORT"),
+    }
+    params.update(
+        {k: v for k, v in (settings_dict.get("OPTIONS") or {}).items() if k not in _DJANGO_OPTIONS}
+    )
+    params = {k: v for k, v in params.items() if v not in (None, "")}
+    params["application_name"] = "sync-relay"
+    return params
+
+
+class PendingRelay:
+    """`send(delivery_id, organization_id=...)` for each pending delivery announced."""
+
+    def __init__(
+        self,
+        conninfo: dict,
+        *,
+        send: Callable[..., None],
+        catch_up_seconds: float,
+        standby_seconds: float,
+    ) -> None:
+        self.conninfo = conninfo
+        self.send = send
+        self.catch_up_seconds = catch_up_seconds
+        self.standby_seconds = standby_seconds
+        self.stopping = threading.Event()
+        self.sent = 0  # deliveries sent, since the start (for the operator and tests)
+        self.skipped = 0  # announced, but no longer pending when their batch was read
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="pending-relay", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        backoff = 1.0
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            try:
+                self._session()
+            except Exception as exc:  # never crash the worker: wait, connect again
+                if time.monotonic() - started > 60:
+                    backoff = 1.0  # it ran a while: a new failure starts a new backoff
+                logger.warning(
+                    "relay.error",
+                    extra={"error": f"{type(exc).__name__}: {exc}"[:300], "retry_in": backoff},
+                )
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+
+    def _session(self) -> None:
+        with psycopg.connect(**self.conninfo, autocommit=True, connect_timeout=10) as conn:
+            if not self._lead(conn):
+                return
+            conn.execute(f"LISTEN {CHANNEL}")
+            logger.info("relay.leading", extra={"backend": conn.info.backend_pid})
+            # Announced while no relay listened: sent once now (older ones: the sweeper's).
+            rows = conn.execute(
+                f"SELECT id, organization_id FROM {TABLE} WHERE status = 'pending'"  # noqa: S608
+                " AND updated_at >= now() - make_interval(secs => %s) ORDER BY id LIMIT 1000",
+                (self.catch_up_seconds,),
+            ).fetchall()
+            self._send(rows, announced=len(rows))
+            while not self.stopping.is_set():
+                ids = self._wait(conn)
+                if ids:
+                    self._relay(conn, ids)
+                else:
+                    conn.execute("SELECT 1")  # a dead connection shows here
+
+    def _lead(self, conn: psycopg.Connection) -> bool:
+        """Hold the advisory lock (True), or stand by until it is free (False: stopping)."""
+        standby_logged = False
+        while not self.stopping.is_set():
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]
+            if got:
+                return True
+            if not standby_logged:
+                logger.info("relay.standby", extra={"backend": conn.info.backend_pid})
+                standby_logged = True
+            self.stopping.wait(self.standby_seconds)
+        return False
+
+    def _wait(self, conn: psycopg.Connection) -> list[int]:
+        """The delivery ids announced: waits for the first (IDLE_SECONDS at most), then takes
+        those already arrived, up to BATCH_MAX."""
+        ids: list[int] = []
+        for notify in conn.notifies(timeout=IDLE_SECONDS, stop_after=1):
+            ids.append(_delivery_id(notify.payload))
+        while ids and len(ids) < BATCH_MAX:
+            more = [
+                _delivery_id(n.payload)
+                for n in conn.notifies(timeout=0, stop_after=BATCH_MAX - len(ids))
+            ]
+            if not more:
+                break
+            ids.extend(more)
+        return [i for i in ids if i is not None]
+
+    def _relay(self, conn: psycopg.Connection, ids: list[int]) -> None:
+        # One query for the batch: only what is still pending goes (status checked afresh).
+        rows = conn.execute(
+            f"SELECT id, organization_id FROM {TABLE}"  # noqa: S608
+            " WHERE id = ANY(%s) AND status = 'pending' ORDER BY id",
+            (ids,),
+        ).fetchall()
+        self._send(rows, announced=len(set(ids)))
+
+    def _send(self, rows: list[tuple[int, int | None]], *, announced: int) -> None:
+        sent = 0
+        for delivery_id, organization_id in rows:
+            try:
+                self.send(delivery_id, organization_id=organization_id)
+                sent += 1
+            except Exception as exc:  # the broker is down: the row waits for the sweeper
+                logger.warning(
+                    "relay.send_failed",
+                    extra={"delivery": delivery_id, "error": f"{type(exc).__name__}: {exc}"},
+                )
+        skipped = max(0, announced - len(rows))
+        self.sent += sent
+        self.skipped += skipped
+        if sent:
+            logger.info("relay.sent", extra={"count": sent})
+        if skipped:  # finished, or set aside, before the relay read them
+            logger.info("relay.skipped", extra={"count": skipped})
+
+
+def _delivery_id(payload: str) -> int | None:
+    head = payload.partition(":")[0]
+    return int(head) if head.isdigit() else None
+
+
+_relay: PendingRelay | None = None
+
+
+def relay_in_use() -> bool:
+    """Whether stored deliveries are left to the relay (else the web request publishes)."""
+    from django.conf import settings
+    from django.db import connection
+
+    return (
+        settings.SYNC_RELAY
+        and not settings.CELERY_TASK_ALWAYS_EAGER
+        and connection.vendor == "postgresql"
+    )
+
+
+def relay_start() -> PendingRelay | None:
+    """Start this process's relay thread (a worker's main process), if the relay is in use."""
+    global _relay
+    if _relay is not None or not relay_in_use():
+        return _relay
+    from django.conf import settings
+    from django.db import connection
+
+    from .tasks import delivery_send
+
+    _relay = PendingRelay(
+        relay_conninfo(connection.settings_dict),
+        send=delivery_send,
+        catch_up_seconds=settings.SYNC_PENDING_STALE_SECONDS,
+        standby_seconds=settings.SYNC_RELAY_STANDBY_SECONDS,
+    )
+    _relay.start()
+    return _relay
