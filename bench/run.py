@@ -50,7 +50,7 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--ladder",
-        default="80,60,40",
+        default="80,60,40,10",
         help="rates tried, from the top down, when the top rate misses p99 < 1 s ('' skips)",
     )
     parser.add_argument("--burst", type=int, default=5000)
@@ -82,24 +82,43 @@ def latencies(bench: Bench, rates: list[float], seconds: float, peak_seconds: fl
 
 
 def ceiling(bench: Bench, measured: dict, ladder: list[float], seconds: float) -> dict:
-    """If the top rate does not hold p99 < 1 s both ways, the highest rate of `ladder` that
-    does (tried from the top down), with its rows; otherwise the top rate itself."""
-    top = max(r["rate_per_s"] for r in measured.values())
+    """The highest rate that holds p99 < 1 s both ways with every issue in step: the top
+    rate, else the rates of `ladder` (run now, from the top down), else the lower rates
+    already measured. The ladder's rows are kept."""
 
     def holds(rows) -> bool:
-        return all(r["p99_ms"] is not None and r["p99_ms"] < 1000 for r in rows) and all(
-            r.get("converged", r["issues"]) == r["issues"] for r in rows
+        rows = list(rows)
+        return (
+            len(rows) == 2
+            and all(r["p99_ms"] is not None and r["p99_ms"] < 1000 for r in rows)
+            and all(r.get("converged", r.get("issues")) == r.get("issues") for r in rows)
         )
 
-    if holds([r for r in measured.values() if r["rate_per_s"] == top]):
-        return {"rate_per_s": top, "tried": []}
-    tried = {}
-    for rate in sorted((r for r in ladder if r < top), reverse=True):
-        rows = {rate_key(way, rate): latency(bench, way, rate, seconds) for way in ("push", "pull")}
+    def at(rows: dict, rate: float) -> list[dict]:
+        return [r for r in rows.values() if r["rate_per_s"] == rate]
+
+    rates = sorted({r["rate_per_s"] for r in measured.values()}, reverse=True)
+    if holds(at(measured, rates[0])):
+        return {"rate_per_s": rates[0], "tried": []}
+    lower = rates[1:]  # measured already, highest first
+    tried: dict = {}
+
+    def found(rate: float) -> dict:
+        return {"rate_per_s": rate, "tried": sorted(tried), "rows": tried}
+
+    for rung in sorted((r for r in ladder if r < rates[0] and r not in rates), reverse=True):
+        while lower and lower[0] > rung:  # a measured rate above this rung comes first
+            if holds(at(measured, lower[0])):
+                return found(lower[0])
+            lower.pop(0)
+        rows = {rate_key(way, rung): latency(bench, way, rung, seconds) for way in ("push", "pull")}
         tried.update(rows)
         if holds(rows.values()):
-            return {"rate_per_s": rate, "tried": sorted(tried), "rows": tried}
-    return {"rate_per_s": None, "tried": sorted(tried), "rows": tried}
+            return found(rung)
+    for rate in lower:
+        if holds(at(measured, rate)):
+            return found(rate)
+    return found(None)
 
 
 def drain(rows: list[dict]) -> dict:
