@@ -66,6 +66,9 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+WAYS = ("push", "pull")
+
+
 def rate_key(way: str, rate: float) -> str:
     """The stable key of a latency row: `push_100`, `pull_20`, `push_2`..."""
     return f"{way}_{rate:g}".replace(".", "_")
@@ -77,14 +80,14 @@ def latencies(bench: Bench, rates: list[float], seconds: float, peak_seconds: fl
     return {
         rate_key(way, rate): latency(bench, way, rate, peak_seconds if rate == top else seconds)
         for rate in rates
-        for way in ("push", "pull")
+        for way in WAYS
     }
 
 
 def ceiling(bench: Bench, measured: dict, ladder: list[float], seconds: float) -> dict:
-    """The highest rate that holds p99 < 1 s both ways with every issue in step: the top
-    rate, else the rates of `ladder` (run now, from the top down), else the lower rates
-    already measured. The ladder's rows are kept."""
+    """The highest rate that holds p99 < 1 s both ways with every issue in step, among the
+    rates measured and the rungs of `ladder` below the top one (each rung run when the
+    search reaches it, from the top down). The rows of the rungs run are kept."""
 
     def holds(rows) -> bool:
         rows = list(rows)
@@ -97,28 +100,22 @@ def ceiling(bench: Bench, measured: dict, ladder: list[float], seconds: float) -
     def at(rows: dict, rate: float) -> list[dict]:
         return [r for r in rows.values() if r["rate_per_s"] == rate]
 
-    rates = sorted({r["rate_per_s"] for r in measured.values()}, reverse=True)
-    if holds(at(measured, rates[0])):
-        return {"rate_per_s": rates[0], "tried": []}
-    lower = rates[1:]  # measured already, highest first
+    top = max(r["rate_per_s"] for r in measured.values())
     tried: dict = {}
-
-    def found(rate: float) -> dict:
-        return {"rate_per_s": rate, "tried": sorted(tried), "rows": tried}
-
-    for rung in sorted((r for r in ladder if r < rates[0] and r not in rates), reverse=True):
-        while lower and lower[0] > rung:  # a measured rate above this rung comes first
-            if holds(at(measured, lower[0])):
-                return found(lower[0])
-            lower.pop(0)
-        rows = {rate_key(way, rung): latency(bench, way, rung, seconds) for way in ("push", "pull")}
-        tried.update(rows)
-        if holds(rows.values()):
-            return found(rung)
-    for rate in lower:
-        if holds(at(measured, rate)):
-            return found(rate)
-    return found(None)
+    # Every candidate below the top, highest first: the ladder's rungs (run when reached)
+    # and the lower rates already measured.
+    candidates = sorted(
+        {r for r in ladder if r < top} | {r["rate_per_s"] for r in measured.values()}, reverse=True
+    )
+    for rate in candidates:
+        rows = at(measured, rate)
+        if not rows:
+            run = {rate_key(way, rate): latency(bench, way, rate, seconds) for way in WAYS}
+            tried.update(run)
+            rows = list(run.values())
+        if holds(rows):
+            return {"rate_per_s": rate, "tried": sorted(tried), "rows": tried}
+    return {"rate_per_s": None, "tried": sorted(tried), "rows": tried}
 
 
 def drain(rows: list[dict]) -> dict:
