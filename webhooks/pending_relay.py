@@ -6,9 +6,12 @@ One relay per database sends: the one holding a session-level advisory lock on i
 connection (not Django's). The others stand by and try again every SYNC_RELAY_STANDBY_SECONDS,
 so a dead relay's place is taken. A notification sent while no relay listens is lost: the
 relay that takes over sends the pending rows of the last SYNC_PENDING_STALE_SECONDS once, and
-the sweeper covers anything older. Before sending, a batch of notifications is checked
-against the table in one query: a row no longer pending (finished, or marked ignored while
-the worker was paused) is not sent. A delivery sent twice is harmless (`claim`).
+the sweeper covers anything older. While no relay holds the lock at all (no worker runs one:
+workers stopped, or started with SYNC_RELAY off), the web request sees it (`relay_leads`,
+checked every LEAD_CHECK_SECONDS) and publishes the delivery itself. Before sending, a batch
+of notifications is checked against the table in one query: a row no longer pending
+(finished, or marked ignored while the worker was paused) is not sent. A delivery sent
+twice is harmless (`claim`).
 
 Errors (database or broker down) never reach the worker: the relay logs, waits (backoff,
 capped) and connects again.
@@ -31,6 +34,7 @@ TABLE = "webhooks_webhookdelivery"
 IDLE_SECONDS = 5.0  # a liveness query on a quiet connection this often
 BACKOFF_MAX_SECONDS = 30.0
 BATCH_MAX = 500
+LEAD_CHECK_SECONDS = 5.0  # how long a web process trusts what it saw of the relay lock
 
 # Options of Django's PostgreSQL backend that are not libpq parameters.
 _DJANGO_OPTIONS = {
@@ -198,6 +202,32 @@ def relay_in_use() -> bool:
         and not settings.CELERY_TASK_ALWAYS_EAGER
         and connection.vendor == "postgresql"
     )
+
+
+# (when it was checked, by time.monotonic(); whether a relay held the lock then)
+_lead_seen: tuple[float, bool] | None = None
+
+
+def relay_leads() -> bool:
+    """Whether a relay holds the lock of this database (so it will send what is stored), as
+    seen at most LEAD_CHECK_SECONDS ago: one read of pg_locks per process that often."""
+    global _lead_seen
+    now = time.monotonic()
+    if _lead_seen is not None and now - _lead_seen[0] < LEAD_CHECK_SECONDS:
+        return _lead_seen[1]
+    from django.db import connection
+
+    # A bigint advisory key shows as its high and low 32 bits, objsubid 1.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()"
+            " AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.objsubid = 1)",
+            [LOCK_KEY >> 32, LOCK_KEY & 0xFFFF_FFFF],
+        )
+        leads = bool(cursor.fetchone()[0])
+    _lead_seen = (now, leads)
+    return leads
 
 
 def relay_start() -> PendingRelay | None:

@@ -367,13 +367,14 @@ def delivery_enqueue(delivery_id: int, *, organization_id: int | None = None) ->
 
 def delivery_stored_enqueue(delivery_id: int, *, organization_id: int | None = None) -> None:
     """A delivery just inserted as pending: with the relay in use (webhooks/pending_relay.py)
-    its trigger's notification sends it, at commit; otherwise as `delivery_enqueue`.
+    and a relay leading, its trigger's notification sends it, at commit; otherwise as
+    `delivery_enqueue` (no worker runs a relay: the request publishes).
 
     Only for an INSERT of a pending row (the trigger fires on nothing else): a row set back
     to pending by an UPDATE (a retry) goes through `delivery_enqueue`."""
-    from .pending_relay import relay_in_use
+    from .pending_relay import relay_in_use, relay_leads
 
-    if relay_in_use():
+    if relay_in_use() and relay_leads():
         return
     delivery_enqueue(delivery_id, organization_id=organization_id)
 

@@ -17,24 +17,10 @@ from organizations import services
 from webhooks.models import DeliverySource, WebhookDelivery
 from webhooks.tasks import delivery_queue, sweep_deliveries_task
 
+from .conftest import queued
 from .test_incoming_endpoint import fixture_body, post
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def broker():
-    """The test broker (Redis), its delivery queues emptied before and after."""
-    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-    names = [q.name for q in django_settings.CELERY_TASK_QUEUES]
-    client.delete(*names)
-    yield client
-    client.delete(*names)
-
-
-def queued(client: redis.Redis) -> dict[str, int]:
-    lengths = {q.name: client.llen(q.name) for q in django_settings.CELERY_TASK_QUEUES}
-    return {name: n for name, n in lengths.items() if n}
 
 
 def partner(name: str):
