@@ -32,11 +32,12 @@ def _cmdline(pid: str) -> str:
         return ""
 
 
-def _machine_ticks() -> int:
-    """Busy ticks of the whole machine (every core), from /proc/stat's first line."""
+def _machine_ticks() -> tuple[int, int]:
+    """Busy ticks of the whole machine (every core), from /proc/stat's first line, and those
+    of them spent serving interrupts (irq, softirq: the loopback's packets among them)."""
     parts = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in parts[:8])
-    return user + nice + system + irq + softirq + steal
+    return user + nice + system + irq + softirq + steal, irq + softirq
 
 
 def snapshot(stack) -> dict:
@@ -76,9 +77,11 @@ def snapshot(stack) -> dict:
             group = "redis"
         elif name == "postgres" and f" {database} " in _cmdline(pid):
             group = "postgres"
-        if group:
-            per_process[int(pid)] = (group, used)
-    return {"processes": per_process, "machine": _machine_ticks()}
+        # The rest by command name, to say what "other" was (a PostgreSQL process serving
+        # another database or its own background work, the kernel's threads...).
+        per_process[int(pid)] = (group or f"other:{name}", used)
+    machine, interrupts = _machine_ticks()
+    return {"processes": per_process, "machine": machine, "interrupts": interrupts}
 
 
 def split(before: dict, after: dict, seconds: float) -> dict:
@@ -88,13 +91,24 @@ def split(before: dict, after: dict, seconds: float) -> dict:
     go), one that ended in between counts nothing."""
     capacity = (os.cpu_count() or 1) * seconds
     ticks = dict.fromkeys(GROUPS, 0)
+    rest: dict[str, int] = {}
     for pid, (group, used) in after["processes"].items():
         earlier = before["processes"].get(pid)
-        ticks[group] += used - earlier[1] if earlier and earlier[0] == group else used
+        delta = used - earlier[1] if earlier and earlier[0] == group else used
+        if group in ticks:
+            ticks[group] += delta
+        else:
+            name = group.removeprefix("other:")
+            rest[name] = rest.get(name, 0) + delta
     used = {g: max(0, t) / TICK for g, t in ticks.items()}
     machine = max(0, after["machine"] - before["machine"]) / TICK
     used["other"] = max(0.0, machine - sum(used.values()))
     ours = sum(used[g] for g in OURS)
+    # "other", broken down: interrupts, the machine's other processes (the busiest by name),
+    # and what no living process accounts for (processes that ended in between).
+    interrupts = max(0, after["interrupts"] - before["interrupts"]) / TICK
+    named = {n: t / TICK for n, t in sorted(rest.items(), key=lambda kv: -kv[1]) if t > 0}
+    ended = max(0.0, used["other"] - interrupts - sum(named.values()))
     return {
         "seconds": round(seconds, 1),
         "cores": os.cpu_count(),
@@ -103,4 +117,10 @@ def split(before: dict, after: dict, seconds: float) -> dict:
         "ours_share": round(ours / capacity, 3),
         "simulators_share": round(used["simulators"] / capacity, 3),
         "machine_busy": round(machine / capacity, 3),
+        "other_s": {
+            "interrupts": round(interrupts, 1),
+            "processes": {n: round(v, 1) for n, v in list(named.items())[:8]},
+            "processes_all": round(sum(named.values()), 1),
+            "unaccounted": round(ended, 1),
+        },
     }

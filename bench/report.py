@@ -96,16 +96,25 @@ def cpu_section(results: dict) -> list[str]:
             f"| `{key}` | {cpu['seconds']} | {share['web']:.0%} | {share['worker']:.0%} | "
             f"{cpu['ours_share']:.0%} | {cpu['simulators_share']:.0%} | {share['postgres']:.0%} | "
             f"{share['redis']:.0%} | {share['bench driver']:.0%} | {share['other']:.0%} | "
-            f"{cpu['machine_busy']:.0%} |"
+            f"{cpu['machine_busy']:.0%} | {_other(cpu.get('other_s'))} |"
         )
     if not rows:
         return []
     header = (
         "| run | wall s | web | worker | **ours** | simulators | PostgreSQL | Redis "
-        "| bench driver | other | machine busy |"
+        "| bench driver | other | machine busy | other, CPU s: interrupts; busiest others; "
+        "ended processes |"
     )
     title = "CPU split during each latency run (share of all cores x wall time)"
     return [*table(title, header, rows), ""]
+
+
+def _other(other: dict | None) -> str:
+    """The "other" share's CPU seconds, broken down (runs before it was kept: blank)."""
+    if not other:
+        return ""
+    busiest = ", ".join(f"{n} {v}" for n, v in list(other["processes"].items())[:3])
+    return f"{other['interrupts']}; {busiest}; {other['unaccounted']}"
 
 
 def burst_section(results: dict) -> list[str]:
