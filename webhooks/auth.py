@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import connection
@@ -133,7 +134,9 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
     current, previous, valid_until, hook_secret = row[:4] if row else ("", "", None, "")
     fields = dict(zip(_ORGANIZATION_FIELDS, row[4:], strict=False)) if row else {}
     pk, enabled = fields.get("id"), fields.get("enabled", False)
-    candidate = Organization(
+    # Only the three attributes the selector reads: a model instance would cost more than
+    # the decryptions (its every field's default is computed).
+    candidate = SimpleNamespace(
         incoming_secret=crypto.decrypt(current or decoy_secret),
         previous_incoming_secrets=crypto.decrypt(previous or decoy_previous),
         previous_secret_valid_until=_aware(valid_until),
