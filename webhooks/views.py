@@ -46,6 +46,16 @@ class Refused(Exception):
 _CLEAN = re.compile(r"[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*")
 
 
+def _meta_key(header: str) -> str:
+    """Where the WSGI environ holds a request header (as `request.headers` reads it)."""
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+# Read straight from the environ: `request.headers` would parse every header of the request.
+_SIGNATURE_META = _meta_key(auth.SIGNATURE_HEADER)
+_KEPT_META = tuple((name, _meta_key(name)) for name in services.KEPT_HEADERS)
+
+
 def json_response(data: dict, status_code: int) -> HttpResponse:
     """The JSON answer DRF's `JSONRenderer` would give (compact, UTF-8), with the headers of
     DRF's answers on these views, without its negotiation and rendering per request."""
@@ -204,7 +214,7 @@ class WebhookBaseView(APIView):
                 )
 
     def check_signature(self, request: HttpRequest, body: bytes, *, secret: str, required: bool):
-        header = request.headers.get(auth.SIGNATURE_HEADER, "")
+        header = request.META.get(_SIGNATURE_META, "")
         if not header:
             if required:
                 raise Refused(
@@ -243,7 +253,11 @@ class WebhookBaseView(APIView):
             organization=organization,
             body=body,
             event=event,
-            headers=dict(request.headers),
+            headers={
+                name: value
+                for name, key in _KEPT_META
+                if (value := request.META.get(key)) is not None
+            },
         )
         if created and delivery.status == DeliveryStatus.PENDING:
             delivery_stored_enqueue(
@@ -285,7 +299,7 @@ class LocalWebhookApi(WebhookBaseView):
         given = request.GET.get("secret", "")
         if given and hmac.compare_digest(given.encode(), secret.encode()):
             return True
-        if request.headers.get(auth.SIGNATURE_HEADER):
+        if request.META.get(_SIGNATURE_META):
             return False  # checked over the body, once it is read
         raise Refused(status.HTTP_401_UNAUTHORIZED, "unauthorized", "Wrong or missing secret.")
 
