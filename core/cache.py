@@ -31,3 +31,13 @@ class ReusedClientRedisCache(RedisCache):
     def __init__(self, server, params) -> None:
         super().__init__(server, params)
         self._class = ReusedClientRedisCacheClient
+
+    def add_and_incr(self, key: str, *, timeout: int) -> int:
+        """`add(key, 0, timeout)` then `incr(key)` in one round trip, atomically (MULTI/EXEC:
+        the key cannot expire between the two): the count after this increment."""
+        key = self.make_and_validate_key(key)
+        client = self._cache.get_client(key, write=True)
+        with client.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=timeout, nx=True)  # as `add` stores an int: its digits
+            pipe.incr(key)
+            return pipe.execute()[1]

@@ -55,9 +55,14 @@ def record_failure(*, client: str, target: str) -> None:
     window = _window()
     key = _key(client=client, target=target, window=window)
     try:
-        # Always the same two operations (first failure or not): the work tells nothing.
-        cache.add(key, 0, timeout=window + 1)
-        cache.incr(key)
+        # Always the same two operations (first failure or not): the work tells nothing. On
+        # Redis (core/cache.py) both go in one round trip.
+        add_and_incr = getattr(cache, "add_and_incr", None)
+        if add_and_incr is not None:
+            add_and_incr(key, timeout=window + 1)
+        else:
+            cache.add(key, 0, timeout=window + 1)
+            cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.add(key, 1, timeout=window + 1)
     except Exception:

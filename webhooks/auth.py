@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import connection
@@ -89,17 +90,9 @@ def _decoy_ciphertexts(keys: tuple[str, ...]) -> tuple[str, str]:
     return crypto.encrypt(_DECOY_SECRET), crypto.encrypt(_DECOY_PREVIOUS)
 
 
-def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
-    """Check `secret` against organization `public_id` with the same work whether or not the
-    organization exists: one query by the unique id, two decryptions (the current secret and
-    the list of rotated-out ones, or a decoy in place of each missing one) and the
-    constant-time comparisons of `organizations.selectors.organization_secret_matches` (two,
-    unless more than one rotated-out secret is in its grace period).
-
-    The same query reads the columns storing a delivery needs and, on PostgreSQL, the
-    partner projects the organization maps (no second query once the body is parsed); no
-    other secret is read, and the signature secret is decrypted only when `secret` matches.
-    """
+@cache
+def _credentials_sql(vendor: str) -> str:
+    """`incoming_credentials`'s query, built once per database vendor."""
     meta = Organization._meta
     columns = ", ".join(
         f"o.{meta.get_field(name).column}"
@@ -113,16 +106,31 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
     )
     # Its mapped partner projects in the same query, where the database has arrays (the
     # delivery's project is known only once the body is parsed, after authentication).
-    postgres = connection.vendor == "postgresql"
-    if postgres:
+    if vendor == "postgresql":
         mapping = ProjectMapping._meta
         columns += (
             f", ARRAY(SELECT m.{mapping.get_field('remote_project_key').column}"  # noqa: S608
             f" FROM {mapping.db_table} m WHERE m.{mapping.get_field('organization').column} = o.id)"
         )
-    sql = (
+    return (
         f"SELECT {columns} FROM {meta.db_table} o WHERE o.{meta.get_field('public_id').column} = %s"  # noqa: S608 - names from the model; the value is bound
     )
+
+
+def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
+    """Check `secret` against organization `public_id` with the same work whether or not the
+    organization exists: one query by the unique id, two decryptions (the current secret and
+    the list of rotated-out ones, or a decoy in place of each missing one) and the
+    constant-time comparisons of `organizations.selectors.organization_secret_matches` (two,
+    unless more than one rotated-out secret is in its grace period).
+
+    The same query reads the columns storing a delivery needs and, on PostgreSQL, the
+    partner projects the organization maps (no second query once the body is parsed); no
+    other secret is read, and the signature secret is decrypted only when `secret` matches.
+    """
+    meta = Organization._meta
+    postgres = connection.vendor == "postgresql"
+    sql = _credentials_sql(connection.vendor)
     # An id no organization can have (a NUL, which PostgreSQL refuses; a lone surrogate) is
     # looked up as "", which matches nothing: the same query either way.
     lookup = public_id if _POSSIBLE_ID.fullmatch(public_id) else ""
@@ -133,7 +141,9 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
     current, previous, valid_until, hook_secret = row[:4] if row else ("", "", None, "")
     fields = dict(zip(_ORGANIZATION_FIELDS, row[4:], strict=False)) if row else {}
     pk, enabled = fields.get("id"), fields.get("enabled", False)
-    candidate = Organization(
+    # Only the three attributes the selector reads: a model instance would cost more than
+    # the decryptions (its every field's default is computed).
+    candidate = SimpleNamespace(
         incoming_secret=crypto.decrypt(current or decoy_secret),
         previous_incoming_secrets=crypto.decrypt(previous or decoy_previous),
         previous_secret_valid_until=_aware(valid_until),

@@ -4,15 +4,15 @@ No outbound call happens here: a delivery is checked, stored and answered.
 """
 
 import hmac
+import json
 import logging
 import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
 from rest_framework import status
 from rest_framework.permissions import AllowAny
-from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import throttle
@@ -46,6 +46,29 @@ class Refused(Exception):
 _CLEAN = re.compile(r"[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*")
 
 
+def _meta_key(header: str) -> str:
+    """Where the WSGI environ holds a request header (as `request.headers` reads it)."""
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+# Read straight from the environ: `request.headers` would parse every header of the request.
+_SIGNATURE_META = _meta_key(auth.SIGNATURE_HEADER)
+_KEPT_META = tuple((name, _meta_key(name)) for name in services.KEPT_HEADERS)
+
+
+def json_response(data: dict, status_code: int) -> HttpResponse:
+    """The JSON answer DRF's `JSONRenderer` would give (compact, UTF-8), with the headers of
+    DRF's answers on these views, without its negotiation and rendering per request."""
+    response = HttpResponse(
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(),
+        status=status_code,
+        content_type="application/json",
+    )
+    response["Allow"] = "POST, OPTIONS"
+    response["Vary"] = "Accept"
+    return response
+
+
 class WebhookBaseView(APIView):
     """Authenticates before it reads or parses: first what the URL alone decides (the secret
     in the query string, a throttle on repeated failures), then the body within the size
@@ -61,7 +84,16 @@ class WebhookBaseView(APIView):
 
     endpoint_name = "webhook"
 
-    def post(self, request: Request, **kwargs) -> Response:
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        """A POST is answered on Django's request, always in JSON: DRF's request wrapping,
+        content negotiation and rendering cost a delivery more than its authentication. Other
+        methods go through DRF (405, OPTIONS)."""
+        if request.method != "POST":
+            return super().dispatch(request, *args, **kwargs)
+        self.args, self.kwargs, self.request = args, kwargs, request
+        return self.post(request, **kwargs)
+
+    def post(self, request: HttpRequest, **kwargs) -> HttpResponse:
         client, target = self.client_address(request), self.throttle_target(**kwargs)
         try:
             wait = throttle.retry_after(client=client, target=target)
@@ -89,14 +121,14 @@ class WebhookBaseView(APIView):
                 "delivery.refused",
                 extra={"endpoint": self.endpoint_name, "code": exc.code, "status": exc.status_code},
             )
-            response = Response({"error": exc.code, "message": exc.message}, status=exc.status_code)
+            response = json_response({"error": exc.code, "message": exc.message}, exc.status_code)
             if exc.retry_after is not None:
                 response["Retry-After"] = str(exc.retry_after)
             return response
         return self.accept(request, body, event, context)
 
     @staticmethod
-    def client_address(request: Request) -> str:
+    def client_address(request: HttpRequest) -> str:
         """The client's address (see `core.throttle.client_address`)."""
         return throttle.client_address(request.META)
 
@@ -111,12 +143,12 @@ class WebhookBaseView(APIView):
             f"The body is larger than the limit of {limit} bytes.",
         )
 
-    def check_declared_size(self, request: Request) -> None:
+    def check_declared_size(self, request: HttpRequest) -> None:
         declared = request.META.get("CONTENT_LENGTH") or ""
         if declared.isdigit() and int(declared) > settings.WEBHOOK_MAX_BODY_BYTES:
             raise self._too_big()
 
-    def read_body(self, request: Request) -> bytes:
+    def read_body(self, request: HttpRequest) -> bytes:
         """The raw body, at most WEBHOOK_MAX_BODY_BYTES, with a Content-Length or chunked."""
         limit = settings.WEBHOOK_MAX_BODY_BYTES
         if not request.META.get("CONTENT_LENGTH") and "chunked" in (
@@ -147,7 +179,7 @@ class WebhookBaseView(APIView):
             raise self._too_big()
         return body
 
-    def check_content_type(self, request: Request) -> None:
+    def check_content_type(self, request: HttpRequest) -> None:
         content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise Refused(
@@ -181,8 +213,8 @@ class WebhookBaseView(APIView):
                     f"The {name} holds control characters or invalid text.",
                 )
 
-    def check_signature(self, request: Request, body: bytes, *, secret: str, required: bool):
-        header = request.headers.get(auth.SIGNATURE_HEADER, "")
+    def check_signature(self, request: HttpRequest, body: bytes, *, secret: str, required: bool):
+        header = request.META.get(_SIGNATURE_META, "")
         if not header:
             if required:
                 raise Refused(
@@ -198,19 +230,21 @@ class WebhookBaseView(APIView):
                 f"The {auth.SIGNATURE_HEADER} header does not match the body.",
             )
 
-    def authenticate_url(self, request: Request, **kwargs):
+    def authenticate_url(self, request: HttpRequest, **kwargs):
         """What the URL and headers alone decide, before the body is read."""
         raise NotImplementedError
 
-    def authenticate_body(self, request: Request, body: bytes, context):
+    def authenticate_body(self, request: HttpRequest, body: bytes, context):
         """What needs the raw bytes (a signature); returns the context `accept` gets."""
         return context
 
-    def accept(self, request: Request, body: bytes, event: JiraEvent, context) -> Response:
+    def accept(self, request: HttpRequest, body: bytes, event: JiraEvent, context) -> HttpResponse:
         raise NotImplementedError
 
     @staticmethod
-    def store(request: Request, body: bytes, event: JiraEvent, *, source: str, organization=None):
+    def store(
+        request: HttpRequest, body: bytes, event: JiraEvent, *, source: str, organization=None
+    ):
         """Store the delivery once; a new pending one is queued once the row is committed
         (by the relay's notification, or published from here: `delivery_stored_enqueue`).
         Returns (delivery, created)."""
@@ -219,7 +253,11 @@ class WebhookBaseView(APIView):
             organization=organization,
             body=body,
             event=event,
-            headers=dict(request.headers),
+            headers={
+                name: value
+                for name, key in _KEPT_META
+                if (value := request.META.get(key)) is not None
+            },
         )
         if created and delivery.status == DeliveryStatus.PENDING:
             delivery_stored_enqueue(
@@ -228,11 +266,11 @@ class WebhookBaseView(APIView):
         return delivery, created
 
     @staticmethod
-    def answer(delivery, created: bool) -> Response:
-        return Response(
+    def answer(delivery, created: bool) -> HttpResponse:
+        return json_response(
             {"delivery": delivery.pk, "status": delivery.status, "duplicate": not created},
             # 202: stored and queued; 200: a repeat, or recorded as ignored.
-            status=(
+            (
                 status.HTTP_202_ACCEPTED
                 if created and delivery.status == DeliveryStatus.PENDING
                 else status.HTTP_200_OK
@@ -249,7 +287,7 @@ class LocalWebhookApi(WebhookBaseView):
 
     endpoint_name = "local"
 
-    def authenticate_url(self, request: Request) -> bool:
+    def authenticate_url(self, request: HttpRequest) -> bool:
         """True when the URL's secret settles it; False when the signature must."""
         secret = settings.LOCAL_WEBHOOK_SECRET
         if not secret:
@@ -258,18 +296,18 @@ class LocalWebhookApi(WebhookBaseView):
                 "not_configured",
                 "LOCAL_WEBHOOK_SECRET is not set; local deliveries are refused.",
             )
-        given = request.query_params.get("secret", "")
+        given = request.GET.get("secret", "")
         if given and hmac.compare_digest(given.encode(), secret.encode()):
             return True
-        if request.headers.get(auth.SIGNATURE_HEADER):
+        if request.META.get(_SIGNATURE_META):
             return False  # checked over the body, once it is read
         raise Refused(status.HTTP_401_UNAUTHORIZED, "unauthorized", "Wrong or missing secret.")
 
-    def authenticate_body(self, request: Request, body: bytes, context: bool) -> None:
+    def authenticate_body(self, request: HttpRequest, body: bytes, context: bool) -> None:
         if not context:
             self.check_signature(request, body, secret=settings.LOCAL_WEBHOOK_SECRET, required=True)
 
-    def accept(self, request, body, event, context) -> Response:
+    def accept(self, request, body, event, context) -> HttpResponse:
         return self.answer(*self.store(request, body, event, source=DeliverySource.LOCAL))
 
 
@@ -291,9 +329,9 @@ class IncomingWebhookApi(WebhookBaseView):
     def throttle_target(self, *, org_id: str) -> str:
         return f"incoming:{org_id}"
 
-    def authenticate_url(self, request: Request, *, org_id: str) -> auth.IncomingCredentials:
+    def authenticate_url(self, request: HttpRequest, *, org_id: str) -> auth.IncomingCredentials:
         credentials = auth.incoming_credentials(
-            public_id=org_id, secret=request.query_params.get("secret", "")
+            public_id=org_id, secret=request.GET.get("secret", "")
         )
         if not credentials.matches:
             raise Refused(*self._unknown)
@@ -317,7 +355,7 @@ class IncomingWebhookApi(WebhookBaseView):
         return credentials
 
     def authenticate_body(
-        self, request: Request, body: bytes, credentials: auth.IncomingCredentials
+        self, request: HttpRequest, body: bytes, credentials: auth.IncomingCredentials
     ) -> auth.IncomingCredentials:
         if credentials.signature_secret or credentials.require_signature:
             self.check_signature(
@@ -328,7 +366,7 @@ class IncomingWebhookApi(WebhookBaseView):
             )
         return credentials
 
-    def accept(self, request, body, event, credentials: auth.IncomingCredentials) -> Response:
+    def accept(self, request, body, event, credentials: auth.IncomingCredentials) -> HttpResponse:
         # Read with the credentials, in the same query (with the projects it maps).
         organization = credentials.organization_for(event.project_key)
         # The row commits on its own (delivery_store); the task is sent right after.
@@ -337,7 +375,9 @@ class IncomingWebhookApi(WebhookBaseView):
                 request, body, event, source=DeliverySource.PARTNER, organization=organization
             )
         except services.OrganizationGone:  # deleted since it was authenticated
-            return Response(dict(zip(("error", "message"), self._unknown[1:], strict=True)), 401)
+            return json_response(
+                dict(zip(("error", "message"), self._unknown[1:], strict=True)), 401
+            )
         org_services.organization_record_delivery(organization=organization)
         return self.answer(delivery, created)
 

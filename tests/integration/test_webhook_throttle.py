@@ -89,3 +89,18 @@ def test_behind_trusted_proxies_the_forwarded_address_counts(client, settings, t
         HTTP_X_FORWARDED_FOR="spoofed, 203.0.113.5",
     )
     assert response.status_code == 202
+
+
+def test_a_failure_count_is_kept_for_its_window_only(client, two_way_org):
+    from django.core.cache import cache
+
+    from core import throttle
+
+    wrong = f"/webhooks/incoming/{two_way_org.public_id}/?secret=guess"
+    for _ in range(3):
+        assert post(client, wrong, "10.0.0.99").status_code == 401
+    key = throttle._key(client="10.0.0.99", target=f"incoming:{two_way_org.public_id}", window=600)
+    assert cache.get(key) == 3
+    if hasattr(cache, "add_and_incr"):  # Redis: counted in one round trip, and it expires
+        stored = cache.make_and_validate_key(key)
+        assert 0 < cache._cache.get_client(stored).ttl(stored) <= 601
