@@ -27,7 +27,7 @@ from organizations.relay import connection_history_prune
 from organizations.selectors import ORGANIZATION_STAMP_SQL, organization_at_stamp
 from organizations.services import organization_credentials_reject
 from sync import echo
-from sync.leases import LeaseBusy
+from sync.leases import LeaseBusy, issue_column_sql
 from sync.mapping import PULL, PUSH
 from sync.models import IssueLink
 from sync.retries import backoff_seconds
@@ -55,11 +55,12 @@ COALESCE_BATCH = 200
 # Whether another worker holds the lease of the delivery's issue pair (read with the claim):
 # then the delivery goes alone (the pair's holder takes what queued behind it).
 _PAIR_BUSY = (
-    "EXISTS (SELECT 1 FROM {links} l WHERE l.lease_until > %s AND {d}.event_type NOT LIKE 'peer:%%'"
+    "EXISTS (SELECT 1 FROM {links} l WHERE l.lease_until > %s AND {d}.event_type NOT LIKE 'peer:%%'"  # noqa: S608
     " AND {d}.issue_id <> ''"
     " AND ({d}.organization_id IS NULL OR l.organization_id = {d}.organization_id)"
-    " AND CASE WHEN {d}.source = %s THEN l.local_issue_id = {d}.issue_id"
-    " ELSE l.remote_issue_id = {d}.issue_id END) AS pair_busy"
+    " AND "
+    + issue_column_sql(link="l", local_when="{d}.source = %s", issue_id="{d}.issue_id")
+    + ") AS pair_busy"
 )
 
 
