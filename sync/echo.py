@@ -9,7 +9,7 @@ a whole event this way before any Jira call: all echo (or nothing mapped changed
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -375,6 +375,7 @@ def echo_precheck(
     event: JiraEvent,
     source_names: set[str],
     client: JiraClient,
+    links: Sequence[IssueLink] | None = None,
 ) -> Precheck:
     """Why nothing needs doing for this organization (echo / no mapped change), if so.
 
@@ -385,9 +386,21 @@ def echo_precheck(
     may be using the account; it is synced like any genuine change, which writes only what
     differs from the agreed state). Without an actor, the locks alone decide.
     """
-    link = IssueLink.objects.filter(
-        organization=organization, **{f"{side}_issue_id": event.issue_id}
-    ).first()
+    if links is None:  # else the issue's links, read already (of every organization)
+        link = IssueLink.objects.filter(
+            organization=organization, **{f"{side}_issue_id": event.issue_id}
+        ).first()
+    else:
+        link = min(
+            (
+                x
+                for x in links
+                if x.organization_id == organization.pk
+                and getattr(x, f"{side}_issue_id") == event.issue_id
+            ),
+            key=lambda x: x.pk,
+            default=None,
+        )
     decided, reason = _lifecycle_reason(
         side=side, event=event, link=link, organization=organization, client=client
     )

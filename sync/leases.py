@@ -100,13 +100,15 @@ def issue_link_lease_for(
 
 
 def issue_link_lease_renew(link: IssueLink) -> None:
-    """Extend our lease before a write; if another worker has taken the pair, stop here."""
-    now = timezone.now()
+    """Extend our lease before a write; if another worker has taken the pair, stop here.
+    `link` learns the new end (a later full save of it keeps the lease as renewed)."""
+    until = timezone.now() + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     kept = IssueLink.objects.filter(pk=link.pk, lease_owner=link.lease_owner).update(
-        lease_until=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+        lease_until=until
     )
     if not kept:
         raise LeaseBusy(f"issue link {link.pk}: lease lost to another worker")
+    link.lease_until = until
 
 
 def issue_link_get_or_create(

@@ -259,6 +259,11 @@ def _process(
     echoes = refused = 0
     merged: list[int] = []
     moved_notes = _moved_between(event=event, way=way, mappings=mappings) if moved else {}
+    # The issue's links, read once for the pre-checks and (PUSH) the partner it came from.
+    links = IssueLink.objects.filter(**{f"{source_side}_issue_id": event.issue_id})
+    if way == PULL:  # a partner's issue ids are its site's: only this organization's
+        links = links.filter(organization=organization)
+    links = list(links)
     for project_mapping in mappings:
         job = job_build(
             project_mapping=project_mapping,
@@ -268,6 +273,7 @@ def _process(
             comments_changed=event.comment is not None,
             deleted_for=deleted_for,
             fresh=True,  # `_mappings`: the organization as of this delivery
+            links=links,
         )
         check = echo.echo_precheck(
             organization=job.organization,
@@ -275,6 +281,7 @@ def _process(
             event=event,
             source_names={p.source(way) for p in job.pairs},
             client=job.source,
+            links=links,
         )
         reason = check.reason
         if (
