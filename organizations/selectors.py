@@ -1,5 +1,6 @@
 """Reads on organizations."""
 
+import copy
 import hmac
 import json
 from datetime import datetime
@@ -12,6 +13,29 @@ from .models import Connection, Organization
 
 def organization_list() -> QuerySet[Organization]:
     return Organization.objects.all()
+
+
+# An organization's configuration stamp, as SQL over its table (`{table}`, named in full:
+# SQLite's RETURNING sees no alias in a subquery): its config_version, which every change of
+# its settings, project mappings and field mappings moves (database triggers, migrations 0017
+# and 0018; `last_delivery_at` aside), and its creation time (an id SQLite gives again after a
+# delete names another organization). Read with the row that names the organization.
+ORGANIZATION_STAMP_SQL = (
+    "CAST({table}.config_version AS TEXT) || ' ' || CAST({table}.created_at AS TEXT)"
+)
+
+# This process's organizations, by id: (stamp, the row read at or after that stamp).
+_KEPT: dict[int, tuple[str, Organization]] = {}
+
+
+def organization_at_stamp(*, pk: int, stamp: str) -> Organization:
+    """The organization as of `stamp` (ORGANIZATION_STAMP_SQL, read just now): this
+    process's copy while the stamp is unchanged, else read again. The caller gets a copy
+    of its own (callers set attributes on it)."""
+    kept = _KEPT.get(pk)
+    if kept is None or kept[0] != stamp:
+        kept = _KEPT[pk] = (stamp, Organization.objects.get(pk=pk))
+    return copy.copy(kept[1])
 
 
 def _same(a: str, b: str) -> bool:

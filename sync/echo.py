@@ -9,14 +9,13 @@ a whole event this way before any Jira call: all echo (or nothing mapped changed
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection
 from django.utils import timezone
 
 from jiraapi.client import JiraClient
@@ -55,26 +54,34 @@ def echo_expect(
 
     `previous` holds the values the fields had on that side before the write, as far as
     we know them (the link's agreed state).
-    """
+
+    One statement for all the fields (an upsert, atomic on its own): a new lock, or one more
+    pending write of a live one (a lock run out starts again at one)."""
+    if not values:
+        return
     previous = previous or {}
+    ops = connection.ops
     now = timezone.now()
-    expires = now + echo_ttl()
-    with transaction.atomic():
-        for name, value in values.items():
-            before = fingerprint(name, previous[name]) if name in previous else ""
-            lock, created = EchoLock.objects.select_for_update().get_or_create(
-                organization=organization,
-                side=side,
-                issue_id=str(issue_id),
-                field=name,
-                fingerprint=fingerprint(name, value),
-                defaults={"expires_at": expires, "previous": before},
-            )
-            if not created:
-                lock.pending = lock.pending + 1 if lock.expires_at > now else 1
-                lock.expires_at = expires
-                lock.previous = before
-                lock.save(update_fields=["pending", "expires_at", "previous"])
+    created, expires = (
+        ops.adapt_datetimefield_value(now),
+        ops.adapt_datetimefield_value(now + echo_ttl()),
+    )
+    rows, params = [], []
+    for name, value in values.items():
+        before = fingerprint(name, previous[name]) if name in previous else ""
+        rows.append("(%s, %s, %s, %s, %s, %s, 1, %s, %s)")
+        params += [organization.pk, side, str(issue_id), name, fingerprint(name, value)]
+        params += [before, created, expires]
+    table = EchoLock._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (organization_id, side, issue_id, field, fingerprint, "  # noqa: S608
+            f"previous, pending, created_at, expires_at) VALUES {', '.join(rows)} "
+            "ON CONFLICT (organization_id, side, issue_id, field, fingerprint) DO UPDATE SET "
+            f"pending = CASE WHEN {table}.expires_at > %s THEN {table}.pending + 1 ELSE 1 END, "
+            "expires_at = excluded.expires_at, previous = excluded.previous",
+            [*params, created],
+        )
 
 
 def is_echo(
@@ -102,40 +109,37 @@ def echo_consume(
 ) -> set[str]:
     """The fields among `values` (name -> new value) that are echoes; each lock used once.
 
-    Without `agreed` (comments), a matching live lock is enough.
-    """
-    now = timezone.now()
+    Without `agreed` (comments), a matching live lock is enough. A lock is taken by one
+    conditional `UPDATE ... RETURNING` (`is_echo`'s test in SQL), so concurrent consumers
+    of one lock take one pending write each; the lock goes once none is left."""
+    ops = connection.ops
+    now = ops.adapt_datetimefield_value(timezone.now())
+    table = EchoLock._meta.db_table
     echoes: set[str] = set()
     for name, value in values.items():
-        with transaction.atomic():
-            lock = (
-                EchoLock.objects.select_for_update()
-                .filter(
-                    organization=organization,
-                    side=side,
-                    issue_id=str(issue_id),
-                    field=name,
-                    fingerprint=fingerprint(name, value),
-                    expires_at__gt=now,
-                    pending__gt=0,
-                )
-                .first()
+        where = (
+            "organization_id = %s AND side = %s AND issue_id = %s AND field = %s "
+            "AND fingerprint = %s AND expires_at > %s AND pending > 0"
+        )
+        params = [organization.pk, side, str(issue_id), name, fingerprint(name, value), now]
+        if agreed is not None and fingerprint(name, value) != fingerprint(name, agreed.get(name)):
+            # Not agreed: only a late echo of an older write (its changelog starts from the
+            # value the lock recorded as `previous`), see `is_echo`.
+            where += " AND previous <> '' AND previous = %s"
+            params.append(fingerprint(name, (changed_from or {}).get(name)))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET pending = pending - 1 WHERE id = ("  # noqa: S608
+                f"SELECT id FROM {table} WHERE {where} LIMIT 1) AND pending > 0 "
+                "RETURNING id, pending",
+                params,
             )
-            if lock is None:
+            taken = cursor.fetchone()
+            if taken is None:
                 continue
-            if agreed is not None and not is_echo(
-                lock,
-                name,
-                value,
-                agreed=agreed.get(name),
-                changed_from=(changed_from or {}).get(name),
-            ):
-                continue
-            if lock.pending > 1:
-                EchoLock.objects.filter(pk=lock.pk).update(pending=F("pending") - 1)
-            else:
-                lock.delete()
-            echoes.add(name)
+            if taken[1] == 0:
+                cursor.execute(f"DELETE FROM {table} WHERE id = %s AND pending = 0", [taken[0]])  # noqa: S608
+        echoes.add(name)
     return echoes
 
 
@@ -371,6 +375,7 @@ def echo_precheck(
     event: JiraEvent,
     source_names: set[str],
     client: JiraClient,
+    links: Sequence[IssueLink] | None = None,
 ) -> Precheck:
     """Why nothing needs doing for this organization (echo / no mapped change), if so.
 
@@ -381,9 +386,21 @@ def echo_precheck(
     may be using the account; it is synced like any genuine change, which writes only what
     differs from the agreed state). Without an actor, the locks alone decide.
     """
-    link = IssueLink.objects.filter(
-        organization=organization, **{f"{side}_issue_id": event.issue_id}
-    ).first()
+    if links is None:  # else the issue's links, read already (of every organization)
+        link = IssueLink.objects.filter(
+            organization=organization, **{f"{side}_issue_id": event.issue_id}
+        ).first()
+    else:
+        link = min(
+            (
+                x
+                for x in links
+                if x.organization_id == organization.pk
+                and getattr(x, f"{side}_issue_id") == event.issue_id
+            ),
+            key=lambda x: x.pk,
+            default=None,
+        )
     decided, reason = _lifecycle_reason(
         side=side, event=event, link=link, organization=organization, client=client
     )

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from jiraapi.client import CLOUD, JiraClient
@@ -111,9 +112,12 @@ def job_build(
     comments_changed: bool = False,
     deleted_for: Organization | None = None,
     fresh: bool = False,
+    links: Sequence[IssueLink] | None = None,
 ) -> Job:
     """`fresh`: `project_mapping.organization` was read just now (a delivery's), so its
-    field pairs may come from this process's copy of that configuration version."""
+    field pairs may come from this process's copy of that configuration version. `links`:
+    the source issue's links of every organization, read already (PUSH: whether the issue
+    came from another partner)."""
     organization = project_mapping.organization
     remote = peer_of(organization) if organization.is_app else remote_client(organization)
     source = local_client() if way == PUSH else remote
@@ -130,7 +134,7 @@ def job_build(
         comments_changed=comments_changed,
         pairs=field_pairs_of(organization, way) if fresh else tuple(field_pairs(organization, way)),
         deleted_for=deleted_for,
-        came_from=_came_from(organization, str(issue_id)) if way == PUSH else None,
+        came_from=_came_from(organization, str(issue_id), links) if way == PUSH else None,
     )
 
 
@@ -140,14 +144,30 @@ def peer_of(organization: Organization) -> PeerSource:
     return PeerSource(flavor=organization.remote_flavor, base_url="")
 
 
-def _came_from(organization: Organization, local_issue_id: str) -> Organization | None:
-    """The other partner organization a local issue was created for, if any."""
-    origin = (
-        IssueLink.objects.select_related("organization")
-        .filter(local_issue_id=local_issue_id, origin=Side.REMOTE)
-        .exclude(organization=organization)
-        .first()
-    )
+def _came_from(
+    organization: Organization, local_issue_id: str, links: Sequence[IssueLink] | None = None
+) -> Organization | None:
+    """The other partner organization a local issue was created for, if any (from `links`,
+    the issue's links, when given)."""
+    if links is None:
+        origin = (
+            IssueLink.objects.select_related("organization")
+            .filter(local_issue_id=local_issue_id, origin=Side.REMOTE)
+            .exclude(organization=organization)
+            .first()
+        )
+    else:
+        origin = min(
+            (
+                link
+                for link in links
+                if link.local_issue_id == local_issue_id
+                and link.origin == Side.REMOTE
+                and link.organization_id != organization.pk
+            ),
+            key=lambda link: link.pk,
+            default=None,
+        )
     return origin.organization if origin is not None else None
 
 

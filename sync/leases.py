@@ -25,6 +25,21 @@ class LeaseBusy(Exception):
     """Another worker is working on this issue pair; try again shortly."""
 
 
+def issue_column(side: str) -> str:
+    """The IssueLink column of the issue on `side` (an event's source side)."""
+    return "local_issue_id" if side == Side.LOCAL else "remote_issue_id"
+
+
+def issue_column_sql(*, link: str, local_when: str, issue_id: str) -> str:
+    """`issue_column` in SQL: the condition that the link row `link` (a table or an alias)
+    holds the issue `issue_id` (an SQL expression) on its local side when `local_when` (an
+    SQL condition) holds, else on its partner's side."""
+    return (
+        f"CASE WHEN {local_when} THEN {link}.{issue_column(Side.LOCAL)} = {issue_id} "
+        f"ELSE {link}.{issue_column(Side.REMOTE)} = {issue_id} END"
+    )
+
+
 def _take(where: str, params: list, owner: str) -> IssueLink | None:
     """The lease of the link matching `where`, if free (or run out), with the row itself: one
     `UPDATE ... RETURNING`. None: no such link, or another worker holds it."""
@@ -66,8 +81,9 @@ def issue_link_lease_for(
     link exists and is free) is one `UPDATE ... RETURNING` for the lookup and the lease.
     On a normal exit, the release also writes the link's `last_error` (the sync's outcome)."""
     owner = uuid.uuid4().hex
-    column = "local_issue_id" if side == Side.LOCAL else "remote_issue_id"
-    held = _take(f"organization_id = %s AND {column} = %s", [organization.pk, issue_id], owner)
+    held = _take(
+        f"organization_id = %s AND {issue_column(side)} = %s", [organization.pk, issue_id], owner
+    )
     if held is None:
         link = issue_link_get_or_create(
             organization=organization, side=side, issue_id=issue_id, issue_key=issue_key
@@ -84,13 +100,15 @@ def issue_link_lease_for(
 
 
 def issue_link_lease_renew(link: IssueLink) -> None:
-    """Extend our lease before a write; if another worker has taken the pair, stop here."""
-    now = timezone.now()
+    """Extend our lease before a write; if another worker has taken the pair, stop here.
+    `link` learns the new end (a later full save of it keeps the lease as renewed)."""
+    until = timezone.now() + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     kept = IssueLink.objects.filter(pk=link.pk, lease_owner=link.lease_owner).update(
-        lease_until=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+        lease_until=until
     )
     if not kept:
         raise LeaseBusy(f"issue link {link.pk}: lease lost to another worker")
+    link.lease_until = until
 
 
 def issue_link_get_or_create(

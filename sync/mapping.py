@@ -3,6 +3,7 @@ mappings). What a field's values mean is the field registry's business (`fields.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 from organizations.models import (
@@ -63,6 +64,29 @@ def field_pairs_of(organization: Organization, way: str) -> tuple[FieldPair, ...
             _PAIRS.clear()
         pairs = _PAIRS[key] = tuple(field_pairs(organization, way))
     return pairs
+
+
+# This process's project mappings by (organization, its config_version), which every change
+# of them moves too (a database trigger), as `_PAIRS`.
+_PROJECT_MAPPINGS: dict[tuple, tuple[ProjectMapping, ...]] = {}
+
+
+def project_mappings_of(organization: Organization) -> list[ProjectMapping]:
+    """The organization's project mappings, kept in this process per configuration version,
+    each a copy of its own whose `organization` is the one given. `organization` must be read
+    fresh (the version it carries decides)."""
+    key = (organization.pk, organization.created_at, organization.config_version)
+    kept = _PROJECT_MAPPINGS.get(key)
+    if kept is None:
+        if len(_PROJECT_MAPPINGS) >= _PAIRS_MAX:
+            _PROJECT_MAPPINGS.clear()
+        kept = _PROJECT_MAPPINGS[key] = tuple(
+            ProjectMapping.objects.filter(organization_id=organization.pk).order_by("pk")
+        )
+    mappings = [copy.copy(m) for m in kept]
+    for m in mappings:
+        m.organization = organization
+    return mappings
 
 
 def field_pairs(organization: Organization, way: str) -> list[FieldPair]:

@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from jiraapi.client import JiraClient, counting_calls
 from jiraapi.errors import JiraNotFound
@@ -24,10 +25,11 @@ from jiraapi.events import (
     JiraEvent,
 )
 from organizations.models import ConnectionType, Organization, ProjectMapping
+from organizations.selectors import ORGANIZATION_STAMP_SQL, organization_at_stamp
 
 from . import echo, engine, peer, relations, worklogs
 from .jobs import Job, issue_in_push_scope, job_build
-from .mapping import PULL, PUSH, SIDES
+from .mapping import PULL, PUSH, SIDES, project_mappings_of
 from .models import IssueLink, LinkStatus
 
 logger = logging.getLogger(__name__)
@@ -138,24 +140,54 @@ def peer_message_process(
 def _mappings(
     *, event: JiraEvent, way: str, organization: Organization | None
 ) -> list[ProjectMapping]:
-    """The project mappings (one per organization) that cover the event's issue."""
+    """The project mappings (one per organization) that cover the event's issue.
+
+    PULL: of `organization`, read with the delivery's claim; PUSH: of every organization
+    mapping the project, found by one light query (ids and stamps). Both then come from this
+    process's copies of those configuration versions (`organization_at_stamp`,
+    `project_mappings_of`)."""
+    if not event.project_key:  # server comment events name only the issue id: go by its link
+        return _mappings_by_link(event=event, way=way, organization=organization)
+    field = "local_project_key" if way == PUSH else "remote_project_key"
+    if way == PULL:
+        organizations = [organization] if organization is not None else []
+    else:
+        table = Organization._meta.db_table
+        stamp = RawSQL(ORGANIZATION_STAMP_SQL.format(table=table), ())  # noqa: S611 - ours
+        organizations = [
+            organization_at_stamp(pk=pk, stamp=stamp)
+            for pk, stamp in _served(Organization.objects.filter(enabled=True))
+            .filter(**{f"project_mappings__{field}": event.project_key})
+            .annotate(stamp=stamp)
+            .values_list("pk", "stamp")
+            .distinct()
+        ]
+    found = []
+    for org in organizations:
+        if not org.enabled or not (
+            org.remote_base_url or org.connection_type == ConnectionType.APP
+        ):
+            continue
+        found += [m for m in project_mappings_of(org) if getattr(m, field) == event.project_key]
+    return found
+
+
+def _served(organizations: QuerySet[Organization]) -> QuerySet[Organization]:
+    """An organization needs its partner's Jira (Scenario A) or its partner's install (B)."""
+    return organizations.exclude(Q(remote_base_url="") & ~Q(connection_type=ConnectionType.APP))
+
+
+def _mappings_by_link(
+    *, event: JiraEvent, way: str, organization: Organization | None
+) -> list[ProjectMapping]:
+    """`_mappings` for an event naming no project: by the issue's links (read afresh)."""
     queryset = ProjectMapping.objects.select_related("organization").filter(
-        organization__enabled=True
+        organization__in=_served(Organization.objects.filter(enabled=True))
     )
     if way == PULL:
         queryset = queryset.filter(organization=organization)
-    if event.project_key:
-        field = "local_project_key" if way == PUSH else "remote_project_key"
-        queryset = queryset.filter(**{field: event.project_key})
-    else:  # server comment events name only the issue id: go by its link
-        side = SIDES[way][0]
-        queryset = queryset.filter(
-            **{f"organization__issue_links__{side}_issue_id": event.issue_id}
-        )
-    # An organization needs its partner's Jira (Scenario A) or its partner's install (B).
-    queryset = queryset.exclude(
-        Q(organization__remote_base_url="") & ~Q(organization__connection_type=ConnectionType.APP)
-    )
+    side = SIDES[way][0]
+    queryset = queryset.filter(**{f"organization__issue_links__{side}_issue_id": event.issue_id})
     found = {m.organization_id: m for m in queryset}
     return list(found.values())
 
@@ -227,6 +259,11 @@ def _process(
     echoes = refused = 0
     merged: list[int] = []
     moved_notes = _moved_between(event=event, way=way, mappings=mappings) if moved else {}
+    # The issue's links, read once for the pre-checks and (PUSH) the partner it came from.
+    links = IssueLink.objects.filter(**{f"{source_side}_issue_id": event.issue_id})
+    if way == PULL:  # a partner's issue ids are its site's: only this organization's
+        links = links.filter(organization=organization)
+    links = list(links)
     for project_mapping in mappings:
         job = job_build(
             project_mapping=project_mapping,
@@ -235,7 +272,8 @@ def _process(
             issue_key=event.issue_key,
             comments_changed=event.comment is not None,
             deleted_for=deleted_for,
-            fresh=True,  # `_mappings` read the organization for this delivery
+            fresh=True,  # `_mappings`: the organization as of this delivery
+            links=links,
         )
         check = echo.echo_precheck(
             organization=job.organization,
@@ -243,6 +281,7 @@ def _process(
             event=event,
             source_names={p.source(way) for p in job.pairs},
             client=job.source,
+            links=links,
         )
         reason = check.reason
         if (

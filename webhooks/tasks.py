@@ -22,10 +22,12 @@ from django.utils import timezone
 from jiraapi.client import counting_calls
 from jiraapi.errors import JiraAuthError, JiraError
 from jiraapi.events import JiraEvent
+from organizations.models import Organization
 from organizations.relay import connection_history_prune
+from organizations.selectors import ORGANIZATION_STAMP_SQL, organization_at_stamp
 from organizations.services import organization_credentials_reject
 from sync import echo
-from sync.leases import LeaseBusy
+from sync.leases import LeaseBusy, issue_column_sql
 from sync.mapping import PULL, PUSH
 from sync.models import IssueLink
 from sync.retries import backoff_seconds
@@ -53,28 +55,34 @@ COALESCE_BATCH = 200
 # Whether another worker holds the lease of the delivery's issue pair (read with the claim):
 # then the delivery goes alone (the pair's holder takes what queued behind it).
 _PAIR_BUSY = (
-    "EXISTS (SELECT 1 FROM {links} l WHERE l.lease_until > %s AND {d}.event_type NOT LIKE 'peer:%%'"
+    "EXISTS (SELECT 1 FROM {links} l WHERE l.lease_until > %s AND {d}.event_type NOT LIKE 'peer:%%'"  # noqa: S608
     " AND {d}.issue_id <> ''"
     " AND ({d}.organization_id IS NULL OR l.organization_id = {d}.organization_id)"
-    " AND CASE WHEN {d}.source = %s THEN l.local_issue_id = {d}.issue_id"
-    " ELSE l.remote_issue_id = {d}.issue_id END) AS pair_busy"
+    " AND "
+    + issue_column_sql(link="l", local_when="{d}.source = %s", issue_id="{d}.issue_id")
+    + ") AS pair_busy"
 )
 
 
 def claim(delivery_id: int) -> WebhookDelivery | None:
     """Take a delivery for processing, unless it is finished or another worker has it: one
-    `UPDATE ... RETURNING` (the claim, the row, and whether its issue pair is busy:
-    `pair_busy`)."""
+    `UPDATE ... RETURNING` (the claim, the row, whether its issue pair is busy: `pair_busy`,
+    and its organization's stamp, which says whether this process's copy of it will do)."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.SYNC_PROCESSING_STALE_SECONDS)
     table = WebhookDelivery._meta.db_table
     # The table by its name, not an alias: SQLite's RETURNING sees no alias in a subquery.
     busy = _PAIR_BUSY.format(links=IssueLink._meta.db_table, d=table)
+    orgs = Organization._meta.db_table
+    stamp = (
+        f"(SELECT {ORGANIZATION_STAMP_SQL.format(table=orgs)} FROM {orgs} "  # noqa: S608
+        f"WHERE {orgs}.id = {table}.organization_id) AS organization_stamp"
+    )
     rows = list(
         WebhookDelivery.objects.raw(
             f"UPDATE {table} SET status = %s, updated_at = %s "  # noqa: S608
             "WHERE id = %s AND (status IN (%s, %s) OR (status = %s AND updated_at < %s)) "
-            f"RETURNING *, {busy}",
+            f"RETURNING *, {busy}, {stamp}",
             [
                 DeliveryStatus.PROCESSING,
                 now,
@@ -88,7 +96,14 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
             ],
         )
     )
-    return rows[0] if rows else None
+    if not rows:
+        return None
+    delivery = rows[0]
+    if delivery.organization_stamp is not None:
+        delivery.organization = organization_at_stamp(
+            pk=delivery.organization_id, stamp=delivery.organization_stamp
+        )
+    return delivery
 
 
 def claim_behind(delivery: WebhookDelivery) -> list[WebhookDelivery]:
