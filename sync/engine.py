@@ -74,6 +74,13 @@ logger = logging.getLogger(__name__)
 
 
 UNLINK = "unlink"  # a delete whose policy only closes the pair
+# The organization's settings that say what a delete does to the copy.
+DELETE_SETTINGS = (
+    "local_delete_policy",
+    "local_delete_status",
+    "remote_delete_policy",
+    "remote_delete_status",
+)
 GONE = "target_gone"  # the target issue was deleted at its site: the pair is closed
 
 
@@ -694,6 +701,11 @@ def plan_and_apply(
 ) -> Change:
     """Plan and apply; a target issue deleted at its site closes the pair (or is created
     again, by the organization's policy) instead of failing every later delivery."""
+    if job.issue is None:
+        # The source is gone: its delete policy as it is now. The organization was read when
+        # the delivery started, maybe before the admin changed the policy and then deleted
+        # the issue (any delivery of the issue that reads it gone applies the delete).
+        job.organization.refresh_from_db(fields=DELETE_SETTINGS)
     recreate = job.organization.target_gone_policy == TargetGonePolicy.RECREATE
     if link.status == LinkStatus.GONE and recreate and job.issue is not None:
         _reopen(job, link)  # closed under the old policy; the policy now recreates
