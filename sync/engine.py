@@ -592,7 +592,20 @@ def _status_after_create(
 
 
 def _apply_delete(job: Job, link: IssueLink, planned: Plan, change: Change) -> None:
-    """The source issue is confirmed gone: the plan's delete policy for the target's copy."""
+    """The source issue is confirmed gone: the plan's delete policy for the target's copy.
+    A create whose answer was lost (to be retried) may have made the copy: it is looked for
+    first (by its tag), so the policy applies to it; with none made, the pair only closes."""
+    if not side_id(link, job.target_side):
+        found = _recover_lost_create(job, link)
+        if found is None:
+            change.action = UNLINK
+            change.notes.append(f"{job.issue_key} was deleted before its copy was made")
+            link.status = LinkStatus.DELETED
+            link.save(update_fields=["status", "updated_at"])
+            return
+        setattr(link, f"{job.target_side}_issue_id", str(found["id"]))
+        setattr(link, f"{job.target_side}_issue_key", found["key"])
+        link.save()
     target_key = side_key(link, job.target_side)
     if planned.delete_policy == DeletePolicy.DELETE:
         target_id = side_id(link, job.target_side)

@@ -11,6 +11,7 @@ import threading
 
 import pytest
 import requests
+from celery.exceptions import Retry
 from django.db import connection
 
 from organizations import services as org_services
@@ -195,3 +196,37 @@ def test_a_delete_applied_by_an_earlier_delivery_follows_the_policy_set_before_i
         timeout=10,
     )
     assert response.status_code == 404  # the copy is deleted, as the policy now says
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_delete_after_a_create_whose_answer_was_lost_deletes_the_copy_it_made(
+    new_world, settings, way
+):
+    """The create's call made the copy but its answer was lost (the create is to be retried);
+    the issue is deleted and its delete delivery runs before that retry: the copy is found
+    by its tag and the delete policy applies to it, rather than the pair seeming copyless."""
+    settings.SYNC_CREATE_SETTLE_SECONDS = 0  # look at once
+    world = new_world
+    edited = WAYS[way]
+    other = OTHER[edited]
+    policy = "local_delete_policy" if way == "push" else "remote_delete_policy"
+    org_services.organization_update(organization=world.org, data={policy: "delete"})
+    created = world.create_issue(edited, "Short-lived")
+    (create_hook,) = world.take(edited)
+    create = store(world, edited, create_hook)
+    world.sims[other].set_faults(response_lost_count=1, path_pattern="/issue$")
+    with pytest.raises(Retry):  # its retry is queued
+        process_delivery_task.run(create.pk)
+    world.sims[other].faults.clear()
+    assert IssueLink.objects.get().status == LinkStatus.CREATING
+    assert len(copies(world, other)) == 1  # made, unknown to us
+
+    delete_issue(world, edited, created["key"])
+    (delete_hook,) = world.take(edited)
+    delete = store(world, edited, delete_hook)
+    assert settle(delete) == "done"
+
+    assert copies(world, other) == []
+    assert IssueLink.objects.get().status == LinkStatus.DELETED
+    assert settle(create) == "done"  # the create's retry, when it comes, makes nothing
+    assert copies(world, other) == []
