@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import threading
 
+import psycopg
 import pytest
 import requests
 from celery.exceptions import Retry
@@ -17,12 +18,31 @@ from django.db import connection
 from organizations import services as org_services
 from sync.models import IssueLink, LinkStatus
 from webhooks.models import WebhookDelivery
+from webhooks.pending_relay import LOCK_KEY, relay_conninfo
 from webhooks.tasks import FINAL, process_delivery_task
 
 from .test_coalescing import store
 from .test_loop_prevention import OTHER, SYNC, WAYS, World
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_relay():
+    """The deliveries stored here are committed: no relay of pending deliveries (the system
+    tests' worker, when they ran first in this session) sends them to a worker of its own.
+    This connection takes the relay lock (a leading relay's connection is cut first)."""
+    holder = psycopg.connect(**relay_conninfo(connection.settings_dict), autocommit=True)
+    try:
+        holder.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'sync-relay' AND datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        yield
+    finally:
+        holder.close()
 
 
 class HeldRead:
