@@ -724,7 +724,13 @@ def plan_and_apply(
         _reopen(job, link)  # closed under the old policy; the policy now recreates
     try:
         return apply(job, link, plan(job, link))
-    except JiraNotFound:
+    except JiraNotFound as exc:
+        if _source_gone(job, exc):  # deleted at its site after this sync read it: a delete
+            change = plan_and_apply(
+                replace(job, issue=None), link, delivery_id=delivery_id, started=started
+            )
+            change.notes.insert(0, f"{job.issue_key} was deleted at its site during the sync")
+            return change
         if not _target_gone(job, link):
             raise
     gone = _close_gone(job, link)
@@ -735,6 +741,19 @@ def plan_and_apply(
     change = apply(job, link, plan(job, link))
     change.notes.insert(0, f"created again: {gone.notes[0]}")
     return change
+
+
+def _source_gone(job: Job, exc: JiraNotFound) -> bool:
+    """After a 404 from the source site: is the source issue itself gone (deleted after the
+    sync read it)? A GET by id says."""
+    site = getattr(job.source, "base_url", "")
+    if job.issue is None or not site or exc.base_url != site:
+        return False
+    try:
+        job.source.get_issue(job.issue_id, fields=["summary"])
+    except JiraNotFound:
+        return True
+    return False
 
 
 def _target_gone(job: Job, link: IssueLink) -> bool:
