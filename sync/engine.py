@@ -74,6 +74,7 @@ logger = logging.getLogger(__name__)
 
 
 UNLINK = "unlink"  # a delete whose policy only closes the pair
+GONE = "target_gone"  # the target issue was deleted at its site: the pair is closed
 # The organization's settings that say what a delete does to the copy.
 DELETE_SETTINGS = (
     "local_delete_policy",
@@ -81,7 +82,6 @@ DELETE_SETTINGS = (
     "remote_delete_policy",
     "remote_delete_status",
 )
-GONE = "target_gone"  # the target issue was deleted at its site: the pair is closed
 
 
 class CreateUnsettled(JiraTransientError):
