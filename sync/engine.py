@@ -75,6 +75,13 @@ logger = logging.getLogger(__name__)
 
 UNLINK = "unlink"  # a delete whose policy only closes the pair
 GONE = "target_gone"  # the target issue was deleted at its site: the pair is closed
+# The organization's settings that say what a delete does to the copy.
+DELETE_SETTINGS = (
+    "local_delete_policy",
+    "local_delete_status",
+    "remote_delete_policy",
+    "remote_delete_status",
+)
 
 
 class CreateUnsettled(JiraTransientError):
@@ -585,7 +592,20 @@ def _status_after_create(
 
 
 def _apply_delete(job: Job, link: IssueLink, planned: Plan, change: Change) -> None:
-    """The source issue is confirmed gone: the plan's delete policy for the target's copy."""
+    """The source issue is confirmed gone: the plan's delete policy for the target's copy.
+    A create whose answer was lost (to be retried) may have made the copy: it is looked for
+    first (by its tag), so the policy applies to it; with none made, the pair only closes."""
+    if not side_id(link, job.target_side):
+        found = _recover_lost_create(job, link)
+        if found is None:
+            change.action = UNLINK
+            change.notes.append(f"{job.issue_key} was deleted before its copy was made")
+            link.status = LinkStatus.DELETED
+            link.save(update_fields=["status", "updated_at"])
+            return
+        setattr(link, f"{job.target_side}_issue_id", str(found["id"]))
+        setattr(link, f"{job.target_side}_issue_key", found["key"])
+        link.save()
     target_key = side_key(link, job.target_side)
     if planned.delete_policy == DeletePolicy.DELETE:
         target_id = side_id(link, job.target_side)
@@ -694,12 +714,23 @@ def plan_and_apply(
 ) -> Change:
     """Plan and apply; a target issue deleted at its site closes the pair (or is created
     again, by the organization's policy) instead of failing every later delivery."""
+    if job.issue is None:
+        # The source is gone: its delete policy as it is now. The organization was read when
+        # the delivery started, maybe before the admin changed the policy and then deleted
+        # the issue (any delivery of the issue that reads it gone applies the delete).
+        job.organization.refresh_from_db(fields=DELETE_SETTINGS)
     recreate = job.organization.target_gone_policy == TargetGonePolicy.RECREATE
     if link.status == LinkStatus.GONE and recreate and job.issue is not None:
         _reopen(job, link)  # closed under the old policy; the policy now recreates
     try:
         return apply(job, link, plan(job, link))
-    except JiraNotFound:
+    except JiraNotFound as exc:
+        if _source_gone(job, exc):  # deleted at its site after this sync read it: a delete
+            change = plan_and_apply(
+                replace(job, issue=None), link, delivery_id=delivery_id, started=started
+            )
+            change.notes.insert(0, f"{job.issue_key} was deleted at its site during the sync")
+            return change
         if not _target_gone(job, link):
             raise
     gone = _close_gone(job, link)
@@ -710,6 +741,19 @@ def plan_and_apply(
     change = apply(job, link, plan(job, link))
     change.notes.insert(0, f"created again: {gone.notes[0]}")
     return change
+
+
+def _source_gone(job: Job, exc: JiraNotFound) -> bool:
+    """After a 404 from the source site: is the source issue itself gone (deleted after the
+    sync read it)? A GET by id says."""
+    site = getattr(job.source, "base_url", "")
+    if job.issue is None or not site or exc.base_url != site:
+        return False
+    try:
+        job.source.get_issue(job.issue_id, fields=["summary"])
+    except JiraNotFound:
+        return True
+    return False
 
 
 def _target_gone(job: Job, link: IssueLink) -> bool:

@@ -34,7 +34,7 @@ from .mapping import (
     issue_type_map_for,
     user_map_for,
 )
-from .models import CLOSED_LINK_STATUSES, REFUSED, CommentLink, IssueLink, Side
+from .models import CLOSED_LINK_STATUSES, REFUSED, CommentLink, IssueLink, LinkStatus, Side
 from .writes import comment_back, comment_copy
 
 CREATE, UPDATE, DELETE, SKIPPED, NONE = "create", "update", "delete", "skipped", "none"
@@ -241,8 +241,12 @@ def plan_delete(job: Job, link: IssueLink) -> Plan:
     A local issue we deleted ourselves because another partner deleted theirs only closes
     this organization's pair: one partner's delete never reaches another's copies.
     """
-    if link.status in CLOSED_LINK_STATUSES or not side_id(link, job.target_side):
+    if link.status in CLOSED_LINK_STATUSES:
         return Plan(NONE)
+    if not side_id(link, job.target_side) and not (
+        link.status == LinkStatus.CREATING and link.create_started_at
+    ):
+        return Plan(NONE)  # no copy (a create whose answer was lost may have made one)
     deleted_for = job.deleted_for
     if deleted_for is not None and deleted_for.pk != job.organization.pk:
         note = (
