@@ -5,7 +5,13 @@ import threading
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import after_setup_logger, worker_init, worker_ready
+from celery.signals import (
+    after_setup_logger,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncapp.settings")
 
@@ -30,6 +36,19 @@ def _on_after_configure(sender, **kwargs) -> None:
 @after_setup_logger.connect
 def _after_setup_logger(logger, **kwargs) -> None:
     ensure_broker_folders()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _retire_database_connections(sender=None, **kwargs) -> None:
+    """Around a task, what Django does around a request: close the connections CONN_MAX_AGE
+    retired or an error left unusable, and keep the rest (settings.CELERY_DB_REUSE_MAX keeps
+    Celery's fixup from closing them all). Not in eager mode: the caller's connection."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @worker_init.connect
