@@ -136,8 +136,9 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
     unless more than one rotated-out secret is in its grace period).
 
     The same query reads the columns storing a delivery needs and, on PostgreSQL, the
-    partner projects the organization maps (no second query once the body is parsed); no
-    other secret is read, and the signature secret is decrypted only when `secret` matches.
+    partner projects the organization maps (no second query once the body is parsed) and its
+    `config_version`; no other secret is read, and the signature secret is decrypted (and
+    `secret` compared once more, to the current secret alone) only when `secret` matches.
     """
     meta = Organization._meta
     postgres = connection.vendor == "postgresql"

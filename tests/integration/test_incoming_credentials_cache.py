@@ -228,3 +228,14 @@ def test_a_delivery_stored_on_stale_credentials_is_never_announced(client, two_w
         "10002",
         "10004",
     ]
+
+
+def test_a_rotated_out_secret_is_never_cached(client, warm):
+    """Its validity ends by time, which no version tells: every delivery with it is checked
+    by the query (until its grace ends, as `test_a_rotated_secret_applies_at_once` shows)."""
+    old = warm.incoming_secret
+    org = services.organization_rotate_secret(organization=warm)
+    for n in (3, 4, 5):
+        with CaptureQueriesContext(connection) as queries:
+            assert post(client, org.public_id, old, n).status_code == 202
+        assert credentials_read(queries)
