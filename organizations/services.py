@@ -255,13 +255,14 @@ def organization_record_delivery(*, organization: Organization) -> Organization:
     second_ago = now - timedelta(seconds=1)
     last = organization.last_delivery_at
     if last is None or last < second_ago:
-        touched = (
+        (
             Organization.objects.filter(pk=organization.pk)
             .filter(Q(last_delivery_at__isnull=True) | Q(last_delivery_at__lt=second_ago))
             .update(last_delivery_at=now)
         )
-        if touched:
-            organization.last_delivery_at = now
+        # Untouched: another process moved it within the second (the organization may be
+        # kept in memory: `webhooks.auth.incoming_credentials_remember`).
+        organization.last_delivery_at = now
     # An `app` organization (Scenario B) becomes active by its signed hellos, never by a
     # Jira webhook.
     if (

@@ -37,6 +37,15 @@ def _local_jira_sites_allowed(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_cached_credentials():
+    """Each test starts with no partner credentials kept by this process from an earlier
+    test's deliveries (`webhooks.auth.incoming_credentials_cached`)."""
+    from webhooks.auth import incoming_credentials_forget
+
+    incoming_credentials_forget()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_project_cache():
     """Each test starts without projects or version refusals cached by an earlier test (a
     new simulator may get an earlier one's port)."""

@@ -3,11 +3,12 @@ or not) and the signature over the raw bytes, both checked before anything is pa
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from types import SimpleNamespace
@@ -54,6 +55,15 @@ class IncomingCredentials:
     organization: Organization | None = None
     # The partner projects it maps, read in the same query (PostgreSQL); None: not read.
     mapped_projects: frozenset[str] | None = None
+    # The organization's `config_version` as read in the same query (PostgreSQL, when
+    # `matches`), and whether the secret was the current one (not a rotated-out one).
+    config_version: int | None = None
+    current_secret: bool = False
+    # Taken from this process's cache of accepted credentials, unread: storing the delivery
+    # must confirm `config_version` (`webhooks.services.delivery_store`).
+    cached: bool = False
+    # The cache's key for the URL's (organization id, secret), when read or cached.
+    cache_key: bytes = b""
 
     def organization_for(self, project_key: str) -> Organization | None:
         """The organization, with whether it maps `project_key` (`maps_project`, which
@@ -102,6 +112,7 @@ def _credentials_sql(vendor: str) -> str:
             "previous_secret_valid_until",
             "remote_handshake_token",
             *_ORGANIZATION_FIELDS,
+            "config_version",
         )
     )
     # Its mapped partner projects in the same query, where the database has arrays (the
@@ -125,8 +136,9 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
     unless more than one rotated-out secret is in its grace period).
 
     The same query reads the columns storing a delivery needs and, on PostgreSQL, the
-    partner projects the organization maps (no second query once the body is parsed); no
-    other secret is read, and the signature secret is decrypted only when `secret` matches.
+    partner projects the organization maps (no second query once the body is parsed) and its
+    `config_version`; no other secret is read, and the signature secret is decrypted (and
+    `secret` compared once more, to the current secret alone) only when `secret` matches.
     """
     meta = Organization._meta
     postgres = connection.vendor == "postgresql"
@@ -140,6 +152,7 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
     decoy_secret, decoy_previous = _decoy_ciphertexts(tuple(settings.FIELD_ENCRYPTION_KEYS))
     current, previous, valid_until, hook_secret = row[:4] if row else ("", "", None, "")
     fields = dict(zip(_ORGANIZATION_FIELDS, row[4:], strict=False)) if row else {}
+    version = row[4 + len(_ORGANIZATION_FIELDS)] if row else None
     pk, enabled = fields.get("id"), fields.get("enabled", False)
     # Only the three attributes the selector reads: a model instance would cost more than
     # the decryptions (its every field's default is computed).
@@ -151,7 +164,13 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
     matches = org_selectors.organization_secret_matches(organization=candidate, secret=secret)
     matches = bool(pk is not None and current and secret and matches)
     organization = None
+    current_secret = False
     if matches:
+        # Which one matched matters only for an accepted secret (`incoming_credentials_remember`).
+        current_secret = hmac.compare_digest(
+            candidate.incoming_secret.encode("utf-8", "surrogatepass"),
+            secret.encode("utf-8", "surrogatepass"),
+        )
         fields["last_delivery_at"] = _aware(fields["last_delivery_at"])
         # `from_db` takes the values in the model's field order; the others are deferred.
         loaded = [f for f in meta.concrete_fields if f.name in fields]
@@ -168,7 +187,73 @@ def incoming_credentials(*, public_id: str, secret: str) -> IncomingCredentials:
         app_connection=fields.get("connection_type") == ConnectionType.APP,
         organization=organization,
         mapped_projects=frozenset(row[-1] or ()) if matches and postgres else None,
+        config_version=version if matches and postgres else None,
+        current_secret=current_secret,
     )
+
+
+# Accepted credentials by a digest of (organization id, secret): only a caller who sends the
+# right secret finds one, so an unknown id or a wrong secret always does the full work above.
+_ACCEPTED_MAX = 1024
+_accepted: dict[bytes, IncomingCredentials] = {}
+
+
+def _cache_key(public_id: str, secret: str) -> bytes:
+    # Length-prefixed, and lone surrogates kept as sent: two different pairs never share a key.
+    text = f"{len(public_id)}:{public_id}:{secret}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def incoming_credentials_cached(*, public_id: str, secret: str) -> IncomingCredentials | None:
+    """The credentials of a delivery this process accepted with this organization id and its
+    current secret, without a query (PostgreSQL only): `cached`, with the organization as
+    then read (a copy, this request's own) and its `config_version` then, which the
+    delivery's INSERT checks in the same statement. None: authenticate with
+    `incoming_credentials`.
+
+    Any change of the organization's settings, its secrets or its project mappings moves
+    `config_version` (organizations migrations 0017, 0018), and deleting it removes the row:
+    a delivery accepted on stale credentials is then held, never processed, and
+    authenticated afresh (`webhooks.views.IncomingWebhookApi`)."""
+    if connection.vendor != "postgresql":
+        return None
+    key = _cache_key(public_id, secret)
+    entry = _accepted.get(key)
+    if entry is None:
+        return None
+    return replace(entry, organization=copy.copy(entry.organization), cached=True, cache_key=key)
+
+
+def incoming_credentials_remember(
+    *, public_id: str, secret: str, credentials: IncomingCredentials
+) -> None:
+    """A delivery was accepted on `credentials`: keep them for the next ones, when read from
+    the database with the organization's current secret (a rotated-out one's validity ends
+    by time, which no version tells); for cached ones, keep when it last received one
+    (`organizations.services.organization_record_delivery` moves it once a second)."""
+    organization = credentials.organization
+    if organization is None or credentials.config_version is None:
+        return
+    if credentials.cached:
+        entry = _accepted.get(credentials.cache_key)
+        if entry is not None and entry.organization is not None:
+            entry.organization.last_delivery_at = organization.last_delivery_at
+        return
+    if not credentials.current_secret or connection.vendor != "postgresql":
+        return
+    if len(_accepted) >= _ACCEPTED_MAX:
+        _accepted.clear()
+    _accepted[_cache_key(public_id, secret)] = replace(
+        credentials, organization=copy.copy(organization), cached=False, cache_key=b""
+    )
+
+
+def incoming_credentials_forget(credentials: IncomingCredentials | None = None) -> None:
+    """Drop cached `credentials` (found stale), or all of them."""
+    if credentials is None:
+        _accepted.clear()
+    else:
+        _accepted.pop(credentials.cache_key, None)
 
 
 def _aware(value: datetime | str | None) -> datetime | None:

@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import uuid
 from contextlib import nullcontext
 from functools import cache
 
@@ -33,6 +34,17 @@ class OrganizationGone(Exception):
     """The delivery's organization was deleted while its delivery was being stored."""
 
 
+class CredentialsUnconfirmed(Exception):
+    """Storing a delivery did not confirm the cached credentials it was accepted on: the
+    organization changed or went since they were read (the row held was deleted), or the
+    delivery is a repeat (nothing was written). Nothing was announced or queued."""
+
+
+# A held row's reason: stored on credentials found stale by its own INSERT, as ignored (which
+# no trigger announces and no sweep sends), and deleted right after.
+HELD_REASON = "held: the organization changed since its credentials were cached"
+
+
 def _ignored_reason(*, event: JiraEvent, organization: Organization | None) -> str:
     """Why a delivery is stored as ignored ("" when the sync engine is to take it)."""
     if not event.handled:
@@ -54,18 +66,40 @@ def _ignored_reason(*, event: JiraEvent, organization: Organization | None) -> s
 _AS_IS = (models.CharField, models.TextField, models.IntegerField, models.DateTimeField)
 
 
+# The columns a checked INSERT (`_insert_sql`) writes as given only while the organization's
+# `config_version` is the one its credentials were read with; a held row takes a key of its
+# own, so that it never passes for the delivery (nor for a repeat of it) even for a moment.
+_CHECKED = ("dedupe_key", "status", "last_error")
+
+
 @cache
-def _insert_sql(vendor: str) -> tuple[str, tuple]:
+def _insert_sql(vendor: str, checked: bool = False) -> tuple[str, tuple]:
     """The INSERT of one delivery that skips a repeat (`dedupe_key` taken) and returns the
-    new row's id, with the fields it writes in order (each with its preparation, or None)."""
+    new row's id and reason, with the fields it writes in order (each with its preparation,
+    or None).
+
+    `checked`: the key, the status and the reason are each `CASE WHEN <the organization's
+    config_version> = %s THEN %s ELSE %s END`, the organization's id first (four values in
+    place of one): a row stored on stale credentials is held as ignored, which the pending
+    trigger (migration 0003) does not announce and no sweep sends."""
     meta = WebhookDelivery._meta
     quote = connection.ops.quote_name
     fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
+    org_meta = Organization._meta
+    reason = quote(meta.get_field("last_error").column)
+    version = (
+        f"(SELECT {quote(org_meta.get_field('config_version').column)}"  # noqa: S608 - names from the model
+        f" FROM {quote(org_meta.db_table)} WHERE {quote(org_meta.pk.column)} = %s)"
+    )
+    values = (
+        f"CASE WHEN {version} = %s THEN %s ELSE %s END" if checked and f.name in _CHECKED else "%s"
+        for f in fields
+    )
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"  # noqa: S608 - names from the model; the values are bound
-        f" VALUES ({', '.join(['%s'] * len(fields))})"
+        f" VALUES ({', '.join(values)})"
         f" ON CONFLICT ({quote(meta.get_field('dedupe_key').column)})"
-        f" DO NOTHING RETURNING {quote(meta.pk.column)}"
+        f" DO NOTHING RETURNING {quote(meta.pk.column)}, {reason}"
     )
     prepared = (
         (f.attname, None if isinstance(f, (*_AS_IS, models.ForeignKey)) else f.get_db_prep_save)
@@ -74,16 +108,21 @@ def _insert_sql(vendor: str) -> tuple[str, tuple]:
     return sql, tuple(prepared)
 
 
-def _insert(delivery: WebhookDelivery) -> bool:
+def _insert(delivery: WebhookDelivery, config_version: int | None = None) -> bool:
     """Insert `delivery` (setting its pk) unless a row has its `dedupe_key`: whether it did.
 
     On PostgreSQL one statement, compiled once, with the values the ORM's INSERT would send:
     the INSERT is the larger part of a delivery's cost in the web process. Elsewhere the
-    ORM's, where a repeat raises IntegrityError."""
+    ORM's, where a repeat raises IntegrityError.
+
+    `config_version` (PostgreSQL): the organization's, as its cached credentials were read;
+    the same statement checks it, and a row stored otherwise is held and deleted:
+    CredentialsUnconfirmed."""
     if connection.vendor != "postgresql":
         delivery.save(force_insert=True)
         return True
-    sql, fields = _insert_sql(connection.vendor)
+    checked = config_version is not None
+    sql, fields = _insert_sql(connection.vendor, checked)
     delivery.received_at = delivery.updated_at = timezone.now()  # auto_now(_add)
     values = [
         getattr(delivery, attname)
@@ -91,10 +130,33 @@ def _insert(delivery: WebhookDelivery) -> bool:
         else prepare(getattr(delivery, attname), connection)
         for attname, prepare in fields
     ]
+    if checked:  # each checked value, with the organization, its version and the held value
+        for index in sorted((i for i, (a, _) in enumerate(fields) if a in _CHECKED), reverse=True):
+            held = {
+                "dedupe_key": f"held:{uuid.uuid4().hex}",
+                "status": DeliveryStatus.IGNORED,
+                "last_error": HELD_REASON,
+            }[fields[index][0]]
+            values[index : index + 1] = [
+                delivery.organization_id,
+                config_version,
+                values[index],
+                held,
+            ]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
+        if row is not None and checked and row[1] == HELD_REASON:
+            cursor.execute(
+                f"DELETE FROM {connection.ops.quote_name(WebhookDelivery._meta.db_table)}"  # noqa: S608
+                " WHERE id = %s AND last_error = %s",
+                [row[0], HELD_REASON],
+            )
+            logger.info("delivery.held", extra={"organization": delivery.organization_id})
+            raise CredentialsUnconfirmed
     if row is None:
+        if checked:
+            raise CredentialsUnconfirmed
         return False
     delivery.pk = row[0]
     delivery._state.adding, delivery._state.db = False, connection.alias
@@ -108,9 +170,14 @@ def delivery_store(
     body: bytes,
     event: JiraEvent,
     headers: dict[str, str],
+    config_version: int | None = None,
 ) -> tuple[WebhookDelivery, bool]:
     """Store a delivery (`body`, parsed as `event`) once; a repeat (same identifier, or same
     body) returns the first row.
+
+    `config_version`: `organization`'s, as the cached credentials the delivery was accepted
+    on read it (`webhooks.auth.incoming_credentials_cached`); stored only if it still is,
+    or CredentialsUnconfirmed (also for a repeat, and for an organization gone).
 
     Returns (delivery, created).
     """
@@ -142,8 +209,10 @@ def delivery_store(
     guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
     try:
         with guard:
-            created = _insert(delivery)
+            created = _insert(delivery, config_version)
     except IntegrityError:  # a repeat (not on PostgreSQL), or the organization is gone
+        if config_version is not None:
+            raise CredentialsUnconfirmed from None
         created = False
     if not created:
         delivery = WebhookDelivery.objects.filter(dedupe_key=dedupe_key).first()

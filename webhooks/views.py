@@ -243,7 +243,13 @@ class WebhookBaseView(APIView):
 
     @staticmethod
     def store(
-        request: HttpRequest, body: bytes, event: JiraEvent, *, source: str, organization=None
+        request: HttpRequest,
+        body: bytes,
+        event: JiraEvent,
+        *,
+        source: str,
+        organization=None,
+        config_version: int | None = None,
     ):
         """Store the delivery once; a new pending one is queued once the row is committed
         (by the relay's notification, or published from here: `delivery_stored_enqueue`).
@@ -251,6 +257,7 @@ class WebhookBaseView(APIView):
         delivery, created = services.delivery_store(
             source=source,
             organization=organization,
+            config_version=config_version,
             body=body,
             event=event,
             headers={
@@ -317,9 +324,17 @@ class IncomingWebhookApi(WebhookBaseView):
     The organization and its secret are checked on the URL alone (the same work for an
     unknown organization as for a wrong secret), in one query that also reads what storing
     the delivery needs (the organization's columns, the partner projects it maps); its
-    signature secret is decrypted only once the secret matched. Every delivery reads the
-    organization afresh: a rotated secret, a disabled organization or two-way sync turned
-    off applies to the very next delivery in every web process.
+    signature secret is decrypted only once the secret matched.
+
+    A process keeps the credentials of the deliveries it accepted with an organization's
+    current secret (`webhooks.auth.incoming_credentials_cached`): the next ones with that id
+    and secret make no query but their INSERT, which checks in the same statement that the
+    organization's `config_version` has not moved since. When it has (a rotated secret, a
+    disabled organization, two-way sync turned off, a project mapping changed, the
+    organization deleted), the row is held, never announced, deleted, and the request is
+    answered afresh as if nothing were cached: every change still applies to the very next
+    delivery in every web process. A wrong secret or an unknown id never finds anything
+    cached, and does the same work as before.
     """
 
     endpoint_name = "incoming"
@@ -329,10 +344,19 @@ class IncomingWebhookApi(WebhookBaseView):
     def throttle_target(self, *, org_id: str) -> str:
         return f"incoming:{org_id}"
 
+    # Set once cached credentials were not confirmed: the request is then answered as if
+    # nothing were cached (`accept`).
+    _uncached = False
+    _body: bytes | None = None
+
     def authenticate_url(self, request: HttpRequest, *, org_id: str) -> auth.IncomingCredentials:
-        credentials = auth.incoming_credentials(
-            public_id=org_id, secret=request.GET.get("secret", "")
-        )
+        secret = request.GET.get("secret", "")
+        if not self._uncached:
+            # Only ever accepted credentials, each confirmed by its delivery's INSERT.
+            cached = auth.incoming_credentials_cached(public_id=org_id, secret=secret)
+            if cached is not None:
+                return cached
+        credentials = auth.incoming_credentials(public_id=org_id, secret=secret)
         if not credentials.matches:
             raise Refused(*self._unknown)
         if not credentials.enabled:
@@ -354,16 +378,30 @@ class IncomingWebhookApi(WebhookBaseView):
             )
         return credentials
 
+    def read_body(self, request: HttpRequest) -> bytes:
+        # Read once: a request answered afresh (`accept`) is not read again.
+        if self._body is None:
+            self._body = super().read_body(request)
+        return self._body
+
     def authenticate_body(
         self, request: HttpRequest, body: bytes, credentials: auth.IncomingCredentials
     ) -> auth.IncomingCredentials:
         if credentials.signature_secret or credentials.require_signature:
-            self.check_signature(
-                request,
-                body,
-                secret=credentials.signature_secret,
-                required=credentials.require_signature,
-            )
+            try:
+                self.check_signature(
+                    request,
+                    body,
+                    secret=credentials.signature_secret,
+                    required=credentials.require_signature,
+                )
+            except Refused:
+                if not credentials.cached:
+                    raise
+                # Perhaps a signature secret changed since: refused only on fresh credentials.
+                self._uncached = True
+                credentials = self.authenticate_url(request, org_id=self.kwargs["org_id"])
+                return self.authenticate_body(request, body, credentials)
         return credentials
 
     def accept(self, request, body, event, credentials: auth.IncomingCredentials) -> HttpResponse:
@@ -372,13 +410,29 @@ class IncomingWebhookApi(WebhookBaseView):
         # The row commits on its own (delivery_store); the task is sent right after.
         try:
             delivery, created = self.store(
-                request, body, event, source=DeliverySource.PARTNER, organization=organization
+                request,
+                body,
+                event,
+                source=DeliverySource.PARTNER,
+                organization=organization,
+                config_version=credentials.config_version if credentials.cached else None,
             )
+        except services.CredentialsUnconfirmed:
+            # Cached credentials gone stale (nothing stored), or a repeat: the request is
+            # answered as it would be with nothing cached.
+            auth.incoming_credentials_forget(credentials)
+            self._uncached = True
+            return self.post(request, **self.kwargs)
         except services.OrganizationGone:  # deleted since it was authenticated
             return json_response(
                 dict(zip(("error", "message"), self._unknown[1:], strict=True)), 401
             )
         org_services.organization_record_delivery(organization=organization)
+        auth.incoming_credentials_remember(
+            public_id=self.kwargs["org_id"],
+            secret=request.GET.get("secret", ""),
+            credentials=credentials,
+        )
         return self.answer(delivery, created)
 
 
