@@ -13,16 +13,23 @@ GROUPS = ("web", "worker", "beat", "simulators", "postgres", "redis", "bench dri
 OURS = ("web", "worker", "beat")
 
 
-def _stat(pid: str) -> tuple[int, int, str] | None:
-    """(process group, ticks used, command name) of a process, or None once it is gone."""
+def _stat(pid: str) -> tuple[int, int, str, int] | None:
+    """(process group, ticks used, command name, ticks of its ended children that it waited
+    for) of a process, or None once it is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     name = text[text.index("(") + 1 : text.rindex(")")]
     fields = text[text.rindex(")") + 2 :].split()
-    # fields[0] is the state: pgrp is stat's 5th field, utime/stime its 14th/15th.
-    return int(fields[2]), int(fields[11]) + int(fields[12]), name
+    # fields[0] is the state: pgrp is stat's 5th field, utime/stime its 14th/15th,
+    # cutime/cstime (its children's, once they ended and it waited for them) its 16th/17th.
+    return (
+        int(fields[2]),
+        int(fields[11]) + int(fields[12]),
+        name,
+        int(fields[13]) + int(fields[14]),
+    )
 
 
 def _cmdline(pid: str) -> str:
@@ -43,7 +50,9 @@ def _machine_ticks() -> tuple[int, int]:
 def snapshot(stack) -> dict:
     """Ticks used so far by each process of each group, and the machine's busy ticks."""
     groups = {}
+    leaders = set()  # the processes the stack started (the worker's: its consumer)
     for process in stack.processes.processes:
+        leaders.add(process.pid)
         name = process.name
         group = (
             "web"
@@ -61,13 +70,15 @@ def snapshot(stack) -> dict:
     database = stack.db_url.rsplit("/", 1)[-1]
     me = os.getpid()
     per_process: dict[int, tuple[str, int]] = {}
+    worker_consumer = 0
+    postgres_ended = 0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         stat = _stat(pid)
         if stat is None:
             continue
-        pgrp, used, name = stat
+        pgrp, used, name, ended = stat
         group = None
         if int(pid) == me:
             group = "bench driver"
@@ -79,9 +90,21 @@ def snapshot(stack) -> dict:
             group = "postgres"
         # The rest by command name, to say what "other" was (a PostgreSQL process serving
         # another database or its own background work, the kernel's threads...).
+        if group == "worker" and int(pid) in leaders:
+            worker_consumer = used
+        elif name == "postgres" and " -D " in _cmdline(pid):
+            # The postmaster: what its ended children used (backends whose connection
+            # closed, of every database; autovacuum workers).
+            postgres_ended = ended
         per_process[int(pid)] = (group or f"other:{name}", used)
     machine, interrupts = _machine_ticks()
-    return {"processes": per_process, "machine": machine, "interrupts": interrupts}
+    return {
+        "processes": per_process,
+        "machine": machine,
+        "interrupts": interrupts,
+        "worker_consumer": worker_consumer,
+        "postgres_ended": postgres_ended,
+    }
 
 
 def split(before: dict, after: dict, seconds: float) -> dict:
@@ -108,7 +131,9 @@ def split(before: dict, after: dict, seconds: float) -> dict:
     # and what no living process accounts for (processes that ended in between).
     interrupts = max(0, after["interrupts"] - before["interrupts"]) / TICK
     named = {n: t / TICK for n, t in sorted(rest.items(), key=lambda kv: -kv[1]) if t > 0}
-    ended = max(0.0, used["other"] - interrupts - sum(named.values()))
+    postgres_ended = max(0, after["postgres_ended"] - before["postgres_ended"]) / TICK
+    ended = max(0.0, used["other"] - interrupts - sum(named.values()) - postgres_ended)
+    consumer = max(0, after["worker_consumer"] - before["worker_consumer"]) / TICK
     return {
         "seconds": round(seconds, 1),
         "cores": os.cpu_count(),
@@ -121,6 +146,14 @@ def split(before: dict, after: dict, seconds: float) -> dict:
             "interrupts": round(interrupts, 1),
             "processes": {n: round(v, 1) for n, v in list(named.items())[:8]},
             "processes_all": round(sum(named.values()), 1),
+            # PostgreSQL processes that ended in between, of every database.
+            "postgres_ended": round(postgres_ended, 1),
             "unaccounted": round(ended, 1),
+        },
+        # The worker's share: its consumer (the main process: the broker, the relay, the
+        # pool's dispatch) and its pool processes (the tasks).
+        "worker_split": {
+            "consumer": round(consumer, 1),
+            "pool": round(max(0.0, used["worker"] - consumer), 1),
         },
     }
