@@ -5,10 +5,11 @@ import hmac
 import json
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import Connection, Organization
+from .models import Connection, ConnectionType, Organization, ProjectMapping
 
 
 def organization_list() -> QuerySet[Organization]:
@@ -36,6 +37,33 @@ def organization_at_stamp(*, pk: int, stamp: str) -> Organization:
     if kept is None or kept[0] != stamp:
         kept = _KEPT[pk] = (stamp, Organization.objects.get(pk=pk))
     return copy.copy(kept[1])
+
+
+def _stamps_mapping_sql() -> str:
+    orgs, maps = Organization._meta.db_table, ProjectMapping._meta.db_table
+    return (
+        f"SELECT DISTINCT {orgs}.id, {ORGANIZATION_STAMP_SQL.format(table=orgs)}, {orgs}.name "  # noqa: S608
+        f"FROM {orgs} INNER JOIN {maps} ON {orgs}.id = {maps}.organization_id "
+        f"WHERE {orgs}.enabled = %s "
+        # Served: by its partner's Jira (Scenario A) or by its partner's install (B).
+        f"AND NOT ({orgs}.remote_base_url = '' AND {orgs}.connection_type <> %s) "
+        f"AND {maps}.local_project_key = %s ORDER BY {orgs}.name"
+    )
+
+
+_STAMPS_MAPPING_SQL: list[str] = []
+
+
+def organization_stamps_mapping(*, local_project_key: str) -> list[tuple[int, str]]:
+    """(id, stamp) of every enabled organization that is served (a partner's Jira, or its
+    install) and maps our project `local_project_key`, by name: for each of our Jira's
+    deliveries. One statement written once: the ORM would build and compile it for every
+    delivery, at several times the cost of running it."""
+    if not _STAMPS_MAPPING_SQL:
+        _STAMPS_MAPPING_SQL.append(_stamps_mapping_sql())
+    with connection.cursor() as cursor:
+        cursor.execute(_STAMPS_MAPPING_SQL[0], [True, ConnectionType.APP, local_project_key])
+        return [(pk, stamp) for pk, stamp, _name in cursor.fetchall()]
 
 
 def _same(a: str, b: str) -> bool:

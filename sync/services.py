@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
-from django.db.models.expressions import RawSQL
 
 from jiraapi.client import JiraClient, counting_calls
 from jiraapi.errors import JiraNotFound
@@ -25,10 +24,11 @@ from jiraapi.events import (
     JiraEvent,
 )
 from organizations.models import ConnectionType, Organization, ProjectMapping
-from organizations.selectors import ORGANIZATION_STAMP_SQL, organization_at_stamp
+from organizations.selectors import organization_at_stamp, organization_stamps_mapping
 
 from . import echo, engine, peer, relations, worklogs
 from .jobs import Job, issue_in_push_scope, job_build
+from .leases import issue_column
 from .mapping import PULL, PUSH, SIDES, project_mappings_of
 from .models import IssueLink, LinkStatus
 
@@ -152,15 +152,9 @@ def _mappings(
     if way == PULL:
         organizations = [organization] if organization is not None else []
     else:
-        table = Organization._meta.db_table
-        stamp = RawSQL(ORGANIZATION_STAMP_SQL.format(table=table), ())  # noqa: S611 - ours
         organizations = [
             organization_at_stamp(pk=pk, stamp=stamp)
-            for pk, stamp in _served(Organization.objects.filter(enabled=True))
-            .filter(**{f"project_mappings__{field}": event.project_key})
-            .annotate(stamp=stamp)
-            .values_list("pk", "stamp")
-            .distinct()
+            for pk, stamp in organization_stamps_mapping(local_project_key=event.project_key)
         ]
     found = []
     for org in organizations:
@@ -190,6 +184,18 @@ def _mappings_by_link(
     queryset = queryset.filter(**{f"organization__issue_links__{side}_issue_id": event.issue_id})
     found = {m.organization_id: m for m in queryset}
     return list(found.values())
+
+
+def _links_of(*, side: str, issue_id: str, organization: Organization | None) -> list[IssueLink]:
+    """The links of the issue `issue_id` of `side` (of `organization`, if given), written as
+    SQL: the ORM would compile the SELECT of every column for each delivery, at more than
+    the cost of running it."""
+    sql = f"SELECT * FROM {IssueLink._meta.db_table} WHERE {issue_column(side)} = %s"  # noqa: S608
+    params: list = [issue_id]
+    if organization is not None:
+        sql += " AND organization_id = %s"
+        params.append(organization.pk)
+    return list(IssueLink.objects.raw(sql, params))
 
 
 def _process(
@@ -260,10 +266,12 @@ def _process(
     merged: list[int] = []
     moved_notes = _moved_between(event=event, way=way, mappings=mappings) if moved else {}
     # The issue's links, read once for the pre-checks and (PUSH) the partner it came from.
-    links = IssueLink.objects.filter(**{f"{source_side}_issue_id": event.issue_id})
-    if way == PULL:  # a partner's issue ids are its site's: only this organization's
-        links = links.filter(organization=organization)
-    links = list(links)
+    # PULL: a partner's issue ids are its site's, so only this organization's.
+    links = _links_of(
+        side=source_side,
+        issue_id=event.issue_id,
+        organization=organization if way == PULL else None,
+    )
     for project_mapping in mappings:
         job = job_build(
             project_mapping=project_mapping,
