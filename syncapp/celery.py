@@ -4,7 +4,7 @@ import os
 import threading
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import (
     after_setup_logger,
     task_postrun,
@@ -18,6 +18,23 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncapp.settings")
 app = Celery("syncapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class OneRedisClient(bootsteps.StartStopStep):
+    """The consumer's channel keeps one `redis.Redis` (`webhooks.publish.reuse_redis_client`):
+    kombu's Redis channel builds a new one for the bookkeeping of every message the worker
+    takes and acknowledges (its unacked index), which cost more than those commands. Started
+    again with the task consumer after a reconnection (a new channel)."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def start(self, c) -> None:
+        from webhooks.publish import reuse_redis_client
+
+        reuse_redis_client(c.task_consumer.channel)
+
+
+app.steps["consumer"].add(OneRedisClient)
 
 
 def ensure_broker_folders() -> None:

@@ -9,7 +9,8 @@ A failed publish raises; the caller keeps the row for the sweeper.
 
 kombu's Redis channel also builds a new `redis.Redis` for every message it puts, which costs
 more than the LPUSH; the channels of the pool this module publishes with reuse one each
-(`_reuse_redis_client`).
+(`reuse_redis_client`), as does the worker's consumer for the bookkeeping of each message it
+takes and acknowledges (`syncapp.celery`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def delivery_publish(delivery_id: int, *, queue: str) -> None:
         task_id, TASK_NAME, args=(delivery_id,), ignore_result=True
     )
     with app.producer_pool.acquire(block=True) as producer:
-        _reuse_redis_client(producer.channel)
+        reuse_redis_client(producer.channel)
         # The anonymous exchange with the queue's name: what Celery does for a direct queue.
         producer.publish(
             body,
@@ -46,9 +47,11 @@ def delivery_publish(delivery_id: int, *, queue: str) -> None:
         )
 
 
-def _reuse_redis_client(channel) -> None:
-    """Give a kombu Redis channel one client for its puts (a `redis.Redis` is safe to share:
-    it takes a connection from the channel's pool per command). Other transports: as is."""
+def reuse_redis_client(channel) -> None:
+    """Give a kombu Redis channel one client for what it would build a client for each time
+    (a put; the unacked index of a message taken, then acknowledged). A `redis.Redis` is safe
+    to share: it takes a connection from the channel's pool per command. Other transports:
+    as is."""
     if getattr(channel, "_reused_client", None) is not None:
         return
     if not (hasattr(channel, "conn_or_acquire") and hasattr(channel, "_create_client")):
