@@ -159,6 +159,7 @@ _FINISH_SQL = (
 def _finish(
     delivery: WebhookDelivery, status: str, error: str = "", *, attempt: bool, calls: int = 0
 ) -> None:
+    delivery.status = status  # the instance in step with its row
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(
@@ -225,6 +226,8 @@ def process_delivery_task(self, delivery_id: int) -> None:
                 break
         if stop is not None or retry_own is not None or round_ + 1 == COALESCE_ROUNDS:
             break
+        if all(member.status == DeliveryStatus.ECHO for member in batch):
+            break  # nothing synced, no lease held: what queued meanwhile has its own tasks
         # What queued behind while we synced (it may have found the pair busy): ours now.
         batch = claim_behind(delivery)
         if not batch:

@@ -12,6 +12,7 @@ import pytest
 import requests
 from celery.exceptions import Retry
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from jiraapi.events import JiraEvent
 from sync.leases import issue_link_lease
@@ -113,6 +114,27 @@ def test_an_echo_among_merged_deliveries_is_still_an_echo_and_its_lock_consumed(
         echo_delivery.pk: 1,
         genuine_delivery.pk: 1,
     }
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_an_echo_alone_looks_for_what_queued_behind_once(world, way):
+    """An echo syncs nothing and holds no lease: nothing can have queued behind a sync of
+    its pair, so after it the worker does not look again (deliveries that came meanwhile
+    have their own tasks). Before it, it does, like every delivery."""
+    edited = WAYS[way]
+    other = OTHER[edited]
+    world.edit(edited, summary="W")
+    assert world.feed_all(edited) == ["done"]
+    (echo_hook,) = world.take(other)
+    echo_delivery = store(world, other, echo_hook)
+    table = WebhookDelivery._meta.db_table
+
+    with CaptureQueriesContext(connection) as queries:
+        process_delivery_task.apply(args=[echo_delivery.pk])
+
+    assert statuses([echo_delivery])[0][0] == "echo"
+    looks = [q for q in queries if f"WHERE id IN (SELECT id FROM {table}" in q["sql"]]
+    assert len(looks) == 1
 
 
 @pytest.mark.parametrize("way", WAYS)
