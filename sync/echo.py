@@ -110,8 +110,10 @@ def echo_consume(
     """The fields among `values` (name -> new value) that are echoes; each lock used once.
 
     Without `agreed` (comments), a matching live lock is enough. A lock is taken by one
-    conditional `UPDATE ... RETURNING` (`is_echo`'s test in SQL), so concurrent consumers
-    of one lock take one pending write each; the lock goes once none is left."""
+    conditional statement (`is_echo`'s test in SQL): deleted when it awaits one write (the
+    usual case), else one of its pending writes taken by an `UPDATE ... RETURNING`, so
+    concurrent consumers of one lock take one pending write each; the lock goes once none
+    is left."""
     ops = connection.ops
     now = ops.adapt_datetimefield_value(timezone.now())
     table = EchoLock._meta.db_table
@@ -128,17 +130,25 @@ def echo_consume(
             where += " AND previous <> '' AND previous = %s"
             params.append(fingerprint(name, (changed_from or {}).get(name)))
         with connection.cursor() as cursor:
+            # The usual lock awaits one write: taken by deleting it, in one statement.
             cursor.execute(
-                f"UPDATE {table} SET pending = pending - 1 WHERE id = ("  # noqa: S608
-                f"SELECT id FROM {table} WHERE {where} LIMIT 1) AND pending > 0 "
-                "RETURNING id, pending",
+                f"DELETE FROM {table} WHERE id = ("  # noqa: S608
+                f"SELECT id FROM {table} WHERE {where} LIMIT 1) AND pending = 1 RETURNING id",
                 params,
             )
-            taken = cursor.fetchone()
-            if taken is None:
-                continue
-            if taken[1] == 0:
-                cursor.execute(f"DELETE FROM {table} WHERE id = %s AND pending = 0", [taken[0]])  # noqa: S608
+            if cursor.fetchone() is None:
+                # None such (or it awaits more than one write): one of its writes taken.
+                cursor.execute(
+                    f"UPDATE {table} SET pending = pending - 1 WHERE id = ("  # noqa: S608
+                    f"SELECT id FROM {table} WHERE {where} LIMIT 1) AND pending > 0 "
+                    "RETURNING id, pending",
+                    params,
+                )
+                taken = cursor.fetchone()
+                if taken is None:
+                    continue
+                if taken[1] == 0:
+                    cursor.execute(f"DELETE FROM {table} WHERE id = %s AND pending = 0", [taken[0]])  # noqa: S608
         echoes.add(name)
     return echoes
 
