@@ -140,12 +140,13 @@ def _insert(
     ]
     if checked:  # each checked value, with the organization, its version, the client's key,
         # the time and the held value
+        held_values = {
+            "dedupe_key": f"held:{uuid.uuid4().hex}",
+            "status": DeliveryStatus.IGNORED,
+            "last_error": HELD_REASON,
+        }
         for index in sorted((i for i, (a, _) in enumerate(fields) if a in _CHECKED), reverse=True):
-            held = {
-                "dedupe_key": f"held:{uuid.uuid4().hex}",
-                "status": DeliveryStatus.IGNORED,
-                "last_error": HELD_REASON,
-            }[fields[index][0]]
+            held = held_values[fields[index][0]]
             values[index : index + 1] = [
                 delivery.organization_id,
                 config_version,

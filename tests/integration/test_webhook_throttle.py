@@ -246,3 +246,22 @@ def test_behind_trusted_proxies_the_block_follows_the_forwarded_address(client, 
         assert send(wrong, "spoofed, 198.51.100.1", 40 + n).status_code == 401
     assert send(right, "198.51.100.1", 22).status_code == 429
     assert send(right, "203.0.113.5", 23).status_code == 202
+
+
+def test_a_known_partners_delivery_reads_no_throttle_counter_and_a_guess_does(client, warm):
+    """The kept credentials spare the partner the cache read; an unknown secret still pays
+    it first (then its query)."""
+    from unittest import mock
+
+    from django.core.cache import caches
+
+    backend = type(caches["default"])
+    with mock.patch.object(backend, "get", autospec=True, side_effect=backend.get) as reads:
+        assert deliver(client, warm, PARTNER, 10).status_code == 202
+        known = reads.call_count
+        assert (
+            post(client, f"/webhooks/incoming/{warm.public_id}/?secret=guess", PARTNER).status_code
+            == 401
+        )
+    assert known == 0
+    assert reads.call_count == 1
