@@ -341,18 +341,19 @@ class IncomingWebhookApi(WebhookBaseView):
     (`accept_known`). That statement checks that the organization's `config_version` has not
     moved since (a rotated secret, a disabled organization, two-way sync turned off, a project
     mapping changed, the organization deleted) and that no live block names the sender (a
-    client throttled for failed authentications, `webhooks.blocks`). Otherwise, or when
-    anything else about the request is not as an accepted delivery's, the row is held, never
-    announced, deleted, and the request is answered afresh (`WebhookBaseView.post`) as if
-    nothing were kept, throttle first: every change still applies to the very next delivery
-    in every web process, and a throttled client gets 429 whatever secret it sends. A wrong
-    secret or an unknown id is never known, and does the same work as before.
+    client throttled for failed authentications, `webhooks.blocks`); otherwise the row is
+    held, never announced, and deleted. Then, as for anything else that is not an accepted
+    delivery (a refusal, a repeat), the request is answered afresh (`WebhookBaseView.post`)
+    as if nothing were kept, throttle first: every change still applies to the very next
+    delivery in every web process, and a throttled client gets 429 whatever it sends. A
+    wrong secret or an unknown id is never known, and does the same work as before.
     """
 
     endpoint_name = "incoming"
     # The same answer for an unknown organization and a wrong secret: ids cannot be probed.
     _unknown = (status.HTTP_401_UNAUTHORIZED, "unauthorized", "Unknown organization or secret.")
     _body: bytes | None = None
+    _unreadable: Refused | None = None
 
     def throttle_target(self, *, org_id: str) -> str:
         return f"incoming:{org_id}"
@@ -435,9 +436,16 @@ class IncomingWebhookApi(WebhookBaseView):
         return credentials
 
     def read_body(self, request: HttpRequest) -> bytes:
-        # Read once: a request answered afresh (`post`) is not read again.
+        # Read once: a request answered afresh (`post`) is not read again (a chunked body's
+        # stream is spent), and a body refused once is refused again for the same reason.
         if self._body is None:
-            self._body = super().read_body(request)
+            if self._unreadable is not None:
+                raise self._unreadable
+            try:
+                self._body = super().read_body(request)
+            except Refused as exc:
+                self._unreadable = exc
+                raise
         return self._body
 
     def authenticate_body(
