@@ -8,7 +8,10 @@ file cache beside the embedded SQLite database (shared by the processes of one m
 failures against one organization never throttle another organization's partner, even from
 a shared address (Atlassian's Cloud sends from shared ranges).
 
-Only failures count; a client under the limit pays one cache read per delivery.
+Only failures count; a client under the limit pays one cache read per delivery. An endpoint
+may spare its known clients even that read, if it refuses a blocked client otherwise: the
+incoming endpoint does, for the partners whose credentials it kept (`webhooks.blocks`, fed by
+what `record_failure` and `retry_after` return here).
 """
 
 from __future__ import annotations
@@ -23,13 +26,25 @@ from django.core.cache import cache
 logger = logging.getLogger(__name__)
 
 
+def key_digest(*, client: str, target: str) -> str:
+    """What identifies (client, target) in the counter's key (and in `webhooks.blocks`)."""
+    return hashlib.sha256(f"{client}|{target}".encode("utf-8", "replace")).hexdigest()[:32]
+
+
 def _key(*, client: str, target: str, window: int) -> str:
-    digest = hashlib.sha256(f"{client}|{target}".encode("utf-8", "replace")).hexdigest()[:32]
+    digest = key_digest(client=client, target=target)
     return f"webhook-auth-failures:{int(time.time()) // window}:{digest}"
 
 
 def _window() -> int:
     return max(1, int(settings.WEBHOOK_AUTH_FAILURE_WINDOW_SECONDS))
+
+
+def window_end() -> int:
+    """When the current window ends (seconds since the epoch): when a count made now expires
+    (`retry_after`'s wait is the time left until then)."""
+    window = _window()
+    return (int(time.time()) // window + 1) * window
 
 
 def retry_after(*, client: str, target: str) -> int | None:
@@ -48,10 +63,12 @@ def retry_after(*, client: str, target: str) -> int | None:
     return window - int(time.time()) % window or window
 
 
-def record_failure(*, client: str, target: str) -> None:
-    """Count one failed authentication of `client` against `target`."""
-    if settings.WEBHOOK_AUTH_FAILURE_LIMIT <= 0:
-        return
+def record_failure(*, client: str, target: str) -> bool:
+    """Count one failed authentication of `client` against `target`: whether that brought it
+    to the limit (or past it), so that `retry_after` refuses it until the window ends."""
+    limit = settings.WEBHOOK_AUTH_FAILURE_LIMIT
+    if limit <= 0:
+        return False
     window = _window()
     key = _key(client=client, target=target, window=window)
     try:
@@ -59,14 +76,17 @@ def record_failure(*, client: str, target: str) -> None:
         # Redis (core/cache.py) both go in one round trip.
         add_and_incr = getattr(cache, "add_and_incr", None)
         if add_and_incr is not None:
-            add_and_incr(key, timeout=window + 1)
+            failures = add_and_incr(key, timeout=window + 1)
         else:
             cache.add(key, 0, timeout=window + 1)
-            cache.incr(key)
+            failures = cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.add(key, 1, timeout=window + 1)
+        failures = 1
     except Exception:
         logger.warning("throttle.cache_unavailable", exc_info=True)
+        return False
+    return failures >= limit
 
 
 def client_address(meta: dict) -> str:

@@ -166,6 +166,10 @@ BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
 # The largest webhook body accepted (Jira's issue payloads are rarely above 100 KB).
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# A delivery's INSERT is a prepared statement on each database connection (PostgreSQL): no
+# quoting of its body into the SQL text, no parsing and planning per delivery. Off behind a
+# pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
+WEBHOOK_PREPARED_INSERT = env.bool("WEBHOOK_PREPARED_INSERT", default=True)
 # Failed webhook authentications allowed per client address and organization (or the local
 # endpoint) in a window; past that the client gets 429 with Retry-After. 0 turns it off.
 WEBHOOK_AUTH_FAILURE_LIMIT = env.int("WEBHOOK_AUTH_FAILURE_LIMIT", default=20)

@@ -46,6 +46,15 @@ def _no_cached_credentials():
 
 
 @pytest.fixture(autouse=True)
+def _no_blocks_remembered():
+    """Each test starts with no memory of blocks this process wrote in an earlier test (whose
+    rows were rolled back): `webhooks.blocks`."""
+    from webhooks.blocks import auth_blocks_forget
+
+    auth_blocks_forget()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_project_cache():
     """Each test starts without projects or version refusals cached by an earlier test (a
     new simulator may get an earlier one's port)."""

@@ -56,3 +56,20 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type or '?'} {self.issue_key or self.issue_id} ({self.status})"
+
+
+class AuthFailureBlock(models.Model):
+    """A client blocked from one target by its failed authentications (`core.throttle`), until
+    its window ends: what the INSERT of a delivery accepted on kept credentials checks, in
+    place of reading the throttle's counter (`webhooks.blocks`)."""
+
+    # `core.throttle.key_digest` of (client address, target).
+    key = models.CharField(max_length=32, unique=True)
+    until = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("blocked webhook client")
+        verbose_name_plural = _("blocked webhook clients")
+
+    def __str__(self) -> str:
+        return f"{self.key} until {self.until:%Y-%m-%d %H:%M:%S}"

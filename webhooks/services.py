@@ -6,7 +6,9 @@ import uuid
 from contextlib import nullcontext
 from functools import cache
 
+from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
+from django.db.backends.postgresql.base import ServerBindingCursor as PostgresServerBindingCursor
 from django.utils import timezone
 
 from core.logging import escape_controls
@@ -15,6 +17,7 @@ from organizations.connections import ConnectionRefused, Received, connection_me
 from organizations.models import Organization
 from sync import peer
 
+from . import blocks
 from .models import DeliverySource, DeliveryStatus, WebhookDelivery
 from .tasks import delivery_enqueue, delivery_stored_enqueue
 
@@ -40,8 +43,9 @@ class CredentialsUnconfirmed(Exception):
     delivery is a repeat (nothing was written). Nothing was announced or queued."""
 
 
-# A held row's reason: stored on credentials found stale by its own INSERT, as ignored (which
-# no trigger announces and no sweep sends), and deleted right after.
+# A held row's reason: stored on credentials found stale by its own INSERT (or for a sender
+# blocked meanwhile, `webhooks.blocks`), as ignored (which no trigger announces and no sweep
+# sends), and deleted right after.
 HELD_REASON = "held: the organization changed since its credentials were cached"
 
 
@@ -79,9 +83,11 @@ def _insert_sql(vendor: str, checked: bool = False) -> tuple[str, tuple]:
     or None).
 
     `checked`: the key, the status and the reason are each `CASE WHEN <the organization's
-    config_version> = %s THEN %s ELSE %s END`, the organization's id first (four values in
-    place of one): a row stored on stale credentials is held as ignored, which the pending
-    trigger (migration 0003) does not announce and no sweep sends."""
+    config_version> = %s AND <no live block of the client> THEN %s ELSE %s END`, the
+    organization's id first, then the version, the client's key and the time (six values in
+    place of one): a row stored on stale credentials, or for a blocked client
+    (`webhooks.blocks`), is held as ignored, which the pending trigger (migration 0003) does
+    not announce and no sweep sends."""
     meta = WebhookDelivery._meta
     quote = connection.ops.quote_name
     fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
@@ -91,8 +97,9 @@ def _insert_sql(vendor: str, checked: bool = False) -> tuple[str, tuple]:
         f"(SELECT {quote(org_meta.get_field('config_version').column)}"  # noqa: S608 - names from the model
         f" FROM {quote(org_meta.db_table)} WHERE {quote(org_meta.pk.column)} = %s)"
     )
+    confirmed = f"{version} = %s AND {blocks.unblocked_sql()}"
     values = (
-        f"CASE WHEN {version} = %s THEN %s ELSE %s END" if checked and f.name in _CHECKED else "%s"
+        f"CASE WHEN {confirmed} THEN %s ELSE %s END" if checked and f.name in _CHECKED else "%s"
         for f in fields
     )
     sql = (
@@ -108,7 +115,34 @@ def _insert_sql(vendor: str, checked: bool = False) -> tuple[str, tuple]:
     return sql, tuple(prepared)
 
 
-def _insert(delivery: WebhookDelivery, config_version: int | None = None) -> bool:
+class _PreparedCursor(PostgresServerBindingCursor):
+    """psycopg's cursor with the values bound by the server (not quoted into the text), each
+    statement prepared on its connection at its first execution."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def _insert_cursor():
+    """The cursor of the INSERT: Django's (its query log, its error wrapping), on a prepared
+    psycopg cursor of the same connection unless WEBHOOK_PREPARED_INSERT is off. Django turns
+    prepared statements off by default (for poolers); this one statement is the hot path of
+    the endpoint, where quoting a body into the SQL text and parsing and planning it again
+    cost more than the rest of the INSERT."""
+    if not settings.WEBHOOK_PREPARED_INSERT:
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = _PreparedCursor(connection.connection)
+    return (
+        connection.make_debug_cursor(raw)
+        if connection.queries_logged
+        else connection.make_cursor(raw)
+    )
+
+
+def _insert(
+    delivery: WebhookDelivery, config_version: int | None = None, client_key: str = ""
+) -> bool:
     """Insert `delivery` (setting its pk) unless a row has its `dedupe_key`: whether it did.
 
     On PostgreSQL one statement, compiled once, with the values the ORM's INSERT would send:
@@ -116,7 +150,8 @@ def _insert(delivery: WebhookDelivery, config_version: int | None = None) -> boo
     ORM's, where a repeat raises IntegrityError.
 
     `config_version` (PostgreSQL): the organization's, as its cached credentials were read;
-    the same statement checks it, and a row stored otherwise is held and deleted:
+    the same statement checks it, and that no live block names `client_key` (the sender's
+    `core.throttle.key_digest`); a row stored otherwise is held and deleted:
     CredentialsUnconfirmed."""
     if connection.vendor != "postgresql":
         delivery.save(force_insert=True)
@@ -130,20 +165,24 @@ def _insert(delivery: WebhookDelivery, config_version: int | None = None) -> boo
         else prepare(getattr(delivery, attname), connection)
         for attname, prepare in fields
     ]
-    if checked:  # each checked value, with the organization, its version and the held value
+    if checked:  # each checked value, with the organization, its version, the client's key,
+        # the time and the held value
+        held_values = {
+            "dedupe_key": f"held:{uuid.uuid4().hex}",
+            "status": DeliveryStatus.IGNORED,
+            "last_error": HELD_REASON,
+        }
         for index in sorted((i for i, (a, _) in enumerate(fields) if a in _CHECKED), reverse=True):
-            held = {
-                "dedupe_key": f"held:{uuid.uuid4().hex}",
-                "status": DeliveryStatus.IGNORED,
-                "last_error": HELD_REASON,
-            }[fields[index][0]]
+            held = held_values[fields[index][0]]
             values[index : index + 1] = [
                 delivery.organization_id,
                 config_version,
+                client_key,
+                delivery.received_at,
                 values[index],
                 held,
             ]
-    with connection.cursor() as cursor:
+    with _insert_cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
         if row is not None and checked and row[1] == HELD_REASON:
@@ -171,13 +210,15 @@ def delivery_store(
     event: JiraEvent,
     headers: dict[str, str],
     config_version: int | None = None,
+    client_key: str = "",
 ) -> tuple[WebhookDelivery, bool]:
     """Store a delivery (`body`, parsed as `event`) once; a repeat (same identifier, or same
     body) returns the first row.
 
     `config_version`: `organization`'s, as the cached credentials the delivery was accepted
-    on read it (`webhooks.auth.incoming_credentials_cached`); stored only if it still is,
-    or CredentialsUnconfirmed (also for a repeat, and for an organization gone).
+    on read it (`webhooks.auth.incoming_credentials_cached`); stored only if it still is and
+    no live block names `client_key` (the sender, `webhooks.blocks`), or
+    CredentialsUnconfirmed (also for a repeat, and for an organization gone).
 
     Returns (delivery, created).
     """
@@ -209,7 +250,7 @@ def delivery_store(
     guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
     try:
         with guard:
-            created = _insert(delivery, config_version)
+            created = _insert(delivery, config_version, client_key)
     except IntegrityError:  # a repeat (not on PostgreSQL), or the organization is gone
         if config_version is not None:
             raise CredentialsUnconfirmed from None

@@ -33,6 +33,7 @@ from sync.models import IssueLink
 from sync.retries import backoff_seconds
 from sync.services import MERGEABLE_TYPES, DeliveryOutcome, event_process, peer_message_process
 
+from .blocks import auth_blocks_prune
 from .models import DeliverySource, DeliveryStatus, WebhookDelivery
 from .publish import delivery_publish
 from .retention import history_prune
@@ -443,8 +444,10 @@ def sweep_deliveries_task() -> int:
 def prune_history_task() -> int:
     """Beat's retention run: finished deliveries and sync events older than RETENTION_DAYS
     (0 keeps everything), at most RETENTION_MAX_BATCHES batches a run; the next run goes on.
-    Scenario B's received message ids and delivered outbox messages go after a day."""
+    Scenario B's received message ids and delivered outbox messages go after a day, and
+    the blocks of throttled webhook clients once they ended (`webhooks.blocks`)."""
     connection_history_prune()
+    auth_blocks_prune()
     if settings.RETENTION_DAYS <= 0:
         return 0
     result = history_prune(

@@ -21,7 +21,7 @@ from organizations import connections
 from organizations import services as org_services
 from organizations.public_views import ConnectionPublicView
 
-from . import auth, bodies, services
+from . import auth, blocks, bodies, services
 from .models import DeliverySource, DeliveryStatus
 from .tasks import delivery_stored_enqueue
 
@@ -98,6 +98,7 @@ class WebhookBaseView(APIView):
         try:
             wait = throttle.retry_after(client=client, target=target)
             if wait is not None:
+                self.blocked(client=client, target=target)
                 raise Refused(
                     status.HTTP_429_TOO_MANY_REQUESTS,
                     "too_many_failures",
@@ -110,8 +111,10 @@ class WebhookBaseView(APIView):
                 body = self.read_body(request)
                 context = self.authenticate_body(request, body, context)
             except Refused as exc:
-                if exc.status_code == status.HTTP_401_UNAUTHORIZED:
-                    throttle.record_failure(client=client, target=target)
+                if exc.status_code == status.HTTP_401_UNAUTHORIZED and throttle.record_failure(
+                    client=client, target=target
+                ):
+                    self.blocked(client=client, target=target)
                 raise
             self.check_content_type(request)
             event = self.parse(body)
@@ -134,6 +137,10 @@ class WebhookBaseView(APIView):
 
     def throttle_target(self, **kwargs) -> str:
         return self.endpoint_name
+
+    def blocked(self, *, client: str, target: str) -> None:
+        """`client` is throttled on `target` until the window ends (it just reached the limit,
+        or was refused for it)."""
 
     def _too_big(self) -> Refused:
         limit = settings.WEBHOOK_MAX_BODY_BYTES
@@ -250,6 +257,7 @@ class WebhookBaseView(APIView):
         source: str,
         organization=None,
         config_version: int | None = None,
+        client_key: str = "",
     ):
         """Store the delivery once; a new pending one is queued once the row is committed
         (by the relay's notification, or published from here: `delivery_stored_enqueue`).
@@ -258,6 +266,7 @@ class WebhookBaseView(APIView):
             source=source,
             organization=organization,
             config_version=config_version,
+            client_key=client_key,
             body=body,
             event=event,
             headers={
@@ -328,34 +337,82 @@ class IncomingWebhookApi(WebhookBaseView):
 
     A process keeps the credentials of the deliveries it accepted with an organization's
     current secret (`webhooks.auth.incoming_credentials_cached`): the next ones with that id
-    and secret make no query but their INSERT, which checks in the same statement that the
-    organization's `config_version` has not moved since. When it has (a rotated secret, a
-    disabled organization, two-way sync turned off, a project mapping changed, the
-    organization deleted), the row is held, never announced, deleted, and the request is
-    answered afresh as if nothing were cached: every change still applies to the very next
-    delivery in every web process. A wrong secret or an unknown id never finds anything
-    cached, and does the same work as before.
+    and secret are known, and make no query and no read of the throttle but their INSERT
+    (`accept_known`). That statement checks that the organization's `config_version` has not
+    moved since (a rotated secret, a disabled organization, two-way sync turned off, a project
+    mapping changed, the organization deleted) and that no live block names the sender (a
+    client throttled for failed authentications, `webhooks.blocks`); otherwise the row is
+    held, never announced, and deleted. Then, as for anything else that is not an accepted
+    delivery (a refusal, a repeat), the request is answered afresh (`WebhookBaseView.post`)
+    as if nothing were kept, throttle first: every change still applies to the very next
+    delivery in every web process, and a throttled client gets 429 whatever it sends. A
+    wrong secret or an unknown id is never known, and does the same work as before.
     """
 
     endpoint_name = "incoming"
     # The same answer for an unknown organization and a wrong secret: ids cannot be probed.
     _unknown = (status.HTTP_401_UNAUTHORIZED, "unauthorized", "Unknown organization or secret.")
+    _body: bytes | None = None
+    _unreadable: Refused | None = None
 
     def throttle_target(self, *, org_id: str) -> str:
         return f"incoming:{org_id}"
 
-    # Set once cached credentials were not confirmed: the request is then answered as if
-    # nothing were cached (`accept`).
-    _uncached = False
-    _body: bytes | None = None
+    def blocked(self, *, client: str, target: str) -> None:
+        blocks.auth_block_record(client=client, target=target)
+
+    def post(self, request: HttpRequest, *, org_id: str) -> HttpResponse:
+        known = auth.incoming_credentials_cached(
+            public_id=org_id, secret=request.GET.get("secret", "")
+        )
+        if known is not None:
+            response = self.accept_known(request, known, org_id=org_id)
+            if response is not None:
+                return response
+        return super().post(request, org_id=org_id)
+
+    def accept_known(
+        self, request: HttpRequest, credentials: auth.IncomingCredentials, *, org_id: str
+    ) -> HttpResponse | None:
+        """Store a delivery on kept `credentials`, as an accepted one: None when it is not
+        one (a refusal, a repeat, stale credentials, a blocked sender), to be answered afresh
+        in the usual order, the throttle first (so a throttled client's refusal, whatever
+        it is for, is a 429)."""
+        try:
+            self.check_declared_size(request)
+            body = self.read_body(request)
+            if credentials.signature_secret or credentials.require_signature:
+                self.check_signature(
+                    request,
+                    body,
+                    secret=credentials.signature_secret,
+                    required=credentials.require_signature,
+                )
+            self.check_content_type(request)
+            event = self.parse(body)
+            self.check_event(event)
+        except Refused:
+            return None
+        client = throttle.key_digest(
+            client=self.client_address(request), target=self.throttle_target(org_id=org_id)
+        )
+        try:
+            delivery, created = self.store(
+                request,
+                body,
+                event,
+                source=DeliverySource.PARTNER,
+                organization=credentials.organization_for(event.project_key),
+                config_version=credentials.config_version,
+                client_key=client,
+            )
+        except services.CredentialsUnconfirmed:
+            auth.incoming_credentials_forget(credentials)
+            return None
+        return self.accepted(request, delivery, created, credentials)
 
     def authenticate_url(self, request: HttpRequest, *, org_id: str) -> auth.IncomingCredentials:
         secret = request.GET.get("secret", "")
-        if not self._uncached:
-            # Only ever accepted credentials, each confirmed by its delivery's INSERT.
-            cached = auth.incoming_credentials_cached(public_id=org_id, secret=secret)
-            if cached is not None:
-                return cached
         credentials = auth.incoming_credentials(public_id=org_id, secret=secret)
         if not credentials.matches:
             raise Refused(*self._unknown)
@@ -379,29 +436,28 @@ class IncomingWebhookApi(WebhookBaseView):
         return credentials
 
     def read_body(self, request: HttpRequest) -> bytes:
-        # Read once: a request answered afresh (`accept`) is not read again.
+        # Read once: a request answered afresh (`post`) is not read again (a chunked body's
+        # stream is spent), and a body refused once is refused again for the same reason.
         if self._body is None:
-            self._body = super().read_body(request)
+            if self._unreadable is not None:
+                raise self._unreadable
+            try:
+                self._body = super().read_body(request)
+            except Refused as exc:
+                self._unreadable = exc
+                raise
         return self._body
 
     def authenticate_body(
         self, request: HttpRequest, body: bytes, credentials: auth.IncomingCredentials
     ) -> auth.IncomingCredentials:
         if credentials.signature_secret or credentials.require_signature:
-            try:
-                self.check_signature(
-                    request,
-                    body,
-                    secret=credentials.signature_secret,
-                    required=credentials.require_signature,
-                )
-            except Refused:
-                if not credentials.cached:
-                    raise
-                # Perhaps a signature secret changed since: refused only on fresh credentials.
-                self._uncached = True
-                credentials = self.authenticate_url(request, org_id=self.kwargs["org_id"])
-                return self.authenticate_body(request, body, credentials)
+            self.check_signature(
+                request,
+                body,
+                secret=credentials.signature_secret,
+                required=credentials.require_signature,
+            )
         return credentials
 
     def accept(self, request, body, event, credentials: auth.IncomingCredentials) -> HttpResponse:
@@ -410,24 +466,18 @@ class IncomingWebhookApi(WebhookBaseView):
         # The row commits on its own (delivery_store); the task is sent right after.
         try:
             delivery, created = self.store(
-                request,
-                body,
-                event,
-                source=DeliverySource.PARTNER,
-                organization=organization,
-                config_version=credentials.config_version if credentials.cached else None,
+                request, body, event, source=DeliverySource.PARTNER, organization=organization
             )
-        except services.CredentialsUnconfirmed:
-            # Cached credentials gone stale (nothing stored), or a repeat: the request is
-            # answered as it would be with nothing cached.
-            auth.incoming_credentials_forget(credentials)
-            self._uncached = True
-            return self.post(request, **self.kwargs)
         except services.OrganizationGone:  # deleted since it was authenticated
             return json_response(
                 dict(zip(("error", "message"), self._unknown[1:], strict=True)), 401
             )
-        org_services.organization_record_delivery(organization=organization)
+        return self.accepted(request, delivery, created, credentials)
+
+    def accepted(
+        self, request: HttpRequest, delivery, created: bool, credentials: auth.IncomingCredentials
+    ) -> HttpResponse:
+        org_services.organization_record_delivery(organization=credentials.organization)
         auth.incoming_credentials_remember(
             public_id=self.kwargs["org_id"],
             secret=request.GET.get("secret", ""),

@@ -141,3 +141,27 @@ def test_beat_prunes_on_a_schedule_and_retention_zero_keeps_everything(org, sett
     settings.RETENTION_DAYS = 30
     assert prune_history_task() == 1
     assert not WebhookDelivery.objects.filter(pk=row.pk).exists()
+
+
+def test_the_blocks_of_throttled_webhook_clients_go_once_ended_whatever_the_retention(
+    client, settings, two_way_org
+):
+    from webhooks.models import AuthFailureBlock
+
+    settings.WEBHOOK_AUTH_FAILURE_LIMIT = 2
+    for _ in range(2):
+        answer = client.post(
+            f"/webhooks/incoming/{two_way_org.public_id}/?secret=guess",
+            data=b"{}",
+            content_type="application/json",
+        )
+        assert answer.status_code == 401
+    live = AuthFailureBlock.objects.get()
+    assert live.until > timezone.now()
+    ended = AuthFailureBlock.objects.create(
+        key="0" * 32, until=timezone.now() - timedelta(minutes=5)
+    )
+    settings.RETENTION_DAYS = 0
+    prune_history_task()
+    assert list(AuthFailureBlock.objects.values_list("pk", flat=True)) == [live.pk]
+    assert not AuthFailureBlock.objects.filter(pk=ended.pk).exists()

@@ -181,3 +181,45 @@ def test_malformed_chunks_are_a_400(live_server, two_way_org):
     finally:
         conn.close()
     assert WebhookDelivery.objects.count() == 0
+
+
+def test_a_known_partners_bad_chunked_body_gets_the_same_refusal_and_counts_no_failure(
+    live_server, two_way_org, settings
+):
+    """With the partner's credentials kept (accepted deliveries), a chunked body over the
+    limit is a 413 and malformed chunks a 400, as for anyone: the body is read once, and
+    the request answered afresh is not read again (nor counted as a failed authentication:
+    with a limit of one failure, the next delivery is still accepted)."""
+    for n in range(2):
+        headers = {"X-Atlassian-Webhook-Identifier": f"warm-{n}"}
+        status, text = send(
+            live_server.url, incoming_path(two_way_org), delivery_body(), headers=headers
+        )
+        assert status == 202, text
+    settings.WEBHOOK_MAX_BODY_BYTES = 1000
+    settings.WEBHOOK_AUTH_FAILURE_LIMIT = 1
+    payload = json.loads(delivery_body())
+    payload["pad"] = "x" * 5000
+    status, _ = send(
+        live_server.url, incoming_path(two_way_org), json.dumps(payload).encode(), chunked=True
+    )
+    assert status == 413
+    parts = urlsplit(live_server.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.putrequest("POST", incoming_path(two_way_org))
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        conn.send(b"zz\r\n{}\r\n0\r\n\r\n")
+        response = conn.getresponse()
+        assert response.status == 400
+        assert json.loads(response.read())["error"] == "invalid_body"
+    finally:
+        conn.close()
+    assert WebhookDelivery.objects.count() == 2
+    headers = {"X-Atlassian-Webhook-Identifier": "after"}
+    status, text = send(
+        live_server.url, incoming_path(two_way_org), delivery_body(), headers=headers
+    )
+    assert status == 202, text

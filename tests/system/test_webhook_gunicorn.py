@@ -196,6 +196,34 @@ def test_failed_authentications_are_throttled_across_web_processes(gunicorn, gun
     assert WebhookDelivery.objects.filter(organization=org).count() == 0
 
 
+def test_a_client_blocked_through_one_server_gets_429_from_the_others_kept_credentials(
+    gunicorn, gunicorn_b, org
+):
+    """Both servers keep the organization's credentials (accepted deliveries); the client
+    fails on one server until blocked: the other server's kept credentials do not let its
+    right secret through, and another organization from the same address is not blocked."""
+    bases = [gunicorn[0], gunicorn_b[0]]
+    session = requests.Session()
+    path = f"/webhooks/incoming/{org.public_id}/"
+
+    def post(base: str, secret: str, n: str) -> requests.Response:
+        headers = {"Content-Type": "application/json", "X-Atlassian-Webhook-Identifier": n}
+        return session.post(
+            base + path, params={"secret": secret}, data=body(), headers=headers, timeout=30
+        )
+
+    for i in range(8):  # enough to reach every process of both servers
+        assert post(bases[i % 2], org.incoming_secret, f"warm-{i}").status_code == 202
+    for i in range(3):
+        assert post(bases[0], "guess", f"guess-{i}").status_code == 401
+    wrong = post(bases[1], "guess", "guess-b")
+    for i in range(4):  # every process of the other server
+        right = post(bases[1], org.incoming_secret, f"right-{i}")
+        assert right.status_code == wrong.status_code == 429
+        assert right.content == wrong.content
+    assert WebhookDelivery.objects.filter(organization=org).count() == 8
+
+
 def test_a_rotated_secret_or_a_disabled_organization_applies_in_every_web_process(
     gunicorn, gunicorn_b, org
 ):
