@@ -381,13 +381,7 @@ class IncomingWebhookApi(WebhookBaseView):
         try:
             self.check_declared_size(request)
             body = self.read_body(request)
-            if credentials.signature_secret or credentials.require_signature:
-                self.check_signature(
-                    request,
-                    body,
-                    secret=credentials.signature_secret,
-                    required=credentials.require_signature,
-                )
+            self.authenticate_body(request, body, credentials)
             self.check_content_type(request)
             event = self.parse(body)
             self.check_event(event)
