@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from core.rows import instances
 from organizations.models import Organization
 
 from .models import IssueLink, Side
@@ -44,12 +45,11 @@ def _take(where: str, params: list, owner: str) -> IssueLink | None:
     """The lease of the link matching `where`, if free (or run out), with the row itself: one
     `UPDATE ... RETURNING`. None: no such link, or another worker holds it."""
     now = timezone.now()
-    rows = list(
-        IssueLink.objects.raw(
-            f"UPDATE {IssueLink._meta.db_table} SET lease_owner = %s, lease_until = %s "  # noqa: S608
-            f"WHERE {where} AND (lease_until IS NULL OR lease_until < %s) RETURNING *",
-            [owner, now + timedelta(seconds=settings.SYNC_LEASE_SECONDS), *params, now],
-        )
+    rows = instances(
+        IssueLink,
+        f"UPDATE {IssueLink._meta.db_table} SET lease_owner = %s, lease_until = %s "  # noqa: S608
+        f"WHERE {where} AND (lease_until IS NULL OR lease_until < %s) RETURNING *",
+        [owner, now + timedelta(seconds=settings.SYNC_LEASE_SECONDS), *params, now],
     )
     return rows[0] if rows else None
 

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
+from core.rows import instances
 from jiraapi.client import JiraClient, counting_calls
 from jiraapi.errors import JiraNotFound
 from jiraapi.events import (
@@ -195,7 +196,7 @@ def _links_of(*, side: str, issue_id: str, organization: Organization | None) ->
     if organization is not None:
         sql += " AND organization_id = %s"
         params.append(organization.pk)
-    return list(IssueLink.objects.raw(sql, params))
+    return instances(IssueLink, sql, params)
 
 
 def _process(

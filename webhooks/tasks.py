@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.rows import instances
 from jiraapi.client import counting_calls
 from jiraapi.errors import JiraAuthError, JiraError
 from jiraapi.events import JiraEvent
@@ -79,23 +80,22 @@ def claim(delivery_id: int) -> WebhookDelivery | None:
         f"(SELECT {ORGANIZATION_STAMP_SQL.format(table=orgs)} FROM {orgs} "  # noqa: S608
         f"WHERE {orgs}.id = {table}.organization_id) AS organization_stamp"
     )
-    rows = list(
-        WebhookDelivery.objects.raw(
-            f"UPDATE {table} SET status = %s, updated_at = %s "  # noqa: S608
-            "WHERE id = %s AND (status IN (%s, %s) OR (status = %s AND updated_at < %s)) "
-            f"RETURNING *, {busy}, {stamp}",
-            [
-                DeliveryStatus.PROCESSING,
-                now,
-                delivery_id,
-                DeliveryStatus.PENDING,
-                DeliveryStatus.FAILED,
-                DeliveryStatus.PROCESSING,
-                stale,
-                now,
-                DeliverySource.LOCAL,
-            ],
-        )
+    rows = instances(
+        WebhookDelivery,
+        f"UPDATE {table} SET status = %s, updated_at = %s "  # noqa: S608
+        "WHERE id = %s AND (status IN (%s, %s) OR (status = %s AND updated_at < %s)) "
+        f"RETURNING *, {busy}, {stamp}",
+        [
+            DeliveryStatus.PROCESSING,
+            now,
+            delivery_id,
+            DeliveryStatus.PENDING,
+            DeliveryStatus.FAILED,
+            DeliveryStatus.PROCESSING,
+            stale,
+            now,
+            DeliverySource.LOCAL,
+        ],
     )
     if not rows:
         return None
@@ -117,7 +117,8 @@ def claim_behind(delivery: WebhookDelivery) -> list[WebhookDelivery]:
         return []
     table = WebhookDelivery._meta.db_table
     org = delivery.organization_id
-    rows = WebhookDelivery.objects.raw(
+    rows = instances(
+        WebhookDelivery,
         f"UPDATE {table} SET status = %s, updated_at = %s WHERE id IN ("  # noqa: S608
         f"SELECT id FROM {table} WHERE status = %s AND source = %s AND issue_id = %s "
         f"AND event_type IN (%s, %s) AND id <> %s AND "
