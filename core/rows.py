@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
@@ -71,3 +71,31 @@ def _builder(model: type[Model], columns: tuple[str, ...], using: str) -> Callab
         return instance
 
     return build
+
+
+_updates: dict[tuple, tuple[str, list]] = {}
+
+
+def save_fields(instance: Model, *names: str, using: str = "default") -> None:
+    """`instance.save(update_fields=names)` with the `UPDATE` written once per (model, fields,
+    database): the same values (each field's `pre_save`, e.g. `auto_now`, then its
+    `get_db_prep_save`), the same error when no row was updated. Sends no signals: for
+    models none listens to."""
+    model = type(instance)
+    connection = connections[using]
+    key = (model, names, using, connection.vendor)
+    found = _updates.get(key)
+    if found is None:
+        fields = [model._meta.get_field(name) for name in names]
+        assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+        table = connection.ops.quote_name(model._meta.db_table)
+        pk = connection.ops.quote_name(model._meta.pk.column)
+        sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608
+        found = _updates[key] = (sql, fields)
+    sql, fields = found
+    values = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, instance.pk])
+        updated = cursor.rowcount
+    if not updated:
+        raise DatabaseError("Save with update_fields did not affect any rows.")

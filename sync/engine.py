@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.rows import save_fields
 from jiraapi.client import counting_calls
 from jiraapi.errors import JiraNotFound, JiraPermanentError, JiraRateLimited, JiraTransientError
 from organizations.models import DeletePolicy, ProjectMapping, TargetGonePolicy
@@ -343,7 +344,7 @@ def _apply_update(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
             )
         elif reached is not None:  # moved part of the way: the target's status as it is
             state_t[status.target_field] = reached
-    link.save(update_fields=["state", "updated_at"])
+    save_fields(link, "state", "updated_at")
 
 
 def _follow_key(link: IssueLink, side: str, key: str) -> None:
@@ -352,7 +353,7 @@ def _follow_key(link: IssueLink, side: str, key: str) -> None:
     name = f"{side}_issue_key"
     if key and getattr(link, name) and getattr(link, name) != key:
         setattr(link, name, key)
-        link.save(update_fields=[name, "updated_at"])
+        save_fields(link, name, "updated_at")
 
 
 def _narrowed(job: Job, link: IssueLink, refused: FieldWrite, change: Change) -> FieldWrite | None:
@@ -521,7 +522,7 @@ def _create_target(
     except (JiraPermanentError, JiraRateLimited):
         # Refused for sure (a 4xx, or a 429 before any work): nothing was created.
         link.status = LinkStatus.NEW
-        link.save(update_fields=["status", "updated_at"])
+        save_fields(link, "status", "updated_at")
         raise
 
 
@@ -572,7 +573,7 @@ def _apply_create(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
             state_t[w.target_field] = _status_after_create(
                 job, link, w.target_value, change, fields.read(w.target_field, current)
             )
-    link.save(update_fields=["state", "updated_at"])
+    save_fields(link, "state", "updated_at")
 
 
 def _note_left(job: Job, link: IssueLink, w: FieldWrite) -> None:
@@ -601,7 +602,7 @@ def _apply_delete(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
             change.action = UNLINK
             change.notes.append(f"{job.issue_key} was deleted before its copy was made")
             link.status = LinkStatus.DELETED
-            link.save(update_fields=["status", "updated_at"])
+            save_fields(link, "status", "updated_at")
             return
         setattr(link, f"{job.target_side}_issue_id", str(found["id"]))
         setattr(link, f"{job.target_side}_issue_key", found["key"])
@@ -649,7 +650,7 @@ def _apply_delete(job: Job, link: IssueLink, planned: Plan, change: Change) -> N
         _expect(job, link, {"comment": body})
         job.target.add_comment(target_key, body)
     link.status = LinkStatus.DELETED  # UNLINK: only this
-    link.save(update_fields=["status", "updated_at"])
+    save_fields(link, "status", "updated_at")
 
 
 def _apply_comments(job: Job, link: IssueLink, ops: tuple[CommentOp, ...], change: Change) -> None:
@@ -785,7 +786,7 @@ def _close_gone(job: Job, link: IssueLink) -> Change:
         note += "; the pair is closed and no longer synced"
     link.status = LinkStatus.GONE
     link.last_error = ""
-    link.save(update_fields=["status", "last_error", "updated_at"])
+    save_fields(link, "status", "last_error", "updated_at")
     logger.warning(
         "sync.target_gone",
         extra={
@@ -874,7 +875,7 @@ def sync_moved_out(
             "to": moved_to,
             "at": timezone.now().isoformat(),
         }
-        link.save(update_fields=["state", "updated_at"])
+        save_fields(link, "state", "updated_at")
         change.calls = calls.count
         record(job, link, change, delivery_id=delivery_id, started=started)
     logger.info(
@@ -914,7 +915,7 @@ def _moved_back(job: Job, link: IssueLink) -> str:
     keep = {name: link.state[name] for name in (PEER, "left") if name in link.state}
     link.state = keep
     link.status = LinkStatus.LINKED
-    link.save(update_fields=["state", "status", "updated_at"])
+    save_fields(link, "state", "status", "updated_at")
     return f"{job.issue_key} moved back into {project}: synced again with {copy_key}"
 
 

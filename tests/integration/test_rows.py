@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError
 from django.utils import timezone
 
-from core.rows import instances
+from core.rows import instances, save_fields
 from sync.models import IssueLink
 from webhooks.models import WebhookDelivery
 
@@ -73,3 +74,30 @@ def test_no_rows_and_missing_columns(make_org):
     link = IssueLink.objects.create(organization=org, local_issue_id="1", remote_issue_id="2")
     with pytest.raises(ValueError, match="state"):
         instances(IssueLink, f"SELECT id, organization_id FROM {LINKS} WHERE id = %s", [link.pk])  # noqa: S608
+
+
+def test_save_fields_writes_what_save_with_update_fields_writes(make_org):
+    org = make_org()
+    ours = IssueLink.objects.create(organization=org, local_issue_id="1", remote_issue_id="2")
+    django = IssueLink.objects.create(organization=org, local_issue_id="3", remote_issue_id="4")
+    for link in (ours, django):
+        link.state = {"local": {"labels": ["x"], "summary": "é"}, "n": [1, None]}
+        link.last_error = "not named: stays in memory only"
+    before = IssueLink.objects.get(pk=ours.pk).updated_at
+    save_fields(ours, "state", "updated_at")
+    django.save(update_fields=["state", "updated_at"])
+    got, want = IssueLink.objects.get(pk=ours.pk), IssueLink.objects.get(pk=django.pk)
+    assert got.state == want.state == ours.state
+    assert got.last_error == want.last_error == ""
+    assert got.updated_at > before  # auto_now, as save() sets it
+    assert ours.updated_at == got.updated_at  # and on the instance too
+
+
+def test_save_fields_on_a_deleted_row_raises_as_save_does(make_org):
+    org = make_org()
+    link = IssueLink.objects.create(organization=org, local_issue_id="1", remote_issue_id="2")
+    IssueLink.objects.filter(pk=link.pk).delete()
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        save_fields(link, "state", "updated_at")
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        link.save(update_fields=["state", "updated_at"])
