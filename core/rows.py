@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
@@ -26,8 +26,9 @@ def instances(
 ) -> list[M]:
     """The rows of `sql` as instances of `model` (its table's columns by name, as `raw()`)."""
     connection = connections[using]
+    adapt = connection.ops.adapt_unknown_value  # as raw() does (SQLite: datetimes as text)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [adapt(param) for param in params])
         columns = tuple(column[0] for column in cursor.description)
         rows = cursor.fetchall()
     if not rows:
@@ -46,7 +47,9 @@ def _builder(model: type[Model], columns: tuple[str, ...], using: str) -> Callab
     missing = [f.column for f in fields if f.column not in columns]
     if missing:
         raise ValueError(f"{model.__name__}: the SQL returns no {', '.join(missing)}")
-    at = {name: i for i, name in enumerate(columns)}
+    at: dict[str, int] = {}
+    for i, name in enumerate(columns):
+        at.setdefault(name, i)  # a name given twice: its first column, as raw()
     order = [at[field.column] for field in fields]  # the model's field order
     attnames = [field.attname for field in fields]
     extras = [(i, name) for i, name in enumerate(columns) if name not in by_column]
@@ -94,7 +97,8 @@ def save_fields(instance: Model, *names: str, using: str = "default") -> None:
         found = _updates[key] = (sql, fields)
     sql, fields = found
     values = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
-    with connection.cursor() as cursor:
+    # As save(): an error inside an atomic block marks it for rollback.
+    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
         cursor.execute(sql, [*values, instance.pk])
         updated = cursor.rowcount
     if not updated:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from core.rows import instances, save_fields
@@ -101,3 +101,23 @@ def test_save_fields_on_a_deleted_row_raises_as_save_does(make_org):
         save_fields(link, "state", "updated_at")
     with pytest.raises(DatabaseError, match="did not affect any rows"):
         link.save(update_fields=["state", "updated_at"])
+
+
+def test_parameters_are_adapted_as_the_orm_adapts_them(make_org):
+    """A datetime parameter is stored as the ORM stores it (on SQLite: naive UTC text, not
+    `isoformat()` with an offset), so the column keeps one format and compares right."""
+    org = make_org()
+    a = IssueLink.objects.create(organization=org, local_issue_id="1", remote_issue_id="2")
+    b = IssueLink.objects.create(organization=org, local_issue_id="3", remote_issue_id="4")
+    when = timezone.now() + timedelta(seconds=30)
+    instances(
+        IssueLink,
+        f"UPDATE {LINKS} SET lease_until = %s WHERE id = %s RETURNING *",  # noqa: S608
+        [when, a.pk],
+    )
+    IssueLink.objects.filter(pk=b.pk).update(lease_until=when)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, lease_until FROM {LINKS} WHERE id IN (%s, %s)", [a.pk, b.pk])  # noqa: S608
+        stored = dict(cursor.fetchall())
+    assert stored[a.pk] == stored[b.pk]
+    assert IssueLink.objects.filter(lease_until=when).count() == 2
