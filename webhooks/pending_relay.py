@@ -26,6 +26,8 @@ from collections.abc import Callable
 
 import psycopg
 
+from sync.services import MERGEABLE_TYPES
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "webhook_delivery_pending"  # the trigger's (webhooks/migrations/0003)
@@ -81,6 +83,7 @@ class PendingRelay:
         self.stopping = threading.Event()
         self.sent = 0  # deliveries sent, since the start (for the operator and tests)
         self.skipped = 0  # announced, but no longer pending when their batch was read
+        self.behind = 0  # left to the task of a pending delivery of their issue (_BEHIND_SQL)
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="pending-relay", daemon=True)
@@ -156,13 +159,14 @@ class PendingRelay:
         return [i for i in ids if i is not None]
 
     def _relay(self, conn: psycopg.Connection, ids: list[int]) -> None:
-        # One query for the batch: only what is still pending goes (status checked afresh).
-        rows = conn.execute(
-            f"SELECT id, organization_id FROM {TABLE}"  # noqa: S608
-            " WHERE id = ANY(%s) AND status = 'pending' ORDER BY id",
-            (ids,),
-        ).fetchall()
-        self._send(rows, announced=len(set(ids)))
+        # One query for the batch: only what is still pending goes (status checked afresh),
+        # and not what queues behind a pending delivery of the same issue (_BEHIND_SQL).
+        rows = conn.execute(_RELAY_SQL, {"ids": ids, "types": list(MERGEABLE_TYPES)}).fetchall()
+        behind = sum(1 for row in rows if row[2])
+        self.behind += behind
+        if behind:
+            logger.info("relay.left_behind", extra={"count": behind})
+        self._send([row[:2] for row in rows if not row[2]], announced=len(set(ids)) - behind)
 
     def _send(self, rows: list[tuple[int, int | None]], *, announced: int) -> None:
         sent = 0
@@ -182,6 +186,26 @@ class PendingRelay:
             logger.info("relay.sent", extra={"count": sent})
         if skipped:  # finished, or set aside, before the relay read them
             logger.info("relay.skipped", extra={"count": skipped})
+
+
+# A delivery that queues behind a pending one of the same issue (same source and
+# organization, both an issue create or update: `sync.services.MERGEABLE_TYPES`) gets no task:
+# that one's task has not claimed it yet, and when it does, it takes along what queued behind
+# it (`webhooks.tasks.claim_behind`), this delivery included (committed before the relay was
+# told of it). A task sent for it would only find it taken. At high rates most deliveries of a
+# busy issue are such. If the first one's task does not take it (its pair busy elsewhere: the
+# lease holder's next look behind, or the first one's retry does; more than a batch queued:
+# the next round), the sweeper sends it after SYNC_PENDING_STALE_SECONDS at the latest.
+_BEHIND_SQL = (
+    f"d.event_type = ANY(%(types)s) AND d.issue_id <> '' AND EXISTS (SELECT 1 FROM {TABLE} p"  # noqa: S608
+    " WHERE p.status = 'pending' AND p.source = d.source AND p.issue_id = d.issue_id"
+    " AND p.organization_id IS NOT DISTINCT FROM d.organization_id"
+    " AND p.event_type = ANY(%(types)s) AND p.id < d.id)"
+)
+_RELAY_SQL = (
+    f"SELECT d.id, d.organization_id, {_BEHIND_SQL} AS behind FROM {TABLE} d"  # noqa: S608
+    " WHERE d.id = ANY(%(ids)s) AND d.status = 'pending' ORDER BY d.id"
+)
 
 
 def _delivery_id(payload: str) -> int | None:
