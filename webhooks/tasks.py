@@ -212,6 +212,7 @@ def process_delivery_task(self, delivery_id: int) -> None:
         return
     # A pair busy with another worker: its holder takes what queued behind it.
     batch = [delivery] if delivery.pair_busy else [delivery, *claim_behind(delivery)]
+    full = len(batch) > COALESCE_BATCH  # more may queue behind than it took
     retry_own: Retry | None = None
     for round_ in range(COALESCE_ROUNDS):
         # Every delivery in `batch` arrived before any sync below reads the issue: the first
@@ -232,10 +233,34 @@ def process_delivery_task(self, delivery_id: int) -> None:
             break  # nothing synced, no lease held: what queued meanwhile has its own tasks
         # What queued behind while we synced (it may have found the pair busy): ours now.
         batch = claim_behind(delivery)
+        full = len(batch) >= COALESCE_BATCH
         if not batch:
             break
+    if full:
+        _send_next_behind(delivery)
     if retry_own is not None:
         raise retry_own
+
+
+def _send_next_behind(delivery: WebhookDelivery) -> None:
+    """A task for the first delivery still queued behind `delivery` (the relay sent none for
+    it: `pending_relay._BEHIND_SQL`), when this task's rounds took full batches: it takes
+    the rest along."""
+    org = delivery.organization_id
+    following = (
+        WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING,
+            source=delivery.source,
+            issue_id=delivery.issue_id,
+            organization_id=org,
+            event_type__in=MERGEABLE_TYPES,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if following is not None:
+        delivery_send(following, organization_id=org)
 
 
 def _one(

@@ -271,3 +271,40 @@ def test_a_failed_sync_hands_the_rest_of_its_batch_back(world, settings):
     assert first[0] == "dead"
     assert [s for s, _ in rest] == ["pending", "pending"]
     assert all(d.attempts == 0 for d in deliveries[1:])
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_more_queued_than_the_task_takes_are_sent_on(world, way, monkeypatch, broker):
+    """The relay sends no task for what queues behind a pending delivery of the issue (its
+    task takes them along), so what one task's rounds cannot take gets a task from it."""
+    import json
+
+    from webhooks import tasks
+
+    from .conftest import queued
+
+    monkeypatch.setattr(tasks, "COALESCE_BATCH", 2)
+    edited = WAYS[way]
+    other = OTHER[edited]
+    summaries = [f"s{n}" for n in range(9)]  # 1 + 2 rounds of 2 + 2 more: 4 left over
+    for summary in summaries:
+        world.edit(edited, summary=summary)
+    deliveries = [store(world, edited, hook) for hook in world.take(edited)]
+    assert len(deliveries) == len(summaries)
+
+    assert queued(broker) == {}  # stored in the test's transaction: nothing sent at commit
+    process_delivery_task.apply(args=[deliveries[0].pk])
+
+    left = [
+        d
+        for d, (status, _) in zip(deliveries, statuses(deliveries), strict=True)
+        if status == "pending"
+    ]
+    assert left and len(left) < len(deliveries) - 1
+    ((queue, n),) = queued(broker).items()  # one task, for the first one left
+    assert n == 1
+    message = json.loads(broker.lpop(queue))
+    assert message["headers"]["argsrepr"] == repr((left[0].pk,))
+    process_delivery_task.apply(args=[left[0].pk])
+    assert [status for status, _ in statuses(deliveries)] == ["done"] * len(deliveries)
+    assert world.fields(other)["summary"] == summaries[-1]
