@@ -52,7 +52,17 @@ class WebhookDelivery(models.Model):
         ordering = ("-received_at",)
         verbose_name = _("webhook delivery")
         verbose_name_plural = _("webhook deliveries")
-        indexes = [models.Index(fields=("organization", "received_at"))]
+        indexes = [
+            models.Index(fields=("organization", "received_at")),
+            # The pending deliveries of an issue, in order: what the relay looks for ahead of
+            # one (pending_relay._BEHIND_SQL) and a task takes along (tasks.claim_behind),
+            # without reading every pending row when a backlog waits.
+            models.Index(
+                fields=("issue_id", "source", "id"),
+                condition=models.Q(status="pending"),
+                name="webhooks_pending_issue_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type or '?'} {self.issue_key or self.issue_id} ({self.status})"

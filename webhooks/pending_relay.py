@@ -10,8 +10,9 @@ the sweeper covers anything older. While no relay holds the lock at all (no work
 workers stopped, or started with SYNC_RELAY off), the web request sees it (`relay_leads`,
 checked every LEAD_CHECK_SECONDS) and publishes the delivery itself. Before sending, a batch
 of notifications is checked against the table in one query: a row no longer pending
-(finished, or marked ignored while the worker was paused) is not sent. A delivery sent
-twice is harmless (`claim`).
+(finished, or marked ignored while the worker was paused) is not sent, nor one that queues
+behind a pending delivery of its issue (`_BEHIND_SQL`: that one's task takes it along). A
+delivery sent twice is harmless (`claim`).
 
 Errors (database or broker down) never reach the worker: the relay logs, waits (backoff,
 capped) and connects again.
