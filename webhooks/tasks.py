@@ -236,7 +236,10 @@ def process_delivery_task(self, delivery_id: int) -> None:
         full = len(batch) >= COALESCE_BATCH
         if not batch:
             break
-    if full:
+    # The relay sent no task for what queued behind this delivery while it was pending; this
+    # task takes it along, unless its pair was busy (it took nothing) and it still ended
+    # (an echo needs no lease): then the first of them gets a task. Full batches: the rest.
+    if full or (delivery.pair_busy and delivery.status in FINAL):
         _send_next_behind(delivery)
     if retry_own is not None:
         raise retry_own
@@ -244,8 +247,7 @@ def process_delivery_task(self, delivery_id: int) -> None:
 
 def _send_next_behind(delivery: WebhookDelivery) -> None:
     """A task for the first delivery still queued behind `delivery` (the relay sent none for
-    it: `pending_relay._BEHIND_SQL`), when this task's rounds took full batches: it takes
-    the rest along."""
+    it: `pending_relay._BEHIND_SQL`); that task takes the rest along."""
     org = delivery.organization_id
     following = (
         WebhookDelivery.objects.filter(

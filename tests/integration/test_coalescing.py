@@ -308,3 +308,30 @@ def test_more_queued_than_the_task_takes_are_sent_on(world, way, monkeypatch, br
     process_delivery_task.apply(args=[left[0].pk])
     assert [status for status, _ in statuses(deliveries)] == ["done"] * len(deliveries)
     assert world.fields(other)["summary"] == summaries[-1]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_what_queued_behind_a_delivery_that_found_its_pair_busy_is_sent_on(world, way, broker):
+    """A delivery that finds its pair busy takes nothing along; if it then ends without the
+    lease (an echo needs none), what the relay left behind it gets a task from it."""
+    import json
+
+    from .conftest import queued
+
+    edited = WAYS[way]
+    other = OTHER[edited]
+    for summary in ("W1", "W2"):
+        world.edit(edited, summary=summary)
+        assert world.feed_all(edited) == ["done"]  # written to `other`: its echo on its way
+    echoes = [store(world, other, hook) for hook in world.take(other)]
+    assert len(echoes) == 2
+    assert queued(broker) == {}
+    with issue_link_lease(IssueLink.objects.get()):  # another worker's sync of this pair
+        process_delivery_task.apply(args=[echoes[0].pk])
+    assert [s for s, _ in statuses(echoes)] == ["echo", "pending"]
+    ((queue, n),) = queued(broker).items()
+    assert n == 1
+    message = json.loads(broker.lpop(queue))
+    assert message["headers"]["argsrepr"] == repr((echoes[1].pk,))
+    process_delivery_task.apply(args=[echoes[1].pk])
+    assert [s for s, _ in statuses(echoes)] == ["echo", "echo"]
