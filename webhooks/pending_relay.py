@@ -194,9 +194,9 @@ class PendingRelay:
 # that one's task has not claimed it yet, and when it does, it takes along what queued behind
 # it (`webhooks.tasks.claim_behind`), this delivery included (committed before the relay was
 # told of it). A task sent for it would only find it taken. At high rates most deliveries of a
-# busy issue are such. If the first one's task does not take it (its pair busy elsewhere: the
-# lease holder's next look behind, or the first one's retry does; more than a batch queued:
-# the next round), the sweeper sends it after SYNC_PENDING_STALE_SECONDS at the latest.
+# busy issue are such. A task that cannot take all of them (full batches; its pair busy, yet
+# it ended) sends a task for the first one left (`webhooks.tasks._send_next_behind`); the
+# sweeper sends anything pending after SYNC_PENDING_STALE_SECONDS at the latest.
 _BEHIND_SQL = (
     f"d.event_type = ANY(%(types)s) AND d.issue_id <> '' AND EXISTS (SELECT 1 FROM {TABLE} p"  # noqa: S608
     " WHERE p.status = 'pending' AND p.source = d.source AND p.issue_id = d.issue_id"
