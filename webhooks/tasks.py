@@ -8,6 +8,7 @@ for 429/503, exponential backoff with jitter otherwise, capped, then `dead`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from datetime import timedelta
@@ -150,31 +151,55 @@ def claim_behind(delivery: WebhookDelivery) -> list[WebhookDelivery]:
     return taken
 
 
-# Every delivery ends here: one statement written once (the ORM would build and compile the
-# UPDATE with its F() sums for each delivery, at more than the cost of running it).
-_FINISH_SQL = (
-    f"UPDATE {WebhookDelivery._meta.db_table} SET status = %s, last_error = %s, "  # noqa: S608
-    "updated_at = %s, attempts = attempts + %s, calls = calls + %s WHERE id = %s"
-)
+@functools.cache
+def _finish_sql(count: int) -> str:
+    """Every delivery ends here: one statement for `count` deliveries with the same outcome,
+    written once (the ORM would build and compile the UPDATE with its F() sums each time, at
+    more than the cost of running it)."""
+    return (
+        f"UPDATE {WebhookDelivery._meta.db_table} SET status = %s, last_error = %s, "  # noqa: S608
+        "updated_at = %s, attempts = attempts + %s, calls = calls + %s "
+        f"WHERE id IN ({', '.join(['%s'] * count)})"
+    )
 
 
 def _finish(
     delivery: WebhookDelivery, status: str, error: str = "", *, attempt: bool, calls: int = 0
 ) -> None:
     delivery.status = status  # the instance in step with its row
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    _finish_rows([delivery.pk], status, error, attempt=attempt, calls=calls)
+
+
+def _finish_rows(ids: list[int], status: str, error: str, *, attempt: bool, calls: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            _FINISH_SQL,
+            _finish_sql(len(ids)),
             [
                 status,
                 error.replace("\x00", "")[:4000],  # PostgreSQL stores no NUL
-                now,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
                 1 if attempt else 0,
                 calls,
-                delivery.pk,
+                *ids,
             ],
         )
+
+
+def _finish_all(ended: list[tuple[WebhookDelivery, str, int]]) -> None:
+    """The outcomes of a round's processed deliveries (`_one` records them in `ended` as
+    (delivery, reason, calls); the status is already on each instance): one UPDATE for each
+    outcome that several share, as the deliveries merged into one sync mostly do, instead
+    of one for each. Emptied once written.
+
+    A worker that dies before this leaves them `processing`; the sweeper sends them again
+    after SYNC_PROCESSING_STALE_SECONDS, and processing one twice writes nothing twice (its
+    sync finds the other site in step, its echo lock is gone)."""
+    groups: dict[tuple[str, str, int], list[int]] = {}
+    for delivery, reason, calls in ended:
+        groups.setdefault((delivery.status, reason, calls), []).append(delivery.pk)
+    ended.clear()
+    for (status, reason, calls), ids in groups.items():
+        _finish_rows(ids, status, reason, attempt=True, calls=calls)
 
 
 def delivery_process(
@@ -214,19 +239,23 @@ def process_delivery_task(self, delivery_id: int) -> None:
     batch = [delivery] if delivery.pair_busy else [delivery, *claim_behind(delivery)]
     full = len(batch) > COALESCE_BATCH  # more may queue behind than it took
     retry_own: Retry | None = None
+    ended: list[tuple[WebhookDelivery, str, int]] = []  # processed, written per round
     for round_ in range(COALESCE_ROUNDS):
         # Every delivery in `batch` arrived before any sync below reads the issue: the first
         # sync of an organization's pair covers the plain updates after it (`covered`).
         covered: dict[int, int] = {}
         stop: float | None = None
-        for n, member in enumerate(batch):
-            own = member.pk == delivery.pk
-            retry, stop = _one(self, member, covered, own=own)
-            if own and retry is not None:
-                retry_own = retry
-            if stop is not None:  # the pair is busy, or its sync failed: the rest waits
-                _release(batch[n + 1 :], countdown=stop)
-                break
+        try:
+            for n, member in enumerate(batch):
+                own = member.pk == delivery.pk
+                retry, stop = _one(self, member, covered, ended, own=own)
+                if own and retry is not None:
+                    retry_own = retry
+                if stop is not None:  # the pair is busy, or its sync failed: the rest waits
+                    _release(batch[n + 1 :], countdown=stop)
+                    break
+        finally:
+            _finish_all(ended)
         if stop is not None or retry_own is not None or round_ + 1 == COALESCE_ROUNDS:
             break
         if all(member.status == DeliveryStatus.ECHO for member in batch):
@@ -266,9 +295,15 @@ def _send_next_behind(delivery: WebhookDelivery) -> None:
 
 
 def _one(
-    task, delivery: WebhookDelivery, covered: dict[int, int], *, own: bool
+    task,
+    delivery: WebhookDelivery,
+    covered: dict[int, int],
+    ended: list[tuple[WebhookDelivery, str, int]],
+    *,
+    own: bool,
 ) -> tuple[Retry | None, float | None]:
-    """Process one delivery of a batch and record its outcome; `covered` learns the
+    """Process one delivery of a batch and record its outcome (a processed one in `ended`,
+    for `_finish_all`; a busy pair or a failure at once); `covered` learns the
     organizations it synced. Returns the task's own retry (already sent) for the task to
     raise once the batch is done; another delivery of the batch is sent again by itself), and
     when the pair was busy (another worker holds it) or its sync failed, in how many seconds
@@ -288,7 +323,8 @@ def _one(
             return _again(task, delivery, countdown, own=own), countdown
     for organization_id in outcome.synced:
         covered.setdefault(organization_id, delivery.pk)
-    _finish(delivery, outcome.status, outcome.reason, attempt=True, calls=outcome.calls)
+    delivery.status = outcome.status  # the instance says how it ended; its row, once written
+    ended.append((delivery, outcome.reason, outcome.calls))
     return None, None
 
 

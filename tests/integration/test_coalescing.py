@@ -78,6 +78,58 @@ def test_queued_updates_of_one_pair_become_one_sync(world, way):
     assert world.calls(other, writes_only=True) == 1
 
 
+@pytest.mark.parametrize("way", WAYS)
+def test_the_outcomes_of_merged_deliveries_are_written_together(world, way):
+    """The deliveries a sync carried end with one UPDATE for each distinct outcome (here: the
+    sync's own, and "merged into" it), not one each; every row still gets its own status,
+    attempt and Jira calls."""
+    edited = WAYS[way]
+    for n in range(5):
+        world.edit(edited, summary=f"edit {n}")
+    deliveries = [store(world, edited, hook) for hook in world.take(edited)]
+    assert len(deliveries) == 5
+    table = WebhookDelivery._meta.db_table
+
+    with CaptureQueriesContext(connection) as queries:
+        process_delivery_task.apply(args=[deliveries[0].pk])
+
+    first = deliveries[0].pk
+    assert statuses(deliveries) == [("done", "")] + [("done", f"merged into delivery {first}")] * 4
+    assert [d.attempts for d in deliveries] == [1] * 5
+    assert deliveries[0].calls >= 2  # its sync read one site and wrote the other
+    assert [d.calls for d in deliveries[1:]] == [0] * 4
+    finishes = [q for q in queries if q["sql"].startswith(f"UPDATE {table} SET status = 'done'")]
+    assert len(finishes) == 2
+
+
+def test_deliveries_processed_before_a_failure_in_their_batch_are_written(world, monkeypatch):
+    """A batch cut short by an error nobody caught (the database, say) still writes how the
+    deliveries processed before it ended; the one that failed and the rest stay taken, for
+    the sweeper."""
+    from webhooks import tasks
+
+    for n in range(3):
+        world.edit("local", summary=f"edit {n}")
+    deliveries = [store(world, "local", hook) for hook in world.take("local")]
+    real = tasks.delivery_process
+
+    def failing_on_the_last(delivery, **kwargs):
+        if delivery.pk == deliveries[2].pk:
+            raise KeyboardInterrupt  # not an Exception: `_one` does not catch it
+        return real(delivery, **kwargs)
+
+    monkeypatch.setattr(tasks, "delivery_process", failing_on_the_last)
+    with pytest.raises(KeyboardInterrupt):
+        process_delivery_task.apply(args=[deliveries[0].pk], throw=True)
+
+    first = deliveries[0].pk
+    assert statuses(deliveries) == [
+        ("done", ""),
+        ("done", f"merged into delivery {first}"),
+        ("processing", ""),
+    ]
+
+
 @pytest.mark.parametrize("echo_first", [True, False], ids=["echo-first", "genuine-first"])
 @pytest.mark.parametrize("way", WAYS)
 def test_an_echo_among_merged_deliveries_is_still_an_echo_and_its_lock_consumed(
