@@ -2,6 +2,7 @@
 
 import os
 import threading
+import time
 from pathlib import Path
 
 from celery import Celery, bootsteps
@@ -55,17 +56,45 @@ def _after_setup_logger(logger, **kwargs) -> None:
     ensure_broker_folders()
 
 
+_tasks = threading.local()  # when this thread's last task ended (time.monotonic())
+
+
 @task_prerun.connect
-@task_postrun.connect
-def _retire_database_connections(sender=None, **kwargs) -> None:
-    """Around a task, what Django does around a request: close the connections CONN_MAX_AGE
+def _before_task(sender=None, **kwargs) -> None:
+    """Before a task, what Django does before a request: close the connections CONN_MAX_AGE
     retired or an error left unusable, and keep the rest (settings.CELERY_DB_REUSE_MAX keeps
-    Celery's fixup from closing them all). Not in eager mode: the caller's connection."""
-    if getattr(getattr(sender, "request", None), "is_eager", False):
+    Celery's fixup from closing them all). Not in eager mode: the caller's connection.
+
+    Django would also check each kept connection with a `SELECT 1` before its first query
+    (CONN_HEALTH_CHECKS), a round trip per task; a connection the last task used less than
+    DB_HEALTH_CHECK_IDLE_SECONDS ago is not checked again. If it broke meanwhile, the task
+    fails and is retried like any other failure, and the connection is closed after it."""
+    if _eager(sender):
+        return
+    from django.conf import settings
+    from django.db import close_old_connections, connections
+
+    close_old_connections()
+    ended = getattr(_tasks, "ended", None)
+    if ended is not None and time.monotonic() - ended < settings.DB_HEALTH_CHECK_IDLE_SECONDS:
+        for conn in connections.all(initialized_only=True):
+            if conn.connection is not None:
+                conn.health_check_done = True
+
+
+@task_postrun.connect
+def _after_task(sender=None, **kwargs) -> None:
+    """After a task, as after a request: `_before_task`'s closing of retired connections."""
+    if _eager(sender):
         return
     from django.db import close_old_connections
 
     close_old_connections()
+    _tasks.ended = time.monotonic()
+
+
+def _eager(sender) -> bool:
+    return getattr(getattr(sender, "request", None), "is_eager", False)
 
 
 @worker_init.connect

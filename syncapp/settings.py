@@ -223,6 +223,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # would around a request: a connection CONN_MAX_AGE retired, or one an error left unusable
 # (syncapp/celery.py).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=10_000)
+# CONN_HEALTH_CHECKS costs a `SELECT 1` before each task's first query; a worker skips it on
+# a connection its last task used less than this many seconds ago (0: always checks).
+DB_HEALTH_CHECK_IDLE_SECONDS = env.float("DB_HEALTH_CHECK_IDLE_SECONDS", default=1.0)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = False  # set per task, only on idempotent ones
