@@ -117,8 +117,17 @@ def issue_link_lease_for(
 
 def issue_link_lease_renew(link: IssueLink) -> None:
     """Extend our lease before a write; if another worker has taken the pair, stop here.
-    `link` learns the new end (a later full save of it keeps the lease as renewed)."""
-    until = timezone.now() + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+    `link` learns the new end (a later full save of it keeps the lease as renewed).
+
+    A lease with more than half of SYNC_LEASE_SECONDS left is kept as it is, without a round
+    trip: no worker takes a pair before its lease runs out (`_take`), so it is still ours,
+    and the write ends long before it runs out."""
+    now = timezone.now()
+    if link.lease_until is not None and link.lease_until - now > timedelta(
+        seconds=settings.SYNC_LEASE_SECONDS / 2
+    ):
+        return
+    until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     if not _update_held(link.pk, link.lease_owner, {"lease_until": until}):
         raise LeaseBusy(f"issue link {link.pk}: lease lost to another worker")
     link.lease_until = until

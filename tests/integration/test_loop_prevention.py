@@ -13,6 +13,8 @@ from datetime import timedelta
 
 import pytest
 import requests
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jiraapi.events import WEBHOOK_EVENTS, JiraEvent
@@ -342,7 +344,8 @@ def test_a_worker_that_lost_its_lease_writes_nothing_more(world):
     (hook,) = world.take("local")
     link = IssueLink.objects.get()
     with issue_link_lease(link) as held:
-        # Another worker took the pair over (our lease ran out while we were slow).
+        # Another worker took the pair over: our lease ran out while we were slow.
+        held.lease_until = timezone.now() - timedelta(seconds=1)
         IssueLink.objects.filter(pk=held.pk).update(lease_owner="someone-else")
         from sync import engine
 
@@ -363,6 +366,30 @@ def test_a_worker_that_lost_its_lease_writes_nothing_more(world):
     assert not EchoLock.objects.filter(field="summary").exists()
     assert world.fields("partner")["summary"] == "A"
     assert hook  # the event itself is still there to be processed by the new holder
+
+
+def test_a_lease_with_most_of_its_time_left_is_not_renewed_before_a_write(world, settings):
+    """No other worker can take a pair before its lease runs out, so a lease taken a moment
+    ago needs no round trip to the database to be kept; past half its time, it is renewed
+    (and a lease lost meanwhile is found out, as above)."""
+    from sync.leases import issue_link_lease, issue_link_lease_renew
+
+    link = IssueLink.objects.get()
+    table = IssueLink._meta.db_table
+    half = timedelta(seconds=settings.SYNC_LEASE_SECONDS / 2)
+
+    def lease_writes(held) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            issue_link_lease_renew(held)
+        return [q["sql"] for q in queries if q["sql"].startswith(f"UPDATE {table} SET lease_until")]
+
+    with issue_link_lease(link) as held:
+        assert held.lease_until > timezone.now() + half
+        assert lease_writes(held) == []
+        held.lease_until = timezone.now() + half - timedelta(seconds=1)
+        assert len(lease_writes(held)) == 1
+        assert held.lease_until > timezone.now() + half
+        assert IssueLink.objects.get(pk=link.pk).lease_until == held.lease_until
 
 
 def test_a_partner_that_keeps_failing_makes_the_delivery_dead_after_the_cap(world, settings):
