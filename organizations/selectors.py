@@ -1,8 +1,11 @@
 """Reads on organizations."""
 
+import contextvars
 import copy
 import hmac
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from django.db import connection
@@ -52,6 +55,22 @@ def _stamps_mapping_sql() -> str:
 
 
 _STAMPS_MAPPING_SQL: list[str] = []
+# Inside `stamps_read_once`: the answers of `organization_stamps_mapping`, by project key.
+_STAMPS_READ: contextvars.ContextVar[dict[str, list[tuple[int, str]]] | None] = (
+    contextvars.ContextVar("stamps_read", default=None)
+)
+
+
+@contextmanager
+def stamps_read_once() -> Iterator[None]:
+    """Within: `organization_stamps_mapping` reads each project's organizations once. For
+    deliveries processed together that were all received before it began (a worker's batch
+    of one issue): the configuration as of the first of them serves them all."""
+    token = _STAMPS_READ.set({})
+    try:
+        yield
+    finally:
+        _STAMPS_READ.reset(token)
 
 
 def organization_stamps_mapping(*, local_project_key: str) -> list[tuple[int, str]]:
@@ -59,11 +78,17 @@ def organization_stamps_mapping(*, local_project_key: str) -> list[tuple[int, st
     install) and maps our project `local_project_key`, by name: for each of our Jira's
     deliveries. One statement written once: the ORM would build and compile it for every
     delivery, at several times the cost of running it."""
+    read = _STAMPS_READ.get()
+    if read is not None and local_project_key in read:
+        return read[local_project_key]
     if not _STAMPS_MAPPING_SQL:
         _STAMPS_MAPPING_SQL.append(_stamps_mapping_sql())
     with connection.cursor() as cursor:
         cursor.execute(_STAMPS_MAPPING_SQL[0], [True, ConnectionType.APP, local_project_key])
-        return [(pk, stamp) for pk, stamp, _name in cursor.fetchall()]
+        stamps = [(pk, stamp) for pk, stamp, _name in cursor.fetchall()]
+    if read is not None:
+        read[local_project_key] = stamps
+    return stamps
 
 
 def _same(a: str, b: str) -> bool:

@@ -26,7 +26,11 @@ from jiraapi.errors import JiraAuthError, JiraError
 from jiraapi.events import JiraEvent
 from organizations.models import Organization
 from organizations.relay import connection_history_prune
-from organizations.selectors import ORGANIZATION_STAMP_SQL, organization_at_stamp
+from organizations.selectors import (
+    ORGANIZATION_STAMP_SQL,
+    organization_at_stamp,
+    stamps_read_once,
+)
 from organizations.services import organization_credentials_reject
 from sync import echo
 from sync.leases import LeaseBusy, issue_column_sql
@@ -246,14 +250,15 @@ def process_delivery_task(self, delivery_id: int) -> None:
         covered: dict[int, int] = {}
         stop: float | None = None
         try:
-            for n, member in enumerate(batch):
-                own = member.pk == delivery.pk
-                retry, stop = _one(self, member, covered, ended, own=own)
-                if own and retry is not None:
-                    retry_own = retry
-                if stop is not None:  # the pair is busy, or its sync failed: the rest waits
-                    _release(batch[n + 1 :], countdown=stop)
-                    break
+            with stamps_read_once():  # all received before the round began
+                for n, member in enumerate(batch):
+                    own = member.pk == delivery.pk
+                    retry, stop = _one(self, member, covered, ended, own=own)
+                    if own and retry is not None:
+                        retry_own = retry
+                    if stop is not None:  # the pair is busy, or its sync failed: the rest waits
+                        _release(batch[n + 1 :], countdown=stop)
+                        break
         finally:
             _finish_all(ended)
         if stop is not None or retry_own is not None or round_ + 1 == COALESCE_ROUNDS:

@@ -102,6 +102,34 @@ def test_the_outcomes_of_merged_deliveries_are_written_together(world, way):
     assert len(finishes) == 2
 
 
+def test_the_organizations_mapping_a_project_are_read_once_for_a_batch(world):
+    """Our Jira's deliveries name a project; which organizations map it (and their
+    configuration's stamps) is read once for the deliveries one task takes together, all
+    received before it read them, not once for each; the next task reads it afresh."""
+    from organizations.models import Organization
+
+    for n in range(4):
+        world.edit("local", summary=f"edit {n}")
+    deliveries = [store(world, "local", hook) for hook in world.take("local")]
+    table = Organization._meta.db_table
+
+    def stamp_reads(queries) -> int:
+        return sum(1 for q in queries if q["sql"].startswith(f"SELECT DISTINCT {table}.id"))
+
+    with CaptureQueriesContext(connection) as queries:
+        process_delivery_task.apply(args=[deliveries[0].pk])
+    assert [s for s, _ in statuses(deliveries)] == ["done"] * 4
+    assert stamp_reads(queries) == 1
+
+    Organization.objects.filter(pk=world.org.pk).update(enabled=False)
+    world.edit("local", summary="after")
+    (later,) = [store(world, "local", hook) for hook in world.take("local")]
+    with CaptureQueriesContext(connection) as queries:
+        process_delivery_task.apply(args=[later.pk])
+    assert stamp_reads(queries) == 1
+    assert statuses([later])[0][0] == "ignored"  # the organization, off now, was read again
+
+
 def test_deliveries_processed_before_a_failure_in_their_batch_are_written(world, monkeypatch):
     """A batch cut short by an error nobody caught (the database, say) still writes how the
     deliveries processed before it ended; the one that failed and the rest stay taken, for
