@@ -115,16 +115,21 @@ def issue_link_lease_for(
     _release(held.pk, owner, last_error=held.last_error, updated_at=timezone.now())
 
 
+# A lease with more than this share of SYNC_LEASE_SECONDS left is not renewed before a write.
+LEASE_KEPT_SHARE = 0.9
+
+
 def issue_link_lease_renew(link: IssueLink) -> None:
     """Extend our lease before a write; if another worker has taken the pair, stop here.
     `link` learns the new end (a later full save of it keeps the lease as renewed).
 
-    A lease with more than half of SYNC_LEASE_SECONDS left is kept as it is, without a round
-    trip: no worker takes a pair before its lease runs out (`_take`), so it is still ours,
-    and the write ends long before it runs out."""
+    A lease taken or renewed a moment ago (more than LEASE_KEPT_SHARE of SYNC_LEASE_SECONDS
+    left: a sync's first write) is kept as it is, without a round trip: no worker takes a
+    pair before its lease runs out (`_take`), so it is still ours, and the write starts with
+    nearly the whole lease ahead of it, as a renewed one would."""
     now = timezone.now()
     if link.lease_until is not None and link.lease_until - now > timedelta(
-        seconds=settings.SYNC_LEASE_SECONDS / 2
+        seconds=settings.SYNC_LEASE_SECONDS * LEASE_KEPT_SHARE
     ):
         return
     until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)

@@ -368,15 +368,16 @@ def test_a_worker_that_lost_its_lease_writes_nothing_more(world):
     assert hook  # the event itself is still there to be processed by the new holder
 
 
-def test_a_lease_with_most_of_its_time_left_is_not_renewed_before_a_write(world, settings):
+def test_a_lease_taken_a_moment_ago_is_not_renewed_before_a_write(world, settings):
     """No other worker can take a pair before its lease runs out, so a lease taken a moment
-    ago needs no round trip to the database to be kept; past half its time, it is renewed
-    (and a lease lost meanwhile is found out, as above)."""
-    from sync.leases import issue_link_lease, issue_link_lease_renew
+    ago needs no round trip to the database to be kept (the write still has nearly all of
+    it ahead); with less of it left, it is renewed (and a lease lost meanwhile is found out,
+    as above)."""
+    from sync.leases import LEASE_KEPT_SHARE, issue_link_lease, issue_link_lease_renew
 
     link = IssueLink.objects.get()
     table = IssueLink._meta.db_table
-    half = timedelta(seconds=settings.SYNC_LEASE_SECONDS / 2)
+    kept = timedelta(seconds=settings.SYNC_LEASE_SECONDS * LEASE_KEPT_SHARE)
 
     def lease_writes(held) -> list[str]:
         with CaptureQueriesContext(connection) as queries:
@@ -384,11 +385,11 @@ def test_a_lease_with_most_of_its_time_left_is_not_renewed_before_a_write(world,
         return [q["sql"] for q in queries if q["sql"].startswith(f"UPDATE {table} SET lease_until")]
 
     with issue_link_lease(link) as held:
-        assert held.lease_until > timezone.now() + half
+        assert held.lease_until > timezone.now() + kept
         assert lease_writes(held) == []
-        held.lease_until = timezone.now() + half - timedelta(seconds=1)
+        held.lease_until = timezone.now() + kept - timedelta(seconds=1)
         assert len(lease_writes(held)) == 1
-        assert held.lease_until > timezone.now() + half
+        assert held.lease_until > timezone.now() + kept
         assert IssueLink.objects.get(pk=link.pk).lease_until == held.lease_until
 
 
