@@ -66,15 +66,19 @@ def _before_task(sender=None, **kwargs) -> None:
     Celery's fixup from closing them all). Not in eager mode: the caller's connection.
 
     Django would also check each kept connection with a `SELECT 1` before its first query
-    (CONN_HEALTH_CHECKS), a round trip per task; a connection the last task used less than
-    DB_HEALTH_CHECK_IDLE_SECONDS ago is not checked again. If it broke meanwhile, the task
-    fails and is retried like any other failure, and the connection is closed after it."""
+    (CONN_HEALTH_CHECKS), a round trip per task. A task declared with `db_health_check=False`
+    (the delivery task, whose first statement reconnects once by itself if the connection
+    broke: `webhooks.tasks._claim`) skips it while this thread's last task ended less than
+    DB_HEALTH_CHECK_IDLE_SECONDS ago; every other task, and any task after an idle spell,
+    is checked as Django would."""
     if _eager(sender):
         return
     from django.conf import settings
     from django.db import close_old_connections, connections
 
     close_old_connections()
+    if getattr(sender, "db_health_check", True):
+        return
     ended = getattr(_tasks, "ended", None)
     if ended is not None and time.monotonic() - ended < settings.DB_HEALTH_CHECK_IDLE_SECONDS:
         for conn in connections.all(initialized_only=True):

@@ -16,7 +16,7 @@ from datetime import timedelta
 from celery import shared_task
 from celery.exceptions import Retry
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -228,15 +228,30 @@ def delivery_process(
     )
 
 
+def _claim(delivery_id: int) -> WebhookDelivery | None:
+    """`claim`, as the task's first statement: its connection is not checked before the task
+    (`db_health_check=False`, syncapp.celery), so one that broke while idle (the database
+    restarted) is closed here and the claim made once more on a new one."""
+    try:
+        return claim(delivery_id)
+    except (InterfaceError, OperationalError):
+        if connection.in_atomic_block:
+            raise
+        logger.warning("delivery.claim_reconnect", extra={"delivery": delivery_id})
+        connection.close()
+        return claim(delivery_id)
+
+
 @shared_task(
     name="webhooks.process_delivery",
     bind=True,
     acks_late=True,
     ignore_result=True,
     max_retries=None,
+    db_health_check=False,  # `_claim` reconnects by itself: no `SELECT 1` before each task
 )
 def process_delivery_task(self, delivery_id: int) -> None:
-    delivery = claim(delivery_id)
+    delivery = _claim(delivery_id)
     if delivery is None:
         return
     # A pair busy with another worker: its holder takes what queued behind it.
