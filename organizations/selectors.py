@@ -2,6 +2,7 @@
 
 import contextvars
 import copy
+import functools
 import hmac
 import json
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ def organization_at_stamp(*, pk: int, stamp: str) -> Organization:
     return copy.copy(kept[1])
 
 
+@functools.cache
 def _stamps_mapping_sql() -> str:
     orgs, maps = Organization._meta.db_table, ProjectMapping._meta.db_table
     return (
@@ -54,7 +56,6 @@ def _stamps_mapping_sql() -> str:
     )
 
 
-_STAMPS_MAPPING_SQL: list[str] = []
 # Inside `stamps_read_once`: the answers of `organization_stamps_mapping`, by project key.
 _STAMPS_READ: contextvars.ContextVar[dict[str, list[tuple[int, str]]] | None] = (
     contextvars.ContextVar("stamps_read", default=None)
@@ -81,10 +82,8 @@ def organization_stamps_mapping(*, local_project_key: str) -> list[tuple[int, st
     read = _STAMPS_READ.get()
     if read is not None and local_project_key in read:
         return read[local_project_key]
-    if not _STAMPS_MAPPING_SQL:
-        _STAMPS_MAPPING_SQL.append(_stamps_mapping_sql())
     with connection.cursor() as cursor:
-        cursor.execute(_STAMPS_MAPPING_SQL[0], [True, ConnectionType.APP, local_project_key])
+        cursor.execute(_stamps_mapping_sql(), [True, ConnectionType.APP, local_project_key])
         stamps = [(pk, stamp) for pk, stamp, _name in cursor.fetchall()]
     if read is not None:
         read[local_project_key] = stamps
