@@ -171,6 +171,27 @@ def fairness_section(results: dict) -> list[str]:
     return ["", *table(title, header, rows), "", note]
 
 
+def metrics_section(results: dict) -> list[str]:
+    m = results.get("metrics")
+    if not m:
+        return []
+    rows = [
+        f"| {name} | {c['metrics']} | {c['other']} | {'yes' if c['agree'] else '**no**'} |"
+        for name, c in m["checks"].items()
+    ]
+    title = (
+        f"Metrics: /metrics against the dashboard and the Jira sites' logs "
+        f"({m['changes']} changes, one 429)"
+    )
+    note = (
+        f"All agree: **{'yes' if m['agree'] else 'no'}**. One scrape (cache off, "
+        f"{m['samples']} samples, {m['deliveries_in_window']} deliveries in the 24 h window): "
+        f"median {m['scrape_ms']} ms of {', '.join(str(t) for t in m['scrape_ms_rounds'])}."
+    )
+    header = "| figure | /metrics | dashboard (/api/status/) or the site's log | agree |"
+    return ["", *table(title, header, rows), "", note]
+
+
 def refusals_section(results: dict) -> list[str]:
     ref = results.get("refusals")
     if not ref:
@@ -214,6 +235,8 @@ KEY_FIGURES = (
     ("ingest.ratio_median", "ingest vs one-insert baseline, median (goal >= 0.7)"),
     ("ingest.ratio_rounds", "ingest ratio of each alternating round"),
     ("refusals.ratio_to_accepted.wrong_secret_small", "a wrong secret vs an acceptance"),
+    ("metrics.agree", "/metrics agrees with the dashboard and the Jira sites' call logs"),
+    ("metrics.scrape_ms", "one /metrics scrape, cache off, median ms"),
 )
 
 
@@ -253,6 +276,7 @@ def markdown(results: dict) -> str:
         *burst_section(results),
         *scaling_section(results),
         *fairness_section(results),
+        *metrics_section(results),
         *refusals_section(results),
         "",
         "Profiles of the two hot paths: `bench/results/profile-ingest.txt`, "

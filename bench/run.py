@@ -34,6 +34,7 @@ from fairness import fairness  # noqa: E402
 from harness import Bench  # noqa: E402
 from ingest import ingest  # noqa: E402
 from latency import latency  # noqa: E402
+from metrics_agree import metrics_agree  # noqa: E402
 from profiles import profile  # noqa: E402
 from refusals import refusals  # noqa: E402
 from report import KEY_FIGURES, lookup, markdown, plots  # noqa: E402
@@ -60,7 +61,7 @@ def arguments() -> argparse.Namespace:
         "--only",
         default="",
         help="comma-separated scenarios (ingest,calls,latency,burst,drain,profile,fairness,"
-        "refusals): a partial run, kept in results/runs/ only",
+        "metrics,refusals): a partial run, kept in results/runs/ only",
     )
     parser.add_argument("--flood", type=int, default=1000, help="partner A's flood (fairness)")
     return parser.parse_args()
@@ -131,7 +132,17 @@ def drain(rows: list[dict]) -> dict:
     }
 
 
-SCENARIOS = ("ingest", "calls", "latency", "burst", "drain", "profile", "fairness", "refusals")
+SCENARIOS = (
+    "ingest",
+    "calls",
+    "latency",
+    "burst",
+    "drain",
+    "profile",
+    "fairness",
+    "metrics",
+    "refusals",
+)
 
 
 def measure(stack: Stack, args: argparse.Namespace) -> dict:
@@ -172,6 +183,9 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict:
         # change would reach (the refusals below only time the endpoint).
         flood = 200 if quick else args.flood
         results["fairness"] = fairness(bench, flood, 5 if quick else 20, targets)
+    if "metrics" in wanted:
+        # Before the refusals, which may throttle the partner site's address.
+        results["metrics"] = metrics_agree(bench, 10 if quick else 60, targets)
     if "refusals" in wanted:
         # Last, so that the figures above are measured exactly as before; it may throttle
         # the bench's address, which would refuse the fairness scenario's flood.

@@ -25,6 +25,7 @@ SYNC_PARTNER = ("sync@partner.example", "partner-token")
 ALICE = ("alice@example.com", "alice-token")
 WEBHOOK_SECRET = "bench-local-webhook-secret"
 PARTNER_HOOK_SECRET = "bench-partner-webhook-secret"  # signs the partner's deliveries
+METRICS_TOKEN = "bench-metrics-token"  # a scraper's bearer token for /metrics
 
 
 class Stack:
@@ -89,6 +90,9 @@ class Stack:
             "VAR_DIR": str(self.results / "var"),
             # Every process's counters (Jira calls per site), summed by /metrics.
             "PROMETHEUS_MULTIPROC_DIR": str(self.results / "var" / "metrics"),
+            # The metrics scenario scrapes with a token, each scrape reading the database.
+            "METRICS_TOKEN": METRICS_TOKEN,
+            "METRICS_CACHE_SECONDS": "0",
             "BENCH_ENDPOINTS": "true",
         }
 
