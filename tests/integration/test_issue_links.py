@@ -381,3 +381,36 @@ def test_a_missing_type_is_tried_again_from_the_admin_once_it_exists(
         ("Blocker", "outward", copy_key("local", b))
     ]
     assert RelationLink.objects.get().status == RelationStatus.LINKED
+
+
+def test_a_stale_read_of_the_other_end_does_not_bring_a_removed_link_back(links_world):
+    """The two ends of a link are two pairs, synced under two leases. One end's sync may hold
+    a read of its issue made before the link was removed while the other end's sync removes
+    the link's row and its copy: the stale read's link must not look new and be copied
+    again (a write, then a second one to remove it: seen under load in the system rounds)."""
+    w = links_world
+    a, b = new_issue(w, "local", "A"), new_issue(w, "local", "B")
+    link(w, "local", a, b)
+    settle(w, "local")
+    assert RelationLink.objects.count() == 1
+    stale = w.api("local", "GET", f"/issue/{b}")  # read before the removal, with the link
+    assert stale["fields"]["issuelinks"]
+    lid = stale["fields"]["issuelinks"][0]["id"]
+    w.api("local", "DELETE", f"/issueLink/{lid}")
+    for hook in w.take("local"):  # the removal, from A's end only: its row and copy go
+        if (hook["json"].get("issue") or {}).get("key") != b:
+            w.feed("local", hook)
+    assert not RelationLink.objects.exists()
+    ca, cb = copy_key("local", a), copy_key("local", b)
+    assert links_of(w, "partner", ca) == []
+    w.reset_calls()
+    pair_b = IssueLink.objects.get(local_issue_key=b)
+    job = job_build(
+        project_mapping=w.org.project_mappings.get(), way=PUSH, issue_id=pair_b.local_issue_id
+    )
+    sync_issue(replace(job, issue=stale, issue_key=b))  # B's end, on its stale read
+    assert links_of(w, "partner", cb) == [] and links_of(w, "partner", ca) == []
+    assert not RelationLink.objects.exists()
+    assert w.total_calls() == 0
+    settle(w, "local")  # what B's end receives of the removal afterwards changes nothing
+    assert links_of(w, "partner", cb) == [] and links_of(w, "local", b) == []
