@@ -44,10 +44,6 @@ logger = logging.getLogger(__name__)
 LINKS = "links"
 # EchoLock.field of a link we are about to create (no Jira field id has parentheses).
 LINK_LOCK = "(issue link)"
-# EchoLock.field of a mirrored link we removed, one per side's link id (`issue_id` and
-# `fingerprint` hold the id): a read of either end made before the removal still shows it,
-# and must not take it for a new link (Jira never gives a link id again).
-LINK_GONE = "(issue link removed)"
 
 
 @dataclass(frozen=True)
@@ -148,8 +144,6 @@ def _differences(
         if getattr(r, f"{side}_link_id") and getattr(r, f"{side}_link_id") not in current
     ]
     candidates = [r for r in rels if r.id not in mirrored]
-    if candidates:
-        candidates = _not_removed(organization, side, candidates)
     pairs = (
         _synced_pairs(organization, side, {r.other_id for r in candidates}) if candidates else {}
     )
@@ -186,6 +180,18 @@ def relations_sync(job: Job, link: IssueLink, change: Any, *, dry_run: bool = Fa
     pair's lease); `change` (an engine `Change`) records what was done (or would be)."""
     src, tgt = job.source_side, job.target_side
     found = _differences(job.organization, src, link, rels_of(job.issue["fields"]))
+    if (found.gone or found.new) and not dry_run:
+        # Acted on only as the source shows its links now: the other end of a link is
+        # another pair, synced under its own lease, which may have mirrored or removed it
+        # since this read (which then shows a removed link as new, or a new one as gone).
+        try:
+            now = job.source.get_issue(job.issue_key or job.issue_id, fields=["issuelinks"])
+        except JiraNotFound:
+            return  # deleted meanwhile: its delete event's sync takes the pair
+        fields = now.get("fields") or {}
+        if "issuelinks" not in fields:
+            return  # answered without its links: nothing to compare, nothing to remove
+        found = _differences(job.organization, src, link, rels_of(fields))
     for row in found.gone:
         _remove(job, row, change, dry_run=dry_run)
     types: set[str] | None = None
@@ -233,21 +239,6 @@ def _synced_pairs(
         .exclude(**{f"{other}_issue_id": ""})
     )
     return {getattr(p, f"{side}_issue_id"): p for p in found}
-
-
-def _not_removed(organization: Organization, side: str, rels: list[Rel]) -> list[Rel]:
-    """`rels` without the links whose mirrored row a sync removed lately (`_remove`): this
-    issue was read before that removal (the other end's pair is synced under its own lease)."""
-    removed = set(
-        EchoLock.objects.filter(
-            organization=organization,
-            side=side,
-            field=LINK_GONE,
-            issue_id__in=[r.id for r in rels],
-            expires_at__gt=timezone.now(),
-        ).values_list("issue_id", flat=True)
-    )
-    return [r for r in rels if r.id not in removed]
 
 
 def _in_flight(
@@ -347,18 +338,6 @@ def _remove(job: Job, row: RelationLink, change: Any, *, dry_run: bool) -> None:
         change.fields.append(f"link {getattr(row, f'{job.source_side}_type')} removed")
     if dry_run:
         return
-    expires = timezone.now() + echo_ttl()
-    for side in ("local", "remote"):
-        link_id = getattr(row, f"{side}_link_id")
-        if link_id:
-            EchoLock.objects.update_or_create(
-                organization=job.organization,
-                side=side,
-                issue_id=link_id,
-                field=LINK_GONE,
-                fingerprint=link_id,
-                defaults={"expires_at": expires},
-            )
     row.delete()
     if copy_id and row.status == RelationStatus.LINKED:
         with contextlib.suppress(JiraNotFound):

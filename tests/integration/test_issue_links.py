@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from sync.engine import sync_issue
 from sync.jobs import job_build
-from sync.mapping import PUSH
+from sync.mapping import PULL, PUSH
 from sync.models import IssueLink, RelationLink, RelationStatus, SyncEvent
 from sync.services import issue_catch_up
 
@@ -383,34 +383,68 @@ def test_a_missing_type_is_tried_again_from_the_admin_once_it_exists(
     assert RelationLink.objects.get().status == RelationStatus.LINKED
 
 
-def test_a_stale_read_of_the_other_end_does_not_bring_a_removed_link_back(links_world):
+def _sync_on(w: World, side: str, key: str, issue: dict) -> None:
+    """A sync of `key`'s pair (on `side`) on `issue`, a read of it made earlier, as the
+    events about its links run it."""
+    pair = IssueLink.objects.get(**{f"{COLUMN[side]}_issue_key": key})
+    job = job_build(
+        project_mapping=w.org.project_mappings.get(),
+        way=PUSH if side == "local" else PULL,
+        issue_id=getattr(pair, f"{COLUMN[side]}_issue_id"),
+    )
+    sync_issue(replace(job, issue=issue, issue_key=key, links_changed=True))
+
+
+def _feed_except(w: World, side: str, key: str) -> None:
+    """Every webhook `side` sent but those about `key`'s issue (its end of a link)."""
+    for hook in w.take(side):
+        if (hook["json"].get("issue") or {}).get("key") != key:
+            w.feed(side, hook)
+
+
+@pytest.mark.parametrize("side", ["local", "partner"])
+def test_a_stale_read_of_the_other_end_does_not_bring_a_removed_link_back(links_world, side):
     """The two ends of a link are two pairs, synced under two leases. One end's sync may hold
     a read of its issue made before the link was removed while the other end's sync removes
     the link's row and its copy: the stale read's link must not look new and be copied
     again (a write, then a second one to remove it: seen under load in the system rounds)."""
-    w = links_world
-    a, b = new_issue(w, "local", "A"), new_issue(w, "local", "B")
-    link(w, "local", a, b)
-    settle(w, "local")
+    w, other = links_world, OTHER[side]
+    a, b = new_issue(w, side, "A"), new_issue(w, side, "B")
+    link(w, side, a, b)
+    settle(w, side)
     assert RelationLink.objects.count() == 1
-    stale = w.api("local", "GET", f"/issue/{b}")  # read before the removal, with the link
+    stale = w.api(side, "GET", f"/issue/{b}")  # read before the removal, with the link
     assert stale["fields"]["issuelinks"]
-    lid = stale["fields"]["issuelinks"][0]["id"]
-    w.api("local", "DELETE", f"/issueLink/{lid}")
-    for hook in w.take("local"):  # the removal, from A's end only: its row and copy go
-        if (hook["json"].get("issue") or {}).get("key") != b:
-            w.feed("local", hook)
+    w.api(side, "DELETE", f"/issueLink/{stale['fields']['issuelinks'][0]['id']}")
+    _feed_except(w, side, b)  # the removal, from A's end only: its row and copy go
     assert not RelationLink.objects.exists()
-    ca, cb = copy_key("local", a), copy_key("local", b)
-    assert links_of(w, "partner", ca) == []
+    ca, cb = copy_key(side, a), copy_key(side, b)
+    assert links_of(w, other, ca) == []
     w.reset_calls()
-    pair_b = IssueLink.objects.get(local_issue_key=b)
-    job = job_build(
-        project_mapping=w.org.project_mappings.get(), way=PUSH, issue_id=pair_b.local_issue_id
-    )
-    sync_issue(replace(job, issue=stale, issue_key=b))  # B's end, on its stale read
-    assert links_of(w, "partner", cb) == [] and links_of(w, "partner", ca) == []
+    _sync_on(w, side, b, stale)
+    assert links_of(w, other, cb) == [] and links_of(w, other, ca) == []
     assert not RelationLink.objects.exists()
-    assert w.total_calls() == 0
-    settle(w, "local")  # what B's end receives of the removal afterwards changes nothing
-    assert links_of(w, "partner", cb) == [] and links_of(w, "local", b) == []
+    assert w.total_writes() == 0
+    settle(w, side)  # what B's end receives of the removal afterwards changes nothing
+    assert links_of(w, other, cb) == [] and links_of(w, side, b) == []
+
+
+@pytest.mark.parametrize("side", ["local", "partner"])
+def test_a_stale_read_of_the_other_end_does_not_remove_a_new_link(links_world, side):
+    """The same race the other way: B's end read its issue before the link was made, and
+    A's end has mirrored it since; B's stale read must not take the link for a removed one
+    and delete its copy (a genuine change lost until another event)."""
+    w, other = links_world, OTHER[side]
+    a, b = new_issue(w, side, "A"), new_issue(w, side, "B")
+    stale = w.api(side, "GET", f"/issue/{b}")  # read before the link, without it
+    assert not stale["fields"]["issuelinks"]
+    link(w, side, a, b)
+    _feed_except(w, side, b)  # the new link, from A's end only: mirrored
+    ca, cb = copy_key(side, a), copy_key(side, b)
+    assert links_of(w, other, ca) == [("Blocks", "outward", cb)]
+    assert RelationLink.objects.count() == 1
+    w.reset_calls()
+    _sync_on(w, side, b, stale)
+    assert links_of(w, other, ca) == [("Blocks", "outward", cb)]
+    assert RelationLink.objects.count() == 1
+    assert w.total_writes() == 0
