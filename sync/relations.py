@@ -8,7 +8,9 @@ sides. Each mirrored link is a `RelationLink` row (its id on each side).
 Cost: the source issue is read once with every field, `issuelinks` among them; the link ids
 it holds are fingerprinted in the pair's `state` (already loaded), so an ordinary field edit
 makes no query and no call here. Only when the ids differ from the agreed ones are the
-pair's relations read and the differences written.
+pair's relations read; when a link is to be copied or removed, the issue's links are read
+again (one call: the link's other end is another pair, synced under its own lease, which
+may have changed the mirrored links since the first read) and the differences written.
 
 Echoes: Jira answers a new link with 201 and no body, so before the POST an echo lock
 (type and ends) is committed; the new link's id is then read from the copy's `issuelinks`
@@ -185,7 +187,7 @@ def relations_sync(job: Job, link: IssueLink, change: Any, *, dry_run: bool = Fa
         # another pair, synced under its own lease, which may have mirrored or removed it
         # since this read (which then shows a removed link as new, or a new one as gone).
         try:
-            now = job.source.get_issue(job.issue_key or job.issue_id, fields=["issuelinks"])
+            now = job.source.get_issue(job.issue_id, fields=["issuelinks"])
         except JiraNotFound:
             return  # deleted meanwhile: its delete event's sync takes the pair
         fields = now.get("fields") or {}
